@@ -1,0 +1,60 @@
+"""jupyter_agentmem: talk to an LLM from a notebook, and have it remember.
+
+``%load_ext jupyter_agentmem`` adds the ``%%agent`` magic. The Python API uses
+phidata's names. Importing this package stays cheap: openai, pandas and ipywidgets
+are imported where first needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Agent": ".agent",
+    "AgentMemory": ".memory.agent_memory",
+    "OpenAIChat": ".model",
+    "ModelError": ".model",
+    "RunResponse": ".types",
+    "Message": ".types",
+    "DuckDbAgentStorage": ".storage",
+    "DuckDbMemoryDb": ".memory.db",
+    "DuckDbStore": ".store",
+    "panel": ".panel",
+}
+
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .memory.agent_memory import AgentMemory
+    from .memory.db import DuckDbMemoryDb
+    from .model import ModelError, OpenAIChat
+    from .storage import DuckDbAgentStorage
+    from .store import DuckDbStore
+    from .types import Message, RunResponse
+
+__all__ = [*_LAZY, "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_agentmem``: register ``%%agent`` and ``%agent``."""
+    from .magics import AgentMagics
+
+    ipython.register_magics(AgentMagics(shell=ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_agentmem``: remove the magics."""
+    from .magics import unregister
+
+    unregister(ipython)

@@ -1,0 +1,188 @@
+"""``Agent``: one run of the conversation loop, with phidata's names (no IPython here)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from . import events
+from .memory.agent_memory import AgentMemory
+from .memory.history import history_messages, system_prompt
+from .model import ModelError, OpenAIChat
+from .store import DuckDbStore, Store
+from .types import Message, Run, RunResponse, new_id
+
+DEFAULT_USER = "default"
+
+Delta = Callable[[str], None]
+
+
+class Agent:
+    """An LLM agent whose chat history, user memories and summaries persist in a store."""
+
+    def __init__(
+        self,
+        model: OpenAIChat | None = None,
+        storage: Any = None,
+        memory: AgentMemory | None = None,
+        add_history_to_messages: bool = False,
+        num_history_responses: int = 3,
+        description: str | None = None,
+        instructions: Sequence[str] | str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        name: str | None = None,
+        markdown: bool = False,
+    ) -> None:
+        self.model = model if model is not None else OpenAIChat(id="gpt-4o")
+        self.storage = storage
+        self.memory = memory if memory is not None else AgentMemory()
+        self.add_history_to_messages = add_history_to_messages
+        self.num_history_responses = num_history_responses
+        self.description = description
+        self.instructions = instructions
+        self.session_id = session_id or new_id()
+        self.user_id = user_id
+        self.name = name
+        self.markdown = markdown
+        # Without storage the session lives in a private in-memory DuckDB.
+        store: Store = storage.store if storage is not None else DuckDbStore(None)
+        self.memory.attach(self, store)
+
+    @property
+    def store(self) -> Store:
+        return self.memory.session_store
+
+    @property
+    def effective_user_id(self) -> str:
+        return self.user_id or DEFAULT_USER
+
+    # --- building the request -------------------------------------------------
+    def get_messages(self, message: str) -> tuple[Message | None, list[Message], Message]:
+        """The system message, the history and the new user message for one run."""
+        user_id = self.effective_user_id
+        history_runs = (self.store.recent_runs(self.session_id, self.num_history_responses)
+                        if self.add_history_to_messages else [])
+        memories = (self.memory.memory_store.user_memories(user_id)
+                    if self.memory.create_user_memories else [])
+        summary = None
+        if self.memory.create_session_summary:
+            summary = self._summary_outside_window(history_runs)
+        text = system_prompt(self.description, self.instructions, memories, summary)
+        system = Message(role="system", content=text) if text else None
+        return system, history_messages(history_runs), Message(role="user", content=message)
+
+    def _summary_outside_window(self, history_runs: list[Run]) -> Any:
+        # A summary is only worth its tokens when older runs fall outside the window.
+        oldest_sent = history_runs[0].seq if history_runs else None
+        if oldest_sent == 0:
+            return None
+        summary = self.store.latest_summary(self.session_id)
+        if summary is None or (oldest_sent is None and not self.add_history_to_messages
+                               and summary.through_run_seq < 0):
+            return None
+        return summary
+
+    # --- one run --------------------------------------------------------------
+    def respond(self, message: str, on_delta: Delta | None = None) -> RunResponse:
+        """Run one exchange; stream text to ``on_delta`` when given.
+
+        A failed model call never raises here: the run is stored as failed with the
+        user's message kept, and the response says why. KeyboardInterrupt stores the
+        run as cancelled and is re-raised.
+        """
+        user_id = self.effective_user_id
+        self.memory.before_run(self.session_id, user_id)
+        system, history, user_message = self.get_messages(message)
+        sent = ([system] if system else []) + history + [user_message]
+        self.memory.system_message = system
+        run = Run(session_id=self.session_id, model=self.model.id)
+        started = time.perf_counter()
+        reply: Message | None = None
+        try:
+            reply, usage = self._call_model([m.to_openai() for m in sent], on_delta)
+            run.input_tokens, run.output_tokens = usage
+        except ModelError as exc:
+            run.status, run.error = "error", str(exc)
+        except KeyboardInterrupt:
+            run.status, run.error = "cancelled", "interrupted by the user"
+            raise
+        finally:
+            run.latency_ms = (time.perf_counter() - started) * 1000
+            partial = getattr(self, "_partial", "")
+            if reply is None and partial:
+                reply = Message(role="assistant", content=partial)
+            run.messages = [user_message] + ([reply] if reply is not None else [])
+            self.store.append_run(run, user_id=user_id)
+            events.notify(events.Change("run", self.session_id, user_id,
+                                        getattr(self.store, "path", None)))
+        if run.status == "ok":
+            self.memory.after_run(run, user_id, self.model)
+        return RunResponse(
+            content=reply.content if reply is not None and run.status == "ok" else None,
+            run_id=run.run_id, session_id=self.session_id, status=run.status,
+            model=run.model, error=run.error, input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens, latency_ms=run.latency_ms,
+            messages=run.messages)
+
+    def _call_model(self, messages: list[dict[str, Any]],
+                    on_delta: Delta | None) -> tuple[Message, tuple[int | None, int | None]]:
+        self._partial = ""
+        if on_delta is None:
+            out = self.model.response(messages)
+        else:
+            stream = self.model.response_stream(messages)
+            for delta in stream:
+                self._partial += delta
+                on_delta(delta)
+            out = stream.response
+        self._partial = ""
+        reply = Message(role="assistant", content=out.content or "",
+                        tool_calls=out.tool_calls or None)
+        return reply, (out.input_tokens, out.output_tokens)
+
+    def run(self, message: str, stream: bool = False) -> RunResponse | Iterator[RunResponse]:
+        """phidata's ``run``: a ``RunResponse``, or chunks of one when ``stream=True``.
+
+        Raises ``ModelError`` when the model call failed (the run is stored as failed).
+        """
+        if stream:
+            return self._run_stream(message)
+        response = self.respond(message)
+        if response.status != "ok":
+            raise ModelError(response.error or "the model call failed")
+        return response
+
+    def _run_stream(self, message: str) -> Iterator[RunResponse]:
+        import queue
+        import threading
+
+        chunks: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                chunks.put(self.respond(message, on_delta=chunks.put))
+            finally:
+                chunks.put(done)
+
+        threading.Thread(target=work, daemon=True).start()
+        final: RunResponse | None = None
+        while (item := chunks.get()) is not done:
+            if isinstance(item, RunResponse):
+                final = item
+            else:
+                yield RunResponse(content=item, run_id="", session_id=self.session_id)
+        if final is not None and final.status != "ok":
+            raise ModelError(final.error or "the model call failed")
+
+    def print_response(self, message: str, stream: bool = False,
+                       markdown: bool | None = None) -> RunResponse:
+        """Show the reply: Markdown in a notebook (one updating display), text elsewhere."""
+        from .render import ReplyView
+
+        view = ReplyView(markdown=self.markdown if markdown is None else markdown)
+        response = self.respond(message, on_delta=view.add if stream else None)
+        view.finish(response)
+        return response

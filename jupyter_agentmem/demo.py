@@ -1,0 +1,94 @@
+"""The offline demo model: a deterministic OpenAI-compatible server, not an LLM.
+
+``model=demo`` talks to it through the same ``openai`` client as a real model, so a
+fresh machine with no key and no network can run the quickstart and see history,
+memories and summaries at work.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from typing import Any
+
+from .model import OpenAIChat
+from .openai_server import ChatServer, Reply
+
+DEMO_BANNER = "[demo model: a scripted echo, not an LLM]"
+
+_server: ChatServer | None = None
+_server_guard = threading.Lock()
+
+_FACTS = [
+    (re.compile(r"\bmy name is ([^.,!?\n]+)", re.I), "The user's name is {}.", "name"),
+    (re.compile(r"\bi live in ([^.,!?\n]+)", re.I), "The user lives in {}.", "location"),
+    (re.compile(r"\bi(?: am|'m) going to ([^.,!?\n]+)", re.I), "The user is going to {}.",
+     "plans"),
+    (re.compile(r"\bi (?:like|love) ([^.,!?\n]+)", re.I), "The user likes {}.", "preferences"),
+]
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def _chat_reply(messages: list[dict[str, Any]]) -> str:
+    users = [_text(m) for m in messages if m.get("role") == "user"]
+    system = next((_text(m) for m in messages if m.get("role") == "system"), "")
+    lines = [DEMO_BANNER, f"You said: {users[-1] if users else '(nothing)'}"]
+    earlier = users[:-1]
+    if earlier:
+        lines.append(f"I was sent {len(earlier)} earlier message(s) of this session; "
+                     f"the first was: {earlier[0]}")
+    else:
+        lines.append("I was sent no earlier messages of this session.")
+    if "<memories>" in system:
+        facts = system.split("<memories>", 1)[1].split("</memories>", 1)[0].strip()
+        lines.append(f"What I remember about you: {facts}")
+    if "<summary>" in system:
+        summary = system.split("<summary>", 1)[1].split("</summary>", 1)[0].strip()
+        lines.append(f"Summary of our earlier conversation: {summary}")
+    return "\n\n".join(lines)
+
+
+def _memory_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    text = "\n".join(_text(m) for m in messages if m.get("role") == "user")
+    calls = []
+    for pattern, template, topic in _FACTS:
+        for match in pattern.finditer(text):
+            calls.append({"name": "add_memory",
+                          "arguments": {"memory": template.format(match.group(1).strip()),
+                                        "topics": [topic]}})
+    return calls
+
+
+def _summary(messages: list[dict[str, Any]]) -> str:
+    text = "\n".join(_text(m) for m in messages if m.get("role") == "user")
+    said = re.findall(r"^User: (.+)$", text, re.M)
+    summary = "The user said: " + "; ".join(said[-6:]) if said else "Nothing yet."
+    return json.dumps({"summary": summary, "topics": ["demo"]})
+
+
+def demo_responder(body: dict[str, Any]) -> Reply:
+    messages = body.get("messages", [])
+    if body.get("tools"):
+        return Reply(content=None if _memory_calls(messages) else "nothing to remember",
+                     tool_calls=_memory_calls(messages) or None)
+    if body.get("response_format"):
+        return Reply(content=_summary(messages))
+    return Reply(content=_chat_reply(messages))
+
+
+def demo_base_url() -> str:
+    """Start the demo server once per process; return its base URL."""
+    global _server
+    with _server_guard:
+        if _server is None:
+            _server = ChatServer(demo_responder).start()
+        return _server.base_url
+
+
+def demo_model() -> OpenAIChat:
+    return OpenAIChat(id="demo", base_url=demo_base_url(), api_key="demo", max_retries=0)

@@ -1,0 +1,112 @@
+"""``AgentMemory``: phidata's memory object, reading and writing through the store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..store import DuckDbStore, Store
+from ..types import Memory, Message, Run, SessionSummary
+
+if TYPE_CHECKING:
+    from ..model import OpenAIChat
+    from .db import DuckDbMemoryDb
+
+
+class AgentMemory:
+    """Chat history, user memories and session summaries of one agent.
+
+    The flags have phidata's meaning and defaults. History and summaries live with
+    the session (the agent's storage); memories live in ``db`` when given.
+    """
+
+    def __init__(
+        self,
+        db: DuckDbMemoryDb | None = None,
+        create_user_memories: bool = False,
+        update_user_memories_after_run: bool = True,
+        create_session_summary: bool = False,
+        update_session_summary_after_run: bool = True,
+        classify_memories: bool = False,
+        wait_timeout: float = 30.0,
+        model: OpenAIChat | None = None,
+    ) -> None:
+        self.db = db
+        self.create_user_memories = create_user_memories
+        self.update_user_memories_after_run = update_user_memories_after_run
+        self.create_session_summary = create_session_summary
+        self.update_session_summary_after_run = update_session_summary_after_run
+        self.classify_memories = classify_memories
+        self.wait_timeout = wait_timeout
+        self.model = model  # the model for memory work; the agent's when None
+        self.system_message: Message | None = None
+        self._agent: Any = None
+        self._session_store: Store | None = None
+
+    # --- wiring (done by Agent) ----------------------------------------------
+    def attach(self, agent: Any, session_store: Store) -> None:
+        self._agent = agent
+        self._session_store = session_store
+
+    @property
+    def session_store(self) -> Store:
+        if self._session_store is None:
+            self._session_store = DuckDbStore(None)
+        return self._session_store
+
+    @property
+    def memory_store(self) -> Store:
+        return self.db.store if self.db is not None else self.session_store
+
+    @property
+    def session_id(self) -> str:
+        return self._agent.session_id
+
+    @property
+    def user_id(self) -> str:
+        return self._agent.effective_user_id
+
+    # --- what phidata users read ---------------------------------------------
+    @property
+    def runs(self) -> list[Run]:
+        """The session's successful runs, oldest first."""
+        return [r for r in self.session_store.session_runs(self.session_id) if r.status == "ok"]
+
+    @property
+    def messages(self) -> list[Message]:
+        """The latest system message, then every message of the session's successful runs."""
+        stored = [m for r in self.runs for m in r.messages]
+        return ([self.system_message] if self.system_message else []) + stored
+
+    @property
+    def memories(self) -> list[Memory]:
+        """The current user's live memories."""
+        return self.memory_store.user_memories(self.user_id)
+
+    @property
+    def summary(self) -> SessionSummary | None:
+        """The session's latest summary."""
+        return self.session_store.latest_summary(self.session_id)
+
+    # --- background memory work ----------------------------------------------
+    def before_run(self, session_id: str, user_id: str) -> None:
+        """Wait (bounded) for earlier memory work of this user or session."""
+        from .worker import worker
+
+        worker().wait_for(_keys(session_id, user_id), self.wait_timeout)
+
+    def after_run(self, run: Run, user_id: str, model: OpenAIChat) -> None:
+        """Queue the memory and summary work the flags ask for."""
+        from .worker import queue_memory_work
+
+        queue_memory_work(self, run, user_id, self.model or model)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until this agent's queued memory work is done; False on timeout."""
+        from .worker import worker
+
+        return worker().wait_for(_keys(self.session_id, self.user_id),
+                                 self.wait_timeout if timeout is None else timeout)
+
+
+def _keys(session_id: str, user_id: str) -> set[tuple[str, str]]:
+    return {("session", session_id), ("user", user_id)}

@@ -1,0 +1,43 @@
+"""Chat history: which stored messages go with a new one, and the system prompt around them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..types import Memory, Message, Run, SessionSummary
+
+HISTORY_ROLES = ("user", "assistant", "tool")  # old system prompts are never re-sent
+
+
+def history_messages(runs: Sequence[Run]) -> list[Message]:
+    """The user, assistant and tool messages of ``runs``, in order."""
+    return [m for run in runs for m in run.messages if m.role in HISTORY_ROLES]
+
+
+def system_prompt(
+    description: str | None,
+    instructions: Sequence[str] | str | None,
+    memories: Sequence[Memory] = (),
+    summary: SessionSummary | None = None,
+) -> str | None:
+    """The system message: description, instructions, the user's memories, the summary.
+
+    Built by concatenation, never ``str.format``: user text may hold braces.
+    """
+    parts: list[str] = []
+    if description:
+        parts.append(description.strip())
+    if instructions:
+        items = [instructions] if isinstance(instructions, str) else list(instructions)
+        parts.append("## Instructions\n" + "\n".join("- " + i.strip() for i in items))
+    if memories:
+        facts = "\n".join("- " + m.memory for m in memories)
+        parts.append(
+            "You have these memories about the user from earlier conversations; use them "
+            "to personalise your answers:\n<memories>\n" + facts + "\n</memories>")
+    if summary is not None:
+        topics = (" (topics: " + ", ".join(summary.topics) + ")") if summary.topics else ""
+        parts.append(
+            "Summary of the earlier part of this conversation" + topics +
+            ":\n<summary>\n" + summary.summary + "\n</summary>")
+    return "\n\n".join(parts) if parts else None

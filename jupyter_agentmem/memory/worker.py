@@ -1,0 +1,126 @@
+"""The background worker: memory and summary work off the reply's critical path.
+
+One thread per process runs jobs in order. A job is keyed by the session and user
+it touches; the next run of that session or user waits (bounded) until the job is
+done, so it always sees fresh memories. A failing job becomes a warning, never a
+lost reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import warnings
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+from .. import events
+
+if TYPE_CHECKING:
+    from ..model import OpenAIChat
+    from ..types import Run
+    from .agent_memory import AgentMemory
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+
+
+class MemoryWorkWarning(UserWarning):
+    """Background memory work failed; the reply and the stored run are unaffected."""
+
+
+class MemoryWorker:
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[set[Key], Callable[[], Any], str]] = queue.Queue()
+        self._pending: Counter[Key] = Counter()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self.failures: list[str] = []  # drained by the magic, shown in the notebook
+
+    def submit(self, keys: set[Key], job: Callable[[], Any], what: str) -> None:
+        with self._cond:
+            self._pending.update(keys)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="agentmem-memory",
+                                                daemon=True)
+                self._thread.start()
+        self._jobs.put((keys, job, what))
+
+    def _loop(self) -> None:
+        while True:
+            keys, job, what = self._jobs.get()
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 (reported, never raised into a run)
+                message = f"{what} failed: {exc}"
+                log.warning(message)
+                self.failures.append(message)
+                warnings.warn(message, MemoryWorkWarning, stacklevel=1)
+            finally:
+                with self._cond:
+                    self._pending.subtract(keys)
+                    self._pending = +self._pending  # drop zero counts
+                    self._cond.notify_all()
+
+    def wait_for(self, keys: set[Key], timeout: float) -> bool:
+        """Wait until no job touching ``keys`` is pending; False if ``timeout`` passed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while any(self._pending[k] for k in keys):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def idle(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while +self._pending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def drain_failures(self) -> list[str]:
+        out, self.failures = self.failures, []
+        return out
+
+
+_worker: MemoryWorker | None = None
+_worker_guard = threading.Lock()
+
+
+def worker() -> MemoryWorker:
+    global _worker
+    with _worker_guard:
+        if _worker is None:
+            _worker = MemoryWorker()
+        return _worker
+
+
+def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAIChat) -> None:
+    """Queue what the memory flags ask for after ``run``."""
+    if memory.create_user_memories and memory.update_user_memories_after_run:
+        from .user_memories import update_user_memories
+
+        def memories_job() -> None:
+            changed = update_user_memories(memory.memory_store, model, run, user_id,
+                                           classify=memory.classify_memories)
+            if changed:
+                events.notify(events.Change("memories", run.session_id, user_id,
+                                            memory.memory_store.path))
+
+        worker().submit({("user", user_id)}, memories_job, "Updating user memories")
+    if memory.create_session_summary and memory.update_session_summary_after_run:
+        from .summaries import update_session_summary
+
+        def summary_job() -> None:
+            if update_session_summary(memory.session_store, model, run.session_id):
+                events.notify(events.Change("summary", run.session_id, user_id,
+                                            memory.session_store.path))
+
+        worker().submit({("session", run.session_id)}, summary_job, "Updating the summary")

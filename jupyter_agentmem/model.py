@@ -1,0 +1,192 @@
+"""``OpenAIChat``: one chat model behind the official ``openai`` client.
+
+Any OpenAI-compatible server works through ``base_url`` (or ``OPENAI_BASE_URL``):
+Ollama, vLLM, llama.cpp, LM Studio. The API key comes from the argument or
+``OPENAI_API_KEY`` and is never stored, logged or shown.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIG_HELP = (
+    "No model is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an "
+    "OpenAI-compatible server (Ollama: http://localhost:11434/v1, vLLM, llama.cpp, "
+    "LM Studio), or choose one in the notebook with %config AgentMagics.model = "
+    "'<model id>' (and %config AgentMagics.base_url = '<url>'). "
+    "model=demo runs an offline demo that is not an LLM."
+)
+
+
+class ModelError(RuntimeError):
+    """The model call failed; the message says why in a user's words."""
+
+
+class ModelConfigError(ModelError):
+    """No key and no server address: nothing to call."""
+
+
+@dataclass
+class ModelResponse:
+    content: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class ModelStream:
+    """Text deltas as they arrive; ``.response`` holds the whole answer afterwards."""
+
+    def __init__(self, chunks: Iterator[Any], scrub: Any) -> None:
+        self._chunks = chunks
+        self._scrub = scrub
+        self.response = ModelResponse(content="")
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            for chunk in self._chunks:
+                if chunk.usage is not None:
+                    self.response.input_tokens = chunk.usage.prompt_tokens
+                    self.response.output_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    for call in delta.tool_calls or []:
+                        self._merge_call(call)
+                    if delta.content:
+                        self.response.content += delta.content
+                        yield delta.content
+        except Exception as exc:  # the stream broke mid-way: say so plainly
+            raise ModelError(self._scrub(describe_error(exc))) from exc
+        self.response.tool_calls = [self._calls[i] for i in sorted(self._calls)]
+
+    def _merge_call(self, call: Any) -> None:
+        slot = self._calls.setdefault(
+            call.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+        if call.id:
+            slot["id"] = call.id
+        if call.function is not None:
+            slot["function"]["name"] += call.function.name or ""
+            slot["function"]["arguments"] += call.function.arguments or ""
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line explanation of a failed call."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.APITimeoutError):
+        return "The model server did not answer in time (timeout)."
+    if isinstance(exc, openai.APIConnectionError):
+        return f"Could not reach the model server ({exc.__cause__ or exc})."
+    if status == 401:
+        return "The model server refused the API key (401). Check OPENAI_API_KEY."
+    if status == 429:
+        return "The model server is rate limiting or out of quota (429). Try again shortly."
+    if status is not None:
+        body = getattr(exc, "message", "") or str(exc)
+        return f"The model server answered with an error ({status}): {body}"
+    return f"The model call failed: {type(exc).__name__}: {exc}"
+
+
+class OpenAIChat:
+    """A chat model over the official ``openai`` client (one client, reused)."""
+
+    def __init__(
+        self,
+        id: str = "gpt-4o",  # noqa: A002 (phidata's name)
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        name: str = "OpenAIChat",
+    ) -> None:
+        self.id = id
+        self.base_url = base_url
+        self._api_key = api_key  # kept in memory only: never in __repr__, logs or the db
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.name = name
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        where = f", base_url={self.resolved_base_url()!r}" if self.resolved_base_url() else ""
+        return f"OpenAIChat(id={self.id!r}{where})"
+
+    def resolved_base_url(self) -> str | None:
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def _resolved_key(self) -> str | None:
+        return self._api_key or os.environ.get("OPENAI_API_KEY") or None
+
+    @property
+    def client(self) -> Any:
+        """The ``openai.OpenAI`` client, built once (building one costs 30-55 ms)."""
+        if self._client is None:
+            key, base_url = self._resolved_key(), self.resolved_base_url()
+            if key is None and base_url is None:
+                raise ModelConfigError(CONFIG_HELP)
+            import openai
+
+            self._client = openai.OpenAI(
+                # Local OpenAI-compatible servers take any key; the client wants one.
+                api_key=key or "not-needed",
+                base_url=base_url,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def scrub(self, text: str) -> str:
+        """Remove the API key from a text that is about to be shown."""
+        key = self._resolved_key()
+        return text.replace(key, "***") if key and len(key) > 3 else text
+
+    def _params(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.id, "messages": messages}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        params.update({k: v for k, v in extra.items() if v is not None})
+        return params
+
+    def response(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ModelResponse:
+        """One whole answer (content and/or tool calls, with usage)."""
+        client = self.client
+        try:
+            out = client.chat.completions.create(
+                **self._params(messages, tools=tools, response_format=response_format))
+        except Exception as exc:
+            raise ModelError(self.scrub(describe_error(exc))) from exc
+        message = out.choices[0].message if out.choices else None
+        calls = [c.model_dump(include={"id", "type", "function"})
+                 for c in (message.tool_calls or [])] if message else []
+        return ModelResponse(
+            content=message.content if message else None,
+            tool_calls=calls,
+            input_tokens=out.usage.prompt_tokens if out.usage else None,
+            output_tokens=out.usage.completion_tokens if out.usage else None,
+        )
+
+    def response_stream(self, messages: list[dict[str, Any]]) -> ModelStream:
+        """Text deltas as they arrive; iterate, then read ``.response``."""
+        client = self.client
+        try:
+            chunks = client.chat.completions.create(
+                **self._params(messages, stream=True, stream_options={"include_usage": True}))
+        except Exception as exc:
+            raise ModelError(self.scrub(describe_error(exc))) from exc
+        return ModelStream(iter(chunks), self.scrub)

@@ -1,0 +1,117 @@
+"""The store interface: everything the agent, magics and panels ask of persistence.
+
+DuckDB implements it today (``duckdb_store.py``); a PostgreSQL store implements the
+same methods so no caller changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ..types import Memory, Run, SessionInfo, SessionSummary
+
+
+class StoreError(RuntimeError):
+    """A store operation was refused (unknown id, a row deleted meanwhile, bad value)."""
+
+
+class Store(ABC):
+    """Sessions, runs, messages, memories, summaries and the events that changed them."""
+
+    # --- sessions -------------------------------------------------------------
+    @abstractmethod
+    def ensure_session(self, info: SessionInfo) -> SessionInfo:
+        """Create the session if it is new; return what is stored."""
+
+    @abstractmethod
+    def get_session(self, session_id: str) -> SessionInfo | None: ...
+
+    @abstractmethod
+    def list_sessions(self) -> list[dict[str, Any]]:
+        """Every session with its run and message counts, newest first."""
+
+    # --- runs and messages ----------------------------------------------------
+    @abstractmethod
+    def append_run(self, run: Run, user_id: str | None = None) -> int:
+        """Store a run and its messages in one transaction; return its seq."""
+
+    @abstractmethod
+    def recent_runs(self, session_id: str, n: int) -> list[Run]:
+        """The last ``n`` successful runs of a session, oldest first, with messages."""
+
+    @abstractmethod
+    def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
+        """Successful runs with ``seq > after_seq``, oldest first, with messages."""
+
+    @abstractmethod
+    def session_runs(self, session_id: str) -> list[Run]:
+        """Every run of a session (failed ones too), oldest first, with messages."""
+
+    @abstractmethod
+    def count_runs(self, session_id: str) -> int:
+        """How many successful runs the session has."""
+
+    @abstractmethod
+    def message_rows(
+        self, session_id: str, offset: int = 0, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The session's messages as rows (with their run's seq and status)."""
+
+    @abstractmethod
+    def count_messages(self, session_id: str) -> int: ...
+
+    @abstractmethod
+    def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
+        """Change a stored message's content, recording the old value."""
+
+    # --- memories -------------------------------------------------------------
+    @abstractmethod
+    def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]: ...
+
+    @abstractmethod
+    def add_memory(self, memory: Memory, actor: str = "model") -> Memory: ...
+
+    @abstractmethod
+    def update_memory(
+        self, user_id: str, memory_id: str, memory: str, topics: list[str] | None, actor: str
+    ) -> Memory: ...
+
+    @abstractmethod
+    def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
+
+    @abstractmethod
+    def restore_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
+
+    @abstractmethod
+    def delete_user_memories(self, user_id: str, actor: str) -> int: ...
+
+    # --- summaries ------------------------------------------------------------
+    @abstractmethod
+    def latest_summary(self, session_id: str) -> SessionSummary | None: ...
+
+    @abstractmethod
+    def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary: ...
+
+    @abstractmethod
+    def list_summaries(self, session_id: str) -> list[SessionSummary]: ...
+
+    @abstractmethod
+    def edit_summary(
+        self, session_id: str, version: int, summary: str, topics: list[str] | None, actor: str
+    ) -> None: ...
+
+    # --- events ---------------------------------------------------------------
+    @abstractmethod
+    def events(
+        self, target_id: str | None = None, user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Changes, oldest first, optionally for one target or user."""
+
+    @abstractmethod
+    def undo_event(self, event_id: str, actor: str = "user") -> None:
+        """Put back the value an event replaced (itself recorded as an event)."""
+
+    # --- raw tables (for pandas) ---------------------------------------------
+    @abstractmethod
+    def table_rows(self, table: str) -> list[dict[str, Any]]: ...

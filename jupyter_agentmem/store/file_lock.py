@@ -1,0 +1,114 @@
+"""The cross-process lock that lets several kernels share one DuckDB file (DESIGN.md §5).
+
+DuckDB lets one process open a file read-write; a second ``connect`` fails, and
+processes that take turns by retrying ``connect`` lose rows. So a process opens the
+file only while it holds an exclusive ``flock`` on ``<db>.lock``. A process that
+wants the file holds a shared ``flock`` on ``<db>.want`` while it waits; the holder
+probes that file and hands the database over when someone is waiting.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+
+
+class LockTimeout(RuntimeError):
+    """Another process kept the database for longer than we were willing to wait."""
+
+
+class HandoverLock:
+    """Exclusive lock on ``<path>.lock``; waiters announce themselves on ``<path>.want``."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.lock_path = db_path + ".lock"
+        self.want_path = db_path + ".want"
+        self._fd: int | None = None
+        self._probe_fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds, then raise ``LockTimeout``."""
+        want_fd = os.open(self.want_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            # Blocks only for the instant a holder probes with LOCK_EX|LOCK_NB.
+            fcntl.flock(want_fd, fcntl.LOCK_SH)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not self._wait_blocking(fd, timeout):
+                    raise LockTimeout(
+                        f"The agent database {self.db_path} is held by process "
+                        f"{self.holder_pid() or '(unknown)'} and was not released within "
+                        f"{timeout:g} s. Close the other kernel or session using it, or "
+                        "use another db file."
+                    ) from None
+        finally:
+            os.close(want_fd)  # closing drops the shared lock: we are no longer waiting
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    @staticmethod
+    def _wait_blocking(fd: int, timeout: float) -> bool:
+        # flock has no timeout and polling is unfair, so block in a helper thread.
+        got = threading.Event()
+        guard = threading.Lock()
+        abandoned = False
+
+        def block() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if abandoned:
+                    os.close(fd)  # releases the lock we no longer want
+                    return
+                got.set()
+
+        threading.Thread(target=block, name="agentmem-flock", daemon=True).start()
+        if got.wait(timeout):
+            return True
+        with guard:
+            if got.is_set():
+                return True
+            abandoned = True
+        return False
+
+    def others_waiting(self) -> bool:
+        """True when another process holds a shared lock on the ``.want`` file."""
+        if self._probe_fd is None:
+            self._probe_fd = os.open(self.want_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._probe_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(self._probe_fd, fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop our copies of the fds without touching the parent's lock."""
+        for fd in (self._fd, self._probe_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)  # flock is shared with the parent's description: close only
+                except OSError:
+                    pass
+        self._fd = self._probe_fd = None
+
+    def holder_pid(self) -> int | None:
+        try:
+            with open(self.lock_path) as f:
+                text = f.read().strip()
+            return int(text) if text else None
+        except (OSError, ValueError):
+            return None

@@ -1,0 +1,116 @@
+"""Numbered schema migrations, one small function each, recorded in ``schema_migrations``.
+
+Modelled on simonw/llm's migrations.py: a migration never changes once released;
+a schema change is a new function appended to ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..types import utcnow
+
+Execute = Callable[[str], Any]
+
+
+def m001_initial(execute: Execute) -> None:
+    execute(
+        """CREATE TABLE sessions (
+            session_id VARCHAR PRIMARY KEY,
+            user_id VARCHAR,
+            agent_name VARCHAR,
+            model VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL)"""
+    )
+    execute(
+        """CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            session_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            status VARCHAR NOT NULL,
+            model VARCHAR,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_ms DOUBLE,
+            error VARCHAR,
+            user_id VARCHAR,
+            created_at TIMESTAMP NOT NULL)"""
+    )
+    execute("CREATE INDEX runs_session ON runs (session_id)")
+    execute(
+        """CREATE TABLE messages (
+            message_id VARCHAR PRIMARY KEY,
+            session_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            role VARCHAR NOT NULL,
+            content VARCHAR,
+            name VARCHAR,
+            tool_calls VARCHAR,
+            tool_call_id VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            edited_at TIMESTAMP)"""
+    )
+    execute("CREATE INDEX messages_session ON messages (session_id)")
+    execute(
+        """CREATE TABLE memories (
+            memory_id VARCHAR PRIMARY KEY,
+            user_id VARCHAR NOT NULL,
+            memory VARCHAR NOT NULL,
+            topics VARCHAR[],
+            input VARCHAR,
+            session_id VARCHAR,
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            deleted_at TIMESTAMP)"""
+    )
+    execute("CREATE INDEX memories_user ON memories (user_id)")
+    execute(
+        """CREATE TABLE summaries (
+            session_id VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            summary VARCHAR NOT NULL,
+            topics VARCHAR[],
+            through_run_seq INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            edited_at TIMESTAMP,
+            PRIMARY KEY (session_id, version))"""
+    )
+    execute(
+        """CREATE TABLE memory_events (
+            event_id VARCHAR PRIMARY KEY,
+            target VARCHAR NOT NULL,
+            target_id VARCHAR NOT NULL,
+            user_id VARCHAR,
+            session_id VARCHAR,
+            action VARCHAR NOT NULL,
+            old VARCHAR,
+            new VARCHAR,
+            actor VARCHAR NOT NULL,
+            created_at TIMESTAMP NOT NULL)"""
+    )
+    execute("CREATE INDEX memory_events_target ON memory_events (target_id)")
+
+
+MIGRATIONS: list[Callable[[Execute], None]] = [m001_initial]
+
+
+def migrate(execute: Callable[..., Any], fetchall: Callable[..., list]) -> list[int]:
+    """Apply the migrations not yet recorded; return the versions applied now."""
+    execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    done = {row[0] for row in fetchall("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, migration in enumerate(MIGRATIONS, start=1):
+        if version in done:
+            continue
+        migration(execute)
+        execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+            [version, migration.__name__, utcnow()],
+        )
+        applied.append(version)
+    return applied

@@ -1,0 +1,124 @@
+"""The vocabulary every layer shares: messages, runs, memories, summaries (pydantic)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Role = Literal["system", "user", "assistant", "tool"]
+RunStatus = Literal["ok", "error", "cancelled"]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    # Stored as naive UTC: DuckDB's TIMESTAMP has no zone and needs no ICU lookup.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Message(BaseModel):
+    """One chat message, as sent to the model and as stored."""
+
+    role: Role
+    content: str | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    message_id: str = Field(default_factory=new_id)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The dict the chat-completions API takes for this message."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.name:
+            out["name"] = self.name
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
+        if self.tool_call_id:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+class Usage(BaseModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class Run(BaseModel):
+    """One exchange in a session: the user's message, tool calls, the reply."""
+
+    run_id: str = Field(default_factory=new_id)
+    session_id: str
+    seq: int | None = None  # assigned by the store when the run is appended
+    status: RunStatus = "ok"
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    messages: list[Message] = Field(default_factory=list)
+
+    @property
+    def message(self) -> Message | None:
+        """The user's message of this run (phidata's ``AgentRun.message``)."""
+        return next((m for m in self.messages if m.role == "user"), None)
+
+    @property
+    def response(self) -> Message | None:
+        """The final assistant message of this run."""
+        return next((m for m in reversed(self.messages) if m.role == "assistant"), None)
+
+
+class SessionInfo(BaseModel):
+    session_id: str
+    user_id: str | None = None
+    agent_name: str | None = None
+    model: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Memory(BaseModel):
+    """A fact about one user, kept across sessions."""
+
+    memory_id: str = Field(default_factory=new_id)
+    user_id: str
+    memory: str
+    topics: list[str] = Field(default_factory=list)
+    input: str | None = None
+    session_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
+
+
+class SessionSummary(BaseModel):
+    """One version of a session's summary."""
+
+    session_id: str
+    version: int = 0
+    summary: str
+    topics: list[str] = Field(default_factory=list)
+    through_run_seq: int = -1
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RunResponse(BaseModel):
+    """What ``Agent.run`` returns (phidata's name)."""
+
+    content: str | None = None
+    run_id: str
+    session_id: str
+    status: RunStatus = "ok"
+    model: str | None = None
+    error: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    messages: list[Message] = Field(default_factory=list)

@@ -1,0 +1,70 @@
+"""Fixtures: a scripted model server, a fresh DuckDB file and an IPython shell per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from model_server import ScriptedServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def _server():
+    server = ScriptedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(_server):
+    """The scripted server, reset for this test."""
+    _server.reset()
+    yield _server
+    _server.reset()
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    """A fresh DuckDB file for this test."""
+    return str(tmp_path / "agentmem.duckdb")
+
+
+@pytest.fixture
+def model(server):
+    from jupyter_agentmem import OpenAIChat
+
+    return OpenAIChat(id="test-model", base_url=server.base_url, api_key="sk-test-secret",
+                      max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def shell(server, db_path, monkeypatch):
+    """An IPython shell with the extension loaded against the test server and db."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.delenv("AGENTMEM_DB", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    config = Config()
+    config.AgentMagics.base_url = server.base_url
+    config.AgentMagics.db = db_path
+    config.AgentMagics.model = "test-model"
+    InteractiveShell.clear_instance()
+    ip = InteractiveShell.instance(config=config)
+    ip.run_line_magic("load_ext", "jupyter_agentmem")
+    yield ip
+    ip.run_line_magic("unload_ext", "jupyter_agentmem")
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch):
+    # Tests never reach a real provider.
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    if "OPENAI_API_KEY" in os.environ:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
