@@ -47,12 +47,14 @@ class ModelStream:
         self._calls: dict[int, dict[str, Any]] = {}
 
     def __iter__(self) -> Iterator[str]:
+        finished = False
         try:
             for chunk in self._chunks:
                 if chunk.usage is not None:
                     self.response.input_tokens = chunk.usage.prompt_tokens
                     self.response.output_tokens = chunk.usage.completion_tokens
                 for choice in chunk.choices:
+                    finished = finished or choice.finish_reason is not None
                     delta = choice.delta
                     for call in delta.tool_calls or []:
                         self._merge_call(call)
@@ -61,6 +63,9 @@ class ModelStream:
                         yield delta.content
         except Exception as exc:  # the stream broke mid-way: say so plainly
             raise ModelError(self._scrub(describe_error(exc))) from exc
+        if not finished:  # the connection closed mid-reply without an error status
+            raise ModelError("The model server closed the stream before the reply was "
+                             "complete (no finish_reason).")
         self.response.tool_calls = [self._calls[i] for i in sorted(self._calls)]
 
     def _merge_call(self, call: Any) -> None:
