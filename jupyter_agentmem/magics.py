@@ -46,6 +46,9 @@ class AgentMagics(Magics):
     format = Unicode("markdown", help="markdown or text.").tag(config=True)
     memories = Bool(False, help="Extract and use user memories.").tag(config=True)
     summary = Bool(False, help="Keep a session summary.").tag(config=True)
+    timeout = Float(60.0, help="Seconds to wait for the model server.").tag(config=True)
+    max_retries = Int(2, help="Retries of a failed model call (the openai client's)."
+                      ).tag(config=True)
     memory_wait = Float(30.0, help="Seconds a run waits for earlier memory work."
                         ).tag(config=True)
 
@@ -71,7 +74,7 @@ class AgentMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         # The notebook's own session: one per kernel, shown in each reply's footer.
         self.session_id = "nb-" + uuid.uuid4().hex[:12]
-        self._models: dict[tuple[str, str], Any] = {}
+        self._models: dict[tuple[str, str, float, int], Any] = {}
 
     # --- shared pieces --------------------------------------------------------
     @property
@@ -86,7 +89,7 @@ class AgentMagics(Magics):
 
     def chat_model(self, model_id: str) -> Any:
         """One model object (one HTTP client) per model id and server, reused."""
-        key = (model_id, self.base_url)
+        key = (model_id, self.base_url, self.timeout, self.max_retries)
         if key not in self._models:
             if model_id == "demo":
                 from .demo import demo_model
@@ -95,7 +98,9 @@ class AgentMagics(Magics):
             else:
                 from .model import OpenAIChat
 
-                self._models[key] = OpenAIChat(id=model_id, base_url=self.base_url or None)
+                self._models[key] = OpenAIChat(id=model_id, base_url=self.base_url or None,
+                                               timeout=self.timeout,
+                                               max_retries=self.max_retries)
         return self._models[key]
 
     # --- %%agent --------------------------------------------------------------
