@@ -74,15 +74,12 @@ class Agent:
         return system, history_messages(history_runs), Message(role="user", content=message)
 
     def _summary_outside_window(self, history_runs: list[Run]) -> Any:
-        # A summary is only worth its tokens when older runs fall outside the window.
-        oldest_sent = history_runs[0].seq if history_runs else None
-        if oldest_sent == 0:
+        # A summary is only worth its tokens when some runs fall outside the window.
+        if self.add_history_to_messages and (
+                len(history_runs) < self.num_history_responses
+                or (history_runs and history_runs[0].seq == 0)):
             return None
-        summary = self.store.latest_summary(self.session_id)
-        if summary is None or (oldest_sent is None and not self.add_history_to_messages
-                               and summary.through_run_seq < 0):
-            return None
-        return summary
+        return self.store.latest_summary(self.session_id)
 
     # --- one run --------------------------------------------------------------
     def respond(self, message: str, on_delta: Delta | None = None) -> RunResponse:

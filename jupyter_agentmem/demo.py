@@ -54,7 +54,11 @@ def _chat_reply(messages: list[dict[str, Any]]) -> str:
 
 
 def _memory_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    text = "\n".join(_text(m) for m in messages if m.get("role") == "user")
+    # Only the user's own words of the latest exchange, not the kept memories or the reply.
+    request = "\n".join(_text(m) for m in messages if m.get("role") == "user")
+    latest = request.rsplit("Latest exchange:", 1)[-1]
+    text = "\n".join(line[len("User: "):] for line in latest.splitlines()
+                     if line.startswith("User: "))
     calls = []
     for pattern, template, topic in _FACTS:
         for match in pattern.finditer(text):
@@ -65,9 +69,13 @@ def _memory_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _summary(messages: list[dict[str, Any]]) -> str:
-    text = "\n".join(_text(m) for m in messages if m.get("role") == "user")
-    said = re.findall(r"^User: (.+)$", text, re.M)
-    summary = "The user said: " + "; ".join(said[-6:]) if said else "Nothing yet."
+    # Incremental like a real summariser: the summary so far plus the new user lines.
+    request = "\n".join(_text(m) for m in messages if m.get("role") == "user")
+    so_far = request.split("Summary so far:\n", 1)[-1].split("\n\nNew turns:", 1)[0]
+    said = re.findall(r"^User: (.+)$", request.split("New turns:", 1)[-1], re.M)
+    parts = ([] if so_far.startswith("(no summary") else [so_far]) + [
+        "the user said: " + s for s in said]
+    summary = "; ".join(parts)[-600:] or "Nothing yet."
     return json.dumps({"summary": summary, "topics": ["demo"]})
 
 

@@ -100,6 +100,26 @@ class AgentMemory:
 
         queue_memory_work(self, run, user_id, self.model or model)
 
+    def update_summary(self) -> SessionSummary | None:
+        """Fold the runs since the last summary into a new one now (no background)."""
+        from .summaries import update_session_summary
+
+        update_session_summary(self.session_store, self._work_model(), self.session_id)
+        return self.summary
+
+    def update_memories(self) -> list[Memory]:
+        """Run the memory manager on the session's last run now (no background)."""
+        from .user_memories import update_user_memories
+
+        last = self.session_store.recent_runs(self.session_id, 1)
+        if last:
+            update_user_memories(self.memory_store, self._work_model(), last[0], self.user_id,
+                                 classify=self.classify_memories)
+        return self.memories
+
+    def _work_model(self) -> OpenAIChat:
+        return self.model or self._agent.model
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until this agent's queued memory work is done; False on timeout."""
         from .worker import worker

@@ -54,15 +54,18 @@ class MemoryWorker:
             try:
                 job()
             except Exception as exc:  # noqa: BLE001 (reported, never raised into a run)
-                message = f"{what} failed: {exc}"
-                log.warning(message)
-                self.failures.append(message)
-                warnings.warn(message, MemoryWorkWarning, stacklevel=1)
+                self.report(f"{what} failed: {exc}")
             finally:
                 with self._cond:
                     self._pending.subtract(keys)
                     self._pending = +self._pending  # drop zero counts
                     self._cond.notify_all()
+
+    def report(self, message: str) -> None:
+        """A problem in background work: logged, warned, and shown at the next cell."""
+        log.debug(message)
+        self.failures.append(message)
+        warnings.warn(message, MemoryWorkWarning, stacklevel=2)
 
     def wait_for(self, keys: set[Key], timeout: float) -> bool:
         """Wait until no job touching ``keys`` is pending; False if ``timeout`` passed."""
@@ -108,11 +111,13 @@ def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAI
         from .user_memories import update_user_memories
 
         def memories_job() -> None:
-            changed = update_user_memories(memory.memory_store, model, run, user_id,
-                                           classify=memory.classify_memories)
-            if changed:
+            update = update_user_memories(memory.memory_store, model, run, user_id,
+                                          classify=memory.classify_memories)
+            for problem in update.skipped:
+                worker().report(f"Skipped a memory change the model asked for: {problem}")
+            if update.changed:
                 events.notify(events.Change("memories", run.session_id, user_id,
-                                            memory.memory_store.path))
+                                            getattr(memory.memory_store, "path", None)))
 
         worker().submit({("user", user_id)}, memories_job, "Updating user memories")
     if memory.create_session_summary and memory.update_session_summary_after_run:
@@ -121,6 +126,6 @@ def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAI
         def summary_job() -> None:
             if update_session_summary(memory.session_store, model, run.session_id):
                 events.notify(events.Change("summary", run.session_id, user_id,
-                                            memory.session_store.path))
+                                            getattr(memory.session_store, "path", None)))
 
         worker().submit({("session", run.session_id)}, summary_job, "Updating the summary")

@@ -1,0 +1,203 @@
+"""User memories: after a run, one model call with tools decides what to keep about the user.
+
+The model sees the user's live memories under short ids (``m1``, ``m2``...) that
+are mapped back here, so it can neither touch another user's memory nor invent an
+id. A bad answer (broken JSON, unknown tool or id, empty memory) is skipped with a
+warning and changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..types import Memory, Run
+
+if TYPE_CHECKING:
+    from ..model import OpenAIChat
+    from ..store import Store
+
+MANAGER_PROMPT = """You manage the long-term memories an assistant keeps about one user.
+Given the user's latest message, the assistant's reply and the memories already kept,
+decide what to remember. Call add_memory for a new, lasting fact about the user (their
+name, where they live, preferences, plans, relationships), written as one short
+third-person sentence ("The user's name is John."), with one or two topics. Call
+update_memory when a kept memory changed or needs correcting, and delete_memory when
+the user asks to forget something or it is no longer true. Refer to kept memories only
+by the ids shown. Do not store the assistant's own words, passing small talk, or a
+fact that is already kept. If nothing is worth remembering, call no tool."""
+
+CLASSIFY_PROMPT = """Decide whether the user's message contains information about the user
+worth remembering in future conversations: personal facts, preferences, plans,
+relationships, corrections of earlier facts. Answer yes or no, nothing else."""
+
+
+def _tool(name: str, description: str, properties: dict[str, Any],
+          required: list[str]) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": name, "description": description,
+        "parameters": {"type": "object", "properties": properties, "required": required}}}
+
+
+_TOPICS = {"type": "array", "items": {"type": "string"}, "description": "1-2 short topics"}
+_ID = {"type": "string", "description": "the id of a kept memory, e.g. m1"}
+TOOLS = [
+    _tool("add_memory", "Remember a new fact about the user.",
+          {"memory": {"type": "string"}, "topics": _TOPICS}, ["memory"]),
+    _tool("update_memory", "Replace a kept memory with a corrected one.",
+          {"memory_id": _ID, "memory": {"type": "string"}, "topics": _TOPICS},
+          ["memory_id", "memory"]),
+    _tool("delete_memory", "Forget a kept memory.", {"memory_id": _ID}, ["memory_id"]),
+]
+
+
+@dataclass
+class MemoryUpdate:
+    """What one manager call changed, and what it skipped and why."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # malformed calls: warned about
+    duplicates: list[str] = field(default_factory=list)  # already kept: dropped quietly
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.deleted)
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"[^\w]+", " ", text.lower()).strip()
+
+
+def is_duplicate(text: str, existing: list[Memory], threshold: float = 0.9) -> bool:
+    """True when ``text`` says what a kept memory says (exactly or nearly)."""
+    norm = normalise(text)
+    return any(difflib.SequenceMatcher(None, norm, normalise(m.memory)).ratio() >= threshold
+               for m in existing)
+
+
+def _transcript(run: Run) -> str:
+    parts = []
+    if run.message is not None:
+        parts.append("User: " + (run.message.content or ""))
+    if run.response is not None:
+        parts.append("Assistant: " + (run.response.content or ""))
+    return "\n".join(parts)
+
+
+def worth_remembering(model: OpenAIChat, run: Run) -> bool:
+    """phidata's yes/no gate: skip the manager call when nothing is worth keeping."""
+    answer = model.response([
+        {"role": "system", "content": CLASSIFY_PROMPT},
+        {"role": "user", "content": run.message.content if run.message else ""},
+    ]).content or ""
+    return answer.strip().lower().startswith("yes")
+
+
+def manager_messages(run: Run, existing: list[Memory]) -> list[dict[str, Any]]:
+    kept = "\n".join(f"[m{i}] {m.memory} (topics: {', '.join(m.topics) or '-'})"
+                     for i, m in enumerate(existing, start=1)) or "(none yet)"
+    return [
+        {"role": "system", "content": MANAGER_PROMPT},
+        {"role": "user", "content": "Memories kept about this user:\n" + kept
+         + "\n\nLatest exchange:\n" + _transcript(run)},
+    ]
+
+
+def update_user_memories(store: Store, model: OpenAIChat, run: Run, user_id: str,
+                         classify: bool = False) -> MemoryUpdate:
+    """Ask the model what to keep from ``run`` about ``user_id`` and apply it."""
+    result = MemoryUpdate()
+    if run.message is None or (classify and not worth_remembering(model, run)):
+        return result
+    existing = store.user_memories(user_id)
+    short_ids = {f"m{i}": m for i, m in enumerate(existing, start=1)}
+    answer = model.response(manager_messages(run, existing), tools=TOOLS)
+    for call in answer.tool_calls:
+        name = call.get("function", {}).get("name", "")
+        try:
+            args = json.loads(call.get("function", {}).get("arguments") or "{}")
+            if not isinstance(args, dict):
+                raise ValueError("arguments are not an object")
+        except ValueError as exc:
+            result.skipped.append(f"{name}: arguments are not valid JSON ({exc})")
+            continue
+        apply = _APPLY.get(name)
+        if apply is None:
+            result.skipped.append(f"unknown tool {name!r}")
+            continue
+        problem = apply(store, run, user_id, args, short_ids, existing, result)
+        if problem:
+            result.skipped.append(f"{name}: {problem}")
+    return result
+
+
+def _text_and_topics(args: dict[str, Any]) -> tuple[str, list[str]] | str:
+    memory = args.get("memory")
+    if not isinstance(memory, str) or not memory.strip():
+        return "empty memory"
+    topics = args.get("topics") or []
+    if not isinstance(topics, list):
+        topics = [str(topics)]
+    return memory.strip(), [str(t).strip() for t in topics if str(t).strip()]
+
+
+def _add(store: Store, run: Run, user_id: str, args: dict[str, Any],
+         short_ids: dict[str, Memory], existing: list[Memory],
+         result: MemoryUpdate) -> str | None:
+    parsed = _text_and_topics(args)
+    if isinstance(parsed, str):
+        return parsed
+    text, topics = parsed
+    if is_duplicate(text, existing):
+        result.duplicates.append(text)
+        return None
+    memory = store.add_memory(Memory(user_id=user_id, memory=text, topics=topics,
+                                     input=run.message.content if run.message else None,
+                                     session_id=run.session_id), actor="model")
+    existing.append(memory)  # a second identical add in the same answer is a duplicate too
+    result.added.append(memory.memory_id)
+    return None
+
+
+def _known(args: dict[str, Any], short_ids: dict[str, Memory]) -> Memory | str:
+    memory_id = str(args.get("memory_id", "")).strip().strip("[]")
+    found = short_ids.get(memory_id)
+    return found if found is not None else f"unknown memory id {memory_id!r}"
+
+
+def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
+            short_ids: dict[str, Memory], existing: list[Memory],
+            result: MemoryUpdate) -> str | None:
+    target = _known(args, short_ids)
+    if isinstance(target, str):
+        return target
+    parsed = _text_and_topics(args)
+    if isinstance(parsed, str):
+        return parsed
+    text, topics = parsed
+    if normalise(text) == normalise(target.memory) and (not topics or topics == target.topics):
+        return None  # no change: nothing to record
+    store.update_memory(user_id, target.memory_id, text, topics or None, actor="model")
+    result.updated.append(target.memory_id)
+    return None
+
+
+def _delete(store: Store, run: Run, user_id: str, args: dict[str, Any],
+            short_ids: dict[str, Memory], existing: list[Memory],
+            result: MemoryUpdate) -> str | None:
+    target = _known(args, short_ids)
+    if isinstance(target, str):
+        return target
+    if target.memory_id in result.deleted:
+        return None
+    store.delete_memory(user_id, target.memory_id, actor="model")
+    result.deleted.append(target.memory_id)
+    return None
+
+
+_APPLY = {"add_memory": _add, "update_memory": _update, "delete_memory": _delete}
