@@ -23,8 +23,13 @@ def _server():
 @pytest.fixture
 def server(_server):
     """The scripted server, reset for this test."""
+    from jupyter_agentmem.memory.worker import worker
+
     _server.reset()
     yield _server
+    # Background memory work of this test must not eat the next test's scripted replies.
+    assert worker().idle(30), "background memory work did not finish"
+    worker().drain_failures()
     _server.reset()
 
 
@@ -54,6 +59,8 @@ def shell(server, db_path, monkeypatch):
     config.AgentMagics.base_url = server.base_url
     config.AgentMagics.db = db_path
     config.AgentMagics.model = "test-model"
+    config.AgentMagics.max_retries = 0  # a scripted error must reach the test, not a retry
+    config.AgentMagics.timeout = 10.0
     InteractiveShell.clear_instance()
     ip = InteractiveShell.instance(config=config)
     ip.run_line_magic("load_ext", "jupyter_agentmem")
