@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from .store import DuckDbStore
     from .types import Message, RunResponse
 
-__all__ = [*_LAZY, "load_ipython_extension", "unload_ipython_extension"]
+__all__ = [
+    "Agent", "AgentMemory", "DuckDbAgentStorage", "DuckDbMemoryDb", "DuckDbStore", "Message",
+    "ModelError", "OpenAIChat", "RunResponse", "load_ipython_extension", "panel",
+    "unload_ipython_extension",
+]
 
 
 def __getattr__(name: str) -> Any:

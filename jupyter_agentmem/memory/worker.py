@@ -14,7 +14,8 @@ import threading
 import time
 import warnings
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .. import events
 

@@ -9,6 +9,7 @@ cursors and results.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -184,4 +185,15 @@ def _after_fork_in_child() -> None:
         db._forget_after_fork()
 
 
+def _close_all_at_exit() -> None:
+    # Close (and checkpoint) before interpreter shutdown; a connection destroyed later,
+    # from a daemon thread, aborts the process.
+    for db in list(_all):
+        try:
+            db.close()
+        except Exception:  # noqa: BLE001 (exiting anyway)
+            pass
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all_at_exit)

@@ -6,7 +6,8 @@ a schema change is a new function appended to ``MIGRATIONS``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..types import utcnow
 

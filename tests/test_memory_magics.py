@@ -1,0 +1,95 @@
+"""Memories and summaries from the notebook: magic options, inspection, forgetting, timing."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+from model_server import Reply
+
+from jupyter_agentmem import events
+from jupyter_agentmem.memory.worker import worker
+from jupyter_agentmem.store import DuckDbStore
+
+
+def add(memory: str) -> Reply:
+    return Reply(tool_calls=[{"name": "add_memory", "arguments": {"memory": memory,
+                                                                 "topics": ["t"]}}])
+
+
+def test_reply_is_shown_before_memory_work_finishes(shell, server):
+    order: list[str] = []
+    unsubscribe = events.subscribe(lambda change: order.append("stored " + change.kind)
+                                   if change.kind in ("memories", "summary") else None)
+    try:
+        server.script(Reply(content=None, delay=0.5, tool_calls=[
+            {"name": "add_memory", "arguments": {"memory": "Ana likes tea.", "topics": []}}]),
+            kind="memory")
+        server.script(Reply(content='{"summary": "tea talk", "topics": []}', delay=0.5),
+                      kind="summary")
+        with capture_output() as out:
+            shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on",
+                                 "I like tea")
+        order.append("cell done")
+        assert "echo: I like tea" in out.outputs[-1].data["text/plain"]
+        assert worker().idle(10)
+    finally:
+        unsubscribe()
+    assert order == ["cell done", "stored memories", "stored summary"]
+
+
+def test_next_run_waits_for_fresh_memories(shell, server):
+    server.script(Reply(delay=0.4, tool_calls=[
+        {"name": "add_memory", "arguments": {"memory": "Ana likes tea.", "topics": []}}]),
+        kind="memory")
+    with capture_output():
+        shell.run_cell_magic("agent", "session=s user=ana memories=on", "I like tea")
+        shell.run_cell_magic("agent", "session=s user=ana memories=on", "what do I like?")
+    system = server.of("chat")[-1]["messages"][0]
+    assert system["role"] == "system" and "- Ana likes tea." in system["content"]
+
+
+def test_memories_and_summary_subcommands_return_dataframes(shell, server, db_path):
+    server.script(add("Ana likes tea."), kind="memory")
+    server.script(Reply(content='{"summary": "tea talk", "topics": ["tea"]}'), kind="summary")
+    with capture_output():
+        shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on", "I like tea")
+    worker().idle(10)
+    memories = shell.run_line_magic("agent", "memories user=ana")
+    assert list(memories["memory"]) == ["Ana likes tea."]
+    assert shell.run_line_magic("agent", "memories user=bob").empty
+    summary = shell.run_line_magic("agent", "summary session=s")
+    assert list(summary["summary"]) == ["tea talk"] and list(summary["version"]) == [1]
+
+
+def test_forget_one_memory_and_all_of_a_user(shell, server, db_path):
+    store = DuckDbStore(db_path)
+    server.script(Reply(tool_calls=[
+        {"name": "add_memory", "arguments": {"memory": "Ana likes tea.", "topics": []}},
+        {"name": "add_memory", "arguments": {"memory": "Ana lives in Porto.", "topics": []}}]),
+        kind="memory")
+    server.script(add("Bob likes coffee."), kind="memory")
+    with capture_output():
+        shell.run_cell_magic("agent", "session=a user=ana memories=on", "facts")
+        worker().idle(10)
+        shell.run_cell_magic("agent", "session=b user=bob memories=on", "facts")
+        worker().idle(10)
+    tea = store.user_memories("ana")[0].memory_id
+    shell.run_line_magic("agent", f"forget memory_id={tea} user=ana")
+    assert [m.memory for m in store.user_memories("ana")] == ["Ana lives in Porto."]
+    with pytest.raises(UsageError, match="confirm=yes"):
+        shell.run_line_magic("agent", "forget user=ana")
+    assert len(store.user_memories("ana")) == 1  # nothing forgotten without confirm
+    shell.run_line_magic("agent", "forget user=ana confirm=yes")
+    assert store.user_memories("ana") == []
+    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes coffee."]
+    deleted = store.user_memories("ana", include_deleted=True)
+    assert len(deleted) == 2 and all(m.deleted_at is not None for m in deleted)
+    with pytest.raises(UsageError, match="does not exist"):
+        shell.run_line_magic("agent", f"forget memory_id={tea} user=bob")
+
+
+@pytest.mark.parametrize("line", ["memories=maybe", "summary=2"])
+def test_bad_memory_options_are_usage_errors(shell, line):
+    with pytest.raises(UsageError, match="on or"):
+        shell.run_cell_magic("agent", line, "hi")
