@@ -1,0 +1,139 @@
+"""Several processes, one DuckDB file (DESIGN.md §5): nothing lost, nothing partial."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from model_server import Reply
+
+from jupyter_agentmem.openai_server import ChatServer
+from jupyter_agentmem.store import DuckDbStore
+
+PROC = str(Path(__file__).with_name("agent_proc.py"))
+
+
+def start(spec: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, PROC, json.dumps(spec)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, bufsize=1)
+
+
+def table(db_path: str, sql: str) -> list[tuple]:
+    """Read the file in a fresh process with plain duckdb: it must open."""
+    code = ("import duckdb, json, sys; con = duckdb.connect(sys.argv[1]); "
+            "print(json.dumps(con.execute(sys.argv[2]).fetchall())); con.close()")
+    out = subprocess.run([sys.executable, "-c", code, db_path, sql], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [tuple(r) for r in json.loads(out.stdout)]
+
+
+def check_runs_whole(db_path: str, session: str) -> list[tuple]:
+    """Every run has its user message and its reply; no message without a run; seq 0..n-1."""
+    store = DuckDbStore(db_path)
+    try:
+        runs = store.session_runs(session)
+        assert [r.seq for r in runs] == list(range(len(runs)))
+        for run in runs:
+            assert run.status == "ok"
+            (user, reply) = run.messages
+            assert (user.role, reply.role) == ("user", "assistant")
+            assert reply.content == "echo: " + user.content
+        assert store.count_messages(session) == 2 * len(runs)
+        orphans = store._scalar(
+            "SELECT count(*) FROM messages WHERE run_id NOT IN (SELECT run_id FROM runs)", [])
+        assert orphans == 0
+        return [(r.seq, r.messages[0].content) for r in runs]
+    finally:
+        store.close()
+
+
+def test_four_processes_hundred_turns_each(server, db_path):
+    procs = [start({"db": db_path, "base_url": server.base_url, "session": "shared",
+                    "history": 3, "messages": [f"p{p}-t{t}" for t in range(100)]})
+             for p in range(4)]
+    for p, proc in enumerate(procs):
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out.splitlines() == [f"done {t} 'echo: p{p}-t{t}'" for t in range(100)]
+
+    counts = table(db_path, "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM "
+                            "messages), (SELECT count(DISTINCT seq) FROM runs), "
+                            "(SELECT max(seq) FROM runs)")
+    assert counts == [(400, 800, 400, 399)]
+    stored = check_runs_whole(db_path, "shared")
+    assert sorted(c for _, c in stored) == sorted(f"p{p}-t{t}" for p in range(4)
+                                                  for t in range(100))
+    # Each process's own turns are stored in the order it made them.
+    for p in range(4):
+        mine = [c for _, c in stored if c.startswith(f"p{p}-")]
+        assert mine == [f"p{p}-t{t}" for t in range(100)]
+    # Every request carried at most 3 earlier runs, all from this session.
+    for body in server.of("chat"):
+        assert len(body["messages"]) <= 7
+
+
+class Gate:
+    """A responder that holds back the answer to one message until released."""
+
+    def __init__(self, hold: str) -> None:
+        self.hold = hold
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, body: dict) -> Reply:
+        last = body["messages"][-1]["content"]
+        if last == self.hold:
+            self.arrived.set()
+            self.release.wait(30)
+        return Reply(content="echo: " + last)
+
+
+def test_sigkill_while_waiting_for_the_model(db_path):
+    gate = Gate(hold="t5")
+    with ChatServer(gate) as srv:
+        proc = start({"db": db_path, "base_url": srv.base_url, "session": "k",
+                      "messages": [f"t{i}" for i in range(10)]})
+        try:
+            assert gate.arrived.wait(60), proc.stderr.read()
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            gate.release.set()
+        done = proc.stdout.read().splitlines()
+    assert proc.returncode == -signal.SIGKILL
+    assert done == [f"done {i} 'echo: t{i}'" for i in range(5)]
+    assert check_runs_whole(db_path, "k") == [(i, f"t{i}") for i in range(5)]
+
+
+def test_sigkill_at_random_moments(server, db_path):
+    rng = random.Random(20240602)
+    completed: list[str] = []
+    for round_ in range(6):
+        messages = [f"r{round_}-t{i}" for i in range(200)]
+        proc = start({"db": db_path, "base_url": server.base_url, "session": "rk",
+                      "messages": messages})
+        target = rng.randint(2, 25)
+        seen = []
+        while len(seen) < target:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            seen.append(line)
+        time.sleep(rng.uniform(0, 0.01))  # land anywhere in the next turn
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        seen += proc.stdout.read().splitlines(keepends=True)
+        completed += messages[:len(seen)]
+        stored = [c for _, c in check_runs_whole(db_path, "rk")]
+        # Every completed run is there; at most the one in flight got committed too.
+        assert stored[:len(completed)] == completed
+        assert len(stored) - len(completed) in (0, 1)
+        completed = stored
+    assert table(db_path, "SELECT count(*) FROM runs")[0][0] == len(completed)
