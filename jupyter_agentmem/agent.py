@@ -97,8 +97,9 @@ class Agent:
         run = Run(session_id=self.session_id, model=self.model.id)
         started = time.perf_counter()
         reply: Message | None = None
+        streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:
-            reply, usage = self._call_model([m.to_openai() for m in sent], on_delta)
+            reply, usage = self._call_model([m.to_openai() for m in sent], on_delta, streamed)
             run.input_tokens, run.output_tokens = usage
         except ModelError as exc:
             run.status, run.error = "error", str(exc)
@@ -107,9 +108,8 @@ class Agent:
             raise
         finally:
             run.latency_ms = (time.perf_counter() - started) * 1000
-            partial = getattr(self, "_partial", "")
-            if reply is None and partial:
-                reply = Message(role="assistant", content=partial)
+            if reply is None and streamed:
+                reply = Message(role="assistant", content="".join(streamed))
             run.messages = [user_message] + ([reply] if reply is not None else [])
             self.store.append_run(run, user_id=user_id)
             events.notify(events.Change("run", self.session_id, user_id,
@@ -123,18 +123,16 @@ class Agent:
             output_tokens=run.output_tokens, latency_ms=run.latency_ms,
             messages=run.messages)
 
-    def _call_model(self, messages: list[dict[str, Any]],
-                    on_delta: Delta | None) -> tuple[Message, tuple[int | None, int | None]]:
-        self._partial = ""
+    def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
+                    streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
         if on_delta is None:
             out = self.model.response(messages)
         else:
             stream = self.model.response_stream(messages)
             for delta in stream:
-                self._partial += delta
+                streamed.append(delta)
                 on_delta(delta)
             out = stream.response
-        self._partial = ""
         reply = Message(role="assistant", content=out.content or "",
                         tool_calls=out.tool_calls or None)
         return reply, (out.input_tokens, out.output_tokens)

@@ -43,18 +43,21 @@ class ReplyView:
         self._handle: Any = None
         self._last_update = 0.0
 
-    def _bundle(self, text: str) -> dict[str, str]:
-        return {"text/markdown": text, "text/plain": text} if self.markdown else {
-            "text/plain": text}
+    def _bundle(self, text: str, footer: str) -> dict[str, str]:
+        plain = text + ("\n\n-- " + footer if footer else "")
+        if not self.markdown:
+            return {"text/plain": plain}
+        return {"text/markdown": text + ("\n\n---\n<sub>" + footer + "</sub>" if footer else ""),
+                "text/plain": plain}
 
-    def _show(self, text: str, force: bool = False) -> None:
+    def _show(self, text: str, footer: str = "", force: bool = False) -> None:
         from IPython.display import display
 
         if self._handle is None:
-            self._handle = display(self._bundle(text), raw=True, display_id=True)
+            self._handle = display(self._bundle(text, footer), raw=True, display_id=True)
             self._last_update = time.monotonic()
         elif force or time.monotonic() - self._last_update >= self.min_interval_s:
-            self._handle.update(self._bundle(text), raw=True)
+            self._handle.update(self._bundle(text, footer), raw=True)
             self._last_update = time.monotonic()
 
     def add(self, delta: str) -> None:
@@ -77,8 +80,7 @@ class ReplyView:
             body = response.content if response.content is not None else self.text
         foot = footer_text(response) if footer else ""
         if self.use_display:
-            sep = "\n\n---\n<sub>" + foot + "</sub>" if self.markdown else "\n\n-- " + foot
-            self._show(body + (sep if foot else ""), force=True)
+            self._show(body, foot, force=True)
             return
         if not self.text or response.status != "ok":
             sys.stdout.write(("\n" if self.text else "") + body)
