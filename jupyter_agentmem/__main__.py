@@ -1,0 +1,76 @@
+"""``python -m jupyter_agentmem quickstart``: the quickstart conversation, in a terminal.
+
+It uses the offline demo model unless OPENAI_API_KEY or OPENAI_BASE_URL is set, so
+it runs on a fresh machine with no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+RESUME = """
+from jupyter_agentmem import Agent
+from jupyter_agentmem.__main__ import quickstart_model
+from jupyter_agentmem.storage import DuckDbAgentStorage
+agent = Agent(model=quickstart_model(), storage=DuckDbAgentStorage(db_file={db!r}),
+              add_history_to_messages=True, session_id={session!r})
+agent.print_response("What was my first message?", stream=True)
+"""
+
+
+def quickstart_model():  # noqa: ANN201 (OpenAIChat, imported lazily)
+    from .model import OpenAIChat
+
+    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+        return OpenAIChat(id=os.environ.get("AGENTMEM_MODEL", "gpt-4o-mini"))
+    from .demo import demo_model
+
+    print("(No OPENAI_API_KEY or OPENAI_BASE_URL: using the offline demo model.)\n")
+    return demo_model()
+
+
+def quickstart(db: str) -> None:
+    from .agent import Agent
+    from .storage import DuckDbAgentStorage
+
+    agent = Agent(model=quickstart_model(), storage=DuckDbAgentStorage(db_file=db),
+                  add_history_to_messages=True, num_history_responses=3,
+                  description="You are a helpful assistant.")
+    print(f"== session {agent.session_id} in {db}\n")
+    agent.print_response("Share a 2 sentence horror story", stream=True)
+    print()
+    agent.store.close()  # hand the file to the next process, as a restarted kernel would
+    print("== a new process resumes the session by its id\n")
+    subprocess.run([sys.executable, "-c", RESUME.format(db=db, session=agent.session_id)],
+                   check=True)
+    print("\n== the stored history (%agent history in a notebook)\n")
+    import pandas as pd
+
+    frame = pd.DataFrame(agent.store.message_rows(agent.session_id),
+                         columns=["run_seq", "role", "content", "status"])
+    frame["content"] = frame["content"].str.replace("\n+", " / ", regex=True).str.slice(0, 70)
+    print(frame.to_string(index=False))
+    print("\nIn JupyterLab: %load_ext jupyter_agentmem, then %%agent session=foo "
+          "(see notebooks/quickstart.ipynb).")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_agentmem")
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quickstart", help="hold a short conversation and resume it")
+    q.add_argument("--db", default=None, help="DuckDB file (default: a temporary one)")
+    args = parser.parse_args(argv)
+    if args.command == "quickstart":
+        if args.db:
+            quickstart(args.db)
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                quickstart(os.path.join(d, "quickstart.duckdb"))
+
+
+if __name__ == "__main__":
+    main()
