@@ -1,0 +1,197 @@
+"""``%agent panel``: see and correct what the agent stores, in editable grids.
+
+Tabs: History (the session's messages, paged), Memories (the user's memories),
+Summaries (the session's summary versions) and Sessions (pick one to load). Every
+edit is validated, written through the store at once (a ``memory_events`` row,
+actor ``user``) and reported in ``panel.status``; the panel refreshes itself when
+a run or background memory work stores something (``events.notify``).
+
+ipywidgets, ipydatagrid and pandas are imported here, never by ``import jupyter_agentmem``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from . import events
+from .panel_grid import TableTab
+from .panel_tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
+from .store import DuckDbStore
+from .store.base import Store
+
+__all__ = ["AgentPanel", "panel"]
+
+log = logging.getLogger(__name__)
+
+
+class AgentPanel(w.VBox):
+    """The panel widget: a header with the status line, and the four tabs."""
+
+    def __init__(self, store: Store, session_id: str | None = None, user_id: str | None = None,
+                 page_size: int = 200) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.user_id = user_id or "default"
+        # One lock for the tabs' frames: edits come from the kernel thread, refreshes
+        # may come from the memory worker's thread.
+        self.lock = threading.RLock()
+        self._header = w.HTML()
+        self._status = w.HTML(layout=w.Layout(margin="0 0 0 1em"))
+        self._status_text = ""
+        self.history_tab = HistoryTab(self, page_size=page_size)
+        self.memories_tab = MemoriesTab(self)
+        self.summaries_tab = SummariesTab(self)
+        self.sessions_tab = SessionsTab(self)
+        self.tabs = w.Tab(children=[t.widget for t in self.all_tabs],
+                          titles=[t.title for t in self.all_tabs])
+        super().__init__([w.HBox([self._header, self._status]), self.tabs])
+        self._loop = _running_loop()
+        self._unsubscribe: Callable[[], None] | None = events.subscribe(self._on_change)
+        self.refresh()
+        self.say("ready")
+
+    # --- public surface -------------------------------------------------------
+    @property
+    def all_tabs(self) -> list[TableTab]:
+        return [self.history_tab, self.memories_tab, self.summaries_tab, self.sessions_tab]
+
+    @property
+    def history(self) -> Any:
+        """The History grid (an ipydatagrid ``DataGrid``)."""
+        return self.history_tab.grid
+
+    @property
+    def memories(self) -> Any:
+        return self.memories_tab.grid
+
+    @property
+    def summaries(self) -> Any:
+        return self.summaries_tab.grid
+
+    @property
+    def sessions(self) -> Any:
+        return self.sessions_tab.grid
+
+    @property
+    def status(self) -> str:
+        """The status line: ``saved ...``, or why an edit was not stored."""
+        return self._status_text
+
+    def say(self, text: str) -> None:
+        self._status_text = text
+        refused = text.startswith("Not ")
+        color = "#b00020" if refused else "#2e7d32"
+        self._status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+
+    def refresh(self) -> None:
+        """Reload every tab from the database."""
+        with self.lock:
+            for tab in self.all_tabs:
+                tab.reload()
+            self._show_header()
+
+    def load_session(self, session_id: str, user_id: str | None = None) -> None:
+        """Show ``session_id`` (and ``user_id``'s memories, when given) in the tabs."""
+        with self.lock:
+            self.session_id = session_id
+            if user_id:
+                self.user_id = user_id
+            self.history_tab.follow_end = True
+            self.refresh()
+            self.tabs.selected_index = 0
+            self.say(f"loaded session {session_id}")
+
+    def guard(self, action: Callable[[], Any]) -> Any:
+        """Run a button or grid action; a failure shows in the status line, never vanishes."""
+        try:
+            with self.lock:
+                return action()
+        except Exception as exc:  # noqa: BLE001 (shown to the user, and logged)
+            log.exception("panel action failed")
+            self.say(f"Not done: {type(exc).__name__}: {exc}")
+            return None
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for tab in self.all_tabs:
+            tab.grid.close()
+        super().close()
+
+    # --- refresh on changes ---------------------------------------------------
+    def _on_change(self, change: events.Change) -> None:
+        if not self._same_db(change.db_path):
+            return
+        tabs: list[TableTab] = [self.sessions_tab]
+        if self.session_id is None and change.kind == "run" and change.session_id:
+            self.session_id = change.session_id  # an empty panel follows the first run
+        if change.kind in ("run", "edit") and change.session_id == self.session_id:
+            tabs.append(self.history_tab)
+        if change.kind in ("memories", "edit") and change.user_id == self.user_id:
+            tabs.append(self.memories_tab)
+        if change.kind in ("summary", "edit") and change.session_id == self.session_id:
+            tabs.append(self.summaries_tab)
+
+        def reload() -> None:
+            for tab in tabs:
+                self.guard(tab.reload)
+
+        # The memory worker notifies from its own thread: hand the refresh to the
+        # kernel's event loop when there is one, so widget messages go out in order.
+        if threading.current_thread() is not threading.main_thread() and self._loop_alive():
+            self._loop.call_soon_threadsafe(reload)
+        else:
+            reload()
+
+    def _loop_alive(self) -> bool:
+        return self._loop is not None and self._loop.is_running() and not self._loop.is_closed()
+
+    def _same_db(self, path: str | None) -> bool:
+        mine = getattr(self.store, "path", None)
+        if path is None or mine is None:
+            return path == mine
+        return os.path.realpath(path) == os.path.realpath(mine)
+
+    def _show_header(self) -> None:
+        session = html.escape(self.session_id or "(none)")
+        self._header.value = (f"<b>agentmem</b> · session <code>{session}</code> · user "
+                              f"<code>{html.escape(self.user_id)}</code> ·")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def panel(session_id: str | None = None, user_id: str | None = None,
+          store: Store | type[Store] | str | None = None, page_size: int = 200) -> AgentPanel:
+    """The editable panel for ``session_id`` (default: the newest session) and ``user_id``.
+
+    ``store`` is a ``Store``, a store class, a DuckDB file path, or ``None`` for the
+    default database (``AGENTMEM_DB`` or the Jupyter data dir).
+    """
+    if store is None or isinstance(store, (str, os.PathLike)):
+        from .paths import default_db_path
+
+        store = DuckDbStore(default_db_path(os.fspath(store) if store else None))
+    elif isinstance(store, type):
+        from .paths import default_db_path
+
+        store = store(default_db_path())
+    if session_id is None:
+        sessions = store.list_sessions()
+        session_id = sessions[0]["session_id"] if sessions else None
+        if user_id is None and sessions:
+            user_id = sessions[0]["user_id"]
+    return AgentPanel(store, session_id=session_id, user_id=user_id, page_size=page_size)

@@ -1,0 +1,332 @@
+"""One editable table of the panel: a grid, a detail editor and a toolbar, and the edit rules.
+
+The tab's own DataFrame (``frame``) is the truth; the grid only shows it. Every edit
+is checked here, written through the store at once (actor ``user``), and a refused
+edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4, DESIGN §8):
+
+- ``on_cell_change``: a value that fits the column's dtype (browser or ``set_cell_value``);
+- ``on_msg`` only: a browser value that does not fit the dtype. ipydatagrid fails to
+  store it, only logs, and never calls ``on_cell_change``, yet the browser shows it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+import pandas as pd
+from ipydatagrid import DataGrid, TextRenderer
+
+from .store import StoreError
+
+if TYPE_CHECKING:
+    from .panel import AgentPanel
+
+READ_ONLY_BACKGROUND = "#eeeeee"
+
+
+class Refused(ValueError):
+    """An edit the panel will not store; the message says why."""
+
+
+def to_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Rows as a DataFrame of display values: text for timestamps, lists and missing values."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for column in frame.columns:
+        values = frame[column]
+        if values.empty or pd.api.types.is_integer_dtype(values):
+            continue
+        frame[column] = [_display(v) for v in values]
+    return frame.reset_index(drop=True)
+
+
+def _display(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return value
+
+
+def parse_topics(value: Any) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]`` (topics are edited as comma-separated text)."""
+    return [t.strip() for t in str(value).split(",") if t.strip()]
+
+
+def parse_text(value: Any, what: str) -> str:
+    text = "" if value is None else str(value)
+    if not text.strip():
+        raise Refused(f"{what} cannot be empty")
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+class TableTab:
+    """Base of the History, Memories, Summaries and Sessions tabs."""
+
+    title = ""
+    name = ""  # used in export file names
+    columns: tuple[str, ...] = ()
+    editable: tuple[str, ...] = ()
+    text_column: str | None = None  # the long text the detail editor shows and saves
+    widths: dict[str, int] = {}
+    can_add = False
+    can_delete = False
+
+    def __init__(self, panel: AgentPanel) -> None:
+        self.panel = panel
+        self.frame = to_frame([], self.columns)
+        self.undo_stack: list[tuple[str, str]] = []  # (event_id, what it changed)
+        self.selected: int | None = None
+        self._handled: tuple[Any, Any, Any] | None = None
+        read_only = {c: TextRenderer(background_color=READ_ONLY_BACKGROUND)
+                     for c in self.columns if c not in self.editable}
+        self.grid = DataGrid(
+            self._view(self.frame), editable=bool(self.editable), selection_mode="cell",
+            base_column_size=110, column_widths=dict(self.widths), renderers=read_only,
+            layout=w.Layout(height="300px", width="100%"))
+        self.grid.on_cell_change(self._on_cell_change)
+        self.grid.on_msg(self._on_msg)
+        self.grid.on_cell_click(self._on_click)
+        self.widget = w.VBox([self._toolbar(), *self._extra_rows(), self.grid, self._detail()])
+
+    # --- widgets ---------------------------------------------------------------
+    def _button(self, label: str, tip: str, action: Any, icon: str = "") -> w.Button:
+        button = w.Button(description=label, tooltip=tip, icon=icon,
+                          layout=w.Layout(width="auto"))
+        button.on_click(lambda _b: self.panel.guard(action))
+        return button
+
+    def _toolbar(self) -> w.HBox:
+        self.filter_box = w.Text(placeholder="filter: text in any column", continuous_update=False,
+                                 layout=w.Layout(width="220px"))
+        self.filter_box.observe(lambda _c: self.panel.guard(self.reload), names="value")
+        items: list[w.Widget] = [
+            self._button("Refresh", "Reload from the database", self.reload, "refresh"),
+            self.filter_box]
+        if self.can_add:
+            self.add_box = w.Text(placeholder="new memory", layout=w.Layout(width="220px"))
+            items += [self.add_box, self._button("Add", "Add this memory", self.add_from_box,
+                                                 "plus")]
+        if self.can_delete:
+            items.append(self._button("Delete", "Delete the selected row (soft, undoable)",
+                                      self.delete_selected, "trash"))
+        if self.editable or self.can_delete:
+            items.append(self._button("Undo", "Undo this tab's last change", self.undo,
+                                      "undo"))
+        self.export_path = w.Text(value=f"agentmem_{self.name}", layout=w.Layout(width="160px"),
+                                  tooltip="export file (the extension is added)")
+        items += [self.export_path,
+                  self._button("CSV", "Export the rows to CSV", lambda: self.export(fmt="csv"),
+                               "download"),
+                  self._button("Parquet", "Export the rows to Parquet",
+                               lambda: self.export(fmt="parquet"), "download")]
+        return w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
+
+    def _extra_rows(self) -> list[w.Widget]:
+        return []
+
+    def _detail(self) -> w.VBox:
+        self.detail_label = w.HTML("<i>Click a row to see its full text here.</i>")
+        self.detail = w.Textarea(layout=w.Layout(width="100%", height="110px"),
+                                 disabled=self.text_column is None)
+        items: list[w.Widget] = [self.detail_label, self.detail]
+        if self.text_column in self.editable:
+            items.append(self._button("Save text", "Store the text above for the selected row",
+                                      self.save_detail, "save"))
+        return w.VBox(items)
+
+    def _view(self, frame: pd.DataFrame) -> pd.DataFrame:
+        view = frame[list(self.columns)].copy()
+        view.index = pd.Index(self.row_labels(len(frame)), name="#")
+        return view
+
+    def row_labels(self, n: int) -> list[int]:
+        return list(range(n))
+
+    # --- loading ---------------------------------------------------------------
+    def fetch(self) -> pd.DataFrame:
+        """The rows to show (tab-specific)."""
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        with self.panel.lock:
+            key = self.key_of(self.selected) if self.selected is not None else None
+            self.set_frame(self.filtered(self.fetch()))
+            rows = self.rows_with_key(key) if key is not None else []
+            self.select(rows[0] if rows else None)
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.grid.data = self._view(self.frame)
+
+    @property
+    def needle(self) -> str:
+        return self.filter_box.value.strip().lower()
+
+    def filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows where any column contains the filter text (case-insensitive)."""
+        if not self.needle or frame.empty:
+            return frame
+        hit = pd.Series(False, index=frame.index)
+        for column in self.columns:
+            hit |= frame[column].astype(str).str.lower().str.contains(self.needle, regex=False)
+        return frame[hit]
+
+    def key_of(self, row: int) -> Any:
+        return self.frame.iloc[row][self.columns[0]] if 0 <= row < len(self.frame) else None
+
+    def rows_with_key(self, key: Any) -> list[int]:
+        return [i for i in range(len(self.frame)) if self.key_of(i) == key]
+
+    # --- selection and the detail editor ----------------------------------------
+    def _on_click(self, cell: dict[str, Any]) -> None:
+        if cell.get("region") == "body" and cell.get("primary_key_row") is not None:
+            self.panel.guard(lambda: self.select(int(cell["primary_key_row"])))
+
+    def select(self, row: int | None) -> None:
+        """Show ``row``'s full text in the detail editor (``None``: nothing selected)."""
+        if row is None or not 0 <= row < len(self.frame):
+            self.selected = None
+            self.detail.value = ""
+            self.detail_label.value = "<i>Click a row to see its full text here.</i>"
+            return
+        self.selected = row
+        if self.text_column:
+            self.detail.value = str(self.frame.at[row, self.text_column])
+        self.detail_label.value = self.describe(row)
+
+    def describe(self, row: int) -> str:
+        return f"row {self.row_labels(len(self.frame))[row]}"
+
+    def save_detail(self) -> None:
+        if self.selected is None:
+            self.panel.say("Select a row first.")
+            return
+        self.edit(self.selected, self.text_column, self.detail.value)
+
+    # --- edits ----------------------------------------------------------------
+    def _on_cell_change(self, cell: dict[str, Any]) -> None:
+        # Mark it: the on_msg handler below runs next for browser edits and must skip it.
+        self._handled = (cell["row"], cell["column_index"], cell["value"])
+        self.panel.guard(lambda: self.edit(cell["row"], cell["column"], cell["value"]))
+
+    def _on_msg(self, _grid: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("event_type") != "cell-changed":
+            return
+        key = (content.get("row"), content.get("column_index"), content.get("value"))
+        if self._handled == key:
+            self._handled = None
+            return
+        # ipydatagrid could not store this value (wrong dtype): refuse it, show the old one.
+        column = self.grid._column_index_to_name(self.grid._data, content["column_index"])
+        row = content["row"]
+        self.panel.guard(lambda: self._refuse(
+            row, column, f"{content.get('value')!r} does not fit column {column!r}"))
+
+    def edit(self, row: int, column: str, value: Any) -> bool:
+        """Validate and store one cell's new value; ``False`` (old value shown) if refused."""
+        with self.panel.lock:
+            if not 0 <= row < len(self.frame) or column not in self.frame.columns:
+                self.panel.say(f"Not saved: row {row} / column {column!r} is not shown "
+                               "any more; refresh.")
+                return False
+            if column not in self.editable:
+                return self._refuse(row, column, f"{column} is read-only")
+            try:
+                shown, event = self.write(row, column, value)
+            except (Refused, StoreError, ValueError) as exc:
+                return self._refuse(row, column, str(exc))
+            self.frame.at[row, column] = shown
+            self.push(row, column, shown)
+            if event is not None:
+                self.undo_stack.append(event)
+            if self.selected == row:
+                self.select(row)
+            self.panel.say(f"saved {column} of {self.describe(row)}")
+            return True
+
+    def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str] | None]:
+        """Store the edit (tab-specific): returns the value to show and (event_id, what)."""
+        raise Refused(f"{column} cannot be edited here")
+
+    def _refuse(self, row: int, column: str | None, why: str) -> bool:
+        if column is not None and 0 <= row < len(self.frame) and column in self.frame.columns:
+            self.push(row, column, self.frame.at[row, column])
+        self.panel.say(f"Not saved: {why}")
+        return False
+
+    def push(self, row: int, column: str, value: Any) -> None:
+        """Show ``value`` in one grid cell, kernel side and browser side."""
+        try:
+            self.grid._data["data"].loc[row, column] = value
+        except (TypeError, ValueError):  # the grid's copy is only a view of ours
+            pass
+        index = self.grid._column_name_to_index(column)
+        if index is not None:
+            self.grid.send({"event_type": "cell-changed", "row": int(row), "column": column,
+                            "column_index": index, "value": _jsonable(value)})
+
+    def last_event(self, target_id: str, what: str) -> tuple[str, str]:
+        """The newest event of ``target_id`` (the one the store just wrote) for undo."""
+        found = self.panel.store.events(target_id=target_id)
+        if not found:
+            raise StoreError(f"no event recorded for {target_id}")
+        return found[-1]["event_id"], what
+
+    def undo(self) -> None:
+        with self.panel.lock:
+            if not self.undo_stack:
+                self.panel.say(f"Nothing to undo in {self.title}.")
+                return
+            event_id, what = self.undo_stack.pop()
+            try:
+                self.panel.store.undo_event(event_id, actor="user")
+            except StoreError as exc:
+                self.panel.say(f"Not undone: {exc}")
+                return
+            self.reload()
+            self.panel.say(f"undone: {what}")
+
+    def add_from_box(self) -> None:
+        raise NotImplementedError
+
+    def delete_selected(self) -> None:
+        raise NotImplementedError
+
+    # --- export ---------------------------------------------------------------
+    def export_frame(self) -> pd.DataFrame:
+        return self.frame[list(self.columns)]
+
+    def export(self, path: str | None = None, fmt: str = "csv") -> str:
+        """Write the tab's rows (after the filter) to CSV or Parquet; returns the path."""
+        if fmt not in ("csv", "parquet"):
+            raise ValueError("fmt must be 'csv' or 'parquet'")
+        base = path or self.export_path.value.strip() or f"agentmem_{self.name}"
+        target = base if base.endswith("." + fmt) else f"{base}.{fmt}"
+        frame = self.export_frame()
+        if fmt == "csv":
+            frame.to_csv(target, index=False)
+        else:
+            _write_parquet(frame, target)
+        self.panel.say(f"exported {len(frame)} rows to {os.path.abspath(target)}")
+        return target
+
+
+def _write_parquet(frame: pd.DataFrame, path: str) -> None:
+    # duckdb writes Parquet itself, so pyarrow is not needed. A private in-memory
+    # database: never the agent's file, which another process may hold.
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                             "autoload_known_extensions": False})
+    try:
+        con.from_df(frame.astype(object).where(frame.notna(), None)).write_parquet(path)
+    finally:
+        con.close()

@@ -1,0 +1,255 @@
+"""The panel's four tabs: History (paged), Memories, Summaries and Sessions."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import pandas as pd
+
+from .panel_grid import Refused, TableTab, parse_text, parse_topics, to_frame
+from .store import StoreError
+from .types import Memory
+
+
+class HistoryTab(TableTab):
+    """The session's messages, one page at a time: only ``content`` is editable."""
+
+    title = "History"
+    name = "history"
+    columns = ("message_id", "run_seq", "seq", "role", "content", "status", "edited_at",
+               "created_at", "name", "tool_call_id")
+    editable = ("content",)
+    text_column = "content"
+    widths = {"message_id": 90, "run_seq": 60, "seq": 40, "role": 70, "content": 460,
+              "status": 60, "edited_at": 150, "created_at": 150}
+
+    def __init__(self, panel: Any, page_size: int = 200) -> None:
+        self.page_size = page_size
+        self.offset = 0
+        self.total = 0
+        self.follow_end = True  # stay on the newest page as runs are added
+        super().__init__(panel)
+
+    def _extra_rows(self) -> list[w.Widget]:
+        self.page_label = w.Label()
+        pager = [("«", "First page", lambda: self.page("first")),
+                 ("‹", "Previous page", lambda: self.page("prev")),
+                 ("›", "Next page", lambda: self.page("next")),
+                 ("»", "Last page (newest)", lambda: self.page("last"))]
+        return [w.HBox([*(self._button(a, b, c) for a, b, c in pager), self.page_label])]
+
+    def row_labels(self, n: int) -> list[int]:
+        return list(range(self.offset, self.offset + n))
+
+    def fetch(self) -> pd.DataFrame:
+        # Large sessions: only one page of rows is read and sent to the browser
+        # (count + LIMIT/OFFSET); a filter reads all the session's rows once.
+        store, session = self.panel.store, self.panel.session_id
+        if session is None:
+            self.total, self.offset = 0, 0
+            rows: list[dict[str, Any]] = []
+        elif self.needle:
+            matches = TableTab.filtered(self, to_frame(store.message_rows(session),
+                                                       self.columns))
+            self.total = len(matches)
+            self._clamp()
+            rows = matches.iloc[self.offset:self.offset + self.page_size].to_dict("records")
+        else:
+            self.total = store.count_messages(session)
+            self._clamp()
+            rows = store.message_rows(session, self.offset, self.page_size)
+        last = min(self.offset + self.page_size, self.total)
+        self.page_label.value = (f"rows {self.offset + 1 if self.total else 0}-{last} of "
+                                 f"{self.total}" + (" matching" if self.needle else ""))
+        return to_frame(rows, self.columns)
+
+    def filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame  # fetch() filters over the whole session, not just one page
+
+    def _clamp(self) -> None:
+        last_page = max(0, self.total - self.page_size)
+        self.offset = last_page if self.follow_end else min(max(0, self.offset), last_page)
+
+    def page(self, where: str) -> None:
+        """Move to the ``first``, ``prev``, ``next`` or ``last`` page."""
+        with self.panel.lock:
+            step = {"prev": -self.page_size, "next": self.page_size}.get(where, 0)
+            self.offset = 0 if where == "first" else self.offset + step
+            self.follow_end = where == "last" or self.offset + self.page_size >= self.total
+            self.reload()
+
+    def describe(self, row: int) -> str:
+        r = self.frame.iloc[row]
+        return (f"message <code>{html.escape(str(r['message_id']))}</code> "
+                f"(run {r['run_seq']}, {html.escape(str(r['role']))})")
+
+    def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
+        text = parse_text(value, "a message")
+        message_id = self.frame.at[row, "message_id"]
+        self.panel.store.edit_message(message_id, text, actor="user")
+        event = self.last_event(message_id, f"edit of message {message_id}")
+        stored = self.panel.store.get_message(message_id) if hasattr(
+            self.panel.store, "get_message") else None
+        if stored and stored.get("edited_at") is not None:
+            self.frame.at[row, "edited_at"] = to_frame([stored], ("edited_at",)).iat[0, 0]
+            self.push(row, "edited_at", self.frame.at[row, "edited_at"])
+        return text, event
+
+    def export_frame(self) -> pd.DataFrame:
+        # Every message of the session (after the filter), not just the page on screen.
+        session = self.panel.session_id
+        rows = self.panel.store.message_rows(session) if session else []
+        return TableTab.filtered(self, to_frame(rows, self.columns))
+
+
+class MemoriesTab(TableTab):
+    """The user's memories: ``memory`` and ``topics`` are editable; deletes are soft."""
+
+    title = "Memories"
+    name = "memories"
+    columns = ("memory_id", "memory", "topics", "updated_at", "created_at", "deleted_at",
+               "input", "session_id")
+    editable = ("memory", "topics")
+    text_column = "memory"
+    widths = {"memory_id": 90, "memory": 380, "topics": 160, "updated_at": 150,
+              "created_at": 150, "deleted_at": 150, "input": 200}
+    can_add = True
+    can_delete = True
+
+    def _extra_rows(self) -> list[w.Widget]:
+        self.show_deleted = w.Checkbox(value=False, description="show deleted",
+                                       indent=False, layout=w.Layout(width="auto"))
+        self.show_deleted.observe(lambda _c: self.panel.guard(self.reload), names="value")
+        return [self.show_deleted]
+
+    def fetch(self) -> pd.DataFrame:
+        memories = self.panel.store.user_memories(self.panel.user_id,
+                                                  include_deleted=self.show_deleted.value)
+        return to_frame([m.model_dump() for m in memories], self.columns)
+
+    def describe(self, row: int) -> str:
+        r = self.frame.iloc[row]
+        gone = " <b>deleted</b>" if r["deleted_at"] else ""
+        return f"memory <code>{html.escape(str(r['memory_id']))}</code>{gone}"
+
+    def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
+        memory_id = self.frame.at[row, "memory_id"]
+        if self.frame.at[row, "deleted_at"]:
+            raise Refused(f"memory {memory_id} is deleted (undo the delete first)")
+        text, topics = self.frame.at[row, "memory"], None
+        if column == "memory":
+            text = parse_text(value, "a memory")
+        else:
+            topics = parse_topics(value)
+        stored = self.panel.store.update_memory(self.panel.user_id, memory_id, text, topics,
+                                                actor="user")
+        event = self.last_event(memory_id, f"edit of memory {memory_id}")
+        if stored is not None:
+            self.frame.at[row, "updated_at"] = to_frame(
+                [stored.model_dump()], ("updated_at",)).iat[0, 0]
+            self.push(row, "updated_at", self.frame.at[row, "updated_at"])
+        return (text if column == "memory" else ", ".join(topics or [])), event
+
+    def add(self, text: str, topics: list[str] | None = None) -> Memory | None:
+        """Store a new memory for the panel's user; ``None`` (and a status) if refused."""
+        with self.panel.lock:
+            try:
+                memory = Memory(user_id=self.panel.user_id, memory=parse_text(text, "a memory"),
+                                topics=topics or [], session_id=self.panel.session_id)
+                self.panel.store.add_memory(memory, actor="user")
+            except (Refused, StoreError) as exc:
+                self.panel.say(f"Not added: {exc}")
+                return None
+            self.undo_stack.append(self.last_event(memory.memory_id,
+                                                   f"add of memory {memory.memory_id}"))
+            self.reload()
+            self.panel.say(f"added memory {memory.memory_id}")
+            return memory
+
+    def add_from_box(self) -> None:
+        if self.add(self.add_box.value) is not None:
+            self.add_box.value = ""
+
+    def delete(self, row: int) -> bool:
+        """Soft-delete the memory in ``row`` (undo brings it back)."""
+        with self.panel.lock:
+            if not 0 <= row < len(self.frame):
+                self.panel.say("Select a memory to delete.")
+                return False
+            memory_id = self.frame.at[row, "memory_id"]
+            try:
+                self.panel.store.delete_memory(self.panel.user_id, memory_id, actor="user")
+            except StoreError as exc:
+                self.panel.say(f"Not deleted: {exc}")
+                return False
+            self.undo_stack.append(self.last_event(memory_id, f"delete of memory {memory_id}"))
+            self.reload()
+            self.panel.say(f"deleted memory {memory_id} (Undo brings it back)")
+            return True
+
+    def delete_selected(self) -> None:
+        self.delete(-1 if self.selected is None else self.selected)
+
+
+class SummariesTab(TableTab):
+    """The session's summary versions: ``summary`` and ``topics`` are editable."""
+
+    title = "Summaries"
+    name = "summaries"
+    columns = ("version", "summary", "topics", "through_run_seq", "created_at", "session_id")
+    editable = ("summary", "topics")
+    text_column = "summary"
+    widths = {"version": 60, "summary": 460, "topics": 160, "through_run_seq": 110,
+              "created_at": 150}
+
+    def fetch(self) -> pd.DataFrame:
+        session = self.panel.session_id
+        summaries = self.panel.store.list_summaries(session) if session else []
+        return to_frame([s.model_dump() for s in summaries], self.columns)
+
+    def describe(self, row: int) -> str:
+        return f"summary version {self.frame.iloc[row]['version']}"
+
+    def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
+        version = int(self.frame.at[row, "version"])
+        session = self.frame.at[row, "session_id"]
+        text, topics = self.frame.at[row, "summary"], None
+        if column == "summary":
+            text = parse_text(value, "a summary")
+        else:
+            topics = parse_topics(value)
+        self.panel.store.edit_summary(session, version, text, topics, actor="user")
+        event = self.last_event(f"{session}#{version}", f"edit of summary version {version}")
+        return (text if column == "summary" else ", ".join(topics or [])), event
+
+
+class SessionsTab(TableTab):
+    """Every session in the database; pick one to load it into the other tabs."""
+
+    title = "Sessions"
+    name = "sessions"
+    columns = ("session_id", "user_id", "runs", "messages", "model", "agent_name",
+               "updated_at", "created_at")
+    widths = {"session_id": 200, "user_id": 100, "runs": 60, "messages": 80, "model": 120,
+              "updated_at": 150, "created_at": 150}
+
+    def _extra_rows(self) -> list[w.Widget]:
+        return [self._button("Open selected session", "Load it into the other tabs",
+                             self.open_selected, "folder-open")]
+
+    def fetch(self) -> pd.DataFrame:
+        return to_frame(self.panel.store.list_sessions(), self.columns)
+
+    def describe(self, row: int) -> str:
+        r = self.frame.iloc[row]
+        return (f"session <code>{html.escape(str(r['session_id']))}</code>: {r['runs']} runs, "
+                f"{r['messages']} messages")
+
+    def open_selected(self) -> None:
+        if self.selected is None:
+            self.panel.say("Click a session first.")
+            return
+        r = self.frame.iloc[self.selected]
+        self.panel.load_session(r["session_id"], r["user_id"] or None)

@@ -1,0 +1,436 @@
+"""The panel, Python side: edits through ipydatagrid's own API reach the DuckDB file.
+
+Browser edits are simulated with the exact comm message the ipydatagrid 1.4 frontend
+sends (``{"event_type": "cell-changed", "row", "column_index", "value"}``); what the
+DuckDB file holds is read back by a separate process through the handover lock.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from IPython.utils.capture import capture_output
+from model_server import roles_and_contents
+
+from jupyter_agentmem import events
+from jupyter_agentmem.panel import AgentPanel, panel
+from jupyter_agentmem.store import DuckDbStore
+from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
+
+READ_SQL = """
+import json, sys
+from jupyter_agentmem.store import DuckDbStore
+store = DuckDbStore(sys.argv[1])
+with store.db.connection() as con:
+    rows = con.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
+store.close()
+print(json.dumps(rows, default=str))
+"""
+
+
+def in_other_process(db_path: str, sql: str, params: list | None = None) -> list:
+    """Rows of ``sql`` as another process sees the file (it waits for the handover)."""
+    out = subprocess.run([sys.executable, "-c", READ_SQL, db_path, sql, json.dumps(params or [])],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return [tuple(r) for r in json.loads(out.stdout)]
+
+
+def browser_edit(grid, row: int, column: str, value) -> None:
+    """What the ipydatagrid frontend sends when a cell editor commits (DESIGN §8)."""
+    index = grid._column_name_to_index(column)
+    grid._handle_msg({"content": {"data": {"method": "custom", "content": {
+        "event_type": "cell-changed", "region": "body", "row": row, "column_index": index,
+        "value": value}}}, "buffers": []})
+
+
+def browser_click(grid, row: int, column: str) -> None:
+    grid._handle_msg({"content": {"data": {"method": "custom", "content": {
+        "event_type": "cell-click", "region": "body", "column": column,
+        "column_index": grid._column_name_to_index(column), "row": row,
+        "primary_key_row": row, "cell_value": None}}}, "buffers": []})
+
+
+def sent_to_browser(grid) -> list[dict]:
+    """Record the custom messages the kernel sends to the grid's frontend."""
+    sent: list[dict] = []
+    original = grid.send
+    grid.send = lambda content, buffers=None: (sent.append(content), original(content, buffers))
+    return sent
+
+
+@pytest.fixture
+def store(db_path):
+    store = DuckDbStore(db_path)
+    for i in range(3):
+        store.append_run(Run(session_id="foo", model="m", messages=[
+            Message(role="user", content=f"question {i}"),
+            Message(role="assistant", content=f"answer {i}")]), user_id="ana")
+    store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["drinks"]))
+    store.add_memory(Memory(user_id="ana", memory="Ana lives in Porto.", topics=["home"]))
+    store.add_summary(SessionSummary(session_id="foo", summary="Questions 0-2.",
+                                     topics=["q"], through_run_seq=2))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def agent_panel(store):
+    p = panel(session_id="foo", user_id="ana", store=store)
+    yield p
+    p.close()
+
+
+def memory_row(p: AgentPanel, text: str) -> int:
+    return list(p.memories_tab.frame["memory"]).index(text)
+
+
+def test_tabs_show_what_is_stored(agent_panel):
+    p = agent_panel
+    assert [p.tabs.get_title(i) for i in range(4)] == ["History", "Memories", "Summaries",
+                                                      "Sessions"]
+    assert list(p.history.data["content"]) == [f"{k} {i}" for i in range(3)
+                                               for k in ("question", "answer")]
+    assert sorted(p.memories.data["memory"]) == ["Ana likes tea.", "Ana lives in Porto."]
+    assert list(p.summaries.data["summary"]) == ["Questions 0-2."]
+    assert list(p.sessions.data["session_id"]) == ["foo"]
+    assert p.sessions.data["messages"].tolist() == [6]
+    assert p.history.editable and p.memories.editable and not p.sessions.editable
+
+
+def test_memory_edit_reaches_the_file(agent_panel, store, db_path):
+    p = agent_panel
+    row = memory_row(p, "Ana likes tea.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    assert p.memories.set_cell_value("memory", row, "Ana likes green tea.")
+    assert p.status.startswith("saved")
+    store.close()  # hand the file to the reader process at once
+    assert in_other_process(db_path, "SELECT memory FROM memories WHERE memory_id = ?",
+                            [memory_id]) == [("Ana likes green tea.",)]
+    assert in_other_process(
+        db_path, "SELECT action, actor, old, new FROM memory_events WHERE target_id = ? "
+        "ORDER BY created_at", [memory_id])[-1] == (
+        "update", "user", json.dumps({"memory": "Ana likes tea.", "topics": ["drinks"]}),
+        json.dumps({"memory": "Ana likes green tea.", "topics": ["drinks"]}))
+
+
+def test_message_and_summary_edits_reach_the_file(agent_panel, store, db_path):
+    p = agent_panel
+    message_id = p.history_tab.frame.at[2, "message_id"]
+    assert p.history.set_cell_value("content", 2, "question ONE")  # index = position
+    assert p.status.startswith("saved")
+    assert p.history_tab.frame.at[2, "edited_at"] != ""  # shown at once
+    assert p.summaries.set_cell_value("summary", 0, "Three questions.")
+    assert p.summaries.set_cell_value("topics", 0, "q, numbers")
+    store.close()
+    assert in_other_process(db_path, "SELECT content, edited_at IS NOT NULL FROM messages "
+                            "WHERE message_id = ?", [message_id]) == [("question ONE", True)]
+    assert in_other_process(db_path, "SELECT summary, topics FROM summaries "
+                            "WHERE session_id = 'foo'") == [("Three questions.", ["q", "numbers"])]
+    actions = in_other_process(db_path, "SELECT target, action, actor FROM memory_events "
+                               "WHERE actor = 'user' ORDER BY created_at")
+    assert actions == [("message", "edit", "user"), ("summary", "edit", "user"),
+                       ("summary", "edit", "user")]
+
+
+def test_browser_edit_is_stored_once(agent_panel, store):
+    p = agent_panel
+    row = memory_row(p, "Ana lives in Porto.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    browser_edit(p.memories, row, "memory", "Ana lives in Lisbon.")
+    assert p.status.startswith("saved")
+    assert store.get_memory("ana", memory_id).memory == "Ana lives in Lisbon."
+    # ipydatagrid's on_cell_change and our on_msg both see it: one write, one event.
+    assert [e["action"] for e in store.events(target_id=memory_id)] == ["add", "update"]
+
+
+def test_refused_edits_are_reverted_and_the_store_keeps_its_value(agent_panel, store):
+    p = agent_panel
+    row = memory_row(p, "Ana likes tea.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    sent = sent_to_browser(p.memories)
+    p.memories.set_cell_value("memory", row, "   ")  # the grid takes it; the panel not
+    assert p.status == "Not saved: a memory cannot be empty"
+    assert p.memories.get_cell_value("memory", row) == ["Ana likes tea."]
+    assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
+    assert sent[-1]["value"] == "Ana likes tea."  # the browser gets the old value back
+    assert store.get_memory("ana", memory_id).memory == "Ana likes tea."
+
+    # A read-only column (ids, roles, timestamps) never reaches the store.
+    hist_sent = sent_to_browser(p.history)
+    browser_edit(p.history, 0, "role", "assistant")
+    assert p.status == "Not saved: role is read-only"
+    assert hist_sent[-1] == {"event_type": "cell-changed", "row": 0, "column": "role",
+                             "column_index": p.history._column_name_to_index("role"),
+                             "value": "user"}
+    assert store.message_rows("foo", 0, 1)[0]["role"] == "user"
+
+    # A value that does not fit the column's dtype: ipydatagrid only logs it and never
+    # calls on_cell_change; the panel's on_msg refuses it and restores the cell.
+    browser_edit(p.history, 1, "run_seq", "not a number")
+    assert p.status == "Not saved: 'not a number' does not fit column 'run_seq'"
+    assert hist_sent[-1]["value"] == 0 and hist_sent[-1]["row"] == 1
+    assert p.history.get_cell_value("run_seq", 1) == [0]
+    assert [e for e in store.events() if e["actor"] == "user"] == []
+
+
+def test_undo_puts_back_the_previous_values(agent_panel, store):
+    p = agent_panel
+    row = memory_row(p, "Ana likes tea.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    message_id = p.history_tab.frame.at[1, "message_id"]
+    p.memories.set_cell_value("memory", row, "Ana likes coffee.")
+    p.memories.set_cell_value("topics", memory_row(p, "Ana likes coffee."), "drinks, mornings")
+    p.history.set_cell_value("content", 1, "a different answer")
+    p.summaries.set_cell_value("summary", 0, "Edited summary.")
+    assert store.get_memory("ana", memory_id).topics == ["drinks", "mornings"]
+
+    p.memories_tab.undo()
+    assert p.status.startswith("undone")
+    assert store.get_memory("ana", memory_id).topics == ["drinks"]
+    assert store.get_memory("ana", memory_id).memory == "Ana likes coffee."
+    p.memories_tab.undo()
+    assert store.get_memory("ana", memory_id).memory == "Ana likes tea."
+    assert "Ana likes tea." in list(p.memories.data["memory"])
+    p.memories_tab.undo()
+    assert p.status == "Nothing to undo in Memories."
+
+    p.history_tab.undo()
+    assert store.get_message(message_id)["content"] == "answer 0"
+    assert p.history_tab.frame.at[1, "content"] == "answer 0"
+    p.summaries_tab.undo()
+    assert store.latest_summary("foo").summary == "Questions 0-2."
+    # Undo itself is recorded: nothing is lost silently.
+    assert [e["action"] for e in store.events(target_id=message_id)] == ["edit", "edit"]
+
+
+def test_delete_is_soft_and_undoable(agent_panel, store, db_path):
+    p = agent_panel
+    row = memory_row(p, "Ana lives in Porto.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    browser_click(p.memories, row, "memory")
+    assert p.memories_tab.detail.value == "Ana lives in Porto."
+    p.memories_tab.delete_selected()
+    assert p.status.startswith("deleted memory")
+    assert list(p.memories.data["memory"]) == ["Ana likes tea."]
+    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea."]
+    kept = store.get_memory("ana", memory_id)
+    assert kept.memory == "Ana lives in Porto." and kept.deleted_at is not None
+
+    p.memories_tab.show_deleted.value = True  # deleted rows can be looked at
+    assert sorted(p.memories.data["memory"]) == ["Ana likes tea.", "Ana lives in Porto."]
+    deleted_row = memory_row(p, "Ana lives in Porto.")
+    assert not p.memories_tab.edit(deleted_row, "memory", "edit a deleted one")
+    assert "deleted" in p.status
+
+    p.memories_tab.undo()
+    assert store.get_memory("ana", memory_id).deleted_at is None
+    store.close()
+    assert in_other_process(db_path, "SELECT memory, deleted_at FROM memories "
+                            "WHERE memory_id = ?", [memory_id]) == [("Ana lives in Porto.", None)]
+
+
+def test_add_memory_validates_and_undo_removes_it(agent_panel, store):
+    p = agent_panel
+    p.memories_tab.add_box.value = "  "
+    p.memories_tab.add_from_box()
+    assert p.status == "Not added: a memory cannot be empty"
+    assert len(store.user_memories("ana")) == 2
+    p.memories_tab.add_box.value = "Ana has a cat."
+    p.memories_tab.add_from_box()
+    assert p.status.startswith("added memory")
+    added = [m for m in store.user_memories("ana") if m.memory == "Ana has a cat."]
+    assert len(added) == 1 and "Ana has a cat." in list(p.memories.data["memory"])
+    assert store.events(target_id=added[0].memory_id)[-1]["actor"] == "user"
+    p.memories_tab.undo()
+    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea.",
+                                                              "Ana lives in Porto."]
+
+
+def test_row_deleted_by_another_process_is_refused(agent_panel, store, db_path):
+    p = agent_panel
+    row = memory_row(p, "Ana likes tea.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    store.close()
+    subprocess.run([sys.executable, "-c", (
+        "import sys; from jupyter_agentmem.store import DuckDbStore; "
+        "s = DuckDbStore(sys.argv[1]); s.delete_memory('ana', sys.argv[2], 'model'); s.close()"),
+        db_path, memory_id], check=True, timeout=60)
+    sent = sent_to_browser(p.memories)
+    browser_edit(p.memories, row, "memory", "Ana likes black tea.")
+    assert p.status == f"Not saved: memory {memory_id} was deleted"
+    assert sent[-1]["value"] == "Ana likes tea."
+    assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
+    kept = store.get_memory("ana", memory_id)
+    assert kept.memory == "Ana likes tea." and kept.deleted_at is not None
+
+
+def test_detail_editor_saves_long_text(agent_panel, store):
+    p = agent_panel
+    long_text = "line one\n" + "x" * 5000
+    browser_click(p.history, 3, "content")
+    assert p.history_tab.detail.value == "answer 1"
+    assert "run 1" in p.history_tab.detail_label.value
+    p.history_tab.detail.value = long_text
+    p.history_tab.save_detail()
+    assert p.status.startswith("saved content")
+    assert store.message_rows("foo", 3, 1)[0]["content"] == long_text
+    assert p.history.get_cell_value("content", 3) == [long_text]
+
+
+def test_edited_history_is_what_the_next_run_sends(shell, server, db_path):
+    with capture_output():
+        shell.run_cell_magic("agent", "session=foo user=ana", "My name is Ana.")
+        shell.run_cell_magic("agent", "session=foo user=ana", "I live in Porto.")
+    p = shell.run_line_magic("agent", "panel session=foo user=ana")
+    try:
+        assert isinstance(p, AgentPanel) and p.session_id == "foo" and p.user_id == "ana"
+        rows = list(p.history.data["content"])
+        assert rows == ["My name is Ana.", "echo: My name is Ana.", "I live in Porto.",
+                        "echo: I live in Porto."]
+        browser_edit(p.history, 2, "content", "I live in Lisbon.")
+        assert p.status.startswith("saved")
+        with capture_output():
+            shell.run_cell_magic("agent", "session=foo user=ana", "Where do I live?")
+        assert roles_and_contents(server.of("chat")[-1]) == [
+            ("user", "My name is Ana."), ("assistant", "echo: My name is Ana."),
+            ("user", "I live in Lisbon."), ("assistant", "echo: I live in Porto."),
+            ("user", "Where do I live?")]
+        # The run refreshed the open panel by itself.
+        assert list(p.history.data["content"])[-2:] == ["Where do I live?",
+                                                        "echo: Where do I live?"]
+    finally:
+        p.close()
+
+
+def test_edited_memory_is_in_the_next_system_prompt(shell, server, db_path):
+    with capture_output():
+        shell.run_cell_magic("agent", "session=s user=ana memories=on", "hello")
+    store = DuckDbStore(db_path)
+    store.add_memory(Memory(user_id="ana", memory="Ana likes tea."), actor="model")
+    p = panel(session_id="s", user_id="ana", store=store)
+    try:
+        assert p.memories.set_cell_value("memory", 0, "Ana likes coffee, not tea.")
+        with capture_output():
+            shell.run_cell_magic("agent", "session=s user=ana memories=on", "drink?")
+        system = server.of("chat")[-1]["messages"][0]
+        assert system["role"] == "system"
+        assert "- Ana likes coffee, not tea." in system["content"]
+        assert "- Ana likes tea." not in system["content"]
+    finally:
+        p.close()
+
+
+def test_refreshes_on_changes_from_another_thread(agent_panel, store, db_path):
+    p = agent_panel
+    store.add_memory(Memory(user_id="ana", memory="Ana plays chess."), actor="model")
+    store.add_memory(Memory(user_id="bob", memory="Bob plays go."), actor="model")
+    assert "Ana plays chess." not in list(p.memories.data["memory"])
+    errors: list[BaseException] = []
+
+    def notify() -> None:
+        try:
+            events.notify(events.Change("memories", "foo", "ana", db_path))
+            events.notify(events.Change("memories", "foo", "ana", "/elsewhere.duckdb"))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    worker = threading.Thread(target=notify)
+    worker.start()
+    worker.join(10)
+    assert errors == []
+    assert "Ana plays chess." in list(p.memories.data["memory"])
+    assert "Bob plays go." not in list(p.memories.data["memory"])
+    store.append_run(Run(session_id="foo", messages=[Message(role="user", content="q3")]))
+    events.notify(events.Change("run", "foo", "ana", db_path))
+    assert list(p.history.data["content"])[-1] == "q3"
+
+
+def test_large_session_is_paged(db_path):
+    store = DuckDbStore(db_path)
+    for i in range(600):
+        store.append_run(Run(session_id="big", messages=[
+            Message(role="user", content=f"q{i}"), Message(role="assistant", content=f"a{i}")]))
+    p = panel(session_id="big", store=store, page_size=100)
+    try:
+        h = p.history_tab
+        assert len(p.history.data) == 100 and h.total == 1200
+        assert list(p.history.data.index)[:2] == [1100, 1101]  # the newest page, numbered
+        assert p.history.data["content"].iloc[-1] == "a599"
+        assert h.page_label.value == "rows 1101-1200 of 1200"
+        h.page("first")
+        assert p.history.data["content"].iloc[0] == "q0"
+        h.page("next")
+        assert p.history.data["content"].iloc[0] == "q50"
+        # An edit on a page lands on that page's message.
+        assert p.history.set_cell_value("content", 101, "edited a50")
+        assert store.message_rows("big", 101, 1)[0]["content"] == "edited a50"
+        # The filter searches the whole session, not the page.
+        h.filter_box.value = "q59"
+        assert sorted(p.history.data["content"]) == ["q59"] + [f"q{i}" for i in range(590, 600)]
+        assert h.page_label.value == "rows 1-11 of 11 matching"
+        h.filter_box.value = ""
+        h.page("last")
+        assert p.history.data["content"].iloc[-1] == "a599"
+    finally:
+        p.close()
+        store.close()
+
+
+def test_export_csv_and_parquet(agent_panel, tmp_path):
+    p = agent_panel
+    csv = p.history_tab.export(str(tmp_path / "history"), fmt="csv")
+    assert csv.endswith("history.csv") and p.status.startswith("exported 6 rows")
+    assert list(pd.read_csv(csv)["content"]) == list(p.history.data["content"])
+    parquet = p.memories_tab.export(str(tmp_path / "memories.parquet"), fmt="parquet")
+    con = duckdb.connect(":memory:")
+    rows = con.execute("SELECT memory, topics FROM read_parquet(?) ORDER BY memory",
+                       [parquet]).fetchall()
+    con.close()
+    assert rows == [("Ana likes tea.", "drinks"), ("Ana lives in Porto.", "home")]
+    p.memories_tab.filter_box.value = "porto"
+    p.memories_tab.export(str(tmp_path / "porto"), fmt="csv")
+    assert list(pd.read_csv(tmp_path / "porto.csv")["memory"]) == ["Ana lives in Porto."]
+
+
+def test_sessions_tab_loads_a_session(agent_panel, store):
+    store.append_run(Run(session_id="bar", messages=[Message(role="user", content="in bar")]),
+                     user_id="bob")
+    store.add_memory(Memory(user_id="bob", memory="Bob plays go."))
+    p = agent_panel
+    p.sessions_tab.reload()
+    row = list(p.sessions_tab.frame["session_id"]).index("bar")
+    browser_click(p.sessions, row, "session_id")
+    p.sessions_tab.open_selected()
+    assert p.session_id == "bar" and p.user_id == "bob"
+    assert list(p.history.data["content"]) == ["in bar"]
+    assert list(p.memories.data["memory"]) == ["Bob plays go."]
+    assert p.summaries.data.empty
+    assert p.status == "loaded session bar"
+
+
+def test_empty_database_and_default_session(tmp_path):
+    store = DuckDbStore(str(tmp_path / "empty.duckdb"))
+    p = panel(store=store)
+    try:
+        assert p.session_id is None and p.history.data.empty and p.memories.data.empty
+        store.append_run(Run(session_id="first", messages=[Message(role="user", content="hi")]))
+        events.notify(events.Change("run", "first", "default", store.path))
+        assert p.session_id == "first" and list(p.history.data["content"]) == ["hi"]
+    finally:
+        p.close()
+        store.close()
+
+
+def test_import_stays_cheap():
+    code = ("import sys, jupyter_agentmem; "
+            "print(sorted(m for m in ('ipywidgets', 'ipydatagrid', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"
