@@ -173,11 +173,14 @@ class Agent:
             raise ModelError(final.error or "the model call failed")
 
     def print_response(self, message: str, stream: bool = False,
-                       markdown: bool | None = None) -> RunResponse:
-        """Show the reply: Markdown in a notebook (one updating display), text elsewhere."""
+                       markdown: bool | None = None) -> None:
+        """Show the reply: Markdown in a notebook (one updating display), text elsewhere.
+
+        Returns None, as phidata's does: a notebook cell ending in ``print_response``
+        shows the reply once, not a ``RunResponse`` repr under it. Use ``run`` for the value.
+        """
         from .render import ReplyView
 
         view = ReplyView(markdown=self.markdown if markdown is None else markdown)
         response = self.respond(message, on_delta=view.add if stream else None)
         view.finish(response)
-        return response
