@@ -115,7 +115,7 @@ class AgentMagics(Magics):
         from .agent import Agent
         from .memory.agent_memory import AgentMemory
         from .model import ModelConfigError
-        from .render import ReplyView
+        from .render import MemoryStatus, ReplyView
         from .storage import DuckDbAgentStorage
 
         model = self.chat_model(options.get("model", self.model))
@@ -140,9 +140,14 @@ class AgentMagics(Magics):
         self._show_memory_failures()
         view = ReplyView(markdown=options.get("format", self.format) == "markdown",
                          use_display=True)
+        jobs = agent.memory.create_user_memories + agent.memory.create_session_summary
+        status = MemoryStatus(jobs) if jobs else None
+        agent.memory.on_outcome = status
         response = agent.respond(message,
                                  on_delta=view.add if options.get("stream", self.stream) else None)
         view.finish(response)
+        if status is not None and response.status == "ok":
+            status.show()  # the worker updates this line when memory work is done
 
     @staticmethod
     def _show_memory_failures() -> None:

@@ -30,9 +30,13 @@ def test_reply_is_shown_before_memory_work_finishes(shell, server):
         with capture_output() as out:
             shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on",
                                  "I like tea")
-        order.append("cell done")
-        assert "echo: I like tea" in out.outputs[-1].data["text/plain"]
-        assert worker().idle(10)
+            order.append("cell done")
+            texts = [o.data["text/plain"] for o in out.outputs]
+            assert "echo: I like tea" in texts[-2]
+            assert texts[-1] == "memory: updating memories…"
+            assert worker().idle(10)
+        # The status line under the reply was updated in place by the worker.
+        assert out.outputs[-1].data["text/plain"] == "memory: memories +1 · summary v1"
     finally:
         unsubscribe()
     assert order == ["cell done", "stored memories", "stored summary"]
@@ -93,3 +97,24 @@ def test_forget_one_memory_and_all_of_a_user(shell, server, db_path):
 def test_bad_memory_options_are_usage_errors(shell, line):
     with pytest.raises(UsageError, match="on or"):
         shell.run_cell_magic("agent", line, "hi")
+
+
+def test_failed_memory_work_shows_as_a_warning_in_the_cell(shell, server):
+    import warnings
+
+    server.script(Reply(status=500, content="memory backend down"), kind="memory")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with capture_output() as out:
+            shell.run_cell_magic("agent", "session=s user=ana memories=on", "I like tea")
+            assert worker().idle(10)
+        texts = [o.data["text/plain"] for o in out.outputs]
+        assert any("echo: I like tea" in t for t in texts)
+        status = texts[-1]
+        assert status.startswith("memory: ⚠ Updating user memories failed")
+        assert "500" in status
+        # ...and once more, on stderr, at the start of the next cell.
+        with capture_output() as nxt:
+            shell.run_cell_magic("agent", "session=s user=ana", "next")
+    assert "Updating user memories failed" in nxt.stderr
+    assert "echo: next" in nxt.outputs[-1].data["text/plain"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..store import DuckDbStore, Store
@@ -39,6 +40,8 @@ class AgentMemory:
         self.wait_timeout = wait_timeout
         self.model = model  # the model for memory work; the agent's when None
         self.system_message: Message | None = None
+        # Called from the worker thread with (outcome, ok) after each memory job.
+        self.on_outcome: Callable[[str, bool], None] | None = None
         self._agent: Any = None
         self._session_store: Store | None = None
 

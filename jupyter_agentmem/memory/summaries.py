@@ -81,17 +81,17 @@ def _ask(model: OpenAIChat, messages: list[dict[str, Any]]) -> str | None:
     raise last or ModelError("no summary")
 
 
-def update_session_summary(store: Store, model: OpenAIChat, session_id: str) -> bool:
-    """Fold the runs since the last summary into a new version; False if none are new."""
+def update_session_summary(store: Store, model: OpenAIChat,
+                           session_id: str) -> SessionSummary | None:
+    """Fold the runs since the last summary into a new version; None if none are new."""
     previous = store.latest_summary(session_id)
     after = previous.through_run_seq if previous is not None else -1
     runs = store.runs_after(session_id, after, limit=MAX_RUNS_PER_UPDATE)
     if not runs:
-        return False
+        return None
     try:
         summary, topics = parse_summary(_ask(model, summary_messages(previous, runs)))
     except ValueError as exc:
         raise ValueError(f"the summary answer was not usable JSON ({exc})") from None
-    store.add_summary(SessionSummary(session_id=session_id, summary=summary, topics=topics,
-                                     through_run_seq=runs[-1].seq))
-    return True
+    return store.add_summary(SessionSummary(session_id=session_id, summary=summary,
+                                            topics=topics, through_run_seq=runs[-1].seq))

@@ -68,6 +68,14 @@ class MemoryUpdate:
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.deleted)
 
+    def describe(self) -> str | None:
+        """``memories +1 ~1 -1``, with what was skipped; None when nothing happened."""
+        counts = [f"{sign}{len(ids)}" for sign, ids in
+                  (("+", self.added), ("~", self.updated), ("-", self.deleted)) if ids]
+        if self.skipped:
+            counts.append(f"{len(self.skipped)} bad change(s) skipped")
+        return "memories " + " ".join(counts) if counts else None
+
 
 def normalise(text: str) -> str:
     return re.sub(r"[^\w]+", " ", text.lower()).strip()

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import events
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
+Job = Callable[[], "str | None"]  # returns a one-line outcome, or None for "nothing changed"
+Outcome = Callable[[str, bool], None]  # (text, ok): e.g. a status line in the cell
 
 
 class MemoryWorkWarning(UserWarning):
@@ -34,28 +36,35 @@ class MemoryWorkWarning(UserWarning):
 
 class MemoryWorker:
     def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[set[Key], Callable[[], Any], str]] = queue.Queue()
+        self._jobs: queue.Queue[tuple[set[Key], Job, str, Outcome | None]] = queue.Queue()
         self._pending: Counter[Key] = Counter()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # drained by the magic, shown in the notebook
 
-    def submit(self, keys: set[Key], job: Callable[[], Any], what: str) -> None:
+    def submit(self, keys: set[Key], job: Job, what: str,
+               on_outcome: Outcome | None = None) -> None:
         with self._cond:
             self._pending.update(keys)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="agentmem-memory",
                                                 daemon=True)
                 self._thread.start()
-        self._jobs.put((keys, job, what))
+        self._jobs.put((keys, job, what, on_outcome))
 
     def _loop(self) -> None:
         while True:
-            keys, job, what = self._jobs.get()
+            keys, job, what, on_outcome = self._jobs.get()
             try:
-                job()
+                outcome, ok = job(), True
             except Exception as exc:  # noqa: BLE001 (reported, never raised into a run)
-                self.report(f"{what} failed: {exc}")
+                outcome, ok = f"{what} failed: {exc}", False
+                self.report(outcome)
+            try:
+                if on_outcome is not None:
+                    on_outcome(outcome or "", ok)
+            except Exception:  # noqa: BLE001 (a display problem must not stop the worker)
+                log.exception("memory outcome callback failed")
             finally:
                 with self._cond:
                     self._pending.subtract(keys)
@@ -111,7 +120,7 @@ def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAI
     if memory.create_user_memories and memory.update_user_memories_after_run:
         from .user_memories import update_user_memories
 
-        def memories_job() -> None:
+        def memories_job() -> str | None:
             update = update_user_memories(memory.memory_store, model, run, user_id,
                                           classify=memory.classify_memories)
             for problem in update.skipped:
@@ -119,14 +128,20 @@ def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAI
             if update.changed:
                 events.notify(events.Change("memories", run.session_id, user_id,
                                             getattr(memory.memory_store, "path", None)))
+            return update.describe()
 
-        worker().submit({("user", user_id)}, memories_job, "Updating user memories")
+        worker().submit({("user", user_id)}, memories_job, "Updating user memories",
+                        memory.on_outcome)
     if memory.create_session_summary and memory.update_session_summary_after_run:
         from .summaries import update_session_summary
 
-        def summary_job() -> None:
-            if update_session_summary(memory.session_store, model, run.session_id):
-                events.notify(events.Change("summary", run.session_id, user_id,
-                                            getattr(memory.session_store, "path", None)))
+        def summary_job() -> str | None:
+            stored = update_session_summary(memory.session_store, model, run.session_id)
+            if stored is None:
+                return None
+            events.notify(events.Change("summary", run.session_id, user_id,
+                                        getattr(memory.session_store, "path", None)))
+            return f"summary v{stored.version}"
 
-        worker().submit({("session", run.session_id)}, summary_job, "Updating the summary")
+        worker().submit({("session", run.session_id)}, summary_job, "Updating the summary",
+                        memory.on_outcome)
