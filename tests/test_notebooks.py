@@ -1,0 +1,149 @@
+"""The notebooks in notebooks/ run with nbclient: against the test server, and offline."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from model_server import roles_and_contents
+from nbclient import NotebookClient
+
+from jupyter_agentmem.store import DuckDbStore
+
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+KEY = "sk-nb-secret-4f9a2c"
+DESCRIPTION = ("You are a helpful assistant that always responds in a polite, upbeat and "
+               "positive manner.")
+
+
+def execute(name: str, tmp_path: Path, base_url: str | None) -> nbformat.NotebookNode:
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(NOTEBOOKS / f"{name}.ipynb", work)
+    nb = nbformat.read(work / f"{name}.ipynb", as_version=4)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "AGENTMEM_"))}
+    env["AGENTMEM_DB"] = str(tmp_path / "agentmem.duckdb")
+    if base_url:
+        env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=KEY)
+    NotebookClient(nb, timeout=60, kernel_name="python3",
+                   resources={"metadata": {"path": str(work)}}).execute(env=env)
+    return nb
+
+
+def outputs(nb, starts: str) -> list[str]:
+    """The text of the outputs of the one code cell whose source starts with ``starts``."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(starts)]
+    texts = []
+    for out in cell.outputs:
+        assert out.output_type != "error", out
+        texts.append(out.get("text") or out.get("data", {}).get("text/plain", ""))
+    return texts
+
+
+def assert_no_key(nb) -> None:
+    assert KEY not in json.dumps(nb)
+
+
+def assert_key_was_sent(server) -> None:
+    sent = {v for r in server.requests for k, v in r["headers"].items()
+            if k.lower() == "authorization"}
+    assert sent == {f"Bearer {KEY}"}
+
+
+def test_quickstart(server, tmp_path):
+    nb = execute("quickstart", tmp_path, server.base_url)
+    assert_no_key(nb)
+    assert_key_was_sent(server)
+    chats = server.of("chat")
+    assert [b["model"] for b in chats] == ["gpt-4o-mini"] * 3
+    assert roles_and_contents(chats[-1]) == [
+        ("user", "Share a 2 sentence horror story"),
+        ("assistant", "echo: Share a 2 sentence horror story"),
+        ("user", "What was my first message?"),
+        ("assistant", "echo: What was my first message?"),
+        ("user", "What have we talked about so far?")]
+    (first,) = outputs(nb, "%%agent session=quickstart\nShare")
+    assert first.startswith("echo: Share a 2 sentence horror story")
+    assert "session `quickstart`" in first
+    (resumed,) = outputs(nb, "%%agent session=quickstart\nWhat have")
+    assert resumed.startswith("echo: What have we talked about so far?")
+    (history,) = outputs(nb, "history = %agent history")
+    assert "What have we talked about so far?" in history and "run_seq" in history
+    (sessions,) = outputs(nb, "%agent sessions")
+    assert "quickstart" in sessions
+    store = DuckDbStore(str(tmp_path / "agentmem.duckdb"))
+    assert [(r.seq, r.status, len(r.messages)) for r in store.session_runs("quickstart")] == [
+        (0, "ok", 2), (1, "ok", 2), (2, "ok", 2)]
+    store.close()
+
+
+def test_quickstart_offline_with_the_demo_model(server, tmp_path):
+    nb = execute("quickstart", tmp_path, None)
+    assert server.requests == []
+    (second,) = outputs(nb, "%%agent session=quickstart\nWhat was")
+    assert "[demo model: a scripted echo, not an LLM]" in second
+    assert "the first was: Share a 2 sentence horror story" in second
+    (resumed,) = outputs(nb, "%%agent session=quickstart\nWhat have")
+    assert "I was sent 2 earlier message(s)" in resumed
+
+
+def test_builtin_memory(server, tmp_path):
+    nb = execute("builtin_memory", tmp_path, server.base_url)
+    assert_no_key(nb)
+    assert_key_was_sent(server)
+    first, second = server.of("chat")
+    assert first["model"] == "gpt-4o"
+    assert roles_and_contents(second) == [
+        ("system", DESCRIPTION),
+        ("user", "Share a 2 sentence horror story"),
+        ("assistant", "echo: Share a 2 sentence horror story"),
+        ("user", "What was my first message?")]
+    (reply,) = outputs(nb, "# -*- Ask a follow up")
+    assert reply.startswith("echo: What was my first message?")
+    after_one, after_two = [ast.literal_eval(c.outputs[0]["data"]["text/plain"])
+                            for c in nb.cells if c.source.startswith("# -*- The messages")]
+    assert after_one == [
+        {"role": "system", "content": DESCRIPTION},
+        {"role": "user", "content": "Share a 2 sentence horror story"},
+        {"role": "assistant", "content": "echo: Share a 2 sentence horror story"}]
+    assert after_two == after_one + [
+        {"role": "user", "content": "What was my first message?"},
+        {"role": "assistant", "content": "echo: What was my first message?"}]
+
+
+def test_persistent_memory(server, tmp_path):
+    nb = execute("persistent_memory", tmp_path, server.base_url)
+    assert_no_key(nb)
+    assert_key_was_sent(server)
+    (printed,) = outputs(nb, "agent = Agent(")
+    session_id = printed.removeprefix("session_id:").strip()
+    said = ["My name is John Billings", "I live in NYC", "I'm going to a concert tomorrow",
+            "Share a 2 sentence horror story"]
+    chats = server.of("chat")
+    assert len(chats) == 5
+    window = [(role, ("echo: " if role == "assistant" else "") + text)
+              for text in said[1:] for role in ("user", "assistant")]
+    assert roles_and_contents(chats[-1]) == [
+        ("system", DESCRIPTION), *window, ("user", "What was my first message?")]
+    (messages,) = outputs(nb, "[m.model_dump")
+    assert ast.literal_eval(messages) == [{"role": "system", "content": DESCRIPTION}] + [
+        {"role": role, "content": ("echo: " if role == "assistant" else "") + text}
+        for text in [*said, "What was my first message?"] for role in ("user", "assistant")]
+    assert outputs(nb, "len(resumed.memory.runs)") == ["5"]
+    store = DuckDbStore(str(tmp_path / "work" / "tmp" / "agent.duckdb"))
+    runs = store.session_runs(session_id)
+    assert [r.messages[0].content for r in runs] == [*said, "What was my first message?"]
+    store.close()
+
+
+@pytest.mark.parametrize("name", ["quickstart", "builtin_memory", "persistent_memory"])
+def test_notebooks_are_stored_without_outputs(name):
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
