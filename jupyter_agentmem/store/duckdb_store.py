@@ -32,21 +32,6 @@ def _message(row: tuple) -> Message:
     )
 
 
-def _runs_with_messages(rows: list[tuple]) -> list[Run]:
-    """Rows of run columns followed by message columns, ordered by run then message."""
-    runs: dict[str, Run] = {}
-    n_run = len(_RUN_COLS.split(","))
-    for row in rows:
-        run_id = row[0]
-        run = runs.get(run_id)
-        if run is None:
-            keys = [c.strip() for c in _RUN_COLS.split(",")]
-            run = runs[run_id] = Run(**dict(zip(keys, row[:n_run])))
-        if row[n_run] is not None:
-            run.messages.append(_message(row[n_run:]))
-    return list(runs.values())
-
-
 class DuckDbStore(Store):
     """Sessions, runs, messages, memories, summaries and events in one DuckDB file."""
 
@@ -101,13 +86,15 @@ class DuckDbStore(Store):
     def append_run(self, run: Run, user_id: str | None = None) -> int:
         now = utcnow()
         with self.db.transaction() as con:
-            con.execute(
-                "INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?) ON CONFLICT (session_id) "
-                "DO UPDATE SET updated_at = excluded.updated_at, "
-                "model = coalesce(excluded.model, sessions.model), "
-                "user_id = coalesce(sessions.user_id, excluded.user_id)",
-                [run.session_id, user_id, run.model, now, now],
-            )
+            # UPDATE, then INSERT only for a new session: an ON CONFLICT upsert costs
+            # ~1 ms more per turn in DuckDB.
+            (updated,) = con.execute(
+                "UPDATE sessions SET updated_at = ?, model = coalesce(?, model), "
+                "user_id = coalesce(user_id, ?) WHERE session_id = ?",
+                [now, run.model, user_id, run.session_id]).fetchone()
+            if not updated:
+                con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?)",
+                            [run.session_id, user_id, run.model, now, now])
             (seq,) = con.execute(
                 "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                 [run.session_id]).fetchone()
@@ -117,34 +104,44 @@ class DuckDbStore(Store):
                  run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
             )
             if run.messages:
-                con.executemany(
-                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    [[m.message_id, run.session_id, run.run_id, i, m.role, m.content, m.name,
-                      json.dumps(m.tool_calls) if m.tool_calls else None, m.tool_call_id,
-                      m.created_at] for i, m in enumerate(run.messages)],
+                # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
+                row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                con.execute(
+                    "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
+                    [v for i, m in enumerate(run.messages) for v in (
+                        m.message_id, run.session_id, run.run_id, i, m.role, m.content,
+                        m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
+                        m.tool_call_id, m.created_at)],
                 )
         run.seq = seq
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
                    newest: bool) -> list[Run]:
-        # MATERIALIZED CTEs make DuckDB use the session_id indexes (~2 ms at 1M rows
-        # instead of 8-10 ms for a plain ORDER BY ... LIMIT).
+        # The MATERIALIZED CTE makes DuckDB use the session_id index (~2 ms at 1M rows
+        # instead of 8-10 ms for a plain ORDER BY ... LIMIT). The messages of the picked
+        # runs come in a second, simple query: ~1 ms less than joining them in.
         order = "DESC" if newest else "ASC"
         lim = "LIMIT ?" if limit is not None else ""
-        sql = f"""
-            WITH r AS MATERIALIZED (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?),
-                 picked AS (SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}),
-                 m AS MATERIALIZED (SELECT run_id, seq AS mseq, {_MSG_COLS} FROM messages
-                                    WHERE session_id = ?)
-            SELECT {", ".join("picked." + c.strip() for c in _RUN_COLS.split(","))},
-                   {", ".join("m." + c.strip() for c in _MSG_COLS.split(","))}
-            FROM picked LEFT JOIN m USING (run_id)
-            ORDER BY picked.seq, m.mseq"""
+        runs_sql = f"""
+            WITH r AS MATERIALIZED (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?)
+            SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
         session_id = params[0]
-        args = [session_id, *params[1:], *([limit] if limit is not None else []), session_id]
+        args = [*params, *([limit] if limit is not None else [])]
         with self.db.connection() as con:
-            return _runs_with_messages(con.execute(sql, args).fetchall())
+            run_rows = con.execute(runs_sql, args).fetchall()
+            if not run_rows:
+                return []
+            ids = [row[0] for row in run_rows]
+            msg_rows = con.execute(
+                f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
+                "WHERE session_id = ? AND list_contains(?::VARCHAR[], run_id) ORDER BY seq",
+                [session_id, ids]).fetchall()
+        keys = [c.strip() for c in _RUN_COLS.split(",")]
+        runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in run_rows}
+        for row in msg_rows:
+            runs[row[0]].messages.append(_message(row[2:]))
+        return sorted(runs.values(), key=lambda r: r.seq)
 
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
         if n <= 0:
