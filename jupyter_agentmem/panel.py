@@ -45,6 +45,7 @@ class AgentPanel(w.VBox):
         self.lock = threading.RLock()
         self._header = w.HTML()
         self._status = w.HTML(layout=w.Layout(margin="0 0 0 1em"))
+        self._status.add_class("agentmem-status")  # browser tests find it by this
         self._status_text = ""
         self.history_tab = HistoryTab(self, page_size=page_size)
         self.memories_tab = MemoriesTab(self)

@@ -11,6 +11,7 @@ edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4, DESIGN 
 
 from __future__ import annotations
 
+import html
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -42,10 +43,10 @@ def to_frame(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> pd.DataFra
 
 
 def _display(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
+    if value is None or pd.isna(value):  # None, NaN and NaT (a NULL timestamp)
+        return ""
     if hasattr(value, "isoformat"):
         return value.isoformat(sep=" ", timespec="seconds")
     return value
@@ -61,6 +62,13 @@ def parse_text(value: Any, what: str) -> str:
     if not text.strip():
         raise Refused(f"{what} cannot be empty")
     return text
+
+
+def _same(shown: Any, value: Any) -> bool:
+    try:
+        return bool(shown == value)
+    except (TypeError, ValueError):
+        return False
 
 
 def _jsonable(value: Any) -> Any:
@@ -200,9 +208,10 @@ class TableTab:
         self.selected = row
         if self.text_column:
             self.detail.value = str(self.frame.at[row, self.text_column])
-        self.detail_label.value = self.describe(row)
+        self.detail_label.value = html.escape(self.describe(row))
 
     def describe(self, row: int) -> str:
+        """The row in words (plain text), for the status line and the detail editor."""
         return f"row {self.row_labels(len(self.frame))[row]}"
 
     def save_detail(self) -> None:
@@ -237,6 +246,10 @@ class TableTab:
                 self.panel.say(f"Not saved: row {row} / column {column!r} is not shown "
                                "any more; refresh.")
                 return False
+            if _same(self.frame.at[row, column], value):
+                # Nothing to store. This is also how the browser's echo ends: ipydatagrid's
+                # frontend answers every cell the kernel pushes with a cell-changed message.
+                return True
             if column not in self.editable:
                 return self._refuse(row, column, f"{column} is read-only")
             try:
@@ -249,7 +262,7 @@ class TableTab:
                 self.undo_stack.append(event)
             if self.selected == row:
                 self.select(row)
-            self.panel.say(f"saved {column} of {self.describe(row)}")
+            self.panel.say(f"saved {self.describe(row)} ({column})")
             return True
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str] | None]:

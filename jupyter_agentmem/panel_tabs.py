@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as w
@@ -82,8 +81,7 @@ class HistoryTab(TableTab):
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
-        return (f"message <code>{html.escape(str(r['message_id']))}</code> "
-                f"(run {r['run_seq']}, {html.escape(str(r['role']))})")
+        return f"message {r['message_id']} (run {r['run_seq']}, {r['role']})"
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
         text = parse_text(value, "a message")
@@ -131,8 +129,8 @@ class MemoriesTab(TableTab):
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
-        gone = " <b>deleted</b>" if r["deleted_at"] else ""
-        return f"memory <code>{html.escape(str(r['memory_id']))}</code>{gone}"
+        gone = " (deleted)" if r["deleted_at"] else ""
+        return f"memory {r['memory_id']}{gone}"
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
         memory_id = self.frame.at[row, "memory_id"]
@@ -244,7 +242,7 @@ class SessionsTab(TableTab):
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
-        return (f"session <code>{html.escape(str(r['session_id']))}</code>: {r['runs']} runs, "
+        return (f"session {r['session_id']}: {r['runs']} runs, "
                 f"{r['messages']} messages")
 
     def open_selected(self) -> None:

@@ -42,12 +42,63 @@ def in_other_process(db_path: str, sql: str, params: list | None = None) -> list
     return [tuple(r) for r in json.loads(out.stdout)]
 
 
+class FakeFrontend:
+    """Plays ipydatagrid 1.4's frontend for one grid: it records what the kernel sends and,
+    like the real one, answers every cell the kernel pushes with a cell-changed message."""
+
+    def __init__(self, grid) -> None:
+        self.grid = grid
+        self.sent: list[dict] = []
+        self.pending: list[dict] = []
+        original = grid.comm.send
+
+        def send(data=None, metadata=None, buffers=None):
+            content = (data or {}).get("content") or {}
+            if (data or {}).get("method") == "custom" and content.get("event_type") == \
+                    "cell-changed":
+                self.sent.append(content)
+                self.pending.append(content)
+            return original(data=data, metadata=metadata, buffers=buffers)
+
+        grid.comm.send = send
+
+    def edit(self, row: int, column: str, value) -> None:
+        """The user commits a cell editor (DESIGN §8's message), then the echoes settle."""
+        self.deliver({"row": row, "column_index": self.grid._column_name_to_index(column),
+                      "value": value})
+        self.settle()
+
+    def deliver(self, cell: dict) -> None:
+        self.grid._handle_msg({"content": {"data": {"method": "custom", "content": {
+            "event_type": "cell-changed", "region": "body", "row": cell["row"],
+            "column_index": cell["column_index"], "value": cell["value"]}}}, "buffers": []})
+
+    def settle(self) -> None:
+        for _ in range(20):
+            if not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            for cell in batch:
+                self.deliver(cell)
+        raise AssertionError("kernel and browser keep sending cells back and forth")
+
+
+def frontend(grid) -> FakeFrontend:
+    if not hasattr(grid, "_fake_frontend"):
+        grid._fake_frontend = FakeFrontend(grid)
+    return grid._fake_frontend
+
+
 def browser_edit(grid, row: int, column: str, value) -> None:
-    """What the ipydatagrid frontend sends when a cell editor commits (DESIGN §8)."""
-    index = grid._column_name_to_index(column)
-    grid._handle_msg({"content": {"data": {"method": "custom", "content": {
-        "event_type": "cell-changed", "region": "body", "row": row, "column_index": index,
-        "value": value}}}, "buffers": []})
+    frontend(grid).edit(row, column, value)
+
+
+def set_cell(grid, column: str, key, value) -> bool:
+    """ipydatagrid's Python API, with the browser's echo of the change delivered."""
+    fake = frontend(grid)
+    ok = grid.set_cell_value(column, key, value)
+    fake.settle()
+    return ok
 
 
 def browser_click(grid, row: int, column: str) -> None:
@@ -58,11 +109,7 @@ def browser_click(grid, row: int, column: str) -> None:
 
 
 def sent_to_browser(grid) -> list[dict]:
-    """Record the custom messages the kernel sends to the grid's frontend."""
-    sent: list[dict] = []
-    original = grid.send
-    grid.send = lambda content, buffers=None: (sent.append(content), original(content, buffers))
-    return sent
+    return frontend(grid).sent
 
 
 @pytest.fixture
@@ -108,7 +155,7 @@ def test_memory_edit_reaches_the_file(agent_panel, store, db_path):
     p = agent_panel
     row = memory_row(p, "Ana likes tea.")
     memory_id = p.memories_tab.frame.at[row, "memory_id"]
-    assert p.memories.set_cell_value("memory", row, "Ana likes green tea.")
+    assert set_cell(p.memories, "memory", row, "Ana likes green tea.")
     assert p.status.startswith("saved")
     store.close()  # hand the file to the reader process at once
     assert in_other_process(db_path, "SELECT memory FROM memories WHERE memory_id = ?",
@@ -123,11 +170,11 @@ def test_memory_edit_reaches_the_file(agent_panel, store, db_path):
 def test_message_and_summary_edits_reach_the_file(agent_panel, store, db_path):
     p = agent_panel
     message_id = p.history_tab.frame.at[2, "message_id"]
-    assert p.history.set_cell_value("content", 2, "question ONE")  # index = position
+    assert set_cell(p.history, "content", 2, "question ONE")  # index = position
     assert p.status.startswith("saved")
     assert p.history_tab.frame.at[2, "edited_at"] != ""  # shown at once
-    assert p.summaries.set_cell_value("summary", 0, "Three questions.")
-    assert p.summaries.set_cell_value("topics", 0, "q, numbers")
+    assert set_cell(p.summaries, "summary", 0, "Three questions.")
+    assert set_cell(p.summaries, "topics", 0, "q, numbers")
     store.close()
     assert in_other_process(db_path, "SELECT content, edited_at IS NOT NULL FROM messages "
                             "WHERE message_id = ?", [message_id]) == [("question ONE", True)]
@@ -155,7 +202,7 @@ def test_refused_edits_are_reverted_and_the_store_keeps_its_value(agent_panel, s
     row = memory_row(p, "Ana likes tea.")
     memory_id = p.memories_tab.frame.at[row, "memory_id"]
     sent = sent_to_browser(p.memories)
-    p.memories.set_cell_value("memory", row, "   ")  # the grid takes it; the panel not
+    set_cell(p.memories, "memory", row, "   ")  # the grid takes it; the panel not
     assert p.status == "Not saved: a memory cannot be empty"
     assert p.memories.get_cell_value("memory", row) == ["Ana likes tea."]
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
@@ -185,10 +232,10 @@ def test_undo_puts_back_the_previous_values(agent_panel, store):
     row = memory_row(p, "Ana likes tea.")
     memory_id = p.memories_tab.frame.at[row, "memory_id"]
     message_id = p.history_tab.frame.at[1, "message_id"]
-    p.memories.set_cell_value("memory", row, "Ana likes coffee.")
-    p.memories.set_cell_value("topics", memory_row(p, "Ana likes coffee."), "drinks, mornings")
-    p.history.set_cell_value("content", 1, "a different answer")
-    p.summaries.set_cell_value("summary", 0, "Edited summary.")
+    set_cell(p.memories, "memory", row, "Ana likes coffee.")
+    set_cell(p.memories, "topics", memory_row(p, "Ana likes coffee."), "drinks, mornings")
+    set_cell(p.history, "content", 1, "a different answer")
+    set_cell(p.summaries, "summary", 0, "Edited summary.")
     assert store.get_memory("ana", memory_id).topics == ["drinks", "mornings"]
 
     p.memories_tab.undo()
@@ -279,7 +326,7 @@ def test_detail_editor_saves_long_text(agent_panel, store):
     assert "run 1" in p.history_tab.detail_label.value
     p.history_tab.detail.value = long_text
     p.history_tab.save_detail()
-    assert p.status.startswith("saved content")
+    assert p.status.startswith("saved message") and p.status.endswith("(content)")
     assert store.message_rows("foo", 3, 1)[0]["content"] == long_text
     assert p.history.get_cell_value("content", 3) == [long_text]
 
@@ -316,7 +363,7 @@ def test_edited_memory_is_in_the_next_system_prompt(shell, server, db_path):
     store.add_memory(Memory(user_id="ana", memory="Ana likes tea."), actor="model")
     p = panel(session_id="s", user_id="ana", store=store)
     try:
-        assert p.memories.set_cell_value("memory", 0, "Ana likes coffee, not tea.")
+        assert set_cell(p.memories, "memory", 0, "Ana likes coffee, not tea.")
         with capture_output():
             shell.run_cell_magic("agent", "session=s user=ana memories=on", "drink?")
         system = server.of("chat")[-1]["messages"][0]
@@ -369,7 +416,7 @@ def test_large_session_is_paged(db_path):
         h.page("next")
         assert p.history.data["content"].iloc[0] == "q50"
         # An edit on a page lands on that page's message.
-        assert p.history.set_cell_value("content", 101, "edited a50")
+        assert set_cell(p.history, "content", 101, "edited a50")
         assert store.message_rows("big", 101, 1)[0]["content"] == "edited a50"
         # The filter searches the whole session, not the page.
         h.filter_box.value = "q59"

@@ -1,0 +1,241 @@
+"""The panel in a real browser: JupyterLab on 127.0.0.1 + headless Debian Chromium.
+
+A notebook runs ``%%agent`` against the scripted test server, then ``%agent panel``.
+The test double-clicks a History cell and a Memories cell (the grid is a canvas: cells
+are hit by coordinates), types new values, presses Enter, checks the DuckDB file, then
+runs another ``%%agent`` cell and checks what the server received. Screenshots go to
+tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jupyter_agentmem.store import DuckDbStore
+from jupyter_agentmem.types import Memory
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+VENV_BIN = Path(sys.executable).parent
+TOKEN = "agentmem-browser-test"
+ROW_HEADER = 64  # ipydatagrid base_row_header_size
+ROW = 20  # base_row_size, also the column header height
+# Column widths the panel sets (panel_tabs.py): x where the editable column starts.
+HISTORY_CONTENT_X = ROW_HEADER + 90 + 60 + 40 + 70
+MEMORY_X = ROW_HEADER + 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_notebook(path: Path) -> None:
+    cells = [
+        "%load_ext jupyter_agentmem\n%config AgentMagics.model = 'test-model'\n"
+        "%config AgentMagics.max_retries = 0",
+        "%%agent session=web user=ana memories=on\nMy name is Ana.",
+        "%agent panel session=web user=ana",
+        "%%agent session=web user=ana memories=on\nWhat do I drink?",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture(scope="module")
+def lab(_server, tmp_path_factory):
+    """A fresh JupyterLab (own settings, runtime and data dirs) talking to the test server."""
+    base = tmp_path_factory.mktemp("lab")
+    root, settings = base / "root", base / "settings"
+    root.mkdir()
+    # The news popup and update check would cover the notebook (and need the network).
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    db = base / "agentmem.duckdb"
+    env = {**os.environ,
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "OPENAI_BASE_URL": _server.base_url, "OPENAI_API_KEY": "sk-test-secret",
+           "AGENTMEM_DB": str(db),
+           "JUPYTER_CONFIG_DIR": str(base / "config"), "JUPYTER_DATA_DIR": str(base / "data"),
+           "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "IPYTHONDIR": str(base / "ipython")}
+    port = free_port()
+    log = open(base / "lab.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         "--port-retries=0", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
+         f"--LabApp.workspaces_dir={base / 'workspaces'}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                req = urllib.request.Request(f"{url}/api/status",
+                                             headers={"Authorization": f"token {TOKEN}"})
+                urllib.request.urlopen(req, timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" +
+                                       (base / "lab.log").read_text()) from None
+                time.sleep(0.3)
+        yield {"url": url, "root": root, "db": str(db), "log": base / "lab.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-extensions",
+                  "--no-first-run", "--disable-sync"])
+        yield chromium
+        chromium.close()
+
+
+def read_file(db: str, fn):
+    """Read the DuckDB file from this process, then hand it straight back to the kernel."""
+    store = DuckDbStore(db)
+    try:
+        return fn(store)
+    finally:
+        store.close()
+
+
+def wait_for(page, check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        # Not time.sleep: Playwright's sync API only delivers events (websockets) while
+        # one of its calls runs.
+        page.wait_for_timeout(250)
+
+
+def wait_status(page, start: str) -> None:
+    """Wait for the panel's status line to start with ``start`` and stay so (the browser
+    echoes cells the kernel pushes: a refused echo would replace it)."""
+    status = page.locator(".agentmem-status").first
+    wait_for(page, lambda: status.inner_text().startswith(start), 30, f"status {start!r}")
+    page.wait_for_timeout(1000)
+    assert status.inner_text().startswith(start), status.inner_text()
+
+
+def edit_cell(page, viewport, x: int, row: int, value: str) -> None:
+    """Double-click a grid cell (canvas coordinates), type ``value``, press Enter."""
+    box = viewport.bounding_box()
+    page.mouse.dblclick(box["x"] + x + 40, box["y"] + ROW + row * ROW + ROW / 2)
+    editor = page.locator(".lm-DataGrid-cellEditorInput")
+    editor.wait_for(state="visible", timeout=10_000)
+    editor.fill(value)
+    editor.press("Enter")
+
+
+def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    read_file(lab["db"], lambda s: s.add_memory(Memory(user_id="ana", memory="Ana likes tea."),
+                                                actor="model"))
+    write_notebook(lab["root"] / "panel_test.ipynb")
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    kernel_ws: list[str] = []
+    page.on("websocket", lambda ws: kernel_ws.append(ws.url)
+            if "/api/kernels/" in ws.url else None)
+    try:
+        page.goto(f"{lab['url']}/lab/tree/panel_test.ipynb?token={TOKEN}")
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        wait_for(page, lambda: kernel_ws, 60, "the kernel websocket")
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+            timeout=60_000)
+
+        # Run the first three cells: load, one %%agent turn, the panel.
+        page.locator(".jp-Cell .cm-content").first.click()
+        for _ in range(3):
+            page.keyboard.press("Shift+Enter")
+        page.get_by_text("echo: My name is Ana.").first.wait_for(timeout=60_000)
+        viewport = page.locator(".lm-DataGrid-viewport >> visible=true").first
+        viewport.wait_for(timeout=60_000)
+        page.get_by_text("ready").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)  # let the canvas paint before it is photographed and clicked
+        viewport.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "panel_1_history.png"), full_page=True)
+
+        # History: the first user message, edited in the grid.
+        edit_cell(page, viewport, HISTORY_CONTENT_X, 0, "My name is Ana Silva.")
+        wait_status(page, "saved message")
+        stored = read_file(lab["db"], lambda s: [(r["content"], len(s.events(r["message_id"])))
+                                                 for r in s.message_rows("web")])
+        assert stored == [("My name is Ana Silva.", 1), ("echo: My name is Ana.", 0)]
+
+        # Memories: the seeded memory, edited in the grid.
+        page.locator(".lm-TabBar-tab", has_text="Memories").click()
+        viewport = page.locator(".lm-DataGrid-viewport >> visible=true").first
+        viewport.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "panel_2_memories.png"), full_page=True)
+        edit_cell(page, viewport, MEMORY_X, 0, "Ana drinks coffee, not tea.")
+        wait_status(page, "saved memory")
+        memories = read_file(lab["db"], lambda s: [m.memory for m in s.user_memories("ana")])
+        assert memories == ["Ana drinks coffee, not tea."]
+        events = read_file(lab["db"], lambda s: [(e["action"], e["actor"])
+                                                 for e in s.events(user_id="ana")])
+        assert events == [("add", "model"), ("update", "user")]  # stored once, no echo
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "panel_3_memory_edited.png"), full_page=True)
+
+        # The next turn sends the edited history and the edited memory.
+        chats_before = len(server.of("chat"))
+        page.locator(".jp-Cell .cm-content").nth(3).click()
+        page.keyboard.press("Shift+Enter")
+        page.get_by_text("echo: What do I drink?").first.wait_for(timeout=60_000)
+        wait_for(page, lambda: len(server.of("chat")) > chats_before, 30, "the next chat request")
+        sent = server.of("chat")[-1]["messages"]
+        assert [(m["role"], m["content"]) for m in sent[1:]] == [
+            ("user", "My name is Ana Silva."), ("assistant", "echo: My name is Ana."),
+            ("user", "What do I drink?")]
+        assert sent[0]["role"] == "system"
+        assert "- Ana drinks coffee, not tea." in sent[0]["content"]
+        assert "Ana likes tea." not in sent[0]["content"]
+
+        # The open panel refreshed itself after the run: back on History, 4 rows.
+        page.locator(".lm-TabBar-tab", has_text="History").click()
+        wait_for(page, lambda: page.get_by_text("rows 1-4 of 4").count() > 0, 30,
+                 "the panel to show the new run")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "panel_4_after_run.png"), full_page=True)
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "panel_failure.png"), full_page=True)
+        print(Path(lab["log"]).read_text()[-5000:])
+        raise
+    finally:
+        page.close()
