@@ -115,6 +115,7 @@ class TableTab:
         self.filter_box = w.Text(placeholder="filter: text in any column", continuous_update=False,
                                  layout=w.Layout(width="220px"))
         self.filter_box.observe(lambda _c: self.panel.guard(self.reload), names="value")
+        self.count_label = w.Label()
         items: list[w.Widget] = [
             self._button("Refresh", "Reload from the database", self.reload, "refresh"),
             self.filter_box]
@@ -135,6 +136,7 @@ class TableTab:
                                "download"),
                   self._button("Parquet", "Export the rows to Parquet",
                                lambda: self.export(fmt="parquet"), "download")]
+        items.append(self.count_label)
         return w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
 
     def _extra_rows(self) -> list[w.Widget]:
@@ -167,8 +169,12 @@ class TableTab:
         with self.panel.lock:
             key = self.key_of(self.selected) if self.selected is not None else None
             self.set_frame(self.filtered(self.fetch()))
+            self.count_label.value = self.count_text()
             rows = self.rows_with_key(key) if key is not None else []
             self.select(rows[0] if rows else None)
+
+    def count_text(self) -> str:
+        return f"{len(self.frame)} {self.name}" + (" matching" if self.needle else "")
 
     def set_frame(self, frame: pd.DataFrame) -> None:
         self.frame = frame.reset_index(drop=True)

@@ -64,6 +64,9 @@ class HistoryTab(TableTab):
                                  f"{self.total}" + (" matching" if self.needle else ""))
         return to_frame(rows, self.columns)
 
+    def count_text(self) -> str:
+        return ""  # the pager says it
+
     def filtered(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame  # fetch() filters over the whole session, not just one page
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from model_server import Reply
 
 from jupyter_agentmem.store import DuckDbStore
 from jupyter_agentmem.types import Memory
@@ -213,7 +214,12 @@ def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server,
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "panel_3_memory_edited.png"), full_page=True)
 
-        # The next turn sends the edited history and the edited memory.
+        # The next turn sends the edited history and the edited memory; its memory work
+        # (on the kernel's background worker) adds a memory.
+        server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
+            "memory": "Ana drinks coffee in the morning.", "topics": ["drinks"]}}]),
+            kind="memory")
+        page.get_by_text("1 memories").first.wait_for(timeout=10_000)
         chats_before = len(server.of("chat"))
         page.locator(".jp-Cell .cm-content").nth(3).click()
         page.keyboard.press("Shift+Enter")
@@ -227,12 +233,20 @@ def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server,
         assert "- Ana drinks coffee, not tea." in sent[0]["content"]
         assert "Ana likes tea." not in sent[0]["content"]
 
-        # The open panel refreshed itself after the run: back on History, 4 rows.
+        # The open panel refreshed itself after the background memory work...
+        wait_for(page, lambda: page.get_by_text("2 memories").count() > 0, 30,
+                 "the panel to show the memory the worker added")
+        page.locator(".lm-TabBar-tab", has_text="Memories").click()
+        page.locator(".agentmem-status").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "panel_4_memory_added.png"), full_page=True)
+        # ... and after the run: back on History, 4 rows.
         page.locator(".lm-TabBar-tab", has_text="History").click()
         wait_for(page, lambda: page.get_by_text("rows 1-4 of 4").count() > 0, 30,
                  "the panel to show the new run")
+        page.locator(".agentmem-status").first.scroll_into_view_if_needed()
         page.wait_for_timeout(500)
-        page.screenshot(path=str(ARTIFACTS / "panel_4_after_run.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "panel_5_after_run.png"), full_page=True)
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "panel_failure.png"), full_page=True)
         print(Path(lab["log"]).read_text()[-5000:])
