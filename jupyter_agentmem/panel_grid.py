@@ -268,7 +268,7 @@ class TableTab:
                 self.undo_stack.append(event)
             if self.selected == row:
                 self.select(row)
-            self.panel.say(f"saved {self.describe(row)} ({column})")
+            self.panel.say(f"saved {self.describe(row)}: {column}")
             return True
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str] | None]:

@@ -8,6 +8,7 @@ DuckDB file holds is read back by a separate process through the handover lock.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -326,7 +327,7 @@ def test_detail_editor_saves_long_text(agent_panel, store):
     assert "run 1" in p.history_tab.detail_label.value
     p.history_tab.detail.value = long_text
     p.history_tab.save_detail()
-    assert p.status.startswith("saved message") and p.status.endswith("(content)")
+    assert p.status.startswith("saved message") and p.status.endswith(": content")
     assert store.message_rows("foo", 3, 1)[0]["content"] == long_text
     assert p.history.get_cell_value("content", 3) == [long_text]
 
@@ -481,3 +482,26 @@ def test_import_stays_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_panel_notebook_runs_offline(tmp_path, monkeypatch):
+    """notebooks/panel.ipynb, executed as a user would (the demo model, no server needed)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(__file__).parent.parent / "notebooks" / "panel.ipynb"
+    nb = nbformat.read(str(notebook), as_version=4)
+    # The kernelspec runs "python": this venv's.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    texts = ["\n".join((o.get("text") or "") + json.dumps(o.get("data", {}))
+                       for o in c.get("outputs", [])) for c in nb.cells]
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert errors == []
+    reply = next(t for t in texts if "You said: Where do I live?" in t)
+    assert "the first was: My name is Ana Silva." in reply  # the edited history was sent
+    assert "The user lives in Lisbon." in reply and "Porto" not in reply  # the edited memory
+    assert any("Not saved: a memory cannot be empty" in t for t in texts)
+    assert any("undone: delete of memory" in t for t in texts)
+    assert any("application/vnd.jupyter.widget-view+json" in t for t in texts)
