@@ -11,6 +11,7 @@ edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4, DESIGN 
 
 from __future__ import annotations
 
+import collections
 import html
 import os
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,9 @@ class TableTab:
         self.undo_stack: list[tuple[str, str]] = []  # (event_id, what it changed)
         self.selected: int | None = None
         self._handled: tuple[Any, Any, Any] | None = None
+        # Cells the kernel pushed to the browser, whose echo is still to come (bounded:
+        # with no browser attached no echo ever comes).
+        self._pushed: collections.deque[tuple[int, str, Any]] = collections.deque(maxlen=64)
         read_only = {c: TextRenderer(background_color=READ_ONLY_BACKGROUND)
                      for c in self.columns if c not in self.editable}
         self.grid = DataGrid(
@@ -248,14 +252,18 @@ class TableTab:
     def edit(self, row: int, column: str, value: Any) -> bool:
         """Validate and store one cell's new value; ``False`` (old value shown) if refused."""
         with self.panel.lock:
+            # ipydatagrid's frontend answers every cell the kernel pushes with a
+            # cell-changed message: that echo is no edit (even if a refresh moved rows).
+            echo = (row, column, value)
+            if echo in self._pushed:
+                self._pushed.remove(echo)
+                return True
             if not 0 <= row < len(self.frame) or column not in self.frame.columns:
                 self.panel.say(f"Not saved: row {row} / column {column!r} is not shown "
                                "any more; refresh.")
                 return False
             if _same(self.frame.at[row, column], value):
-                # Nothing to store. This is also how the browser's echo ends: ipydatagrid's
-                # frontend answers every cell the kernel pushes with a cell-changed message.
-                return True
+                return True  # nothing to store
             if column not in self.editable:
                 return self._refuse(row, column, f"{column} is read-only")
             try:
@@ -289,6 +297,7 @@ class TableTab:
             pass
         index = self.grid._column_name_to_index(column)
         if index is not None:
+            self._pushed.append((int(row), column, _jsonable(value)))
             self.grid.send({"event_type": "cell-changed", "row": int(row), "column": column,
                             "column_index": index, "value": _jsonable(value)})
 

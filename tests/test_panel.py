@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -317,6 +318,25 @@ def test_row_deleted_by_another_process_is_refused(agent_panel, store, db_path):
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
     kept = store.get_memory("ana", memory_id)
     assert kept.memory == "Ana likes tea." and kept.deleted_at is not None
+
+
+def test_late_echo_after_a_refresh_is_not_an_edit(agent_panel, store):
+    """The browser's echo of a pushed cell can arrive after a refresh moved the rows."""
+    p = agent_panel
+    fake = frontend(p.memories)
+    row = memory_row(p, "Ana lives in Porto.")
+    fake.deliver({"row": row, "column_index": p.memories._column_name_to_index("memory"),
+                  "value": "Ana lives in Lisbon."})  # the user's edit; echoes held back
+    assert fake.pending
+    older = Memory(user_id="ana", memory="Ana was born in 1990.",
+                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+    store.add_memory(older, actor="model")  # sorts first: every row moves down one
+    p.memories_tab.reload()
+    assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
+    fake.settle()  # (row, memory, "Ana lives in Lisbon.") arrives for what is now tea
+    assert sorted(m.memory for m in store.user_memories("ana")) == [
+        "Ana likes tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
+    assert p.status.startswith("saved memory")
 
 
 def test_detail_editor_saves_long_text(agent_panel, store):
