@@ -20,6 +20,7 @@ from typing import Any
 
 from .file_lock import HandoverLock
 from .migrations import migrate
+from .run_cache import RecentRuns
 
 _DUCKDB_CONFIG = {
     # Extensions cannot be downloaded here (no network); never try.
@@ -66,6 +67,10 @@ class SharedDuckDb:
         self._last_used = 0.0
         self._migrated = False
         self._keeper: threading.Thread | None = None
+        # Bumped at every open: data cached under an older generation may be stale,
+        # since another process could have written while we did not hold the file.
+        self.generation = 0
+        self.recent_runs = RecentRuns()
         _all.add(self)
         if path:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -111,6 +116,7 @@ class SharedDuckDb:
             self._lock.acquire(self.lock_timeout_s)
         try:
             self._conn = duckdb.connect(self.path or ":memory:", config=_DUCKDB_CONFIG)
+            self.generation += 1
             if not self._migrated:
                 con = self._conn
                 con.execute("BEGIN TRANSACTION")
@@ -173,6 +179,7 @@ class SharedDuckDb:
         self._conn = None
         self._depth = 0
         self._keeper = None
+        self.recent_runs.clear()
         self._mutex = threading.RLock()
         if self._lock is not None:
             self._lock.forget_after_fork()
