@@ -73,47 +73,58 @@ class DuckDbStore(Store):
         sql = """
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
-                   s.created_at, s.updated_at
+                   s.created_at, greatest(s.updated_at, r.last_run_at) AS updated_at
             FROM sessions s
-            LEFT JOIN (SELECT session_id, count(*) AS runs FROM runs
-                       WHERE status = 'ok' GROUP BY session_id) r USING (session_id)
+            LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
+                              max(created_at) AS last_run_at
+                       FROM runs GROUP BY session_id) r USING (session_id)
             LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
                        GROUP BY session_id) m USING (session_id)
-            ORDER BY s.updated_at DESC"""
+            ORDER BY updated_at DESC"""
         return self._dicts(sql, [])
 
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
         now = utcnow()
-        with self.db.transaction() as con:
-            # UPDATE, then INSERT only for a new session: an ON CONFLICT upsert costs
-            # ~1 ms more per turn in DuckDB.
-            (updated,) = con.execute(
-                "UPDATE sessions SET updated_at = ?, model = coalesce(?, model), "
-                "user_id = coalesce(user_id, ?) WHERE session_id = ?",
-                [now, run.model, user_id, run.session_id]).fetchone()
-            if not updated:
-                con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?)",
-                            [run.session_id, user_id, run.model, now, now])
-            (seq,) = con.execute(
-                "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
-                [run.session_id]).fetchone()
-            con.execute(
-                f"INSERT INTO runs ({_RUN_COLS}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
-                 run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
-            )
-            if run.messages:
-                # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
-                row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        cache = self.db.recent_runs
+        # Held around the transaction so the cache update below happens under the same
+        # hold (same generation, no other thread in between) and only after COMMIT.
+        with self.db.connection():
+            with self.db.transaction() as con:
+                seq = cache.next_seq(self.db.generation, run.session_id)
+                if seq is None:
+                    # The session's row is touched once per hold of the file, not every
+                    # turn (~0.6 ms): list_sessions takes the latest activity from runs.
+                    # UPDATE, then INSERT only for a new session: an ON CONFLICT upsert
+                    # costs ~1 ms more in DuckDB.
+                    (updated,) = con.execute(
+                        "UPDATE sessions SET updated_at = ?, model = coalesce(?, model), "
+                        "user_id = coalesce(user_id, ?) WHERE session_id = ?",
+                        [now, run.model, user_id, run.session_id]).fetchone()
+                    if not updated:
+                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?)",
+                                    [run.session_id, user_id, run.model, now, now])
+                    (seq,) = con.execute(
+                        "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
+                        [run.session_id]).fetchone()
                 con.execute(
-                    "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
-                    [v for i, m in enumerate(run.messages) for v in (
-                        m.message_id, run.session_id, run.run_id, i, m.role, m.content,
-                        m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
-                        m.tool_call_id, m.created_at)],
+                    f"INSERT INTO runs ({_RUN_COLS}, user_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
+                     run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
                 )
-        run.seq = seq
+                if run.messages:
+                    # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
+                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                    con.execute(
+                        "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
+                        [v for i, m in enumerate(run.messages) for v in (
+                            m.message_id, run.session_id, run.run_id, i, m.role, m.content,
+                            m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
+                            m.tool_call_id, m.created_at)],
+                    )
+                run.seq = seq
+            cache.appended(self.db.generation, run)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
@@ -146,7 +157,14 @@ class DuckDbStore(Store):
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
         if n <= 0:
             return []
-        return self._run_query("status = 'ok'", [session_id], n, newest=True)
+        with self.db.connection():  # holding the file: the generation cannot change
+            cache = self.db.recent_runs
+            cached = cache.recent(self.db.generation, session_id, n)
+            if cached is not None:
+                return [run.model_copy(deep=True) for run in cached]
+            runs = self._run_query("status = 'ok'", [session_id], n, newest=True)
+            cache.fill(self.db.generation, session_id, runs, asked=n)
+            return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
         return self._run_query("status = 'ok' AND seq > ?", [session_id, after_seq], limit,
@@ -195,6 +213,7 @@ class DuckDbStore(Store):
             old, session_id = row
             con.execute("UPDATE messages SET content = ?, edited_at = ? WHERE message_id = ?",
                         [content, utcnow(), message_id])
+            self.db.recent_runs.clear()  # the cached history holds the old text
             self._event(con, "message", message_id, None, session_id, "edit",
                         {"content": old}, {"content": content}, actor)
 
