@@ -31,7 +31,7 @@ import time
 COLD = """
 import json, sys, time
 t0 = time.perf_counter()
-from jupyter_agentmem.panel import panel
+from jupyter_agentmem.agent_panel import panel
 from jupyter_agentmem.store import DuckDbStore
 store = DuckDbStore(sys.argv[1])
 p = panel(session_id=sys.argv[2], user_id="bench", store=store)
@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    from jupyter_agentmem.panel import panel
+    from jupyter_agentmem.agent_panel import panel
     from jupyter_agentmem.store import DuckDbStore
 
     folder = tempfile.mkdtemp(prefix="bench_panel_")

@@ -21,7 +21,7 @@ _LAZY = {
     "DuckDbAgentStorage": ".storage",
     "DuckDbMemoryDb": ".memory.db",
     "DuckDbStore": ".store",
-    "panel": ".panel",
+    "panel": ".agent_panel",
 }
 
 if TYPE_CHECKING:

@@ -39,7 +39,8 @@ class AgentMagics(Magics):
     base_url = Unicode("", help="OpenAI-compatible server URL (else OPENAI_BASE_URL)."
                        ).tag(config=True)
     history = Int(3, help="How many earlier runs go with each message.").tag(config=True)
-    db = Unicode("", help="DuckDB file (AGENTMEM_DB wins when set).").tag(config=True)
+    db = Unicode("", help="DuckDB file or postgresql:// URL (AGENTMEM_DB wins when set)."
+                 ).tag(config=True)
     user = Unicode("default", help="User id the memories belong to.").tag(config=True)
     system = Unicode("", help="Description / system prompt of the agent.").tag(config=True)
     stream = Bool(True, help="Stream replies into the cell.").tag(config=True)
@@ -83,9 +84,10 @@ class AgentMagics(Magics):
 
     @property
     def store(self) -> Any:
-        from .store import DuckDbStore
+        """The store at ``db_path``: a DuckDB file, or a ``postgresql://`` URL."""
+        from .store import open_store
 
-        return DuckDbStore(self.db_path)
+        return open_store(self.db_path)
 
     def chat_model(self, model_id: str) -> Any:
         """One model object (one HTTP client) per model id and server, reused."""
@@ -116,7 +118,7 @@ class AgentMagics(Magics):
         from .memory.agent_memory import AgentMemory
         from .model import ModelConfigError
         from .render import MemoryStatus, ReplyView
-        from .storage import DuckDbAgentStorage
+        from .storage import AgentStorage
 
         model = self.chat_model(options.get("model", self.model))
         try:
@@ -126,7 +128,7 @@ class AgentMagics(Magics):
         history = options.get("history", self.history)
         agent = Agent(
             model=model,
-            storage=DuckDbAgentStorage(db_file=self.db_path),
+            storage=AgentStorage(self.store),
             memory=AgentMemory(
                 create_user_memories=options.get("memories", self.memories),
                 create_session_summary=options.get("summary", self.summary),
@@ -211,7 +213,7 @@ class AgentMagics(Magics):
         print(f"Forgot {n} memories of user {user!r}.")
 
     def _panel(self, options: dict[str, Any]) -> Any:
-        from .panel import panel
+        from .agent_panel import panel
 
         return panel(session_id=options.get("session", self.session_id),
                      user_id=options.get("user", self.user), store=self.store)

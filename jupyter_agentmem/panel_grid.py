@@ -23,7 +23,7 @@ from ipydatagrid import DataGrid, TextRenderer
 from .store import StoreError
 
 if TYPE_CHECKING:
-    from .panel import AgentPanel
+    from .agent_panel import AgentPanel
 
 READ_ONLY_BACKGROUND = "#eeeeee"
 

@@ -6,7 +6,10 @@ import os
 
 
 def default_db_path(configured: str | None = None) -> str:
-    """``AGENTMEM_DB``, else the configured path, else ``<jupyter data dir>/agentmem/``."""
+    """``AGENTMEM_DB``, else the configured path, else ``<jupyter data dir>/agentmem/``.
+
+    A ``postgresql://`` URL is returned as it is (``expanduser`` leaves it alone).
+    """
     env = os.environ.get("AGENTMEM_DB")
     if env:
         return os.path.expanduser(env)

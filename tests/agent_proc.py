@@ -15,12 +15,13 @@ import sys
 
 def main(spec: dict) -> int:
     from jupyter_agentmem import Agent, OpenAIChat
-    from jupyter_agentmem.storage import DuckDbAgentStorage
+    from jupyter_agentmem.storage import AgentStorage
+    from jupyter_agentmem.store import open_store
 
     agent = Agent(
         model=OpenAIChat(id="proc-model", base_url=spec["base_url"], api_key="sk-test-secret",
                          max_retries=0, timeout=30),
-        storage=DuckDbAgentStorage(table_name="agent_sessions", db_file=spec["db"]),
+        storage=AgentStorage(open_store(spec["db"])),  # a DuckDB file or a postgresql:// URL
         add_history_to_messages=True,
         num_history_responses=spec.get("history", 3),
         description=spec.get("description"),

@@ -33,6 +33,30 @@ def server(_server):
     _server.reset()
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server of our own on 127.0.0.1, for the whole test session."""
+    from pg_server import PgServer
+
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh PostgreSQL database for this test."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_store_location(request, tmp_path) -> str:
+    """The same test against a DuckDB file and a PostgreSQL database."""
+    if request.param == "duckdb":
+        return str(tmp_path / "agentmem.duckdb")
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def db_path(tmp_path) -> str:
     """A fresh DuckDB file for this test."""

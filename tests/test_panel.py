@@ -22,7 +22,7 @@ from IPython.utils.capture import capture_output
 from model_server import roles_and_contents
 
 from jupyter_agentmem import events
-from jupyter_agentmem.panel import AgentPanel, panel
+from jupyter_agentmem.agent_panel import AgentPanel, panel
 from jupyter_agentmem.store import DuckDbStore
 from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
 
@@ -525,3 +525,10 @@ def test_panel_notebook_runs_offline(tmp_path, monkeypatch):
     assert any("Not saved: a memory cannot be empty" in t for t in texts)
     assert any("undone: delete of memory" in t for t in texts)
     assert any("application/vnd.jupyter.widget-view+json" in t for t in texts)
+
+
+def test_package_panel_is_the_function_even_after_the_module_is_imported():
+    import jupyter_agentmem
+    import jupyter_agentmem.agent_panel  # noqa: F401 (a submodule import must not shadow it)
+
+    assert jupyter_agentmem.panel is panel and callable(jupyter_agentmem.panel)

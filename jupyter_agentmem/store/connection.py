@@ -163,6 +163,9 @@ class SharedDuckDb:
             finally:
                 self._mutex.release()
 
+    def lock_session(self, con: Any, key: str) -> None:
+        """Nothing to do: holding the file makes this process the only writer."""
+
     def close(self) -> None:
         """Close now (the next use reopens)."""
         with self._mutex:

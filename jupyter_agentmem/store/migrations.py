@@ -33,7 +33,7 @@ def m001_initial(execute: Execute) -> None:
             model VARCHAR,
             input_tokens INTEGER,
             output_tokens INTEGER,
-            latency_ms DOUBLE,
+            latency_ms DOUBLE PRECISION,
             error VARCHAR,
             user_id VARCHAR,
             created_at TIMESTAMP NOT NULL)"""

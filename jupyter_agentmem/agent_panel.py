@@ -24,7 +24,7 @@ import ipywidgets as w
 from . import events
 from .panel_grid import TableTab
 from .panel_tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
-from .store import DuckDbStore
+from .store import open_store
 from .store.base import Store
 
 __all__ = ["AgentPanel", "panel"]
@@ -185,7 +185,7 @@ def panel(session_id: str | None = None, user_id: str | None = None,
     if store is None or isinstance(store, (str, os.PathLike)):
         from .paths import default_db_path
 
-        store = DuckDbStore(default_db_path(os.fspath(store) if store else None))
+        store = open_store(default_db_path(os.fspath(store) if store else None))
     elif isinstance(store, type):
         from .paths import default_db_path
 

@@ -1,0 +1,418 @@
+"""The ``Store`` interface in parameterised SQL, shared by the DuckDB and PostgreSQL stores.
+
+The SQL is written once, with ``?`` placeholders, in the subset both engines speak.
+A store's ``db`` object gives connections and transactions, the recent-runs cache
+with its generation, and ``lock_session`` for engines where other writers can run
+at the same time (DuckDB needs none: the file lock makes one writer at a time).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..types import Memory, Message, Run, SessionInfo, SessionSummary, new_id, utcnow
+from .base import Store, StoreError
+
+_RUN_COLS = (
+    "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
+    "error, created_at"
+)
+_MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
+_MEMORY_COLS = (
+    "memory_id, user_id, memory, topics, input, session_id, created_at, updated_at, deleted_at"
+)
+_SUMMARY_COLS = "session_id, version, summary, topics, through_run_seq, created_at"
+_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
+           "schema_migrations")
+
+
+def _message(row: tuple) -> Message:
+    mid, role, content, name, tool_calls, tool_call_id, created_at = row
+    return Message(
+        message_id=mid, role=role, content=content, name=name,
+        tool_calls=json.loads(tool_calls) if tool_calls else None,
+        tool_call_id=tool_call_id, created_at=created_at,
+    )
+
+
+class SqlStore(Store):
+    """Sessions, runs, messages, memories, summaries and events in SQL tables."""
+
+    db: Any  # SharedDuckDb or PostgresDb: connection(), transaction(), lock_session(), ...
+    # How a query asks for "run_id is one of this list" (engines differ).
+    RUN_ID_IN_LIST = "list_contains(?::VARCHAR[], run_id)"
+
+    @property
+    def path(self) -> str | None:
+        """Where the data lives (a file path, or a URL without its password)."""
+        return self.db.path
+
+    # --- sessions -------------------------------------------------------------
+    def ensure_session(self, info: SessionInfo) -> SessionInfo:
+        with self.db.transaction() as con:
+            con.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [info.session_id, info.user_id, info.agent_name, info.model,
+                 info.created_at, info.updated_at],
+            )
+            return self._get_session(con, info.session_id)
+
+    def get_session(self, session_id: str) -> SessionInfo | None:
+        with self.db.connection() as con:
+            return self._get_session(con, session_id)
+
+    @staticmethod
+    def _get_session(con: Any, session_id: str) -> SessionInfo | None:
+        row = con.execute(
+            "SELECT session_id, user_id, agent_name, model, created_at, updated_at "
+            "FROM sessions WHERE session_id = ?", [session_id]).fetchone()
+        if row is None:
+            return None
+        keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at"]
+        return SessionInfo(**dict(zip(keys, row)))
+
+    def list_sessions(self) -> list[dict[str, Any]]:
+        sql = """
+            SELECT s.session_id, s.user_id, s.agent_name, s.model,
+                   coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
+                   s.created_at, greatest(s.updated_at, r.last_run_at) AS updated_at
+            FROM sessions s
+            LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
+                              max(created_at) AS last_run_at
+                       FROM runs GROUP BY session_id) r USING (session_id)
+            LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
+                       GROUP BY session_id) m USING (session_id)
+            ORDER BY updated_at DESC"""
+        return self._dicts(sql, [])
+
+    # --- runs and messages ----------------------------------------------------
+    def append_run(self, run: Run, user_id: str | None = None) -> int:
+        now = utcnow()
+        cache = self.db.recent_runs
+        # Held around the transaction so the cache update below happens under the same
+        # hold (same generation, no other thread in between) and only after COMMIT.
+        with self.db.connection():
+            with self.db.transaction() as con:
+                self.db.lock_session(con, run.session_id)
+                seq = cache.next_seq(self.db.generation, run.session_id)
+                if seq is None:
+                    # The session's row is touched once per hold of the file, not every
+                    # turn (~0.6 ms): list_sessions takes the latest activity from runs.
+                    # UPDATE, then INSERT only for a new session: an ON CONFLICT upsert
+                    # costs ~1 ms more in DuckDB.
+                    updated = con.execute(
+                        "UPDATE sessions SET updated_at = ?, model = coalesce(?, model), "
+                        "user_id = coalesce(user_id, ?) WHERE session_id = ? "
+                        "RETURNING session_id",
+                        [now, run.model, user_id, run.session_id]).fetchone()
+                    if updated is None:
+                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?)",
+                                    [run.session_id, user_id, run.model, now, now])
+                    (seq,) = con.execute(
+                        "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
+                        [run.session_id]).fetchone()
+                con.execute(
+                    f"INSERT INTO runs ({_RUN_COLS}, user_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
+                     run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
+                )
+                if run.messages:
+                    # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
+                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                    con.execute(
+                        "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
+                        [v for i, m in enumerate(run.messages) for v in (
+                            m.message_id, run.session_id, run.run_id, i, m.role, m.content,
+                            m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
+                            m.tool_call_id, m.created_at)],
+                    )
+                run.seq = seq
+            cache.appended(self.db.generation, run)
+        return seq
+
+    def _run_query(self, where: str, params: list[Any], limit: int | None,
+                   newest: bool) -> list[Run]:
+        # The MATERIALIZED CTE makes DuckDB use the session_id index (~2 ms at 1M rows
+        # instead of 8-10 ms for a plain ORDER BY ... LIMIT). The messages of the picked
+        # runs come in a second, simple query: ~1 ms less than joining them in.
+        order = "DESC" if newest else "ASC"
+        lim = "LIMIT ?" if limit is not None else ""
+        runs_sql = f"""
+            WITH r AS MATERIALIZED (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?)
+            SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
+        session_id = params[0]
+        args = [*params, *([limit] if limit is not None else [])]
+        with self.db.connection() as con:
+            run_rows = con.execute(runs_sql, args).fetchall()
+            if not run_rows:
+                return []
+            ids = [row[0] for row in run_rows]
+            msg_rows = con.execute(
+                f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
+                f"WHERE session_id = ? AND {self.RUN_ID_IN_LIST} ORDER BY seq",
+                [session_id, ids]).fetchall()
+        keys = [c.strip() for c in _RUN_COLS.split(",")]
+        runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in run_rows}
+        for row in msg_rows:
+            runs[row[0]].messages.append(_message(row[2:]))
+        return sorted(runs.values(), key=lambda r: r.seq)
+
+    def recent_runs(self, session_id: str, n: int) -> list[Run]:
+        if n <= 0:
+            return []
+        with self.db.connection():  # holding the file: the generation cannot change
+            cache = self.db.recent_runs
+            cached = cache.recent(self.db.generation, session_id, n)
+            if cached is not None:
+                return [run.model_copy(deep=True) for run in cached]
+            runs = self._run_query("status = 'ok'", [session_id], n, newest=True)
+            cache.fill(self.db.generation, session_id, runs, asked=n)
+            return runs
+
+    def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
+        return self._run_query("status = 'ok' AND seq > ?", [session_id, after_seq], limit,
+                               newest=False)
+
+    def session_runs(self, session_id: str) -> list[Run]:
+        return self._run_query("true", [session_id], None, newest=False)
+
+    def count_runs(self, session_id: str) -> int:
+        return self._scalar("SELECT count(*) FROM runs WHERE session_id = ? AND status = 'ok'",
+                            [session_id])
+
+    def last_run_seq(self, session_id: str) -> int:
+        """The seq of the newest successful run (-1 when there is none)."""
+        return self._scalar(
+            "SELECT coalesce(max(seq), -1) FROM runs WHERE session_id = ? AND status = 'ok'",
+            [session_id])
+
+    def message_rows(self, session_id: str, offset: int = 0,
+                     limit: int | None = None) -> list[dict[str, Any]]:
+        sql = """
+            WITH m AS MATERIALIZED (SELECT * FROM messages WHERE session_id = ?),
+                 r AS MATERIALIZED (SELECT run_id, seq AS run_seq, status FROM runs
+                                    WHERE session_id = ?)
+            SELECT m.message_id, r.run_seq, m.seq, m.role, m.content, r.status,
+                   m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at
+            FROM m JOIN r USING (run_id)
+            ORDER BY r.run_seq, m.seq
+            LIMIT ? OFFSET ?"""
+        return self._dicts(sql, [session_id, session_id,
+                                 limit if limit is not None else 2**62, offset])
+
+    def count_messages(self, session_id: str) -> int:
+        return self._scalar("SELECT count(*) FROM messages WHERE session_id = ?", [session_id])
+
+    def get_message(self, message_id: str) -> dict[str, Any] | None:
+        rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
+        return rows[0] if rows else None
+
+    def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
+        with self.db.transaction() as con:
+            row = con.execute("SELECT content, session_id FROM messages WHERE message_id = ?",
+                              [message_id]).fetchone()
+            if row is None:
+                raise StoreError(f"message {message_id} no longer exists")
+            old, session_id = row
+            con.execute("UPDATE messages SET content = ?, edited_at = ? WHERE message_id = ?",
+                        [content, utcnow(), message_id])
+            self.db.recent_runs.clear()  # the cached history holds the old text
+            self._event(con, "message", message_id, None, session_id, "edit",
+                        {"content": old}, {"content": content}, actor)
+
+    # --- memories -------------------------------------------------------------
+    def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
+        live = "" if include_deleted else "AND deleted_at IS NULL"
+        with self.db.connection() as con:
+            rows = con.execute(
+                f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? {live} "
+                "ORDER BY created_at, memory_id", [user_id]).fetchall()
+        keys = [c.strip() for c in _MEMORY_COLS.split(",")]
+        return [Memory(**{**dict(zip(keys, r)), "topics": r[3] or []}) for r in rows]
+
+    def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
+        return next((m for m in self.user_memories(user_id, include_deleted=True)
+                     if m.memory_id == memory_id), None)
+
+    def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
+        with self.db.transaction() as con:
+            con.execute(
+                f"INSERT INTO memories ({_MEMORY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                [memory.memory_id, memory.user_id, memory.memory, memory.topics, memory.input,
+                 memory.session_id, memory.created_at, memory.updated_at])
+            self._event(con, "memory", memory.memory_id, memory.user_id, memory.session_id,
+                        "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
+        return memory
+
+    def _live_memory(self, con: Any, user_id: str, memory_id: str) -> tuple:
+        # Scoped by user: no id can reach another user's memory.
+        row = con.execute(
+            "SELECT memory, topics, deleted_at FROM memories WHERE memory_id = ? AND user_id = ?",
+            [memory_id, user_id]).fetchone()
+        if row is None:
+            raise StoreError(f"memory {memory_id} does not exist for user {user_id!r}")
+        return row
+
+    def update_memory(self, user_id: str, memory_id: str, memory: str,
+                      topics: list[str] | None, actor: str) -> Memory:
+        if not memory or not memory.strip():
+            raise StoreError("a memory cannot be empty")
+        with self.db.transaction() as con:
+            old_memory, old_topics, deleted_at = self._live_memory(con, user_id, memory_id)
+            if deleted_at is not None:
+                raise StoreError(f"memory {memory_id} was deleted")
+            new_topics = list(old_topics or []) if topics is None else topics
+            con.execute("UPDATE memories SET memory = ?, topics = ?, updated_at = ? "
+                        "WHERE memory_id = ?", [memory, new_topics, utcnow(), memory_id])
+            self._event(con, "memory", memory_id, user_id, None, "update",
+                        {"memory": old_memory, "topics": list(old_topics or [])},
+                        {"memory": memory, "topics": new_topics}, actor)
+        return self.get_memory(user_id, memory_id)
+
+    def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None:
+        with self.db.transaction() as con:
+            old_memory, _, deleted_at = self._live_memory(con, user_id, memory_id)
+            if deleted_at is not None:
+                raise StoreError(f"memory {memory_id} was already deleted")
+            con.execute("UPDATE memories SET deleted_at = ? WHERE memory_id = ?",
+                        [utcnow(), memory_id])
+            self._event(con, "memory", memory_id, user_id, None, "delete",
+                        {"memory": old_memory}, None, actor)
+
+    def restore_memory(self, user_id: str, memory_id: str, actor: str) -> None:
+        with self.db.transaction() as con:
+            memory, _, deleted_at = self._live_memory(con, user_id, memory_id)
+            if deleted_at is None:
+                return
+            con.execute("UPDATE memories SET deleted_at = NULL WHERE memory_id = ?", [memory_id])
+            self._event(con, "memory", memory_id, user_id, None, "restore", None,
+                        {"memory": memory}, actor)
+
+    def delete_user_memories(self, user_id: str, actor: str) -> int:
+        with self.db.transaction() as con:
+            ids = [r[0] for r in con.execute(
+                "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL",
+                [user_id]).fetchall()]
+            for memory_id in ids:
+                self.delete_memory(user_id, memory_id, actor)
+        return len(ids)
+
+    # --- summaries ------------------------------------------------------------
+    def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:
+        with self.db.connection() as con:
+            rows = con.execute(f"SELECT {_SUMMARY_COLS} FROM summaries WHERE {where} "
+                               "ORDER BY version", params).fetchall()
+        keys = [c.strip() for c in _SUMMARY_COLS.split(",")]
+        return [SessionSummary(**{**dict(zip(keys, r)), "topics": r[3] or []}) for r in rows]
+
+    def latest_summary(self, session_id: str) -> SessionSummary | None:
+        found = self._summaries(
+            "session_id = ? AND version = (SELECT max(version) FROM summaries "
+            "WHERE session_id = ?)", [session_id, session_id])
+        return found[0] if found else None
+
+    def list_summaries(self, session_id: str) -> list[SessionSummary]:
+        return self._summaries("session_id = ?", [session_id])
+
+    def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary:
+        with self.db.transaction() as con:
+            self.db.lock_session(con, summary.session_id)
+            (version,) = con.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM summaries WHERE session_id = ?",
+                [summary.session_id]).fetchone()
+            stored = summary.model_copy(update={"version": version})
+            con.execute(
+                f"INSERT INTO summaries ({_SUMMARY_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [stored.session_id, version, stored.summary, stored.topics,
+                 stored.through_run_seq, stored.created_at])
+            self._event(con, "summary", f"{stored.session_id}#{version}", None,
+                        stored.session_id, "add", None,
+                        {"summary": stored.summary, "topics": stored.topics}, actor)
+        return stored
+
+    def edit_summary(self, session_id: str, version: int, summary: str,
+                     topics: list[str] | None, actor: str) -> None:
+        if not summary or not summary.strip():
+            raise StoreError("a summary cannot be empty")
+        with self.db.transaction() as con:
+            row = con.execute("SELECT summary, topics FROM summaries WHERE session_id = ? "
+                              "AND version = ?", [session_id, version]).fetchone()
+            if row is None:
+                raise StoreError(f"summary version {version} of {session_id!r} does not exist")
+            new_topics = list(row[1] or []) if topics is None else topics
+            con.execute("UPDATE summaries SET summary = ?, topics = ?, edited_at = ? "
+                        "WHERE session_id = ? AND version = ?",
+                        [summary, new_topics, utcnow(), session_id, version])
+            self._event(con, "summary", f"{session_id}#{version}", None, session_id, "edit",
+                        {"summary": row[0], "topics": list(row[1] or [])},
+                        {"summary": summary, "topics": new_topics}, actor)
+
+    # --- events ---------------------------------------------------------------
+    @staticmethod
+    def _event(con: Any, target: str, target_id: str, user_id: str | None,
+               session_id: str | None, action: str, old: Any, new: Any, actor: str) -> str:
+        event_id = new_id()
+        con.execute(
+            "INSERT INTO memory_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [event_id, target, target_id, user_id, session_id, action,
+             None if old is None else json.dumps(old), None if new is None else json.dumps(new),
+             actor, utcnow()])
+        return event_id
+
+    def events(self, target_id: str | None = None,
+               user_id: str | None = None) -> list[dict[str, Any]]:
+        return self._dicts(
+            "SELECT * FROM memory_events WHERE (? IS NULL OR target_id = ?) "
+            "AND (? IS NULL OR user_id = ?) ORDER BY created_at, event_id",
+            [target_id, target_id, user_id, user_id])
+
+    def undo_event(self, event_id: str, actor: str = "user") -> None:
+        rows = self._dicts("SELECT * FROM memory_events WHERE event_id = ?", [event_id])
+        if not rows:
+            raise StoreError(f"event {event_id} does not exist")
+        event = rows[0]
+        old = json.loads(event["old"]) if event["old"] else None
+        undo = _UNDO.get((event["target"], event["action"]))
+        if undo is None:
+            raise StoreError(f"a {event['target']} {event['action']} cannot be undone")
+        with self.db.transaction():
+            undo(self, event, old, actor)
+
+    # --- raw tables -----------------------------------------------------------
+    def table_rows(self, table: str) -> list[dict[str, Any]]:
+        if table not in _TABLES:  # a table name cannot be a parameter: check it instead
+            raise StoreError(f"unknown table {table!r}; tables: {', '.join(_TABLES)}")
+        return self._dicts(f"SELECT * FROM {table}", [])
+
+    def _dicts(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self.db.connection() as con:
+            cur = con.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def _scalar(self, sql: str, params: list[Any]) -> Any:
+        with self.db.connection() as con:
+            return con.execute(sql, params).fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _summary_key(target_id: str) -> tuple[str, int]:
+    session_id, _, version = target_id.rpartition("#")
+    return session_id, int(version)
+
+
+# How to put back what an event changed: (target, action) -> function.
+_UNDO = {
+    ("memory", "add"): lambda s, e, old, a: s.delete_memory(e["user_id"], e["target_id"], a),
+    ("memory", "update"): lambda s, e, old, a: s.update_memory(
+        e["user_id"], e["target_id"], old["memory"], old.get("topics"), a),
+    ("memory", "delete"): lambda s, e, old, a: s.restore_memory(e["user_id"], e["target_id"], a),
+    ("memory", "restore"): lambda s, e, old, a: s.delete_memory(e["user_id"], e["target_id"], a),
+    ("message", "edit"): lambda s, e, old, a: s.edit_message(e["target_id"], old["content"], a),
+    ("summary", "edit"): lambda s, e, old, a: s.edit_summary(
+        *_summary_key(e["target_id"]), old["summary"], old.get("topics"), a),
+}

@@ -1,0 +1,162 @@
+"""The same store contract on a DuckDB file and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.utils.capture import capture_output
+from model_server import Reply, roles_and_contents
+
+from jupyter_agentmem import Agent, AgentMemory
+from jupyter_agentmem.memory import MemoryDb
+from jupyter_agentmem.storage import AgentStorage, PgAgentStorage
+from jupyter_agentmem.store import StoreError, open_store
+from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
+
+PROC = str(Path(__file__).with_name("agent_proc.py"))
+AWKWARD = "it's 100% \"quoted\"; DROP TABLE runs; -- {braces} ? $1 \n newline 🦆"
+
+
+def turn(session: str, text: str, status: str = "ok") -> Run:
+    return Run(session_id=session, status=status, messages=[
+        Message(role="user", content=text), Message(role="assistant", content="re: " + text)])
+
+
+def test_runs_and_history(any_store_location):
+    store = open_store(any_store_location)
+    for i in range(5):
+        store.append_run(turn("s", f"m{i}", status="error" if i == 2 else "ok"))
+    store.append_run(turn("other", "x"))
+    assert [r.seq for r in store.session_runs("s")] == [0, 1, 2, 3, 4]
+    assert [r.messages[0].content for r in store.recent_runs("s", 3)] == ["m1", "m3", "m4"]
+    assert [r.seq for r in store.runs_after("s", 1)] == [3, 4]
+    assert store.count_runs("s") == 4 and store.count_messages("s") == 10
+    rows = store.message_rows("s", offset=2, limit=3)
+    assert [(r["run_seq"], r["role"]) for r in rows] == [(1, "user"), (1, "assistant"),
+                                                         (2, "user")]
+    sessions = {s["session_id"]: s for s in store.list_sessions()}
+    assert (sessions["s"]["runs"], sessions["s"]["messages"]) == (4, 10)
+
+
+def test_awkward_text_round_trips(any_store_location):
+    store = open_store(any_store_location)
+    big = AWKWARD * 20_000  # ~1 MB
+    store.append_run(turn(AWKWARD, big))
+    (run,) = store.recent_runs(AWKWARD, 1)
+    assert run.messages[0].content == big and run.session_id == AWKWARD
+
+
+def test_memories_are_scoped_to_their_user_and_undoable(any_store_location):
+    store = open_store(any_store_location)
+    tea = store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["food"]))
+    store.add_memory(Memory(user_id="bob", memory="Bob likes coffee.", topics=[]))
+    with pytest.raises(StoreError):
+        store.update_memory("bob", tea.memory_id, "hijacked", None, "model")
+    with pytest.raises(StoreError):
+        store.delete_memory("bob", tea.memory_id, "model")
+    store.update_memory("ana", tea.memory_id, AWKWARD, ["x"], "user")
+    assert [m.memory for m in store.user_memories("ana")] == [AWKWARD]
+    last = store.events(target_id=tea.memory_id)[-1]
+    assert (last["action"], last["actor"], json.loads(last["old"])["memory"]) == (
+        "update", "user", "Ana likes tea.")
+    store.undo_event(last["event_id"])
+    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea."]
+    assert store.delete_user_memories("ana", "user") == 1
+    assert store.user_memories("ana") == []
+    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes coffee."]
+
+
+def test_summaries_and_message_edits(any_store_location):
+    store = open_store(any_store_location)
+    store.append_run(turn("s", "hello"))
+    for text in ("first", "second"):
+        store.add_summary(SessionSummary(session_id="s", summary=text, topics=["t"],
+                                         through_run_seq=0))
+    assert [(s.version, s.summary) for s in store.list_summaries("s")] == [(1, "first"),
+                                                                          (2, "second")]
+    store.edit_summary("s", 2, "edited", None, "user")
+    assert store.latest_summary("s").summary == "edited"
+    message_id = store.message_rows("s")[0]["message_id"]
+    store.edit_message(message_id, "hello, edited")
+    assert store.recent_runs("s", 1)[0].messages[0].content == "hello, edited"
+    store.undo_event(store.events(target_id=message_id)[-1]["event_id"])
+    assert store.recent_runs("s", 1)[0].messages[0].content == "hello"
+    with pytest.raises(StoreError, match="unknown table"):
+        store.table_rows("sessions; DROP TABLE runs")
+
+
+def test_agent_with_phidata_postgres_classes(server, model, pg_url):
+    url = pg_url.replace("postgresql://", "postgresql+psycopg://")  # phidata's URL form
+    from jupyter_agentmem.memory import PgMemoryDb
+
+    agent = Agent(model=model, storage=PgAgentStorage(table_name="s", db_url=url),
+                  memory=AgentMemory(db=PgMemoryDb(table_name="m", db_url=url),
+                                     create_user_memories=True),
+                  add_history_to_messages=True, session_id="pg", user_id="ana")
+    server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
+        "memory": "Ana lives in Porto.", "topics": ["home"]}}]), kind="memory")
+    agent.run("I live in Porto")
+    agent.memory.wait(10)
+    agent.run("where do I live?")
+    body = server.of("chat")[-1]
+    assert "- Ana lives in Porto." in body["messages"][0]["content"]
+    assert roles_and_contents(body)[1:] == [("user", "I live in Porto"),
+                                            ("assistant", "echo: I live in Porto"),
+                                            ("user", "where do I live?")]
+
+
+def test_a_password_in_the_url_is_never_shown(shell, server, pg_url):
+    url = pg_url.replace("agentmem@", "agentmem:pw-secret@")  # trust auth ignores it
+    store = open_store(url)
+    assert "pw-secret" not in store.path and "pw-secret" not in repr(store)
+    assert store.path == url.replace("pw-secret", "***")
+    shell.run_line_magic("config", f"AgentMagics.db = {url!r}")
+    with capture_output() as out:
+        shell.run_cell_magic("agent", "session=s", "hi")
+        sessions = shell.run_line_magic("agent", "sessions")
+    assert "pw-secret" not in out.stdout + "".join(str(o.data) for o in out.outputs)
+    assert "pw-secret" not in sessions.to_string()
+
+
+def test_magic_on_postgres(shell, server, pg_url):
+    shell.run_line_magic("config", f"AgentMagics.db = {pg_url!r}")
+    with capture_output():
+        shell.run_cell_magic("agent", "session=team", "hello from a team")
+        shell.run_cell_magic("agent", "session=team", "again")
+    history = shell.run_line_magic("agent", "history session=team")
+    assert list(history["content"]) == ["hello from a team", "echo: hello from a team",
+                                        "again", "echo: again"]
+    assert roles_and_contents(server.of("chat")[-1])[0] == ("user", "hello from a team")
+
+
+def test_panel_edits_reach_postgres(pg_url):
+    from jupyter_agentmem import panel
+
+    store = open_store(pg_url)
+    store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=[]))
+    p = panel(user_id="ana", store=store)
+    p.memories.set_cell_value("memory", 0, "Ana likes green tea.")
+    assert [m.memory for m in open_store(pg_url).user_memories("ana")] == ["Ana likes green tea."]
+    p.close()
+
+
+def test_four_processes_share_one_postgres_session(server, pg_url):
+    procs = [subprocess.Popen(
+        [sys.executable, PROC, json.dumps({"db": pg_url, "base_url": server.base_url,
+                                           "session": "shared", "history": 3,
+                                           "messages": [f"p{p}-t{t}" for t in range(50)]})],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    store = AgentStorage(open_store(pg_url)).store
+    runs = store.session_runs("shared")
+    assert [r.seq for r in runs] == list(range(200))  # no gap, no duplicate
+    assert store.count_messages("shared") == 400
+    assert sorted(r.messages[0].content for r in runs) == sorted(
+        f"p{p}-t{t}" for p in range(4) for t in range(50))
+    assert MemoryDb(store).store is store
