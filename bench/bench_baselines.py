@@ -1,10 +1,11 @@
 """Per-turn time of agno 3.x and phidata 2.7 agents, measured as bench_turns.py measures ours.
 
 How to run (agno and phidata live in their own venv, so the project's deps stay untouched;
-agno 3.1.10 and phidata 2.7.10 install side by side with openai 3.57 / pydantic 2.14):
+agno 3.1.10 and phidata 2.7.10 install side by side with openai 3.57 / pydantic 2.14; agno's
+SqliteDb imports sqlalchemy's asyncio module, hence ``sqlalchemy[asyncio]`` for greenlet):
 
     python3 -m venv bench/.venv-baselines
-    bench/.venv-baselines/bin/pip install agno phidata==2.7.10 openai sqlalchemy -e .
+    bench/.venv-baselines/bin/pip install agno phidata==2.7.10 openai "sqlalchemy[asyncio]" -e .
     bench/.venv-baselines/bin/python bench/bench_baselines.py --framework agno
     bench/.venv-baselines/bin/python bench/bench_baselines.py --framework phidata
     bench/.venv-baselines/bin/python bench/bench_baselines.py --framework ours
