@@ -10,7 +10,7 @@ from . import events
 from .memory.agent_memory import AgentMemory
 from .memory.history import history_messages, system_prompt
 from .model import ModelError, OpenAIChat
-from .store import DuckDbStore, Store
+from .store import DuckDbStore, Store, StoreError
 from .types import Message, Run, RunResponse, new_id
 
 DEFAULT_USER = "default"
@@ -77,7 +77,7 @@ class Agent:
         # A summary is only worth its tokens when some runs fall outside the window.
         if self.add_history_to_messages and (
                 len(history_runs) < self.num_history_responses
-                or (history_runs and history_runs[0].seq == 0)):
+                or self.store.count_runs(self.session_id) <= len(history_runs)):
             return None
         return self.store.latest_summary(self.session_id)
 
@@ -101,27 +101,39 @@ class Agent:
         try:
             reply, usage = self._call_model([m.to_openai() for m in sent], on_delta, streamed)
             run.input_tokens, run.output_tokens = usage
-        except ModelError as exc:
-            run.status, run.error = "error", str(exc)
         except KeyboardInterrupt:
             run.status, run.error = "cancelled", "interrupted by the user"
+            self._store_run(run, user_message, reply, streamed, started, user_id)
             raise
-        finally:
-            run.latency_ms = (time.perf_counter() - started) * 1000
-            if reply is None and streamed:
-                reply = Message(role="assistant", content="".join(streamed))
-            run.messages = [user_message] + ([reply] if reply is not None else [])
-            self.store.append_run(run, user_id=user_id)
-            events.notify(events.Change("run", self.session_id, user_id,
-                                        getattr(self.store, "path", None)))
-        if run.status == "ok":
+        except Exception as exc:  # noqa: BLE001 (any failure: the run is kept as failed)
+            text = str(exc) if isinstance(exc, ModelError) else (
+                f"The run failed: {type(exc).__name__}: {exc}")
+            run.status, run.error = "error", self.model.scrub(text)
+        storage_error = self._store_run(run, user_message, reply, streamed, started, user_id)
+        if run.status == "ok" and storage_error is None:
             self.memory.after_run(run, user_id, self.model)
         return RunResponse(
             content=reply.content if reply is not None and run.status == "ok" else None,
             run_id=run.run_id, session_id=self.session_id, status=run.status,
-            model=run.model, error=run.error, input_tokens=run.input_tokens,
+            model=run.model, input_tokens=run.input_tokens,
+            error=" ".join(e for e in (run.error, storage_error) if e) or None,
             output_tokens=run.output_tokens, latency_ms=run.latency_ms,
-            messages=run.messages)
+            messages=run.messages, stored=storage_error is None)
+
+    def _store_run(self, run: Run, user_message: Message, reply: Message | None,
+                   streamed: list[str], started: float, user_id: str) -> str | None:
+        """Append the run (one transaction); return why it could not be, or None."""
+        run.latency_ms = (time.perf_counter() - started) * 1000
+        if reply is None and streamed:
+            reply = Message(role="assistant", content="".join(streamed))
+        run.messages = [user_message] + ([reply] if reply is not None else [])
+        try:
+            self.store.append_run(run, user_id=user_id)
+        except Exception as exc:  # noqa: BLE001 (the reply is still shown; the user is told)
+            return f"The run could not be stored ({type(exc).__name__}: {exc})."
+        events.notify(events.Change("run", self.session_id, user_id,
+                                    getattr(self.store, "path", None)))
+        return None
 
     def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
                     streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
@@ -133,21 +145,20 @@ class Agent:
                 streamed.append(delta)
                 on_delta(delta)
             out = stream.response
-        reply = Message(role="assistant", content=out.content or "",
-                        tool_calls=out.tool_calls or None)
+        # The agent offers the model no tools: stray tool calls are not kept, since
+        # history holding them without their results makes the next request invalid.
+        reply = Message(role="assistant", content=out.content or "")
         return reply, (out.input_tokens, out.output_tokens)
 
     def run(self, message: str, stream: bool = False) -> RunResponse | Iterator[RunResponse]:
         """phidata's ``run``: a ``RunResponse``, or chunks of one when ``stream=True``.
 
-        Raises ``ModelError`` when the model call failed (the run is stored as failed).
+        Raises ``ModelError`` when the model call failed (the run is stored as failed),
+        ``StoreError`` when the run could not be stored.
         """
         if stream:
             return self._run_stream(message)
-        response = self.respond(message)
-        if response.status != "ok":
-            raise ModelError(response.error or "the model call failed")
-        return response
+        return _checked(self.respond(message))
 
     def _run_stream(self, message: str) -> Iterator[RunResponse]:
         import queue
@@ -159,18 +170,22 @@ class Agent:
         def work() -> None:
             try:
                 chunks.put(self.respond(message, on_delta=chunks.put))
+            except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+                chunks.put(exc)
             finally:
                 chunks.put(done)
 
         threading.Thread(target=work, daemon=True).start()
         final: RunResponse | None = None
         while (item := chunks.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
             if isinstance(item, RunResponse):
                 final = item
             else:
                 yield RunResponse(content=item, run_id="", session_id=self.session_id)
-        if final is not None and final.status != "ok":
-            raise ModelError(final.error or "the model call failed")
+        if final is not None:
+            _checked(final)
 
     def print_response(self, message: str, stream: bool = False,
                        markdown: bool | None = None) -> None:
@@ -184,3 +199,12 @@ class Agent:
         view = ReplyView(markdown=self.markdown if markdown is None else markdown)
         response = self.respond(message, on_delta=view.add if stream else None)
         view.finish(response)
+
+
+def _checked(response: RunResponse) -> RunResponse:
+    """The response of a run that worked and was stored; else the matching error."""
+    if not response.stored:
+        raise StoreError(response.error or "the run could not be stored")
+    if response.status != "ok":
+        raise ModelError(response.error or "the model call failed")
+    return response

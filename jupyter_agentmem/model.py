@@ -8,6 +8,7 @@ Ollama, vLLM, llama.cpp, LM Studio. The API key comes from the argument or
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,9 +151,11 @@ class OpenAIChat:
         return self._client
 
     def scrub(self, text: str) -> str:
-        """Remove the API key from a text that is about to be shown."""
+        """Remove the API key, and credentials in URLs, from a text about to be shown."""
         key = self._resolved_key()
-        return text.replace(key, "***") if key and len(key) > 3 else text
+        if key and len(key) > 3:
+            text = text.replace(key, "***")
+        return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
 
     def _params(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.id, "messages": messages}
@@ -174,17 +177,23 @@ class OpenAIChat:
         try:
             out = client.chat.completions.create(
                 **self._params(messages, tools=tools, response_format=response_format))
+            # A 200 that is not a chat completion (a proxy's login page, say) lands here too.
+            if not getattr(out, "choices", None):
+                raise ModelError("The model server answered without a reply (no choices).")
+            message = out.choices[0].message
+            calls = [c.model_dump(include={"id", "type", "function"})
+                     for c in (message.tool_calls or [])]
+            usage = getattr(out, "usage", None)
+            return ModelResponse(
+                content=message.content,
+                tool_calls=calls,
+                input_tokens=usage.prompt_tokens if usage else None,
+                output_tokens=usage.completion_tokens if usage else None,
+            )
+        except ModelError:
+            raise
         except Exception as exc:
             raise ModelError(self.scrub(describe_error(exc))) from exc
-        message = out.choices[0].message if out.choices else None
-        calls = [c.model_dump(include={"id", "type", "function"})
-                 for c in (message.tool_calls or [])] if message else []
-        return ModelResponse(
-            content=message.content if message else None,
-            tool_calls=calls,
-            input_tokens=out.usage.prompt_tokens if out.usage else None,
-            output_tokens=out.usage.completion_tokens if out.usage else None,
-        )
 
     def response_stream(self, messages: list[dict[str, Any]]) -> ModelStream:
         """Text deltas as they arrive; iterate, then read ``.response``."""

@@ -28,6 +28,8 @@ class Reply:
     chunk_delay: float = 0.0  # seconds between streamed chunks
     cut_after: int | None = None  # streaming: drop the connection after this many chunks
     close_without_answer: bool = False  # drop the connection before answering
+    raw_body: bytes | None = None  # answer 200 with these bytes instead (a broken server)
+    raw_content_type: str = "text/html"
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -135,6 +137,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(reply.delay)
         if reply.close_without_answer:
             self.close_connection = True
+            return
+        if reply.raw_body is not None:
+            self._send(200, reply.raw_body, reply.raw_content_type)
             return
         if reply.status != 200:
             err = {"error": {"message": reply.content or f"scripted error {reply.status}",

@@ -70,20 +70,29 @@ class ReplyView:
 
     def finish(self, response: RunResponse, footer: bool = True) -> None:
         """The final text (or the error) and the footer."""
-        if response.status != "ok":
+        if not response.stored:
+            note = (f"**Not saved**: {response.error} Copy what you need from this cell; "
+                    "the session does not have this run.")
+        elif response.status != "ok":
             note = (f"**Model error** ({response.status}): {response.error}\n\n"
                     "Your message was kept in the session (stored as a failed run, left out "
                     "of later history).")
-            body = (self.text + "\n\n" if self.text else "") + (
-                note if self.markdown else note.replace("**", ""))
         else:
-            body = response.content if response.content is not None else self.text
+            note = ""
+        if not self.markdown:
+            note = note.replace("**", "")
+        text = self.text
+        if response.status == "ok" and response.content is not None:
+            text = response.content
+        body = "\n\n".join(part for part in (text, note) if part)
         foot = footer_text(response) if footer else ""
         if self.use_display:
             self._show(body, foot, force=True)
             return
-        if not self.text or response.status != "ok":
-            sys.stdout.write(("\n" if self.text else "") + body)
+        # In a terminal the streamed text is already printed: add what is missing.
+        rest = body[len(self.text):].lstrip("\n") if self.text and body.startswith(
+            self.text) else body
+        sys.stdout.write(("\n\n" if self.text and rest else "") + rest)
         sys.stdout.write("\n" + ("-- " + foot + "\n" if foot else ""))
         sys.stdout.flush()
 

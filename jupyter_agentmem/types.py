@@ -122,3 +122,4 @@ class RunResponse(BaseModel):
     output_tokens: int | None = None
     latency_ms: float | None = None
     messages: list[Message] = Field(default_factory=list)
+    stored: bool = True  # False when the store refused the run (the reply is still here)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..store.base import StoreError
 from ..types import Memory, Run
 
 if TYPE_CHECKING:
@@ -138,7 +139,10 @@ def update_user_memories(store: Store, model: OpenAIChat, run: Run, user_id: str
         if apply is None:
             result.skipped.append(f"unknown tool {name!r}")
             continue
-        problem = apply(store, run, user_id, args, short_ids, existing, result)
+        try:
+            problem = apply(store, run, user_id, args, short_ids, existing, result)
+        except StoreError as exc:  # e.g. the memory was deleted meanwhile (panel, another call)
+            problem = str(exc)
         if problem:
             result.skipped.append(f"{name}: {problem}")
     return result

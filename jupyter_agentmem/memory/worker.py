@@ -8,7 +8,9 @@ lost reply.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import queue
 import threading
 import time
@@ -56,16 +58,17 @@ class MemoryWorker:
         while True:
             keys, job, what, on_outcome = self._jobs.get()
             try:
-                outcome, ok = job(), True
-            except Exception as exc:  # noqa: BLE001 (reported, never raised into a run)
-                outcome, ok = f"{what} failed: {exc}", False
-                self.report(outcome)
-            try:
+                try:
+                    outcome, ok = job(), True
+                except Exception as exc:  # noqa: BLE001 (reported, never raised into a run)
+                    outcome, ok = f"{what} failed: {exc}", False
+                    self.report(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome or "", ok)
-            except Exception:  # noqa: BLE001 (a display problem must not stop the worker)
-                log.exception("memory outcome callback failed")
+            except Exception:  # noqa: BLE001 (warnings-as-errors, a display problem...)
+                log.exception("memory work bookkeeping failed")
             finally:
+                # Whatever happened, the job is over: runs waiting on these keys go on.
                 with self._cond:
                     self._pending.subtract(keys)
                     self._pending = +self._pending  # drop zero counts
@@ -75,7 +78,10 @@ class MemoryWorker:
         """A problem in background work: logged, warned, and shown at the next cell."""
         log.debug(message)
         self.failures.append(message)
-        warnings.warn(message, MemoryWorkWarning, stacklevel=2)
+        try:
+            warnings.warn(message, MemoryWorkWarning, stacklevel=2)
+        except Exception:  # noqa: BLE001 (warnings turned into errors: the list has it)
+            log.debug("warning not shown", exc_info=True)
 
     def wait_for(self, keys: set[Key], timeout: float) -> bool:
         """Wait until no job touching ``keys`` is pending; False if ``timeout`` passed."""
@@ -105,6 +111,23 @@ class MemoryWorker:
 
 _worker: MemoryWorker | None = None
 _worker_guard = threading.Lock()
+
+
+def _fresh_worker_in_child() -> None:
+    # A forked child inherits the parent's pending counts but not its thread.
+    global _worker, _worker_guard
+    _worker, _worker_guard = None, threading.Lock()
+
+
+def _finish_at_exit() -> None:
+    # Let queued memory work store its results before the databases close (this
+    # handler is registered after the store's, so it runs before it).
+    if _worker is not None:
+        _worker.idle(timeout=10)
+
+
+os.register_at_fork(after_in_child=_fresh_worker_in_child)
+atexit.register(_finish_at_exit)
 
 
 def worker() -> MemoryWorker:

@@ -31,6 +31,7 @@ _DUCKDB_CONFIG = {
 _open_files: dict[str, SharedDuckDb] = {}
 _open_files_guard = threading.Lock()
 _all: weakref.WeakSet[SharedDuckDb] = weakref.WeakSet()
+_inherited_from_parent: list[Any] = []  # a forked child's copies: never used, never closed
 
 
 def shared_duckdb(path: str | os.PathLike | None, **options: Any) -> SharedDuckDb:
@@ -173,14 +174,23 @@ class SharedDuckDb:
                 self._close()
 
     @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    @property
     def is_open(self) -> bool:
         return self._conn is not None
 
     def _forget_after_fork(self) -> None:
-        # The child must neither close the parent's connection (a checkpoint from
-        # two processes corrupts the file) nor keep its inherited flock.
+        # The child must neither close the parent's connection (dropping the last
+        # reference shuts DuckDB down: it checkpoints into the parent's file and deletes
+        # its WAL) nor keep its inherited flock. So the connection is kept, unused,
+        # until the child exits.
+        if self._conn is not None:
+            _inherited_from_parent.append(self._conn)
         self._conn = None
         self._depth = 0
+        self._in_transaction = False
         self._keeper = None
         self.recent_runs.clear()
         self._mutex = threading.RLock()
@@ -198,6 +208,8 @@ def _after_fork_in_child() -> None:
 def _close_all_at_exit() -> None:
     # Close (and checkpoint) before interpreter shutdown; a connection destroyed later,
     # from a daemon thread, aborts the process.
+    if _inherited_from_parent:
+        return  # a forked child that exits normally: leave the parent's database alone
     for db in list(_all):
         try:
             db.close()

@@ -51,9 +51,9 @@ class HandoverLock:
                     ) from None
         finally:
             os.close(want_fd)  # closing drops the shared lock: we are no longer waiting
+        self._fd = fd  # held from here on: release() closes it whatever happens next
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
 
     @staticmethod
     def _wait_blocking(fd: int, timeout: float) -> bool:
@@ -71,8 +71,17 @@ class HandoverLock:
                 got.set()
 
         threading.Thread(target=block, name="agentmem-flock", daemon=True).start()
-        if got.wait(timeout):
-            return True
+        try:
+            if got.wait(timeout):
+                return True
+        except BaseException:
+            # Ctrl-C while waiting: if the thread got the lock meanwhile, give it back;
+            # otherwise tell it to, whenever it gets it. Never keep a lock we gave up on.
+            with guard:
+                abandoned = True
+                if got.is_set():
+                    os.close(fd)
+            raise
         with guard:
             if got.is_set():
                 return True

@@ -28,8 +28,9 @@ def psycopg_url(url: str) -> str:
 
 
 def redacted(url: str) -> str:
-    """The URL without its password: safe to show, log or compare."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    """The URL without its password (in the userinfo or the query): safe to show or log."""
+    url = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.I)
 
 
 class _Connection:
@@ -69,12 +70,16 @@ class PostgresDb:
         # Client-side binding: the shared SQL has parameters whose type PostgreSQL
         # cannot infer server-side (``? IS NULL OR x = ?``).
         conn = psycopg.connect(self.url, autocommit=True, cursor_factory=psycopg.ClientCursor)
-        if not self._migrated:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
-                wrapped = _Connection(conn)
-                migrate(wrapped.execute, lambda sql: wrapped.execute(sql).fetchall())
-            self._migrated = True
+        try:
+            if not self._migrated:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                    wrapped = _Connection(conn)
+                    migrate(wrapped.execute, lambda sql: wrapped.execute(sql).fetchall())
+                self._migrated = True
+        except BaseException:
+            conn.close()
+            raise
         self._conn = conn
 
     @contextmanager
@@ -108,6 +113,10 @@ class PostgresDb:
                 conn.close()
 
     @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    @property
     def is_open(self) -> bool:
         return self._conn is not None and not self._conn.closed
 
@@ -119,6 +128,18 @@ class PostgresDb:
 
 
 _all: list[PostgresDb] = []
+_by_url: dict[str, PostgresDb] = {}
+_by_url_guard = threading.Lock()
+
+
+def shared_postgres(url: str) -> PostgresDb:
+    """The process's one connection to ``url`` (a magic asks for its store on every call)."""
+    key = psycopg_url(url)
+    with _by_url_guard:
+        db = _by_url.get(key)
+        if db is None:
+            db = _by_url[key] = PostgresDb(key)
+        return db
 
 
 def _after_fork_in_child() -> None:
@@ -135,7 +156,7 @@ class PostgresStore(SqlStore):
     RUN_ID_IN_LIST = "run_id = ANY(?)"
 
     def __init__(self, db_url: str) -> None:
-        self.db = PostgresDb(db_url)
+        self.db = shared_postgres(db_url)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.path!r})"

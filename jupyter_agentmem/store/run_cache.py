@@ -54,7 +54,8 @@ class RecentRuns:
     def fill(self, generation: int, session_id: str, runs: list[Run], asked: int) -> None:
         """Remember what a query for the last ``asked`` runs returned."""
         entry = self._entry(generation, session_id) or self._new(generation, session_id)
-        entry.runs = list(runs[-self.keep:])
+        # Copies: the caller keeps its objects and may change them; the cache must not.
+        entry.runs = [run.model_copy(deep=True) for run in runs[-self.keep:]]
         entry.complete = len(runs) < asked and len(runs) <= self.keep
 
     def next_seq(self, generation: int, session_id: str) -> int | None:
@@ -69,7 +70,7 @@ class RecentRuns:
             entry.complete = run.seq == 0  # a new session: we know all of it
         entry.next_seq = run.seq + 1
         if run.status == "ok":
-            entry.runs.append(run)
+            entry.runs.append(run.model_copy(deep=True))
             if len(entry.runs) > self.keep:
                 del entry.runs[0]
                 entry.complete = False

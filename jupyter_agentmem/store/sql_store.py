@@ -93,6 +93,9 @@ class SqlStore(Store):
         # Held around the transaction so the cache update below happens under the same
         # hold (same generation, no other thread in between) and only after COMMIT.
         with self.db.connection():
+            # Inside a caller's transaction this run may still be rolled back: then the
+            # cache must not hold it, so it is dropped instead of updated.
+            nested = self.db.in_transaction
             with self.db.transaction() as con:
                 self.db.lock_session(con, run.session_id)
                 seq = cache.next_seq(self.db.generation, run.session_id)
@@ -129,7 +132,10 @@ class SqlStore(Store):
                             m.tool_call_id, m.created_at)],
                     )
                 run.seq = seq
-            cache.appended(self.db.generation, run)
+            if nested:
+                cache.clear()
+            else:
+                cache.appended(self.db.generation, run)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
