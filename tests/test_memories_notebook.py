@@ -56,3 +56,23 @@ def test_memories_and_summaries_notebook(server, tmp_path, monkeypatch):
     assert "The user lives in NYC." in texts[10]  # %agent memories DataFrame
     assert "summary v4" in texts[11]
     assert not any("sk-test-secret" in t for t in texts)
+
+
+def test_memory_status_line_is_updated_in_the_cell_by_the_worker(server, tmp_path, monkeypatch):
+    """In a real kernel the worker thread's display update reaches the cell that ran."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    monkeypatch.setenv("AGENTMEM_DB", str(tmp_path / "nb.duckdb"))
+    server.script(Reply(delay=1.0, tool_calls=[{"name": "add_memory", "arguments": {
+        "memory": "The user likes tea.", "topics": ["food"]}}]), kind="memory")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext jupyter_agentmem\n"
+                                  "%config AgentMagics.model = 'test-model'"),
+        nbformat.v4.new_code_cell("%%agent session=s user=ana memories=on\nI like tea"),
+        nbformat.v4.new_code_cell("import time; time.sleep(3)"),  # the worker finishes here
+    ])
+    NotebookClient(nb, timeout=60, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[1].outputs
+    assert "echo: I like tea" in outputs[0]["data"]["text/plain"]
+    assert outputs[-1]["data"]["text/plain"] == "memory: memories +1"

@@ -103,7 +103,14 @@ class SharedDuckDb:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except BaseException:  # noqa: BLE001 (the first error is re-raised)
+                    # A ROLLBACK that failed (or was interrupted) may leave the transaction
+                    # open; closing the file discards it. (An in-memory db has nowhere
+                    # else to live, so it is kept.)
+                    if self.path:
+                        self._close()
                 raise
             else:
                 con.execute("COMMIT")
@@ -140,7 +147,9 @@ class SharedDuckDb:
                 self._lock.release()
 
     def _start_keeper(self) -> None:
-        if self._keeper is None or not self._keeper.is_alive():
+        # Under the mutex, like the keeper's own exit: a keeper that is about to exit
+        # has already cleared ``_keeper``, so a new one is always started when needed.
+        if self._keeper is None:
             self._keeper = threading.Thread(
                 target=self._keep, name="agentmem-db-keeper", daemon=True
             )
@@ -154,12 +163,14 @@ class SharedDuckDb:
                 continue
             try:
                 if self._conn is None:
+                    self._keeper = None
                     return
                 if self._depth == 0 and (
                     time.monotonic() - self._last_used > self.idle_release_s
                     or self._lock.others_waiting()
                 ):
                     self._close()
+                    self._keeper = None
                     return
             finally:
                 self._mutex.release()
