@@ -21,10 +21,6 @@ class Store(ABC):
 
     # --- sessions -------------------------------------------------------------
     @abstractmethod
-    def ensure_session(self, info: SessionInfo) -> SessionInfo:
-        """Create the session if it is new; return what is stored."""
-
-    @abstractmethod
     def get_session(self, session_id: str) -> SessionInfo | None: ...
 
     @abstractmethod

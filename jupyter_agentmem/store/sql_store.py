@@ -49,15 +49,6 @@ class SqlStore(Store):
         return self.db.path
 
     # --- sessions -------------------------------------------------------------
-    def ensure_session(self, info: SessionInfo) -> SessionInfo:
-        with self.db.transaction() as con:
-            con.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [info.session_id, info.user_id, info.agent_name, info.model,
-                 info.created_at, info.updated_at],
-            )
-            return self._get_session(con, info.session_id)
-
     def get_session(self, session_id: str) -> SessionInfo | None:
         with self.db.connection() as con:
             return self._get_session(con, session_id)
@@ -110,7 +101,8 @@ class SqlStore(Store):
                         "RETURNING session_id",
                         [now, run.model, user_id, run.session_id]).fetchone()
                     if updated is None:
-                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?)",
+                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?) "
+                                    "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
                                     [run.session_id, user_id, run.model, now, now])
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
@@ -187,12 +179,6 @@ class SqlStore(Store):
     def count_runs(self, session_id: str) -> int:
         return self._scalar("SELECT count(*) FROM runs WHERE session_id = ? AND status = 'ok'",
                             [session_id])
-
-    def last_run_seq(self, session_id: str) -> int:
-        """The seq of the newest successful run (-1 when there is none)."""
-        return self._scalar(
-            "SELECT coalesce(max(seq), -1) FROM runs WHERE session_id = ? AND status = 'ok'",
-            [session_id])
 
     def message_rows(self, session_id: str, offset: int = 0,
                      limit: int | None = None) -> list[dict[str, Any]]:
