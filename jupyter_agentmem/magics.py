@@ -119,6 +119,7 @@ class AgentMagics(Magics):
         from .model import ModelConfigError
         from .render import MemoryStatus, ReplyView
         from .storage import AgentStorage
+        from .store import LockTimeout
 
         model = self.chat_model(options.get("model", self.model))
         try:
@@ -145,10 +146,15 @@ class AgentMagics(Magics):
         jobs = agent.memory.create_user_memories + agent.memory.create_session_summary
         status = MemoryStatus(jobs) if jobs else None
         agent.memory.on_outcome = status
-        response = agent.respond(message,
-                                 on_delta=view.add if options.get("stream", self.stream) else None)
+        try:
+            response = agent.respond(
+                message, on_delta=view.add if options.get("stream", self.stream) else None)
+        except LockTimeout as exc:
+            # Another kernel kept the database: nothing was sent or stored, the cell
+            # still holds the message. Say so without a traceback.
+            raise UsageError(str(exc)) from None
         view.finish(response)
-        if status is not None and response.status == "ok":
+        if status is not None and response.status == "ok" and response.stored:
             status.show()  # the worker updates this line when memory work is done
 
     @staticmethod

@@ -205,3 +205,30 @@ def test_the_magic_keeps_one_postgres_connection(shell, pg_url):
         (count,) = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
                                  [dbname]).fetchone()
     assert count == 1  # this process's one connection, however many cells ran
+
+
+def test_a_database_held_by_another_process_is_a_clear_error_in_the_cell(shell, server,
+                                                                          db_path):
+    from IPython.core.error import UsageError
+    from IPython.utils.capture import capture_output
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from jupyter_agentmem.store.file_lock import HandoverLock
+        lock = HandoverLock(sys.argv[1]); lock.acquire(5)
+        print("held", flush=True); time.sleep(30)
+    """), db_path], stdout=subprocess.PIPE, text=True)
+    db = DuckDbStore(db_path).db
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        db.lock_timeout_s = 0.5
+        with pytest.raises(UsageError, match=f"held by process {holder.pid}"):
+            shell.run_cell_magic("agent", "session=s", "hello")
+        assert server.of("chat") == []  # nothing was sent
+    finally:
+        holder.kill()
+        holder.wait()
+        db.lock_timeout_s = 60
+    with capture_output() as out:  # the holder is gone: the same cell now works
+        shell.run_cell_magic("agent", "session=s", "hello")
+    assert "echo: hello" in out.outputs[-1].data["text/plain"]
