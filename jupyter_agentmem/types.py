@@ -107,6 +107,7 @@ class SessionSummary(BaseModel):
     topics: list[str] = Field(default_factory=list)
     through_run_seq: int = -1
     created_at: datetime = Field(default_factory=utcnow)
+    deleted_at: datetime | None = None
 
 
 class RunResponse(BaseModel):

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.utils.capture import capture_output
@@ -87,6 +88,122 @@ def test_summaries_and_message_edits(any_store_location):
     assert store.recent_runs("s", 1)[0].messages[0].content == "hello"
     with pytest.raises(StoreError, match="unknown table"):
         store.table_rows("sessions; DROP TABLE runs")
+
+
+def contents(runs: list[Run]) -> list[str | None]:
+    return [m.content for r in runs for m in r.messages]
+
+
+def test_deleted_message_is_soft_left_out_of_history_and_undoable(any_store_location):
+    store = open_store(any_store_location)
+    for text in ("a", "b"):
+        store.append_run(turn("s", text))
+    assert contents(store.recent_runs("s", 2)) == ["a", "re: a", "b", "re: b"]  # cached now
+    wrong = store.message_rows("s")[1]["message_id"]
+    store.delete_message(wrong, "user")
+    # Left out of what the model is sent: history (despite the cache) and summaries' input.
+    assert contents(store.recent_runs("s", 2)) == ["a", "b", "re: b"]
+    assert contents(store.runs_after("s", -1)) == ["a", "b", "re: b"]
+    assert [r["content"] for r in store.message_rows("s")] == ["a", "b", "re: b"]
+    assert store.count_messages("s") == 3
+    assert {s["session_id"]: s["messages"] for s in store.list_sessions()} == {"s": 3}
+    # Soft: the row is kept with deleted_at set, and listed when asked for.
+    listed = store.message_rows("s", include_deleted=True)
+    assert store.count_messages("s", include_deleted=True) == len(listed) == 4
+    assert (listed[1]["message_id"], listed[1]["content"]) == (wrong, "re: a")
+    assert listed[1]["deleted_at"] is not None and listed[0]["deleted_at"] is None
+    (raw,) = [r for r in store.table_rows("messages") if r["message_id"] == wrong]
+    assert raw["content"] == "re: a" and raw["deleted_at"] is not None
+    event = store.events(target_id=wrong)[-1]
+    assert (event["target"], event["action"], event["actor"], json.loads(event["old"])) == (
+        "message", "delete", "user", {"content": "re: a"})
+    with pytest.raises(StoreError, match="already deleted"):
+        store.delete_message(wrong, "user")
+    with pytest.raises(StoreError, match="was deleted"):
+        store.edit_message(wrong, "edited while deleted")
+    with pytest.raises(StoreError, match="no longer exists"):
+        store.delete_message("no-such-message", "user")
+
+    store.undo_event(event["event_id"])
+    assert contents(store.recent_runs("s", 2)) == ["a", "re: a", "b", "re: b"]
+    assert store.message_rows("s")[1]["deleted_at"] is None
+    assert [(e["action"], e["actor"]) for e in store.events(target_id=wrong)] == [
+        ("delete", "user"), ("restore", "user")]
+    # The restore is undoable too: undoing it deletes the message again.
+    store.undo_event(store.events(target_id=wrong)[-1]["event_id"])
+    assert contents(store.recent_runs("s", 2)) == ["a", "b", "re: b"]
+
+
+def test_deleted_summary_version_is_skipped_and_undoable(any_store_location):
+    store = open_store(any_store_location)
+    for text in ("first", "second"):
+        store.add_summary(SessionSummary(session_id="s", summary=text, through_run_seq=0))
+    store.delete_summary("s", 2, "user")
+    assert store.latest_summary("s").summary == "first"
+    assert [s.version for s in store.list_summaries("s")] == [1]
+    assert [(s.version, s.deleted_at is not None) for s in
+            store.list_summaries("s", include_deleted=True)] == [(1, False), (2, True)]
+    (raw,) = [r for r in store.table_rows("summaries") if r["version"] == 2]
+    assert raw["summary"] == "second" and raw["deleted_at"] is not None
+    event = store.events(target_id="s#2")[-1]
+    assert (event["target"], event["action"], event["session_id"], json.loads(event["old"])) \
+        == ("summary", "delete", "s", {"summary": "second"})
+    with pytest.raises(StoreError, match="was deleted"):
+        store.edit_summary("s", 2, "edited while deleted", None, "user")
+    # A new version never reuses a deleted version's number.
+    assert store.add_summary(SessionSummary(session_id="s", summary="third")).version == 3
+    store.delete_summary("s", 3, "user")
+
+    store.undo_event(event["event_id"])
+    assert store.latest_summary("s").summary == "second"
+    store.delete_summary("s", 2, "user")
+    store.delete_summary("s", 1, "user")
+    assert store.latest_summary("s") is None and store.list_summaries("s") == []
+
+
+def _m001_database(location: str) -> None:
+    """A database as the first release left it (only m001), with one run and summary."""
+    from jupyter_agentmem.store import migrations
+    from jupyter_agentmem.types import utcnow
+
+    if location.startswith("postgresql"):
+        import psycopg
+
+        from jupyter_agentmem.store.postgres_store import _Connection
+
+        raw = psycopg.connect(location, autocommit=True, cursor_factory=psycopg.ClientCursor)
+        con: Any = _Connection(raw)
+    else:
+        import duckdb
+
+        con = raw = duckdb.connect(location)
+    saved = migrations.MIGRATIONS
+    migrations.MIGRATIONS = saved[:1]
+    try:
+        migrations.migrate(con.execute, lambda sql: con.execute(sql).fetchall())
+    finally:
+        migrations.MIGRATIONS = saved
+    now = utcnow()
+    con.execute("INSERT INTO runs (run_id, session_id, seq, status, created_at) "
+                "VALUES ('r0', 's', 0, 'ok', ?)", [now])
+    con.execute("INSERT INTO messages (message_id, session_id, run_id, seq, role, content, "
+                "created_at) VALUES ('m0', 's', 'r0', 0, 'user', 'kept', ?)", [now])
+    con.execute("INSERT INTO summaries (session_id, version, summary, through_run_seq, "
+                "created_at) VALUES ('s', 1, 'old summary', 0, ?)", [now])
+    raw.close()
+
+
+def test_m002_upgrades_a_database_made_by_m001(any_store_location):
+    _m001_database(any_store_location)
+    store = open_store(any_store_location)
+    assert [r["version"] for r in store.table_rows("schema_migrations")] == [1, 2]
+    assert [(r["content"], r["deleted_at"]) for r in store.message_rows("s")] == [("kept", None)]
+    assert store.latest_summary("s").summary == "old summary"
+    store.delete_message("m0", "user")
+    store.delete_summary("s", 1, "user")
+    assert store.message_rows("s") == [] and store.latest_summary("s") is None
+    store.append_run(turn("s", "new"))  # the insert fits the new column count
+    assert contents(store.recent_runs("s", 5)) == ["new", "re: new"]
 
 
 def test_agent_with_phidata_postgres_classes(server, model, pg_url):

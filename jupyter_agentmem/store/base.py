@@ -50,16 +50,24 @@ class Store(ABC):
 
     @abstractmethod
     def message_rows(
-        self, session_id: str, offset: int = 0, limit: int | None = None
+        self, session_id: str, offset: int = 0, limit: int | None = None,
+        include_deleted: bool = False,
     ) -> list[dict[str, Any]]:
         """The session's messages as rows (with their run's seq and status)."""
 
     @abstractmethod
-    def count_messages(self, session_id: str) -> int: ...
+    def count_messages(self, session_id: str, include_deleted: bool = False) -> int: ...
 
     @abstractmethod
     def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
         """Change a stored message's content, recording the old value."""
+
+    @abstractmethod
+    def delete_message(self, message_id: str, actor: str = "user") -> None:
+        """Soft-delete a message: kept with ``deleted_at`` set, never sent to the model."""
+
+    @abstractmethod
+    def restore_message(self, message_id: str, actor: str = "user") -> None: ...
 
     # --- memories -------------------------------------------------------------
     @abstractmethod
@@ -84,18 +92,28 @@ class Store(ABC):
 
     # --- summaries ------------------------------------------------------------
     @abstractmethod
-    def latest_summary(self, session_id: str) -> SessionSummary | None: ...
+    def latest_summary(self, session_id: str) -> SessionSummary | None:
+        """The newest summary version that is not deleted."""
 
     @abstractmethod
     def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary: ...
 
     @abstractmethod
-    def list_summaries(self, session_id: str) -> list[SessionSummary]: ...
+    def list_summaries(
+        self, session_id: str, include_deleted: bool = False
+    ) -> list[SessionSummary]: ...
 
     @abstractmethod
     def edit_summary(
         self, session_id: str, version: int, summary: str, topics: list[str] | None, actor: str
     ) -> None: ...
+
+    @abstractmethod
+    def delete_summary(self, session_id: str, version: int, actor: str) -> None:
+        """Soft-delete a summary version (``latest_summary`` skips it)."""
+
+    @abstractmethod
+    def restore_summary(self, session_id: str, version: int, actor: str) -> None: ...
 
     # --- events ---------------------------------------------------------------
     @abstractmethod

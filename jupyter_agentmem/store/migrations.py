@@ -94,7 +94,18 @@ def m001_initial(execute: Execute) -> None:
     execute("CREATE INDEX memory_events_target ON memory_events (target_id)")
 
 
-MIGRATIONS: list[Callable[[Execute], None]] = [m001_initial]
+def m002_soft_delete_messages_and_summaries(execute: Execute) -> None:
+    # Messages and summary versions get soft deletes, like memories. DuckDB refuses
+    # some ALTER TABLEs on an indexed table ("Dependency Error"; ADD COLUMN passes on
+    # 1.1.3 and 2.0), so the index is dropped and recreated around it on any version.
+    execute("DROP INDEX messages_session")
+    execute("ALTER TABLE messages ADD COLUMN deleted_at TIMESTAMP")
+    execute("CREATE INDEX messages_session ON messages (session_id)")
+    execute("ALTER TABLE summaries ADD COLUMN deleted_at TIMESTAMP")
+
+
+MIGRATIONS: list[Callable[[Execute], None]] = [m001_initial,
+                                               m002_soft_delete_messages_and_summaries]
 
 
 def migrate(execute: Callable[..., Any], fetchall: Callable[..., list]) -> list[int]:

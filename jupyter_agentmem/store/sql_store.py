@@ -11,18 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..types import Memory, Message, Run, SessionInfo, SessionSummary, new_id, utcnow
+from ..types import Message, Run, SessionInfo, utcnow
 from .base import Store, StoreError
+from .sql_memories import MemorySummarySql
 
 _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
     "error, created_at"
 )
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
-_MEMORY_COLS = (
-    "memory_id, user_id, memory, topics, input, session_id, created_at, updated_at, deleted_at"
-)
-_SUMMARY_COLS = "session_id, version, summary, topics, through_run_seq, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
            "schema_migrations")
 
@@ -36,7 +33,7 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(Store):
+class SqlStore(MemorySummarySql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     db: Any  # SharedDuckDb or PostgresDb: connection(), transaction(), lock_session(), ...
@@ -73,7 +70,7 @@ class SqlStore(Store):
                               max(created_at) AS last_run_at
                        FROM runs GROUP BY session_id) r USING (session_id)
             LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
-                       GROUP BY session_id) m USING (session_id)
+                       WHERE deleted_at IS NULL GROUP BY session_id) m USING (session_id)
             ORDER BY updated_at DESC"""
         return self._dicts(sql, [])
 
@@ -115,7 +112,7 @@ class SqlStore(Store):
                 )
                 if run.messages:
                     # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
-                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"  # edited, deleted
                     con.execute(
                         "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
                         [v for i, m in enumerate(run.messages) for v in (
@@ -149,7 +146,8 @@ class SqlStore(Store):
             ids = [row[0] for row in run_rows]
             msg_rows = con.execute(
                 f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
-                f"WHERE session_id = ? AND {self.RUN_ID_IN_LIST} ORDER BY seq",
+                f"WHERE session_id = ? AND {self.RUN_ID_IN_LIST} AND deleted_at IS NULL "
+                "ORDER BY seq",  # a deleted message is never sent to the model again
                 [session_id, ids]).fetchall()
         keys = [c.strip() for c in _RUN_COLS.split(",")]
         runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in run_rows}
@@ -180,179 +178,73 @@ class SqlStore(Store):
         return self._scalar("SELECT count(*) FROM runs WHERE session_id = ? AND status = 'ok'",
                             [session_id])
 
-    def message_rows(self, session_id: str, offset: int = 0,
-                     limit: int | None = None) -> list[dict[str, Any]]:
-        sql = """
-            WITH m AS MATERIALIZED (SELECT * FROM messages WHERE session_id = ?),
+    def message_rows(self, session_id: str, offset: int = 0, limit: int | None = None,
+                     include_deleted: bool = False) -> list[dict[str, Any]]:
+        live = "" if include_deleted else "AND deleted_at IS NULL"
+        sql = f"""
+            WITH m AS MATERIALIZED (SELECT * FROM messages WHERE session_id = ? {live}),
                  r AS MATERIALIZED (SELECT run_id, seq AS run_seq, status FROM runs
                                     WHERE session_id = ?)
             SELECT m.message_id, r.run_seq, m.seq, m.role, m.content, r.status,
-                   m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at
+                   m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at,
+                   m.deleted_at
             FROM m JOIN r USING (run_id)
             ORDER BY r.run_seq, m.seq
             LIMIT ? OFFSET ?"""
         return self._dicts(sql, [session_id, session_id,
                                  limit if limit is not None else 2**62, offset])
 
-    def count_messages(self, session_id: str) -> int:
-        return self._scalar("SELECT count(*) FROM messages WHERE session_id = ?", [session_id])
+    def count_messages(self, session_id: str, include_deleted: bool = False) -> int:
+        live = "" if include_deleted else "AND deleted_at IS NULL"
+        return self._scalar(f"SELECT count(*) FROM messages WHERE session_id = ? {live}",
+                            [session_id])
 
     def get_message(self, message_id: str) -> dict[str, Any] | None:
         rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
         return rows[0] if rows else None
 
+    @staticmethod
+    def _message_state(con: Any, message_id: str) -> tuple:
+        row = con.execute("SELECT content, session_id, deleted_at FROM messages "
+                          "WHERE message_id = ?", [message_id]).fetchone()
+        if row is None:
+            raise StoreError(f"message {message_id} no longer exists")
+        return row
+
     def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
         with self.db.transaction() as con:
-            row = con.execute("SELECT content, session_id FROM messages WHERE message_id = ?",
-                              [message_id]).fetchone()
-            if row is None:
-                raise StoreError(f"message {message_id} no longer exists")
-            old, session_id = row
+            old, session_id, deleted_at = self._message_state(con, message_id)
+            if deleted_at is not None:
+                raise StoreError(f"message {message_id} was deleted")
             con.execute("UPDATE messages SET content = ?, edited_at = ? WHERE message_id = ?",
                         [content, utcnow(), message_id])
             self.db.recent_runs.clear()  # the cached history holds the old text
             self._event(con, "message", message_id, None, session_id, "edit",
                         {"content": old}, {"content": content}, actor)
 
-    # --- memories -------------------------------------------------------------
-    def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
-        live = "" if include_deleted else "AND deleted_at IS NULL"
-        with self.db.connection() as con:
-            rows = con.execute(
-                f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? {live} "
-                "ORDER BY created_at, memory_id", [user_id]).fetchall()
-        keys = [c.strip() for c in _MEMORY_COLS.split(",")]
-        return [Memory(**{**dict(zip(keys, r)), "topics": r[3] or []}) for r in rows]
-
-    def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
-        return next((m for m in self.user_memories(user_id, include_deleted=True)
-                     if m.memory_id == memory_id), None)
-
-    def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
+    def delete_message(self, message_id: str, actor: str = "user") -> None:
         with self.db.transaction() as con:
-            con.execute(
-                f"INSERT INTO memories ({_MEMORY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                [memory.memory_id, memory.user_id, memory.memory, memory.topics, memory.input,
-                 memory.session_id, memory.created_at, memory.updated_at])
-            self._event(con, "memory", memory.memory_id, memory.user_id, memory.session_id,
-                        "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
-        return memory
-
-    def _live_memory(self, con: Any, user_id: str, memory_id: str) -> tuple:
-        # Scoped by user: no id can reach another user's memory.
-        row = con.execute(
-            "SELECT memory, topics, deleted_at FROM memories WHERE memory_id = ? AND user_id = ?",
-            [memory_id, user_id]).fetchone()
-        if row is None:
-            raise StoreError(f"memory {memory_id} does not exist for user {user_id!r}")
-        return row
-
-    def update_memory(self, user_id: str, memory_id: str, memory: str,
-                      topics: list[str] | None, actor: str) -> Memory:
-        if not memory or not memory.strip():
-            raise StoreError("a memory cannot be empty")
-        with self.db.transaction() as con:
-            old_memory, old_topics, deleted_at = self._live_memory(con, user_id, memory_id)
+            content, session_id, deleted_at = self._message_state(con, message_id)
             if deleted_at is not None:
-                raise StoreError(f"memory {memory_id} was deleted")
-            new_topics = list(old_topics or []) if topics is None else topics
-            con.execute("UPDATE memories SET memory = ?, topics = ?, updated_at = ? "
-                        "WHERE memory_id = ?", [memory, new_topics, utcnow(), memory_id])
-            self._event(con, "memory", memory_id, user_id, None, "update",
-                        {"memory": old_memory, "topics": list(old_topics or [])},
-                        {"memory": memory, "topics": new_topics}, actor)
-        return self.get_memory(user_id, memory_id)
+                raise StoreError(f"message {message_id} was already deleted")
+            con.execute("UPDATE messages SET deleted_at = ? WHERE message_id = ?",
+                        [utcnow(), message_id])
+            self.db.recent_runs.clear()  # the cached history still holds the message
+            self._event(con, "message", message_id, None, session_id, "delete",
+                        {"content": content}, None, actor)
 
-    def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None:
+    def restore_message(self, message_id: str, actor: str = "user") -> None:
         with self.db.transaction() as con:
-            old_memory, _, deleted_at = self._live_memory(con, user_id, memory_id)
-            if deleted_at is not None:
-                raise StoreError(f"memory {memory_id} was already deleted")
-            con.execute("UPDATE memories SET deleted_at = ? WHERE memory_id = ?",
-                        [utcnow(), memory_id])
-            self._event(con, "memory", memory_id, user_id, None, "delete",
-                        {"memory": old_memory}, None, actor)
-
-    def restore_memory(self, user_id: str, memory_id: str, actor: str) -> None:
-        with self.db.transaction() as con:
-            memory, _, deleted_at = self._live_memory(con, user_id, memory_id)
+            content, session_id, deleted_at = self._message_state(con, message_id)
             if deleted_at is None:
                 return
-            con.execute("UPDATE memories SET deleted_at = NULL WHERE memory_id = ?", [memory_id])
-            self._event(con, "memory", memory_id, user_id, None, "restore", None,
-                        {"memory": memory}, actor)
-
-    def delete_user_memories(self, user_id: str, actor: str) -> int:
-        with self.db.transaction() as con:
-            ids = [r[0] for r in con.execute(
-                "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL",
-                [user_id]).fetchall()]
-            for memory_id in ids:
-                self.delete_memory(user_id, memory_id, actor)
-        return len(ids)
-
-    # --- summaries ------------------------------------------------------------
-    def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:
-        with self.db.connection() as con:
-            rows = con.execute(f"SELECT {_SUMMARY_COLS} FROM summaries WHERE {where} "
-                               "ORDER BY version", params).fetchall()
-        keys = [c.strip() for c in _SUMMARY_COLS.split(",")]
-        return [SessionSummary(**{**dict(zip(keys, r)), "topics": r[3] or []}) for r in rows]
-
-    def latest_summary(self, session_id: str) -> SessionSummary | None:
-        found = self._summaries(
-            "session_id = ? AND version = (SELECT max(version) FROM summaries "
-            "WHERE session_id = ?)", [session_id, session_id])
-        return found[0] if found else None
-
-    def list_summaries(self, session_id: str) -> list[SessionSummary]:
-        return self._summaries("session_id = ?", [session_id])
-
-    def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary:
-        with self.db.transaction() as con:
-            self.db.lock_session(con, summary.session_id)
-            (version,) = con.execute(
-                "SELECT coalesce(max(version), 0) + 1 FROM summaries WHERE session_id = ?",
-                [summary.session_id]).fetchone()
-            stored = summary.model_copy(update={"version": version})
-            con.execute(
-                f"INSERT INTO summaries ({_SUMMARY_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
-                [stored.session_id, version, stored.summary, stored.topics,
-                 stored.through_run_seq, stored.created_at])
-            self._event(con, "summary", f"{stored.session_id}#{version}", None,
-                        stored.session_id, "add", None,
-                        {"summary": stored.summary, "topics": stored.topics}, actor)
-        return stored
-
-    def edit_summary(self, session_id: str, version: int, summary: str,
-                     topics: list[str] | None, actor: str) -> None:
-        if not summary or not summary.strip():
-            raise StoreError("a summary cannot be empty")
-        with self.db.transaction() as con:
-            row = con.execute("SELECT summary, topics FROM summaries WHERE session_id = ? "
-                              "AND version = ?", [session_id, version]).fetchone()
-            if row is None:
-                raise StoreError(f"summary version {version} of {session_id!r} does not exist")
-            new_topics = list(row[1] or []) if topics is None else topics
-            con.execute("UPDATE summaries SET summary = ?, topics = ?, edited_at = ? "
-                        "WHERE session_id = ? AND version = ?",
-                        [summary, new_topics, utcnow(), session_id, version])
-            self._event(con, "summary", f"{session_id}#{version}", None, session_id, "edit",
-                        {"summary": row[0], "topics": list(row[1] or [])},
-                        {"summary": summary, "topics": new_topics}, actor)
+            con.execute("UPDATE messages SET deleted_at = NULL WHERE message_id = ?",
+                        [message_id])
+            self.db.recent_runs.clear()  # the cached history lacks the message
+            self._event(con, "message", message_id, None, session_id, "restore", None,
+                        {"content": content}, actor)
 
     # --- events ---------------------------------------------------------------
-    @staticmethod
-    def _event(con: Any, target: str, target_id: str, user_id: str | None,
-               session_id: str | None, action: str, old: Any, new: Any, actor: str) -> str:
-        event_id = new_id()
-        con.execute(
-            "INSERT INTO memory_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [event_id, target, target_id, user_id, session_id, action,
-             None if old is None else json.dumps(old), None if new is None else json.dumps(new),
-             actor, utcnow()])
-        return event_id
-
     def events(self, target_id: str | None = None,
                user_id: str | None = None) -> list[dict[str, Any]]:
         return self._dicts(
@@ -405,6 +297,12 @@ _UNDO = {
     ("memory", "delete"): lambda s, e, old, a: s.restore_memory(e["user_id"], e["target_id"], a),
     ("memory", "restore"): lambda s, e, old, a: s.delete_memory(e["user_id"], e["target_id"], a),
     ("message", "edit"): lambda s, e, old, a: s.edit_message(e["target_id"], old["content"], a),
+    ("message", "delete"): lambda s, e, old, a: s.restore_message(e["target_id"], a),
+    ("message", "restore"): lambda s, e, old, a: s.delete_message(e["target_id"], a),
     ("summary", "edit"): lambda s, e, old, a: s.edit_summary(
         *_summary_key(e["target_id"]), old["summary"], old.get("topics"), a),
+    ("summary", "delete"): lambda s, e, old, a: s.restore_summary(
+        *_summary_key(e["target_id"]), a),
+    ("summary", "restore"): lambda s, e, old, a: s.delete_summary(
+        *_summary_key(e["target_id"]), a),
 }
