@@ -86,7 +86,8 @@ class TableTab:
     text_column: str | None = None  # the long text the detail editor shows and saves
     widths: dict[str, int] = {}
     can_add = False
-    can_delete = False
+    can_delete = False  # a Delete button and a "show deleted" box (soft deletes)
+    noun = "row"  # what one row is, in status messages
 
     def __init__(self, panel: AgentPanel) -> None:
         self.panel = panel
@@ -145,6 +146,16 @@ class TableTab:
 
     def _extra_rows(self) -> list[w.Widget]:
         return []
+
+    def _show_deleted_box(self) -> w.Checkbox:
+        self.show_deleted = w.Checkbox(value=False, description="show deleted",
+                                       indent=False, layout=w.Layout(width="auto"))
+        self.show_deleted.observe(lambda _c: self.panel.guard(self.reload), names="value")
+        return self.show_deleted
+
+    @property
+    def with_deleted(self) -> bool:
+        return bool(self.can_delete and self.show_deleted.value)
 
     def _detail(self) -> w.VBox:
         self.detail_label = w.HTML("<i>Click a row to see its full text here.</i>")
@@ -325,8 +336,28 @@ class TableTab:
     def add_from_box(self) -> None:
         raise NotImplementedError
 
-    def delete_selected(self) -> None:
+    def delete(self, row: int) -> bool:
+        """Soft-delete the row's item (Undo brings it back); ``False`` if refused."""
+        with self.panel.lock:
+            if not 0 <= row < len(self.frame):
+                self.panel.say(f"Select a {self.noun} to delete.")
+                return False
+            try:
+                target_id, what = self.delete_row(row)
+            except StoreError as exc:
+                self.panel.say(f"Not deleted: {exc}")
+                return False
+            self.undo_stack.append(self.last_event(target_id, f"delete of {what}"))
+            self.reload()
+            self.panel.say(f"deleted {what} (Undo brings it back)")
+            return True
+
+    def delete_row(self, row: int) -> tuple[str, str]:
+        """Delete through the store (tab-specific): returns (event target id, what)."""
         raise NotImplementedError
+
+    def delete_selected(self) -> None:
+        self.delete(-1 if self.selected is None else self.selected)
 
     # --- export ---------------------------------------------------------------
     def export_frame(self) -> pd.DataFrame:

@@ -18,12 +18,14 @@ class HistoryTab(TableTab):
     title = "History"
     name = "history"
     columns = ("message_id", "run_seq", "seq", "role", "content", "status", "edited_at",
-               "created_at", "name", "tool_call_id")
+               "created_at", "deleted_at", "name", "tool_call_id")
     editable = ("content",)
     searched = ("content", "role", "message_id", "status", "name", "tool_call_id")
     text_column = "content"
     widths = {"message_id": 90, "run_seq": 60, "seq": 40, "role": 70, "content": 460,
-              "status": 60, "edited_at": 150, "created_at": 150}
+              "status": 60, "edited_at": 150, "created_at": 150, "deleted_at": 150}
+    can_delete = True
+    noun = "message"
 
     def __init__(self, panel: Any, page_size: int = 200) -> None:
         self.page_size = page_size
@@ -38,7 +40,8 @@ class HistoryTab(TableTab):
                  ("‹", "Previous page", lambda: self.page("prev")),
                  ("›", "Next page", lambda: self.page("next")),
                  ("»", "Last page (newest)", lambda: self.page("last"))]
-        return [w.HBox([*(self._button(a, b, c) for a, b, c in pager), self.page_label])]
+        return [w.HBox([*(self._button(a, b, c) for a, b, c in pager), self.page_label,
+                        self._show_deleted_box()])]
 
     def row_labels(self, n: int) -> list[int]:
         return list(range(self.offset, self.offset + n))
@@ -51,14 +54,16 @@ class HistoryTab(TableTab):
             self.total, self.offset = 0, 0
             rows: list[dict[str, Any]] = []
         elif self.needle:
-            matches = self.search(store.message_rows(session))
+            matches = self.search(store.message_rows(session,
+                                                     include_deleted=self.with_deleted))
             self.total = len(matches)
             self._clamp()
             rows = matches.iloc[self.offset:self.offset + self.page_size].to_dict("records")
         else:
-            self.total = store.count_messages(session)
+            self.total = store.count_messages(session, include_deleted=self.with_deleted)
             self._clamp()
-            rows = store.message_rows(session, self.offset, self.page_size)
+            rows = store.message_rows(session, self.offset, self.page_size,
+                                      include_deleted=self.with_deleted)
         last = min(self.offset + self.page_size, self.total)
         self.page_label.value = (f"rows {self.offset + 1 if self.total else 0}-{last} of "
                                  f"{self.total}" + (" matching" if self.needle else ""))
@@ -93,11 +98,14 @@ class HistoryTab(TableTab):
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
-        return f"message {r['message_id']} (run {r['run_seq']}, {r['role']})"
+        gone = ", deleted" if r["deleted_at"] else ""
+        return f"message {r['message_id']} (run {r['run_seq']}, {r['role']}{gone})"
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
-        text = parse_text(value, "a message")
         message_id = self.frame.at[row, "message_id"]
+        if self.frame.at[row, "deleted_at"]:
+            raise Refused(f"message {message_id} is deleted (undo the delete first)")
+        text = parse_text(value, "a message")
         self.panel.store.edit_message(message_id, text, actor="user")
         event = self.last_event(message_id, f"edit of message {message_id}")
         stored = self.panel.store.get_message(message_id) if hasattr(
@@ -107,10 +115,16 @@ class HistoryTab(TableTab):
             self.push(row, "edited_at", self.frame.at[row, "edited_at"])
         return text, event
 
+    def delete_row(self, row: int) -> tuple[str, str]:
+        message_id = self.frame.at[row, "message_id"]
+        self.panel.store.delete_message(message_id, actor="user")
+        return message_id, f"message {message_id}"
+
     def export_frame(self) -> pd.DataFrame:
         # Every message of the session (after the filter), not just the page on screen.
         session = self.panel.session_id
-        rows = self.panel.store.message_rows(session) if session else []
+        rows = self.panel.store.message_rows(
+            session, include_deleted=self.with_deleted) if session else []
         return to_frame((self.search(rows) if self.needle else pd.DataFrame(
             rows, columns=list(self.columns))).to_dict("records"), self.columns)
 
@@ -129,15 +143,14 @@ class MemoriesTab(TableTab):
     can_add = True
     can_delete = True
 
+    noun = "memory"
+
     def _extra_rows(self) -> list[w.Widget]:
-        self.show_deleted = w.Checkbox(value=False, description="show deleted",
-                                       indent=False, layout=w.Layout(width="auto"))
-        self.show_deleted.observe(lambda _c: self.panel.guard(self.reload), names="value")
-        return [self.show_deleted]
+        return [self._show_deleted_box()]
 
     def fetch(self) -> pd.DataFrame:
         memories = self.panel.store.user_memories(self.panel.user_id,
-                                                  include_deleted=self.show_deleted.value)
+                                                  include_deleted=self.with_deleted)
         return to_frame([m.model_dump() for m in memories], self.columns)
 
     def describe(self, row: int) -> str:
@@ -183,49 +196,45 @@ class MemoriesTab(TableTab):
         if self.add(self.add_box.value) is not None:
             self.add_box.value = ""
 
-    def delete(self, row: int) -> bool:
-        """Soft-delete the memory in ``row`` (undo brings it back)."""
-        with self.panel.lock:
-            if not 0 <= row < len(self.frame):
-                self.panel.say("Select a memory to delete.")
-                return False
-            memory_id = self.frame.at[row, "memory_id"]
-            try:
-                self.panel.store.delete_memory(self.panel.user_id, memory_id, actor="user")
-            except StoreError as exc:
-                self.panel.say(f"Not deleted: {exc}")
-                return False
-            self.undo_stack.append(self.last_event(memory_id, f"delete of memory {memory_id}"))
-            self.reload()
-            self.panel.say(f"deleted memory {memory_id} (Undo brings it back)")
-            return True
-
-    def delete_selected(self) -> None:
-        self.delete(-1 if self.selected is None else self.selected)
+    def delete_row(self, row: int) -> tuple[str, str]:
+        memory_id = self.frame.at[row, "memory_id"]
+        self.panel.store.delete_memory(self.panel.user_id, memory_id, actor="user")
+        return memory_id, f"memory {memory_id}"
 
 
 class SummariesTab(TableTab):
-    """The session's summary versions: ``summary`` and ``topics`` are editable."""
+    """The session's summary versions: ``summary`` and ``topics`` are editable; deletes
+    are soft (the model then gets the newest version left)."""
 
     title = "Summaries"
     name = "summaries"
-    columns = ("version", "summary", "topics", "through_run_seq", "created_at", "session_id")
+    columns = ("version", "summary", "topics", "through_run_seq", "created_at", "deleted_at",
+               "session_id")
     editable = ("summary", "topics")
     text_column = "summary"
     widths = {"version": 60, "summary": 460, "topics": 160, "through_run_seq": 110,
-              "created_at": 150}
+              "created_at": 150, "deleted_at": 150}
+    can_delete = True
+    noun = "summary version"
+
+    def _extra_rows(self) -> list[w.Widget]:
+        return [self._show_deleted_box()]
 
     def fetch(self) -> pd.DataFrame:
         session = self.panel.session_id
-        summaries = self.panel.store.list_summaries(session) if session else []
+        summaries = self.panel.store.list_summaries(
+            session, include_deleted=self.with_deleted) if session else []
         return to_frame([s.model_dump() for s in summaries], self.columns)
 
     def describe(self, row: int) -> str:
-        return f"summary version {self.frame.iloc[row]['version']}"
+        gone = " (deleted)" if self.frame.iloc[row]["deleted_at"] else ""
+        return f"summary version {self.frame.iloc[row]['version']}{gone}"
 
     def write(self, row: int, column: str, value: Any) -> tuple[Any, tuple[str, str]]:
         version = int(self.frame.at[row, "version"])
         session = self.frame.at[row, "session_id"]
+        if self.frame.at[row, "deleted_at"]:
+            raise Refused(f"summary version {version} is deleted (undo the delete first)")
         text, topics = self.frame.at[row, "summary"], None
         if column == "summary":
             text = parse_text(value, "a summary")
@@ -234,6 +243,12 @@ class SummariesTab(TableTab):
         self.panel.store.edit_summary(session, version, text, topics, actor="user")
         event = self.last_event(f"{session}#{version}", f"edit of summary version {version}")
         return (text if column == "summary" else ", ".join(topics or [])), event
+
+    def delete_row(self, row: int) -> tuple[str, str]:
+        version = int(self.frame.at[row, "version"])
+        session = self.frame.at[row, "session_id"]
+        self.panel.store.delete_summary(session, version, actor="user")
+        return f"{session}#{version}", f"summary version {version}"
 
 
 class SessionsTab(TableTab):

@@ -377,6 +377,80 @@ def test_edited_history_is_what_the_next_run_sends(shell, server, db_path):
         p.close()
 
 
+def test_deleted_message_is_not_sent_and_undo_brings_it_back(shell, server, db_path):
+    with capture_output():
+        shell.run_cell_magic("agent", "session=foo user=ana", "My name is Ana.")
+        shell.run_cell_magic("agent", "session=foo user=ana", "I live in Porto.")
+    p = shell.run_line_magic("agent", "panel session=foo user=ana")
+    try:
+        p.history_tab.delete_selected()
+        assert p.status == "Select a message to delete."
+        message_id = p.history_tab.frame.at[1, "message_id"]
+        browser_click(p.history, 1, "content")
+        p.history_tab.delete_selected()
+        assert p.status == f"deleted message {message_id} (Undo brings it back)"
+        assert list(p.history.data["content"]) == ["My name is Ana.", "I live in Porto.",
+                                                   "echo: I live in Porto."]
+        with capture_output():
+            shell.run_cell_magic("agent", "session=foo user=ana", "Where do I live?")
+        assert roles_and_contents(server.of("chat")[-1]) == [
+            ("user", "My name is Ana."), ("user", "I live in Porto."),
+            ("assistant", "echo: I live in Porto."), ("user", "Where do I live?")]
+        # Soft: kept with deleted_at set, recorded, and listed under "show deleted".
+        kept = p.store.get_message(message_id)
+        assert kept["content"] == "echo: My name is Ana." and kept["deleted_at"] is not None
+        assert [(e["target"], e["action"], e["actor"]) for e in
+                p.store.events(target_id=message_id)] == [("message", "delete", "user")]
+        p.history_tab.show_deleted.value = True
+        assert list(p.history.data["content"])[:2] == ["My name is Ana.",
+                                                       "echo: My name is Ana."]
+        assert p.history_tab.frame.at[1, "deleted_at"] != ""
+        assert not p.history_tab.edit(1, "content", "edit a deleted one")
+        assert p.status == (f"Not saved: message {message_id} is deleted "
+                            "(undo the delete first)")
+        p.history_tab.show_deleted.value = False
+
+        p.history_tab.undo()
+        assert p.status == f"undone: delete of message {message_id}"
+        assert p.store.get_message(message_id)["deleted_at"] is None
+        assert len(p.history_tab.frame) == 6
+        with capture_output():
+            shell.run_cell_magic("agent", "session=foo user=ana", "And my name?")
+        assert roles_and_contents(server.of("chat")[-1])[:2] == [
+            ("user", "My name is Ana."), ("assistant", "echo: My name is Ana.")]
+    finally:
+        p.close()
+
+
+def test_deleted_summary_version_is_skipped_and_undoable(agent_panel, store, db_path):
+    p = agent_panel
+    store.add_summary(SessionSummary(session_id="foo", summary="A wrong summary.",
+                                     through_run_seq=2))
+    p.summaries_tab.reload()
+    assert list(p.summaries.data["summary"]) == ["Questions 0-2.", "A wrong summary."]
+    browser_click(p.summaries, 1, "summary")
+    p.summaries_tab.delete_selected()
+    assert p.status == "deleted summary version 2 (Undo brings it back)"
+    assert list(p.summaries.data["summary"]) == ["Questions 0-2."]
+    assert store.latest_summary("foo").summary == "Questions 0-2."
+    p.summaries_tab.show_deleted.value = True
+    assert list(p.summaries.data["version"]) == [1, 2]
+    assert not p.summaries_tab.edit(1, "summary", "edit a deleted one")
+    assert p.status == "Not saved: summary version 2 is deleted (undo the delete first)"
+    store.close()  # the row as another process sees it: still there, deleted_at set
+    assert in_other_process(db_path, "SELECT summary, deleted_at IS NOT NULL FROM summaries "
+                            "WHERE session_id = 'foo' ORDER BY version") == [
+        ("Questions 0-2.", False), ("A wrong summary.", True)]
+    assert in_other_process(db_path, "SELECT target, action, actor FROM memory_events "
+                            "WHERE target_id = 'foo#2' ORDER BY created_at") == [
+        ("summary", "add", "model"), ("summary", "delete", "user")]
+
+    p.summaries_tab.undo()
+    assert p.status == "undone: delete of summary version 2"
+    assert store.latest_summary("foo").summary == "A wrong summary."
+    assert p.summaries_tab.frame.at[1, "deleted_at"] == ""
+
+
 def test_edited_memory_is_in_the_next_system_prompt(shell, server, db_path):
     with capture_output():
         shell.run_cell_magic("agent", "session=s user=ana memories=on", "hello")
