@@ -40,7 +40,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from jupyter_agentmem.openai_server import ChatServer, Reply
+from jupyter_agentmem.model.server import ChatServer, Reply
 
 WINDOWS = [(1, 10), (91, 100), (991, 1000)]
 SESSION = "bench"

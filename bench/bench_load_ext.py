@@ -4,7 +4,7 @@
 
 Each run starts a fresh Python, builds an IPython ``InteractiveShell`` (not timed)
 and times ``%load_ext jupyter_agentmem``. Then
-``python -X importtime -c "import jupyter_agentmem.magics"`` lists the imports that
+``python -X importtime -c "import jupyter_agentmem.notebook.magics"`` lists the imports that
 cost most (cumulative microseconds). Target: load_ext under 150 ms.
 """
 
@@ -39,8 +39,8 @@ def load_ext_runs(n: int) -> list[dict]:
 
 def import_times(top: int) -> list[tuple[int, int, str]]:
     out = subprocess.run([sys.executable, "-X", "importtime", "-c",
-                          "import jupyter_agentmem.magics"], capture_output=True, text=True,
-                         check=True)
+                          "import jupyter_agentmem.notebook.magics"],
+                         capture_output=True, text=True, check=True)
     rows = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -61,7 +61,7 @@ def main() -> None:
           f"{statistics.median(times):.1f} ms (min {min(times):.1f}, max {max(times):.1f}); "
           "target < 150 ms")
     print("heavy modules imported by load_ext:", sorted({m for r in runs for m in r["heavy"]}))
-    print(f"\npython -X importtime -c 'import jupyter_agentmem.magics', top {args.top}:")
+    print(f"\npython -X importtime -c 'import jupyter_agentmem.notebook.magics', top {args.top}:")
     print(f"{'cumulative ms':>14} {'self ms':>8}  module")
     for cum, self_, name in import_times(args.top):
         print(f"{cum / 1000:>14.1f} {self_ / 1000:>8.1f}  {name}")

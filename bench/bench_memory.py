@@ -23,9 +23,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
 
-from jupyter_agentmem.demo import demo_responder
-from jupyter_agentmem.memory.worker import worker
-from jupyter_agentmem.openai_server import ChatServer
+from jupyter_agentmem import runtime
+from jupyter_agentmem.model.demo import demo_responder
+from jupyter_agentmem.model.server import ChatServer
 from jupyter_agentmem.store import DuckDbStore
 
 
@@ -59,7 +59,7 @@ def cell_latency(turns: int = 15) -> None:
                 shell.run_cell_magic("agent", "session=b user=ana memories=on summary=on",
                                      f"My name is Ana and I like topic {i}")
             cell.append((time.perf_counter() - start) * 1000)
-            worker().idle(30)
+            runtime.idle(30)
             until_done.append((time.perf_counter() - start) * 1000)
         print("## Cell time with memories + summaries on (server: 300 ms per memory call)\n")
         print("| measure | median ms | min | max |\n|---|---|---|---|")
@@ -78,7 +78,7 @@ def prompt_growth(turns: int = 200) -> None:
             with capture_output():
                 shell.run_cell_magic("agent", "session=p user=ana summary=on history=3",
                                      f"Turn {i}: tell me more about subject {i}. " + "x" * 150)
-        worker().idle(60)
+        runtime.idle(60)
         runs = DuckDbStore(db).session_runs("p")
         tokens = [r.input_tokens for r in runs]
         print("## Prompt tokens per turn, 200-turn session, summaries on, history=3\n")

@@ -31,7 +31,7 @@ import time
 COLD = """
 import json, sys, time
 t0 = time.perf_counter()
-from jupyter_agentmem.agent_panel import panel
+from jupyter_agentmem.notebook.panel import panel
 from jupyter_agentmem.store import DuckDbStore
 store = DuckDbStore(sys.argv[1])
 p = panel(session_id=sys.argv[2], user_id="bench", store=store)
@@ -44,7 +44,7 @@ print(json.dumps({"ms": ms}))
 def fill(store, session_id: str, n_messages: int) -> None:
     """Insert a session of ``n_messages`` messages in three bulk statements."""
     runs = n_messages // 2
-    with store.db.transaction() as con:
+    with store.engine.transaction() as con:
         con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, created_at, "
                     "updated_at) VALUES (?, 'bench', NULL, 'bench', now(), now())",
                     [session_id])
@@ -96,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    from jupyter_agentmem.agent_panel import panel
+    from jupyter_agentmem.notebook.panel import panel
     from jupyter_agentmem.store import DuckDbStore
 
     folder = tempfile.mkdtemp(prefix="bench_panel_")

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from jupyter_agentmem import Agent, OpenAIChat
-from jupyter_agentmem.openai_server import ChatServer, Reply
+from jupyter_agentmem.model.server import ChatServer, Reply
 from jupyter_agentmem.storage import DuckDbAgentStorage
 
 WINDOWS = [(1, 10), (91, 100), (991, 1000)]

@@ -13,22 +13,24 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Agent": ".agent",
-    "AgentMemory": ".memory.agent_memory",
+    "AgentMemory": ".memory",
     "OpenAIChat": ".model",
     "ModelError": ".model",
     "RunResponse": ".types",
     "Message": ".types",
     "DuckDbAgentStorage": ".storage",
-    "DuckDbMemoryDb": ".memory.db",
+    "DuckDbMemoryDb": ".memory",
     "DuckDbStore": ".store",
-    "panel": ".agent_panel",
+    "panel": ".notebook.panel",
 }
 
 if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
     from .agent import Agent
-    from .memory.agent_memory import AgentMemory
-    from .memory.db import DuckDbMemoryDb
+    from .memory import AgentMemory, DuckDbMemoryDb
     from .model import ModelError, OpenAIChat
+    from .notebook.panel import panel
     from .storage import DuckDbAgentStorage
     from .store import DuckDbStore
     from .types import Message, RunResponse
@@ -50,15 +52,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext jupyter_agentmem``: register ``%%agent`` and ``%agent``."""
-    from .magics import AgentMagics
+    from .notebook.magics import AgentMagics
 
     ipython.register_magics(AgentMagics(shell=ipython))
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
     """``%unload_ext jupyter_agentmem``: remove the magics."""
-    from .magics import unregister
+    from .notebook.magics import unregister
 
     unregister(ipython)

@@ -11,6 +11,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import ChatModel
 
 RESUME = """
 from jupyter_agentmem import Agent
@@ -22,12 +26,12 @@ agent.print_response("What was my first message?", stream=True)
 """
 
 
-def quickstart_model():  # noqa: ANN201 (OpenAIChat, imported lazily)
+def quickstart_model() -> ChatModel:
     from .model import OpenAIChat
 
     if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
         return OpenAIChat(id=os.environ.get("AGENTMEM_MODEL", "gpt-4o-mini"))
-    from .demo import demo_model
+    from .model.demo import demo_model
 
     print("(No OPENAI_API_KEY or OPENAI_BASE_URL: using the offline demo model.)\n")
     return demo_model()

@@ -1,4 +1,8 @@
-"""``Agent``: one run of the conversation loop, with phidata's names (no IPython here)."""
+"""``Agent``: one run of the conversation loop, with phidata's names.
+
+No IPython here: the notebook layer passes a renderer (``render.ReplyRenderer``) and
+reads the ``RunResponse``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import events
+from . import changes
 from .memory.agent_memory import AgentMemory
 from .memory.history import history_messages, system_prompt
-from .model import ModelError, OpenAIChat
-from .store import DuckDbStore, Store, StoreError
-from .types import Message, Run, RunResponse, new_id
+from .model import ChatModel, ModelError, OpenAIChat
+from .render import ReplyRenderer
+from .store import AgentStorage, DuckDbStore, Store, StoreError
+from .types import Message, Run, RunResponse, SessionSummary, new_id
 
 DEFAULT_USER = "default"
 
@@ -23,8 +28,8 @@ class Agent:
 
     def __init__(
         self,
-        model: OpenAIChat | None = None,
-        storage: Any = None,
+        model: ChatModel | None = None,
+        storage: AgentStorage | None = None,
         memory: AgentMemory | None = None,
         add_history_to_messages: bool = False,
         num_history_responses: int = 3,
@@ -73,7 +78,7 @@ class Agent:
         system = Message(role="system", content=text) if text else None
         return system, history_messages(history_runs), Message(role="user", content=message)
 
-    def _summary_outside_window(self, history_runs: list[Run]) -> Any:
+    def _summary_outside_window(self, history_runs: list[Run]) -> SessionSummary | None:
         # A summary is only worth its tokens when some runs fall outside the window.
         if self.add_history_to_messages and (
                 len(history_runs) < self.num_history_responses
@@ -131,8 +136,7 @@ class Agent:
             self.store.append_run(run, user_id=user_id)
         except Exception as exc:  # noqa: BLE001 (the reply is still shown; the user is told)
             return f"The run could not be stored ({type(exc).__name__}: {exc})."
-        events.notify(events.Change("run", self.session_id, user_id,
-                                    getattr(self.store, "path", None)))
+        changes.notify(changes.Change("run", self.session_id, user_id, self.store.path))
         return None
 
     def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
@@ -188,17 +192,20 @@ class Agent:
             _checked(final)
 
     def print_response(self, message: str, stream: bool = False,
-                       markdown: bool | None = None) -> None:
+                       markdown: bool | None = None,
+                       renderer: ReplyRenderer | None = None) -> None:
         """Show the reply: Markdown in a notebook (one updating display), text elsewhere.
 
         Returns None, as phidata's does: a notebook cell ending in ``print_response``
         shows the reply once, not a ``RunResponse`` repr under it. Use ``run`` for the value.
+        ``renderer`` replaces the default display.
         """
-        from .render import ReplyView
+        if renderer is None:
+            from .render import ReplyView
 
-        view = ReplyView(markdown=self.markdown if markdown is None else markdown)
-        response = self.respond(message, on_delta=view.add if stream else None)
-        view.finish(response)
+            renderer = ReplyView(markdown=self.markdown if markdown is None else markdown)
+        response = self.respond(message, on_delta=renderer.add if stream else None)
+        renderer.finish(response)
 
 
 def _checked(response: RunResponse) -> RunResponse:

@@ -23,13 +23,14 @@ def _server():
 @pytest.fixture
 def server(_server):
     """The scripted server, reset for this test."""
-    from jupyter_agentmem.memory.worker import worker
+    from jupyter_agentmem import runtime
+    from jupyter_agentmem.memory import take_failures
 
     _server.reset()
     yield _server
     # Background memory work of this test must not eat the next test's scripted replies.
-    assert worker().idle(30), "background memory work did not finish"
-    worker().drain_failures()
+    assert runtime.idle(30), "background memory work did not finish"
+    take_failures()
     _server.reset()
 
 

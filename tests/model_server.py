@@ -13,7 +13,7 @@ import json
 import threading
 from typing import Any
 
-from jupyter_agentmem.openai_server import ChatServer, Reply
+from jupyter_agentmem.model.server import ChatServer, Reply
 
 __all__ = ["Reply", "ScriptedServer", "kind_of"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from model_server import Reply
 
-from jupyter_agentmem.openai_server import ChatServer
+from jupyter_agentmem.model.server import ChatServer
 from jupyter_agentmem.store import DuckDbStore
 
 PROC = str(Path(__file__).with_name("agent_proc.py"))

@@ -11,11 +11,11 @@ import warnings
 import pytest
 from model_server import Reply, roles_and_contents
 
-from jupyter_agentmem import Agent, AgentMemory
-from jupyter_agentmem.memory.worker import worker
+from jupyter_agentmem import Agent, AgentMemory, runtime
+from jupyter_agentmem.memory import take_failures
 from jupyter_agentmem.storage import DuckDbAgentStorage
 from jupyter_agentmem.store import DuckDbStore, StoreError
-from jupyter_agentmem.store.postgres_store import redacted
+from jupyter_agentmem.store.postgres import redacted
 from jupyter_agentmem.types import Memory, Message, Run
 
 
@@ -54,10 +54,10 @@ def test_a_forked_child_does_not_checkpoint_or_drop_the_parents_wal(db_path):
 def test_ctrl_c_while_waiting_for_the_lock_does_not_keep_it(tmp_path):
     out = run_py("""
         import os, signal, subprocess, sys, threading, time
-        from jupyter_agentmem.store.file_lock import HandoverLock
+        from jupyter_agentmem.store.duckdb.file_lock import HandoverLock
         db = sys.argv[1]
         holder = subprocess.Popen([sys.executable, "-c",
-            "import sys, time; from jupyter_agentmem.store.file_lock import HandoverLock;"
+            "import sys, time; from jupyter_agentmem.store.duckdb.file_lock import HandoverLock;"
             "l = HandoverLock(sys.argv[1]); l.acquire(5); print('held', flush=True);"
             "time.sleep(1.5); l.release(); time.sleep(5)", db], stdout=subprocess.PIPE, text=True)
         holder.stdout.readline()
@@ -68,7 +68,7 @@ def test_ctrl_c_while_waiting_for_the_lock_does_not_keep_it(tmp_path):
             print("interrupted")
         time.sleep(2)  # the holder has released; our abandoned wait must give it back
         other = subprocess.run([sys.executable, "-c",
-            "import sys; from jupyter_agentmem.store.file_lock import HandoverLock;"
+            "import sys; from jupyter_agentmem.store.duckdb.file_lock import HandoverLock;"
             "HandoverLock(sys.argv[1]).acquire(2); print('other process got it')", db],
             capture_output=True, text=True)
         print(other.stdout.strip() or other.stderr.strip().splitlines()[-1])
@@ -134,7 +134,7 @@ def test_warnings_as_errors_cannot_wedge_the_memory_worker(server, model, db_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         agent.run("I like tea")
-        assert worker().idle(5)  # the failing job still finished its bookkeeping
+        assert runtime.idle(5)  # the failing job still finished its bookkeeping
     server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
         "memory": "Ana likes tea.", "topics": []}}]), kind="memory")
     agent.run("I like tea, really")
@@ -157,7 +157,7 @@ def test_a_refused_memory_change_skips_only_that_call(server, model, db_path):
         agent.run("my dog is gone; I have a cat, Tom")
         assert agent.memory.wait(10)
     assert [m.memory for m in store.user_memories("ana")] == ["Ana has a cat named Tom."]
-    assert any("was deleted" in f for f in worker().drain_failures())
+    assert any("was deleted" in f for f in take_failures())
 
 
 @pytest.mark.parametrize("url", [
@@ -183,7 +183,7 @@ def test_the_cache_never_holds_what_a_caller_rolled_back_or_changed(db_path):
     first = Run(session_id="s", messages=[Message(role="user", content="q0")])
     store.append_run(first)
     first.messages[0].content = "changed by the caller"
-    with pytest.raises(RuntimeError), store.db.transaction():
+    with pytest.raises(RuntimeError), store.engine.transaction():
         store.append_run(Run(session_id="s", messages=[Message(role="user", content="ghost")]))
         raise RuntimeError("the caller's transaction fails")
     assert [r.messages[0].content for r in store.recent_runs("s", 3)] == ["q0"]
@@ -214,11 +214,11 @@ def test_a_database_held_by_another_process_is_a_clear_error_in_the_cell(shell, 
 
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sys, time
-        from jupyter_agentmem.store.file_lock import HandoverLock
+        from jupyter_agentmem.store.duckdb.file_lock import HandoverLock
         lock = HandoverLock(sys.argv[1]); lock.acquire(5)
         print("held", flush=True); time.sleep(30)
     """), db_path], stdout=subprocess.PIPE, text=True)
-    db = DuckDbStore(db_path).db
+    db = DuckDbStore(db_path).engine
     try:
         assert holder.stdout.readline().strip() == "held"
         db.lock_timeout_s = 0.5

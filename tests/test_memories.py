@@ -12,8 +12,8 @@ import pytest
 from model_server import Reply
 
 from jupyter_agentmem import Agent, AgentMemory
+from jupyter_agentmem.memory import MemoryWorkWarning, take_failures
 from jupyter_agentmem.memory.db import DuckDbMemoryDb
-from jupyter_agentmem.memory.worker import MemoryWorkWarning, worker
 from jupyter_agentmem.storage import DuckDbAgentStorage
 from jupyter_agentmem.store import DuckDbStore
 
@@ -108,14 +108,14 @@ def test_malformed_manager_answers_change_nothing_and_warn(server, model, db_pat
     run_and_wait(agent, "I like tea")
     before_memories = kept(db_path, "ana")
     before_events = len(DuckDbStore(db_path).events(user_id="ana"))
-    worker().drain_failures()
+    take_failures()
     server.script(Reply(tool_calls=calls), kind="memory")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_and_wait(agent, "something")
     assert kept(db_path, "ana") == before_memories
     assert len(DuckDbStore(db_path).events(user_id="ana")) == before_events
-    failures = worker().drain_failures()
+    failures = take_failures()
     assert len(failures) == 1 and "Skipped a memory change" in failures[0]
     assert any(issubclass(w.category, MemoryWorkWarning) for w in caught)
 
@@ -126,7 +126,7 @@ def test_foreign_memory_id_cannot_touch_another_user(server, model, db_path):
     run_and_wait(bob, "I like coffee")
     bob_id = DuckDbStore(db_path).user_memories("bob")[0].memory_id
     ana = make_agent(model, db_path, user="ana", session="a")
-    worker().drain_failures()
+    take_failures()
     server.script(Reply(tool_calls=[_call("delete_memory", {"memory_id": bob_id}),
                                     _call("update_memory", {"memory_id": "m1",
                                                             "memory": "hijacked"})]),
@@ -136,21 +136,21 @@ def test_foreign_memory_id_cannot_touch_another_user(server, model, db_path):
         run_and_wait(ana, "hi")
     assert kept(db_path, "bob") == ["Bob likes coffee."]
     assert kept(db_path, "ana") == []
-    assert len(worker().drain_failures()) == 2
+    assert len(take_failures()) == 2
 
 
 def test_server_error_during_memory_work_keeps_reply_and_memories(server, model, db_path):
     agent = make_agent(model, db_path)
     server.script(Reply(tool_calls=[add("Ana likes tea.", "food")]), kind="memory")
     run_and_wait(agent, "I like tea")
-    worker().drain_failures()
+    take_failures()
     server.script(Reply(status=500, content="boom"), kind="memory")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         response = run_and_wait(agent, "I like cake")
     assert response.content == "echo: I like cake"
     assert kept(db_path, "ana") == ["Ana likes tea."]
-    failures = worker().drain_failures()
+    failures = take_failures()
     assert len(failures) == 1 and "500" in failures[0]
 
 

@@ -7,8 +7,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from model_server import Reply
 
-from jupyter_agentmem import events
-from jupyter_agentmem.memory.worker import worker
+from jupyter_agentmem import changes, runtime
 from jupyter_agentmem.store import DuckDbStore
 
 
@@ -19,7 +18,7 @@ def add(memory: str) -> Reply:
 
 def test_reply_is_shown_before_memory_work_finishes(shell, server):
     order: list[str] = []
-    unsubscribe = events.subscribe(lambda change: order.append("stored " + change.kind)
+    unsubscribe = changes.subscribe(lambda change: order.append("stored " + change.kind)
                                    if change.kind in ("memories", "summary") else None)
     try:
         server.script(Reply(content=None, delay=0.5, tool_calls=[
@@ -34,7 +33,7 @@ def test_reply_is_shown_before_memory_work_finishes(shell, server):
             texts = [o.data["text/plain"] for o in out.outputs]
             assert "echo: I like tea" in texts[-2]
             assert texts[-1] == "memory: updating memories…"
-            assert worker().idle(10)
+            assert runtime.idle(10)
         # The status line under the reply was updated in place by the worker.
         assert out.outputs[-1].data["text/plain"] == "memory: memories +1 · summary v1"
     finally:
@@ -58,7 +57,7 @@ def test_memories_and_summary_subcommands_return_dataframes(shell, server, db_pa
     server.script(Reply(content='{"summary": "tea talk", "topics": ["tea"]}'), kind="summary")
     with capture_output():
         shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on", "I like tea")
-    worker().idle(10)
+    runtime.idle(10)
     memories = shell.run_line_magic("agent", "memories user=ana")
     assert list(memories["memory"]) == ["Ana likes tea."]
     assert shell.run_line_magic("agent", "memories user=bob").empty
@@ -75,9 +74,9 @@ def test_forget_one_memory_and_all_of_a_user(shell, server, db_path):
     server.script(add("Bob likes coffee."), kind="memory")
     with capture_output():
         shell.run_cell_magic("agent", "session=a user=ana memories=on", "facts")
-        worker().idle(10)
+        runtime.idle(10)
         shell.run_cell_magic("agent", "session=b user=bob memories=on", "facts")
-        worker().idle(10)
+        runtime.idle(10)
     tea = store.user_memories("ana")[0].memory_id
     shell.run_line_magic("agent", f"forget memory_id={tea} user=ana")
     assert [m.memory for m in store.user_memories("ana")] == ["Ana lives in Porto."]
@@ -107,7 +106,7 @@ def test_failed_memory_work_shows_as_a_warning_in_the_cell(shell, server):
         warnings.simplefilter("ignore")
         with capture_output() as out:
             shell.run_cell_magic("agent", "session=s user=ana memories=on", "I like tea")
-            assert worker().idle(10)
+            assert runtime.idle(10)
         texts = [o.data["text/plain"] for o in out.outputs]
         assert any("echo: I like tea" in t for t in texts)
         status = texts[-1]

@@ -21,8 +21,8 @@ import pytest
 from IPython.utils.capture import capture_output
 from model_server import roles_and_contents
 
-from jupyter_agentmem import events
-from jupyter_agentmem.agent_panel import AgentPanel, panel
+from jupyter_agentmem import changes
+from jupyter_agentmem.notebook.panel import AgentPanel, panel
 from jupyter_agentmem.store import DuckDbStore
 from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
 
@@ -30,7 +30,7 @@ READ_SQL = """
 import json, sys
 from jupyter_agentmem.store import DuckDbStore
 store = DuckDbStore(sys.argv[1])
-with store.db.connection() as con:
+with store.engine.connection() as con:
     rows = con.execute(sys.argv[2], json.loads(sys.argv[3])).fetchall()
 store.close()
 print(json.dumps(rows, default=str))
@@ -478,8 +478,8 @@ def test_refreshes_on_changes_from_another_thread(agent_panel, store, db_path):
 
     def notify() -> None:
         try:
-            events.notify(events.Change("memories", "foo", "ana", db_path))
-            events.notify(events.Change("memories", "foo", "ana", "/elsewhere.duckdb"))
+            changes.notify(changes.Change("memories", "foo", "ana", db_path))
+            changes.notify(changes.Change("memories", "foo", "ana", "/elsewhere.duckdb"))
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -490,7 +490,7 @@ def test_refreshes_on_changes_from_another_thread(agent_panel, store, db_path):
     assert "Ana plays chess." in list(p.memories.data["memory"])
     assert "Bob plays go." not in list(p.memories.data["memory"])
     store.append_run(Run(session_id="foo", messages=[Message(role="user", content="q3")]))
-    events.notify(events.Change("run", "foo", "ana", db_path))
+    changes.notify(changes.Change("run", "foo", "ana", db_path))
     assert list(p.history.data["content"])[-1] == "q3"
 
 
@@ -563,7 +563,7 @@ def test_empty_database_and_default_session(tmp_path):
     try:
         assert p.session_id is None and p.history.data.empty and p.memories.data.empty
         store.append_run(Run(session_id="first", messages=[Message(role="user", content="hi")]))
-        events.notify(events.Change("run", "first", "default", store.path))
+        changes.notify(changes.Change("run", "first", "default", store.path))
         assert p.session_id == "first" and list(p.history.data["content"]) == ["hi"]
     finally:
         p.close()
@@ -603,6 +603,6 @@ def test_panel_notebook_runs_offline(tmp_path, monkeypatch):
 
 def test_package_panel_is_the_function_even_after_the_module_is_imported():
     import jupyter_agentmem
-    import jupyter_agentmem.agent_panel  # noqa: F401 (a submodule import must not shadow it)
+    import jupyter_agentmem.notebook.panel  # noqa: F401 (a submodule import must not shadow it)
 
     assert jupyter_agentmem.panel is panel and callable(jupyter_agentmem.panel)

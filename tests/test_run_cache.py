@@ -24,7 +24,7 @@ def history_agent(model, db_path, session="shared") -> Agent:
 def test_a_run_written_by_another_process_is_in_the_next_history(server, model, db_path):
     agent = history_agent(model, db_path)
     agent.run("from parent 1")  # fills the cache while this process holds the file
-    assert agent.store.db.is_open
+    assert agent.store.engine.is_open
     spec = {"db": db_path, "base_url": server.base_url, "session": "shared",
             "messages": ["from child"]}
     # The child waits for the file; this process hands it over (its cache is now stale).
@@ -55,7 +55,7 @@ def test_cached_history_matches_the_database_over_many_turns(server, model, db_p
     for i in range(20):
         agent.run(f"turn {i}")
     cached = agent.store.recent_runs("shared", 3)
-    agent.store.db.close()  # a new generation: the next read comes from the file
+    agent.store.engine.close()  # a new generation: the next read comes from the file
     fresh = agent.store.recent_runs("shared", 3)
     assert [[m.content for m in r.messages] for r in cached] == [
         [m.content for m in r.messages] for r in fresh]

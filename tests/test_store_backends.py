@@ -163,24 +163,29 @@ def test_deleted_summary_version_is_skipped_and_undoable(any_store_location):
 
 def _m001_database(location: str) -> None:
     """A database as the first release left it (only m001), with one run and summary."""
-    from jupyter_agentmem.store import migrations
+    from jupyter_agentmem.store.sql import migrations
     from jupyter_agentmem.types import utcnow
 
     if location.startswith("postgresql"):
         import psycopg
 
-        from jupyter_agentmem.store.postgres_store import _Connection
+        from jupyter_agentmem.store.postgres.dialect import POSTGRES
+        from jupyter_agentmem.store.postgres.engine import PgConnection
 
         raw = psycopg.connect(location, autocommit=True, cursor_factory=psycopg.ClientCursor)
-        con: Any = _Connection(raw)
+        con: Any = PgConnection(raw)
+        dialect = POSTGRES
     else:
         import duckdb
 
+        from jupyter_agentmem.store.duckdb.dialect import DUCKDB
+
         con = raw = duckdb.connect(location)
+        dialect = DUCKDB
     saved = migrations.MIGRATIONS
     migrations.MIGRATIONS = saved[:1]
     try:
-        migrations.migrate(con.execute, lambda sql: con.execute(sql).fetchall())
+        migrations.migrate(con, dialect)
     finally:
         migrations.MIGRATIONS = saved
     now = utcnow()

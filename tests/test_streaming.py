@@ -5,7 +5,7 @@ from __future__ import annotations
 from model_server import Reply
 
 from jupyter_agentmem import Agent
-from jupyter_agentmem.openai_server import estimate_tokens, prompt_tokens
+from jupyter_agentmem.model.server import estimate_tokens, prompt_tokens
 from jupyter_agentmem.storage import DuckDbAgentStorage
 from jupyter_agentmem.store import DuckDbStore
 

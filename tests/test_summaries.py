@@ -74,10 +74,10 @@ def test_server_without_json_schema_falls_back(server, model, db_path):
 
 
 def test_broken_summary_answer_stores_nothing_and_warns(server, model, db_path):
-    from jupyter_agentmem.memory.worker import worker
+    from jupyter_agentmem.memory import take_failures
 
     agent = summary_agent(model, db_path)
-    worker().drain_failures()
+    take_failures()
     server.script(Reply(content="not json at all"), kind="summary")
     import warnings
 
@@ -86,5 +86,5 @@ def test_broken_summary_answer_stores_nothing_and_warns(server, model, db_path):
         agent.run("hello")
         agent.memory.wait(10)
     assert agent.memory.summary is None
-    failures = worker().drain_failures()
+    failures = take_failures()
     assert len(failures) == 1 and "not usable JSON" in failures[0]

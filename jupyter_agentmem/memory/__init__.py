@@ -1,6 +1,13 @@
-"""Memory: chat history, user memories and session summaries (no IPython here)."""
+"""Memory: chat history, user memories and session summaries (no IPython here).
+
+``AgentMemory`` is phidata's memory object; the work after a run (memories, the
+summary) runs on a background job queue (``worker.py``) built by ``jobs.py``.
+"""
 
 from .agent_memory import AgentMemory
 from .db import DuckDbMemoryDb, MemoryDb, PgMemoryDb, SqliteMemoryDb
+from .jobs import take_failures
+from .worker import MemoryWorkWarning
 
-__all__ = ["AgentMemory", "DuckDbMemoryDb", "MemoryDb", "PgMemoryDb", "SqliteMemoryDb"]
+__all__ = ["AgentMemory", "DuckDbMemoryDb", "MemoryDb", "MemoryWorkWarning", "PgMemoryDb",
+           "SqliteMemoryDb", "take_failures"]

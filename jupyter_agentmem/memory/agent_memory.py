@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
-from ..store import DuckDbStore, Store
+from ..model import ChatModel
+from ..store import DuckDbStore, MemoryDb, Store
 from ..types import Memory, Message, Run, SessionSummary
+from .jobs import MemoryWork, queue_memory_work, wait_for_memory_work
+from .worker import Outcome
 
-if TYPE_CHECKING:
-    from ..model import OpenAIChat
-    from .db import DuckDbMemoryDb
+
+class MemoryOwner(Protocol):
+    """What the memory needs of the agent it belongs to."""
+
+    session_id: str
+    model: ChatModel
+
+    @property
+    def effective_user_id(self) -> str: ...
 
 
 class AgentMemory:
@@ -22,14 +30,14 @@ class AgentMemory:
 
     def __init__(
         self,
-        db: DuckDbMemoryDb | None = None,
+        db: MemoryDb | None = None,
         create_user_memories: bool = False,
         update_user_memories_after_run: bool = True,
         create_session_summary: bool = False,
         update_session_summary_after_run: bool = True,
         classify_memories: bool = False,
         wait_timeout: float = 30.0,
-        model: OpenAIChat | None = None,
+        model: ChatModel | None = None,
     ) -> None:
         self.db = db
         self.create_user_memories = create_user_memories
@@ -41,12 +49,12 @@ class AgentMemory:
         self.model = model  # the model for memory work; the agent's when None
         self.system_message: Message | None = None
         # Called from the worker thread with (outcome, ok) after each memory job.
-        self.on_outcome: Callable[[str, bool], None] | None = None
-        self._agent: Any = None
+        self.on_outcome: Outcome | None = None
+        self._agent: MemoryOwner | None = None
         self._session_store: Store | None = None
 
     # --- wiring (done by Agent) ----------------------------------------------
-    def attach(self, agent: Any, session_store: Store) -> None:
+    def attach(self, agent: MemoryOwner, session_store: Store) -> None:
         self._agent = agent
         self._session_store = session_store
 
@@ -61,12 +69,19 @@ class AgentMemory:
         return self.db.store if self.db is not None else self.session_store
 
     @property
+    def owner(self) -> MemoryOwner:
+        if self._agent is None:
+            raise RuntimeError("this AgentMemory belongs to no Agent yet: "
+                               "pass it to Agent(memory=...)")
+        return self._agent
+
+    @property
     def session_id(self) -> str:
-        return self._agent.session_id
+        return self.owner.session_id
 
     @property
     def user_id(self) -> str:
-        return self._agent.effective_user_id
+        return self.owner.effective_user_id
 
     # --- what phidata users read ---------------------------------------------
     @property
@@ -93,15 +108,18 @@ class AgentMemory:
     # --- background memory work ----------------------------------------------
     def before_run(self, session_id: str, user_id: str) -> None:
         """Wait (bounded) for earlier memory work of this user or session."""
-        from .worker import worker
+        wait_for_memory_work(session_id, user_id, self.wait_timeout)
 
-        worker().wait_for(_keys(session_id, user_id), self.wait_timeout)
-
-    def after_run(self, run: Run, user_id: str, model: OpenAIChat) -> None:
+    def after_run(self, run: Run, user_id: str, model: ChatModel) -> None:
         """Queue the memory and summary work the flags ask for."""
-        from .worker import queue_memory_work
-
-        queue_memory_work(self, run, user_id, self.model or model)
+        queue_memory_work(MemoryWork(
+            run=run, user_id=user_id, model=self.model or model,
+            memory_store=self.memory_store, session_store=self.session_store,
+            extract_memories=self.create_user_memories and self.update_user_memories_after_run,
+            classify=self.classify_memories,
+            update_summary=(self.create_session_summary
+                            and self.update_session_summary_after_run),
+            on_outcome=self.on_outcome))
 
     def update_summary(self) -> SessionSummary | None:
         """Fold the runs since the last summary into a new one now (no background)."""
@@ -120,16 +138,10 @@ class AgentMemory:
                                  classify=self.classify_memories)
         return self.memories
 
-    def _work_model(self) -> OpenAIChat:
-        return self.model or self._agent.model
+    def _work_model(self) -> ChatModel:
+        return self.model or self.owner.model
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until this agent's queued memory work is done; False on timeout."""
-        from .worker import worker
-
-        return worker().wait_for(_keys(self.session_id, self.user_id),
-                                 self.wait_timeout if timeout is None else timeout)
-
-
-def _keys(session_id: str, user_id: str) -> set[tuple[str, str]]:
-    return {("session", session_id), ("user", user_id)}
+        return wait_for_memory_work(self.session_id, self.user_id,
+                                    self.wait_timeout if timeout is None else timeout)

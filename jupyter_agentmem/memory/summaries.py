@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..model import ModelError
-from ..types import SessionSummary
-
-if TYPE_CHECKING:
-    from ..model import OpenAIChat
-    from ..store import Store
+from ..model import ChatModel, ModelError
+from ..store import Store
+from ..types import Run, SessionSummary
 
 SUMMARY_PROMPT = """You keep a running summary of a conversation between a user and an
 assistant. You are given the summary so far (it may be empty) and the turns that came
@@ -43,7 +40,7 @@ FORMATS: list[dict[str, Any] | None] = [SCHEMA, {"type": "json_object"}, None]
 MAX_RUNS_PER_UPDATE = 20  # a summariser that fell behind catches up in bounded steps
 
 
-def summary_messages(previous: SessionSummary | None, runs: list[Any]) -> list[dict[str, Any]]:
+def summary_messages(previous: SessionSummary | None, runs: list[Run]) -> list[dict[str, Any]]:
     turns = "\n\n".join(
         "\n".join(f"{m.role.capitalize()}: {m.content or ''}" for m in run.messages
                   if m.role in ("user", "assistant"))
@@ -68,20 +65,24 @@ def parse_summary(text: str | None) -> tuple[str, list[str]]:
     return summary.strip(), [str(t) for t in topics] if isinstance(topics, list) else []
 
 
-def _ask(model: OpenAIChat, messages: list[dict[str, Any]]) -> str | None:
+# A server that does not know a response_format refuses the request with one of these.
+REFUSED_FORMAT = (400, 422)
+
+
+def _ask(model: ChatModel, messages: list[dict[str, Any]]) -> str | None:
     last: ModelError | None = None
     for fmt in FORMATS:
         try:
             return model.response(messages, response_format=fmt).content
         except ModelError as exc:
             # Only a refused response_format is worth another format; 5xx etc. are not.
-            if "(400)" not in str(exc) and "(422)" not in str(exc):
+            if exc.status_code not in REFUSED_FORMAT:
                 raise
             last = exc
     raise last or ModelError("no summary")
 
 
-def update_session_summary(store: Store, model: OpenAIChat,
+def update_session_summary(store: Store, model: ChatModel,
                            session_id: str) -> SessionSummary | None:
     """Fold the runs since the last summary into a new version; None if none are new."""
     previous = store.latest_summary(session_id)

@@ -12,14 +12,11 @@ import difflib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..store.base import StoreError
+from ..model import ChatModel
+from ..store import Store, StoreError
 from ..types import Memory, Run
-
-if TYPE_CHECKING:
-    from ..model import OpenAIChat
-    from ..store import Store
 
 MANAGER_PROMPT = """You manage the long-term memories an assistant keeps about one user.
 Given the user's latest message, the assistant's reply and the memories already kept,
@@ -98,7 +95,7 @@ def _transcript(run: Run) -> str:
     return "\n".join(parts)
 
 
-def worth_remembering(model: OpenAIChat, run: Run) -> bool:
+def worth_remembering(model: ChatModel, run: Run) -> bool:
     """phidata's yes/no gate: skip the manager call when nothing is worth keeping."""
     answer = model.response([
         {"role": "system", "content": CLASSIFY_PROMPT},
@@ -117,7 +114,7 @@ def manager_messages(run: Run, existing: list[Memory]) -> list[dict[str, Any]]:
     ]
 
 
-def update_user_memories(store: Store, model: OpenAIChat, run: Run, user_id: str,
+def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
                          classify: bool = False) -> MemoryUpdate:
     """Ask the model what to keep from ``run`` about ``user_id`` and apply it."""
     result = MemoryUpdate()

@@ -1,48 +1,48 @@
-"""The background worker: memory and summary work off the reply's critical path.
+"""A keyed background job queue: work off the reply's critical path, in order.
 
-One thread per process runs jobs in order. A job is keyed by the session and user
-it touches; the next run of that session or user waits (bounded) until the job is
-done, so it always sees fresh memories. A failing job becomes a warning, never a
-lost reply.
+One thread runs jobs one after another. Each job is submitted with the keys it
+touches (here: ``("user", id)``, ``("session", id)``); ``wait_for(keys)`` blocks
+until no job with one of those keys is pending. A failing job becomes a warning,
+never an exception in the caller. This module knows nothing of memories: the jobs
+are built in ``memory/jobs.py``.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import os
 import queue
 import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
 
-from .. import events
-
-if TYPE_CHECKING:
-    from ..model import OpenAIChat
-    from ..types import Run
-    from .agent_memory import AgentMemory
+from .. import runtime
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
 Job = Callable[[], "str | None"]  # returns a one-line outcome, or None for "nothing changed"
 Outcome = Callable[[str, bool], None]  # (text, ok): e.g. a status line in the cell
 
+EXIT_WAIT_S = 10.0  # at exit, queued work may store its results for this long
+
 
 class MemoryWorkWarning(UserWarning):
     """Background memory work failed; the reply and the stored run are unaffected."""
 
 
-class MemoryWorker:
+class JobQueue:
+    """Jobs keyed by what they touch, run in order on one daemon thread."""
+
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._jobs: queue.Queue[tuple[set[Key], Job, str, Outcome | None]] = queue.Queue()
         self._pending: Counter[Key] = Counter()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.failures: list[str] = []  # drained by the magic, shown in the notebook
+        self.failures: list[str] = []  # drained by the notebook, shown at the next cell
 
     def submit(self, keys: set[Key], job: Job, what: str,
                on_outcome: Outcome | None = None) -> None:
@@ -66,16 +66,16 @@ class MemoryWorker:
                 if on_outcome is not None:
                     on_outcome(outcome or "", ok)
             except Exception:  # noqa: BLE001 (warnings-as-errors, a display problem...)
-                log.exception("memory work bookkeeping failed")
+                log.exception("background job bookkeeping failed")
             finally:
-                # Whatever happened, the job is over: runs waiting on these keys go on.
+                # Whatever happened, the job is over: callers waiting on these keys go on.
                 with self._cond:
                     self._pending.subtract(keys)
                     self._pending = +self._pending  # drop zero counts
                     self._cond.notify_all()
 
     def report(self, message: str) -> None:
-        """A problem in background work: logged, warned, and shown at the next cell."""
+        """A problem in background work: logged, warned, and kept for the next cell."""
         log.debug(message)
         self.failures.append(message)
         try:
@@ -83,21 +83,16 @@ class MemoryWorker:
         except Exception:  # noqa: BLE001 (warnings turned into errors: the list has it)
             log.debug("warning not shown", exc_info=True)
 
-    def wait_for(self, keys: set[Key], timeout: float) -> bool:
-        """Wait until no job touching ``keys`` is pending; False if ``timeout`` passed."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while any(self._pending[k] for k in keys):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+    def wait_for(self, keys: Iterable[Key] | None, timeout: float) -> bool:
+        """Wait until no job touching ``keys`` (``None``: any job) is pending.
 
-    def idle(self, timeout: float = 30.0) -> bool:
+        ``False`` if ``timeout`` seconds passed first.
+        """
+        wanted = None if keys is None else set(keys)
         deadline = time.monotonic() + timeout
         with self._cond:
-            while +self._pending:
+            while (+self._pending if wanted is None
+                   else any(self._pending[k] for k in wanted)):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -108,63 +103,19 @@ class MemoryWorker:
         out, self.failures = self.failures, []
         return out
 
+    # --- runtime.Resource -------------------------------------------------------
+    def idle(self, timeout: float = 30.0) -> bool:
+        return self.wait_for(None, timeout)
 
-_worker: MemoryWorker | None = None
-_worker_guard = threading.Lock()
+    def after_fork_in_child(self) -> None:
+        # A forked child inherits the parent's pending counts but not its thread.
+        self._reset()
 
-
-def _fresh_worker_in_child() -> None:
-    # A forked child inherits the parent's pending counts but not its thread.
-    global _worker, _worker_guard
-    _worker, _worker_guard = None, threading.Lock()
-
-
-def _finish_at_exit() -> None:
-    # Let queued memory work store its results before the databases close (this
-    # handler is registered after the store's, so it runs before it).
-    if _worker is not None:
-        _worker.idle(timeout=10)
+    def close(self) -> None:
+        # Let queued work store its results before the engines close (runtime.PHASES).
+        self.idle(EXIT_WAIT_S)
 
 
-os.register_at_fork(after_in_child=_fresh_worker_in_child)
-atexit.register(_finish_at_exit)
-
-
-def worker() -> MemoryWorker:
-    global _worker
-    with _worker_guard:
-        if _worker is None:
-            _worker = MemoryWorker()
-        return _worker
-
-
-def queue_memory_work(memory: AgentMemory, run: Run, user_id: str, model: OpenAIChat) -> None:
-    """Queue what the memory flags ask for after ``run``."""
-    if memory.create_user_memories and memory.update_user_memories_after_run:
-        from .user_memories import update_user_memories
-
-        def memories_job() -> str | None:
-            update = update_user_memories(memory.memory_store, model, run, user_id,
-                                          classify=memory.classify_memories)
-            for problem in update.skipped:
-                worker().report(f"Skipped a memory change the model asked for: {problem}")
-            if update.changed:
-                events.notify(events.Change("memories", run.session_id, user_id,
-                                            getattr(memory.memory_store, "path", None)))
-            return update.describe()
-
-        worker().submit({("user", user_id)}, memories_job, "Updating user memories",
-                        memory.on_outcome)
-    if memory.create_session_summary and memory.update_session_summary_after_run:
-        from .summaries import update_session_summary
-
-        def summary_job() -> str | None:
-            stored = update_session_summary(memory.session_store, model, run.session_id)
-            if stored is None:
-                return None
-            events.notify(events.Change("summary", run.session_id, user_id,
-                                        getattr(memory.session_store, "path", None)))
-            return f"summary v{stored.version}"
-
-        worker().submit({("session", run.session_id)}, summary_job, "Updating the summary",
-                        memory.on_outcome)
+def worker() -> JobQueue:
+    """The process's background job queue."""
+    return runtime.shared("jobs", "memory-worker", JobQueue)

@@ -1,34 +1,17 @@
-"""Persistence: the ``Store`` interface, its DuckDB and PostgreSQL implementations."""
+"""Persistence: the ``Store`` contract, its SQL, and one folder per backend.
+
+``open_store(location)`` picks the backend from the location (``registry.py``).
+"""
 
 from __future__ import annotations
 
-import os
-
 from .base import Store, StoreError
-from .duckdb_store import DuckDbStore
-from .file_lock import LockTimeout
+from .duckdb import DuckDbStore
+from .duckdb.file_lock import LockTimeout
+from .handles import AgentStorage, MemoryDb, StoreHandle
+from .postgres import PostgresStore  # psycopg itself is imported at the first connection
+from .registry import open_store
 
-__all__ = ["DuckDbStore", "LockTimeout", "PostgresStore", "Store", "StoreError", "open_store"]
+__all__ = ["AgentStorage", "DuckDbStore", "LockTimeout", "MemoryDb", "PostgresStore", "Store",
+           "StoreError", "StoreHandle", "open_store"]
 
-_POSTGRES = ("postgresql://", "postgres://", "postgresql+")
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.startswith(_POSTGRES)
-
-
-def open_store(location: str | os.PathLike | None) -> Store:
-    """A DuckDB file path (``None``: in memory) or a ``postgresql://`` URL -> its store."""
-    if location is not None and is_postgres_url(os.fspath(location)):
-        from .postgres_store import PostgresStore
-
-        return PostgresStore(os.fspath(location))
-    return DuckDbStore(location)
-
-
-def __getattr__(name: str):  # noqa: ANN202 (PostgresStore imports psycopg lazily)
-    if name == "PostgresStore":
-        from .postgres_store import PostgresStore
-
-        return PostgresStore
-    raise AttributeError(name)

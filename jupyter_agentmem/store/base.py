@@ -1,7 +1,8 @@
-"""The store interface: everything the agent, magics and panels ask of persistence.
+"""The store contract: everything the agent, the memory work, the magics and the panel
+ask of persistence.
 
-DuckDB implements it today (``duckdb_store.py``); a PostgreSQL store implements the
-same methods so no caller changes.
+``sql/store.py`` implements it once in SQL for every engine (DuckDB, PostgreSQL);
+a caller never knows which engine it talks to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ class StoreError(RuntimeError):
 
 class Store(ABC):
     """Sessions, runs, messages, memories, summaries and the events that changed them."""
+
+    @property
+    @abstractmethod
+    def path(self) -> str | None:
+        """Where the data lives, safe to show: a file path, a URL without its password,
+        or ``None`` for a private in-memory store."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Let go of the database now (hand a DuckDB file to another process); the next
+        call opens it again."""
 
     # --- sessions -------------------------------------------------------------
     @abstractmethod
@@ -59,6 +71,10 @@ class Store(ABC):
     def count_messages(self, session_id: str, include_deleted: bool = False) -> int: ...
 
     @abstractmethod
+    def get_message(self, message_id: str) -> dict[str, Any] | None:
+        """One stored message as a row (deleted ones too), or None."""
+
+    @abstractmethod
     def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
         """Change a stored message's content, recording the old value."""
 
@@ -72,6 +88,10 @@ class Store(ABC):
     # --- memories -------------------------------------------------------------
     @abstractmethod
     def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]: ...
+
+    @abstractmethod
+    def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
+        """One of ``user_id``'s memories (deleted ones too), or None."""
 
     @abstractmethod
     def add_memory(self, memory: Memory, actor: str = "model") -> Memory: ...

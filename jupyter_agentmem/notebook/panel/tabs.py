@@ -7,9 +7,10 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from .panel_grid import Refused, TableTab, parse_text, parse_topics, to_frame
-from .store import StoreError
-from .types import Memory
+from ...store import StoreError
+from ...store.sql.memories import summary_target
+from ...types import Memory
+from .grid import PanelHost, Refused, TableTab, parse_text, text_and_topics, to_frame
 
 
 class HistoryTab(TableTab):
@@ -27,7 +28,7 @@ class HistoryTab(TableTab):
     can_delete = True
     noun = "message"
 
-    def __init__(self, panel: Any, page_size: int = 200) -> None:
+    def __init__(self, panel: PanelHost, page_size: int = 200) -> None:
         self.page_size = page_size
         self.offset = 0
         self.total = 0
@@ -108,8 +109,7 @@ class HistoryTab(TableTab):
         text = parse_text(value, "a message")
         self.panel.store.edit_message(message_id, text, actor="user")
         event = self.last_event(message_id, f"edit of message {message_id}")
-        stored = self.panel.store.get_message(message_id) if hasattr(
-            self.panel.store, "get_message") else None
+        stored = self.panel.store.get_message(message_id)
         if stored and stored.get("edited_at") is not None:
             self.frame.at[row, "edited_at"] = to_frame([stored], ("edited_at",)).iat[0, 0]
             self.push(row, "edited_at", self.frame.at[row, "edited_at"])
@@ -162,19 +162,15 @@ class MemoriesTab(TableTab):
         memory_id = self.frame.at[row, "memory_id"]
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"memory {memory_id} is deleted (undo the delete first)")
-        text, topics = self.frame.at[row, "memory"], None
-        if column == "memory":
-            text = parse_text(value, "a memory")
-        else:
-            topics = parse_topics(value)
+        text, topics, shown = text_and_topics(self.frame, row, column, value, "memory",
+                                              "a memory")
         stored = self.panel.store.update_memory(self.panel.user_id, memory_id, text, topics,
                                                 actor="user")
         event = self.last_event(memory_id, f"edit of memory {memory_id}")
-        if stored is not None:
-            self.frame.at[row, "updated_at"] = to_frame(
-                [stored.model_dump()], ("updated_at",)).iat[0, 0]
-            self.push(row, "updated_at", self.frame.at[row, "updated_at"])
-        return (text if column == "memory" else ", ".join(topics or [])), event
+        self.frame.at[row, "updated_at"] = to_frame(
+            [stored.model_dump()], ("updated_at",)).iat[0, 0]
+        self.push(row, "updated_at", self.frame.at[row, "updated_at"])
+        return shown, event
 
     def add(self, text: str, topics: list[str] | None = None) -> Memory | None:
         """Store a new memory for the panel's user; ``None`` (and a status) if refused."""
@@ -235,20 +231,18 @@ class SummariesTab(TableTab):
         session = self.frame.at[row, "session_id"]
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"summary version {version} is deleted (undo the delete first)")
-        text, topics = self.frame.at[row, "summary"], None
-        if column == "summary":
-            text = parse_text(value, "a summary")
-        else:
-            topics = parse_topics(value)
+        text, topics, shown = text_and_topics(self.frame, row, column, value, "summary",
+                                              "a summary")
         self.panel.store.edit_summary(session, version, text, topics, actor="user")
-        event = self.last_event(f"{session}#{version}", f"edit of summary version {version}")
-        return (text if column == "summary" else ", ".join(topics or [])), event
+        event = self.last_event(summary_target(session, version),
+                                f"edit of summary version {version}")
+        return shown, event
 
     def delete_row(self, row: int) -> tuple[str, str]:
         version = int(self.frame.at[row, "version"])
         session = self.frame.at[row, "session_id"]
         self.panel.store.delete_summary(session, version, actor="user")
-        return f"{session}#{version}", f"summary version {version}"
+        return summary_target(session, version), f"summary version {version}"
 
 
 class SessionsTab(TableTab):

@@ -2,7 +2,8 @@
 
 The tab's own DataFrame (``frame``) is the truth; the grid only shows it. Every edit
 is checked here, written through the store at once (actor ``user``), and a refused
-edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4, DESIGN §8):
+edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4; see
+docs/architecture.md, "The panel"):
 
 - ``on_cell_change``: a value that fits the column's dtype (browser or ``set_cell_value``);
 - ``on_msg`` only: a browser value that does not fit the dtype. ipydatagrid fails to
@@ -13,17 +14,16 @@ from __future__ import annotations
 
 import collections
 import html
-import os
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import ipywidgets as w
 import pandas as pd
 from ipydatagrid import DataGrid, TextRenderer
 
-from .store import StoreError
-
-if TYPE_CHECKING:
-    from .agent_panel import AgentPanel
+from ...store import Store, StoreError
+from .export import export_frame_to
 
 READ_ONLY_BACKGROUND = "#eeeeee"
 
@@ -76,6 +76,33 @@ def _jsonable(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+class PanelHost(Protocol):
+    """What a tab needs of the panel it sits in."""
+
+    store: Store
+    session_id: str | None
+    user_id: str
+    lock: threading.RLock
+
+    def say(self, text: str) -> None:
+        """Show ``text`` in the status line."""
+
+    def guard(self, action: Callable[[], Any]) -> Any:
+        """Run a button or grid action; a failure shows in the status line."""
+
+    def load_session(self, session_id: str, user_id: str | None = None) -> None: ...
+
+
+def text_and_topics(frame: pd.DataFrame, row: int, column: str, value: Any, text_column: str,
+                    what: str) -> tuple[str, list[str] | None, str]:
+    """An edit of ``text_column`` or ``topics``: (text, topics or None, value to show)."""
+    if column == text_column:
+        text = parse_text(value, what)
+        return text, None, text
+    topics = parse_topics(value)
+    return str(frame.at[row, text_column]), topics, ", ".join(topics)
+
+
 class TableTab:
     """Base of the History, Memories, Summaries and Sessions tabs."""
 
@@ -89,7 +116,7 @@ class TableTab:
     can_delete = False  # a Delete button and a "show deleted" box (soft deletes)
     noun = "row"  # what one row is, in status messages
 
-    def __init__(self, panel: AgentPanel) -> None:
+    def __init__(self, panel: PanelHost) -> None:
         self.panel = panel
         self.frame = to_frame([], self.columns)
         self.undo_stack: list[tuple[str, str]] = []  # (event_id, what it changed)
@@ -365,27 +392,8 @@ class TableTab:
 
     def export(self, path: str | None = None, fmt: str = "csv") -> str:
         """Write the tab's rows (after the filter) to CSV or Parquet; returns the path."""
-        if fmt not in ("csv", "parquet"):
-            raise ValueError("fmt must be 'csv' or 'parquet'")
         base = path or self.export_path.value.strip() or f"agentmem_{self.name}"
-        target = base if base.endswith("." + fmt) else f"{base}.{fmt}"
         frame = self.export_frame()
-        if fmt == "csv":
-            frame.to_csv(target, index=False)
-        else:
-            _write_parquet(frame, target)
-        self.panel.say(f"exported {len(frame)} rows to {os.path.abspath(target)}")
+        target = export_frame_to(frame, base, fmt)
+        self.panel.say(f"exported {len(frame)} rows to {target}")
         return target
-
-
-def _write_parquet(frame: pd.DataFrame, path: str) -> None:
-    # duckdb writes Parquet itself, so pyarrow is not needed. A private in-memory
-    # database: never the agent's file, which another process may hold.
-    import duckdb
-
-    con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                             "autoload_known_extensions": False})
-    try:
-        con.from_df(frame.astype(object).where(frame.notna(), None)).write_parquet(path)
-    finally:
-        con.close()

@@ -4,7 +4,7 @@ Tabs: History (the session's messages, paged), Memories (the user's memories),
 Summaries (the session's summary versions) and Sessions (pick one to load). Every
 edit is validated, written through the store at once (a ``memory_events`` row,
 actor ``user``) and reported in ``panel.status``; the panel refreshes itself when
-a run or background memory work stores something (``events.notify``).
+a run or background memory work stores something (the change bus, ``changes.py``).
 
 ipywidgets, ipydatagrid and pandas are imported here, never by ``import jupyter_agentmem``.
 """
@@ -21,11 +21,11 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import events
-from .panel_grid import TableTab
-from .panel_tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
-from .store import open_store
-from .store.base import Store
+from ... import changes
+from ...store import Store, open_store
+from ...store.location import default_db_path
+from .grid import TableTab
+from .tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
 
 __all__ = ["AgentPanel", "panel"]
 
@@ -55,7 +55,7 @@ class AgentPanel(w.VBox):
                           titles=[t.title for t in self.all_tabs])
         super().__init__([w.HBox([self._header, self._status]), self.tabs])
         self._loop = _running_loop()
-        self._unsubscribe: Callable[[], None] | None = events.subscribe(self._on_change)
+        self._unsubscribe: Callable[[], None] | None = changes.subscribe(self._on_change)
         self.refresh()
         self.say("ready")
 
@@ -129,7 +129,7 @@ class AgentPanel(w.VBox):
         super().close()
 
     # --- refresh on changes ---------------------------------------------------
-    def _on_change(self, change: events.Change) -> None:
+    def _on_change(self, change: changes.Change) -> None:
         if not self._same_db(change.db_path):
             return
         tabs: list[TableTab] = [self.sessions_tab]
@@ -157,7 +157,7 @@ class AgentPanel(w.VBox):
         return self._loop is not None and self._loop.is_running() and not self._loop.is_closed()
 
     def _same_db(self, path: str | None) -> bool:
-        mine = getattr(self.store, "path", None)
+        mine = self.store.path
         if path is None or mine is None:
             return path == mine
         return os.path.realpath(path) == os.path.realpath(mine)
@@ -183,12 +183,8 @@ def panel(session_id: str | None = None, user_id: str | None = None,
     default database (``AGENTMEM_DB`` or the Jupyter data dir).
     """
     if store is None or isinstance(store, (str, os.PathLike)):
-        from .paths import default_db_path
-
         store = open_store(default_db_path(os.fspath(store) if store else None))
     elif isinstance(store, type):
-        from .paths import default_db_path
-
         store = store(default_db_path())
     if session_id is None:
         sessions = store.list_sessions()

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from typing import Any
 
-from .model import OpenAIChat
-from .openai_server import ChatServer, Reply
+from .. import runtime
+from .openai_chat import OpenAIChat
+from .server import ChatServer, Reply
 
 DEMO_BANNER = "[demo model: a scripted echo, not an LLM]"
-
-_server: ChatServer | None = None
-_server_guard = threading.Lock()
 
 _FACTS = [
     (re.compile(r"\bmy name is ([^.,!?\n]+)", re.I), "The user's name is {}.", "name"),
@@ -91,11 +88,8 @@ def demo_responder(body: dict[str, Any]) -> Reply:
 
 def demo_base_url() -> str:
     """Start the demo server once per process; return its base URL."""
-    global _server
-    with _server_guard:
-        if _server is None:
-            _server = ChatServer(demo_responder).start()
-        return _server.base_url
+    server = runtime.shared("servers", "demo-model", lambda: ChatServer(demo_responder).start())
+    return server.base_url
 
 
 def demo_model() -> OpenAIChat:

@@ -1,4 +1,4 @@
-"""Showing a reply as it streams: one updating display in a notebook, plain text elsewhere."""
+"""The default renderer: one updating display in a notebook, plain text elsewhere."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-from .types import RunResponse
+from ..types import RunResponse
 
 
 def in_notebook() -> bool:
@@ -95,40 +95,3 @@ class ReplyView:
         sys.stdout.write(("\n\n" if self.text and rest else "") + rest)
         sys.stdout.write("\n" + ("-- " + foot + "\n" if foot else ""))
         sys.stdout.flush()
-
-
-class MemoryStatus:
-    """A line under a reply, updated from the worker thread when memory work is done.
-
-    Outcomes that arrive before the reply is finished are kept and shown with it.
-    """
-
-    def __init__(self, jobs: int) -> None:
-        import threading
-
-        self.jobs = jobs
-        self.done = 0
-        self.parts: list[str] = []
-        self._handle: Any = None
-        self._guard = threading.Lock()
-
-    def text(self) -> str:
-        if self.done < self.jobs:
-            state = "updating memories…" if not self.parts else " · ".join(self.parts) + " …"
-        else:
-            state = " · ".join(self.parts) if self.parts else "nothing new to remember"
-        return "memory: " + state
-
-    def __call__(self, outcome: str, ok: bool) -> None:
-        with self._guard:
-            self.done += 1
-            if outcome:
-                self.parts.append(outcome if ok else "⚠ " + outcome)
-            if self._handle is not None:
-                self._handle.update({"text/plain": self.text()}, raw=True)
-
-    def show(self) -> None:
-        from IPython.display import display
-
-        with self._guard:
-            self._handle = display({"text/plain": self.text()}, raw=True, display_id=True)

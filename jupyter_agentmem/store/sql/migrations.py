@@ -7,14 +7,26 @@ a schema change is a new function appended to ``MIGRATIONS``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from ..types import utcnow
+from ...types import utcnow
+from .dialect import Dialect
+from .engine import Connection
 
-Execute = Callable[[str], Any]
+
+class Schema:
+    """What a migration gets: ``execute`` for DDL, and the engine's dialect."""
+
+    def __init__(self, con: Connection, dialect: Dialect) -> None:
+        self.con = con
+        self.dialect = dialect
+
+    def execute(self, sql: str) -> None:
+        self.con.execute(sql)
 
 
-def m001_initial(execute: Execute) -> None:
+def m001_initial(schema: Schema) -> None:
+    execute = schema.execute
+    text_list = schema.dialect.text_list_type
     execute(
         """CREATE TABLE sessions (
             session_id VARCHAR PRIMARY KEY,
@@ -55,11 +67,11 @@ def m001_initial(execute: Execute) -> None:
     )
     execute("CREATE INDEX messages_session ON messages (session_id)")
     execute(
-        """CREATE TABLE memories (
+        f"""CREATE TABLE memories (
             memory_id VARCHAR PRIMARY KEY,
             user_id VARCHAR NOT NULL,
             memory VARCHAR NOT NULL,
-            topics VARCHAR[],
+            topics {text_list},
             input VARCHAR,
             session_id VARCHAR,
             created_at TIMESTAMP NOT NULL,
@@ -68,11 +80,11 @@ def m001_initial(execute: Execute) -> None:
     )
     execute("CREATE INDEX memories_user ON memories (user_id)")
     execute(
-        """CREATE TABLE summaries (
+        f"""CREATE TABLE summaries (
             session_id VARCHAR NOT NULL,
             version INTEGER NOT NULL,
             summary VARCHAR NOT NULL,
-            topics VARCHAR[],
+            topics {text_list},
             through_run_seq INTEGER NOT NULL,
             created_at TIMESTAMP NOT NULL,
             edited_at TIMESTAMP,
@@ -94,7 +106,8 @@ def m001_initial(execute: Execute) -> None:
     execute("CREATE INDEX memory_events_target ON memory_events (target_id)")
 
 
-def m002_soft_delete_messages_and_summaries(execute: Execute) -> None:
+def m002_soft_delete_messages_and_summaries(schema: Schema) -> None:
+    execute = schema.execute
     # Messages and summary versions get soft deletes, like memories. DuckDB refuses
     # some ALTER TABLEs on an indexed table ("Dependency Error"; ADD COLUMN passes on
     # 1.1.3 and 2.0), so the index is dropped and recreated around it on any version.
@@ -104,25 +117,27 @@ def m002_soft_delete_messages_and_summaries(execute: Execute) -> None:
     execute("ALTER TABLE summaries ADD COLUMN deleted_at TIMESTAMP")
 
 
-MIGRATIONS: list[Callable[[Execute], None]] = [m001_initial,
-                                               m002_soft_delete_messages_and_summaries]
+MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
+                                              m002_soft_delete_messages_and_summaries]
 
 
-def migrate(execute: Callable[..., Any], fetchall: Callable[..., list]) -> list[int]:
-    """Apply the migrations not yet recorded; return the versions applied now."""
-    execute(
+def migrate(con: Connection, dialect: Dialect) -> list[int]:
+    """Apply the migrations not yet recorded (inside the caller's transaction).
+
+    Returns the versions applied now.
+    """
+    con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
     )
-    done = {row[0] for row in fetchall("SELECT version FROM schema_migrations")}
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    schema = Schema(con, dialect)
     applied = []
     for version, migration in enumerate(MIGRATIONS, start=1):
         if version in done:
             continue
-        migration(execute)
-        execute(
-            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-            [version, migration.__name__, utcnow()],
-        )
+        migration(schema)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [version, migration.__name__, utcnow()])
         applied.append(version)
     return applied

@@ -208,10 +208,21 @@ class ChatServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread:
+        if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    # --- runtime.Resource (the demo model's server is process-wide) -----------
+    def idle(self, timeout: float) -> bool:
+        return True
+
+    def after_fork_in_child(self) -> None:
+        self._thread = None  # the serving thread is the parent's; never wait for it here
+
+    def close(self) -> None:
+        self.stop()
 
     def __enter__(self) -> ChatServer:
         return self.start()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+from .base import Messages, ModelConfigError, ModelError, ModelResponse
 
 CONFIG_HELP = (
     "No model is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an "
@@ -22,23 +23,7 @@ CONFIG_HELP = (
 )
 
 
-class ModelError(RuntimeError):
-    """The model call failed; the message says why in a user's words."""
-
-
-class ModelConfigError(ModelError):
-    """No key and no server address: nothing to call."""
-
-
-@dataclass
-class ModelResponse:
-    content: str | None = None
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-
-class ModelStream:
+class OpenAIStream:
     """Text deltas as they arrive; ``.response`` holds the whole answer afterwards."""
 
     def __init__(self, chunks: Iterator[Any], scrub: Any) -> None:
@@ -63,7 +48,7 @@ class ModelStream:
                         self.response.content += delta.content
                         yield delta.content
         except Exception as exc:  # the stream broke mid-way: say so plainly
-            raise ModelError(self._scrub(describe_error(exc))) from exc
+            raise model_error(exc, self._scrub) from exc
         if not finished:  # the connection closed mid-reply without an error status
             raise ModelError("The model server closed the stream before the reply was "
                              "complete (no finish_reason).")
@@ -77,6 +62,11 @@ class ModelStream:
         if call.function is not None:
             slot["function"]["name"] += call.function.name or ""
             slot["function"]["arguments"] += call.function.arguments or ""
+
+
+def model_error(exc: BaseException, scrub: Any) -> ModelError:
+    """``exc`` (from the openai client) as a ``ModelError`` with the server's status."""
+    return ModelError(scrub(describe_error(exc)), getattr(exc, "status_code", None))
 
 
 def describe_error(exc: BaseException) -> str:
@@ -132,6 +122,10 @@ class OpenAIChat:
     def _resolved_key(self) -> str | None:
         return self._api_key or os.environ.get("OPENAI_API_KEY") or None
 
+    def check(self) -> None:
+        """Raise ``ModelConfigError`` when there is neither a key nor a server address."""
+        self.client  # noqa: B018 (building the client is the check)
+
     @property
     def client(self) -> Any:
         """The ``openai.OpenAI`` client, built once (building one costs 30-55 ms)."""
@@ -168,7 +162,7 @@ class OpenAIChat:
 
     def response(
         self,
-        messages: list[dict[str, Any]],
+        messages: Messages,
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> ModelResponse:
@@ -193,14 +187,14 @@ class OpenAIChat:
         except ModelError:
             raise
         except Exception as exc:
-            raise ModelError(self.scrub(describe_error(exc))) from exc
+            raise model_error(exc, self.scrub) from exc
 
-    def response_stream(self, messages: list[dict[str, Any]]) -> ModelStream:
+    def response_stream(self, messages: Messages) -> OpenAIStream:
         """Text deltas as they arrive; iterate, then read ``.response``."""
         client = self.client
         try:
             chunks = client.chat.completions.create(
                 **self._params(messages, stream=True, stream_options={"include_usage": True}))
         except Exception as exc:
-            raise ModelError(self.scrub(describe_error(exc))) from exc
-        return ModelStream(iter(chunks), self.scrub)
+            raise model_error(exc, self.scrub) from exc
+        return OpenAIStream(iter(chunks), self.scrub)

@@ -1,15 +1,21 @@
-"""Parsing ``key=value`` options of the magics: one table of options, one parser each."""
+"""The magics' ``key=value`` options: one table of options, a parser each, usage from the table.
+
+Values are checked here and a bad one is a ``UsageError`` that says what is valid.
+"""
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 
 _ON = {"on", "true", "yes", "1"}
 _OFF = {"off", "false", "no", "0"}
+
+Parser = Callable[[str, str], Any]
 
 
 def on_off(name: str, value: str) -> bool:
@@ -39,7 +45,7 @@ def any_text(name: str, value: str) -> str:
     return value
 
 
-def choice(*allowed: str) -> Callable[[str, str], str]:
+def choice(*allowed: str) -> Parser:
     def parse(name: str, value: str) -> str:
         if value.lower() not in allowed:
             raise UsageError(f"{name}={value!r} is not valid: use one of {', '.join(allowed)}.")
@@ -47,10 +53,30 @@ def choice(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
-Parsers = dict[str, Callable[[str, str], Any]]
+@dataclass(frozen=True)
+class Option:
+    """One ``key=value`` option: how to read it, how to show it in the usage line."""
+
+    name: str
+    parse: Parser
+    shape: str  # the value in the usage line: ``ID``, ``N``, ``on|off``...
+    help: str = ""
+    required: bool = False  # shown without brackets
+
+    def usage(self) -> str:
+        text = f"{self.name}={self.shape}"
+        return text if self.required else f"[{text}]"
 
 
-def parse_options(line: str, parsers: Parsers, usage: str) -> dict[str, Any]:
+def table(options: Iterable[Option]) -> dict[str, Option]:
+    return {o.name: o for o in options}
+
+
+def usage_of(options: Iterable[Option]) -> str:
+    return " ".join(o.usage() for o in options)
+
+
+def parse_options(line: str, options: dict[str, Option], usage: str) -> dict[str, Any]:
     """``a=1 b="two words"`` -> ``{"a": ..., "b": ...}``; anything else is a UsageError."""
     try:
         words = shlex.split(line)
@@ -61,16 +87,16 @@ def parse_options(line: str, parsers: Parsers, usage: str) -> dict[str, Any]:
         key, eq, value = word.partition("=")
         if not eq:
             raise UsageError(f"{word!r} is not an option: write key=value. {usage}")
-        if key not in parsers:
+        if key not in options:
             raise UsageError(
-                f"Unknown option {key!r}. Valid options: {', '.join(sorted(parsers))}. {usage}")
+                f"Unknown option {key!r}. Valid options: {', '.join(sorted(options))}. {usage}")
         if key in out:
             raise UsageError(f"Option {key!r} is given twice.")
-        out[key] = parsers[key](key, value)
+        out[key] = options[key].parse(key, value)
     return out
 
 
-def split_subcommand(line: str, names: Iterable[str], usage: str) -> tuple[str, str]:
+def split_subcommand(line: str, names: Sequence[str], usage: str) -> tuple[str, str]:
     """``sessions x=1`` -> ``("sessions", "x=1")``; an unknown name is a UsageError."""
     head, _, rest = line.strip().partition(" ")
     names = sorted(names)

@@ -1,9 +1,10 @@
-"""The ``Store`` interface in parameterised SQL, shared by the DuckDB and PostgreSQL stores.
+"""The ``Store`` contract in parameterised SQL, shared by every engine.
 
-The SQL is written once, with ``?`` placeholders, in the subset both engines speak.
-A store's ``db`` object gives connections and transactions, the recent-runs cache
-with its generation, and ``lock_session`` for engines where other writers can run
-at the same time (DuckDB needs none: the file lock makes one writer at a time).
+The SQL is written once, with ``?`` placeholders; what an engine spells its own way
+comes from its ``dialect``. The engine gives connections and transactions, the
+recent-runs cache with its generation, and ``lock_session`` for engines where other
+writers can run at the same time (DuckDB needs none: the file lock makes one writer
+at a time).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..types import Message, Run, SessionInfo, utcnow
-from .base import Store, StoreError
-from .sql_memories import MemorySummarySql
+from ...types import Message, Run, SessionInfo, utcnow
+from ..base import Store, StoreError
+from .engine import Connection, Engine
+from .memories import MemorySummarySql, summary_key
+from .rows import MESSAGE
 
 _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
@@ -36,22 +39,24 @@ def _message(row: tuple) -> Message:
 class SqlStore(MemorySummarySql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
-    db: Any  # SharedDuckDb or PostgresDb: connection(), transaction(), lock_session(), ...
-    # How a query asks for "run_id is one of this list" (engines differ).
-    RUN_ID_IN_LIST = "list_contains(?::VARCHAR[], run_id)"
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path or ':memory:'!r})"
 
     @property
     def path(self) -> str | None:
         """Where the data lives (a file path, or a URL without its password)."""
-        return self.db.path
+        return self.engine.path
 
     # --- sessions -------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionInfo | None:
-        with self.db.connection() as con:
+        with self.engine.connection() as con:
             return self._get_session(con, session_id)
 
     @staticmethod
-    def _get_session(con: Any, session_id: str) -> SessionInfo | None:
+    def _get_session(con: Connection, session_id: str) -> SessionInfo | None:
         row = con.execute(
             "SELECT session_id, user_id, agent_name, model, created_at, updated_at "
             "FROM sessions WHERE session_id = ?", [session_id]).fetchone()
@@ -61,10 +66,11 @@ class SqlStore(MemorySummarySql, Store):
         return SessionInfo(**dict(zip(keys, row)))
 
     def list_sessions(self) -> list[dict[str, Any]]:
-        sql = """
+        greatest = self.engine.dialect.greatest
+        sql = f"""
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
-                   s.created_at, greatest(s.updated_at, r.last_run_at) AS updated_at
+                   s.created_at, {greatest}(s.updated_at, r.last_run_at) AS updated_at
             FROM sessions s
             LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
                               max(created_at) AS last_run_at
@@ -77,16 +83,16 @@ class SqlStore(MemorySummarySql, Store):
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
         now = utcnow()
-        cache = self.db.recent_runs
+        cache = self.engine.recent_runs
         # Held around the transaction so the cache update below happens under the same
         # hold (same generation, no other thread in between) and only after COMMIT.
-        with self.db.connection():
+        with self.engine.connection():
             # Inside a caller's transaction this run may still be rolled back: then the
             # cache must not hold it, so it is dropped instead of updated.
-            nested = self.db.in_transaction
-            with self.db.transaction() as con:
-                self.db.lock_session(con, run.session_id)
-                seq = cache.next_seq(self.db.generation, run.session_id)
+            nested = self.engine.in_transaction
+            with self.engine.transaction() as con:
+                self.engine.lock_session(con, run.session_id)
+                seq = cache.next_seq(self.engine.generation, run.session_id)
                 if seq is None:
                     # The session's row is touched once per hold of the file, not every
                     # turn (~0.6 ms): list_sessions takes the latest activity from runs.
@@ -124,7 +130,7 @@ class SqlStore(MemorySummarySql, Store):
             if nested:
                 cache.clear()
             else:
-                cache.appended(self.db.generation, run)
+                cache.appended(self.engine.generation, run)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
@@ -134,21 +140,22 @@ class SqlStore(MemorySummarySql, Store):
         # runs come in a second, simple query: ~1 ms less than joining them in.
         order = "DESC" if newest else "ASC"
         lim = "LIMIT ?" if limit is not None else ""
+        dialect = self.engine.dialect
         runs_sql = f"""
-            WITH r AS MATERIALIZED (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?)
+            WITH r AS {dialect.materialized} (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?)
             SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
         session_id = params[0]
         args = [*params, *([limit] if limit is not None else [])]
-        with self.db.connection() as con:
+        with self.engine.connection() as con:
             run_rows = con.execute(runs_sql, args).fetchall()
             if not run_rows:
                 return []
             ids = [row[0] for row in run_rows]
             msg_rows = con.execute(
                 f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
-                f"WHERE session_id = ? AND {self.RUN_ID_IN_LIST} AND deleted_at IS NULL "
+                f"WHERE session_id = ? AND {dialect.run_id_in_list} AND deleted_at IS NULL "
                 "ORDER BY seq",  # a deleted message is never sent to the model again
-                [session_id, ids]).fetchall()
+                [session_id, dialect.encode_id_list(ids)]).fetchall()
         keys = [c.strip() for c in _RUN_COLS.split(",")]
         runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in run_rows}
         for row in msg_rows:
@@ -158,13 +165,13 @@ class SqlStore(MemorySummarySql, Store):
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
         if n <= 0:
             return []
-        with self.db.connection():  # holding the file: the generation cannot change
-            cache = self.db.recent_runs
-            cached = cache.recent(self.db.generation, session_id, n)
+        with self.engine.connection():  # holding the file: the generation cannot change
+            cache = self.engine.recent_runs
+            cached = cache.recent(self.engine.generation, session_id, n)
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query("status = 'ok'", [session_id], n, newest=True)
-            cache.fill(self.db.generation, session_id, runs, asked=n)
+            cache.fill(self.engine.generation, session_id, runs, asked=n)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
@@ -181,9 +188,10 @@ class SqlStore(MemorySummarySql, Store):
     def message_rows(self, session_id: str, offset: int = 0, limit: int | None = None,
                      include_deleted: bool = False) -> list[dict[str, Any]]:
         live = "" if include_deleted else "AND deleted_at IS NULL"
+        materialized = self.engine.dialect.materialized
         sql = f"""
-            WITH m AS MATERIALIZED (SELECT * FROM messages WHERE session_id = ? {live}),
-                 r AS MATERIALIZED (SELECT run_id, seq AS run_seq, status FROM runs
+            WITH m AS {materialized} (SELECT * FROM messages WHERE session_id = ? {live}),
+                 r AS {materialized} (SELECT run_id, seq AS run_seq, status FROM runs
                                     WHERE session_id = ?)
             SELECT m.message_id, r.run_seq, m.seq, m.role, m.content, r.status,
                    m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at,
@@ -203,46 +211,26 @@ class SqlStore(MemorySummarySql, Store):
         rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
         return rows[0] if rows else None
 
-    @staticmethod
-    def _message_state(con: Any, message_id: str) -> tuple:
-        row = con.execute("SELECT content, session_id, deleted_at FROM messages "
-                          "WHERE message_id = ?", [message_id]).fetchone()
-        if row is None:
-            raise StoreError(f"message {message_id} no longer exists")
-        return row
-
     def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
-        with self.db.transaction() as con:
-            old, session_id, deleted_at = self._message_state(con, message_id)
+        with self.engine.transaction() as con:
+            row = con.execute(f"SELECT content, session_id, deleted_at FROM messages "
+                              f"WHERE {MESSAGE.where}", [message_id]).fetchone()
+            if row is None:
+                raise StoreError(MESSAGE.missing([message_id]))
+            old, session_id, deleted_at = row
             if deleted_at is not None:
                 raise StoreError(f"message {message_id} was deleted")
             con.execute("UPDATE messages SET content = ?, edited_at = ? WHERE message_id = ?",
                         [content, utcnow(), message_id])
-            self.db.recent_runs.clear()  # the cached history holds the old text
+            self.engine.recent_runs.clear()  # the cached history holds the old text
             self._event(con, "message", message_id, None, session_id, "edit",
                         {"content": old}, {"content": content}, actor)
 
     def delete_message(self, message_id: str, actor: str = "user") -> None:
-        with self.db.transaction() as con:
-            content, session_id, deleted_at = self._message_state(con, message_id)
-            if deleted_at is not None:
-                raise StoreError(f"message {message_id} was already deleted")
-            con.execute("UPDATE messages SET deleted_at = ? WHERE message_id = ?",
-                        [utcnow(), message_id])
-            self.db.recent_runs.clear()  # the cached history still holds the message
-            self._event(con, "message", message_id, None, session_id, "delete",
-                        {"content": content}, None, actor)
+        self._set_deleted(MESSAGE, [message_id], message_id, True, actor)
 
     def restore_message(self, message_id: str, actor: str = "user") -> None:
-        with self.db.transaction() as con:
-            content, session_id, deleted_at = self._message_state(con, message_id)
-            if deleted_at is None:
-                return
-            con.execute("UPDATE messages SET deleted_at = NULL WHERE message_id = ?",
-                        [message_id])
-            self.db.recent_runs.clear()  # the cached history lacks the message
-            self._event(con, "message", message_id, None, session_id, "restore", None,
-                        {"content": content}, actor)
+        self._set_deleted(MESSAGE, [message_id], message_id, False, actor)
 
     # --- events ---------------------------------------------------------------
     def events(self, target_id: str | None = None,
@@ -261,7 +249,7 @@ class SqlStore(MemorySummarySql, Store):
         undo = _UNDO.get((event["target"], event["action"]))
         if undo is None:
             raise StoreError(f"a {event['target']} {event['action']} cannot be undone")
-        with self.db.transaction():
+        with self.engine.transaction():
             undo(self, event, old, actor)
 
     # --- raw tables -----------------------------------------------------------
@@ -270,23 +258,8 @@ class SqlStore(MemorySummarySql, Store):
             raise StoreError(f"unknown table {table!r}; tables: {', '.join(_TABLES)}")
         return self._dicts(f"SELECT * FROM {table}", [])
 
-    def _dicts(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        with self.db.connection() as con:
-            cur = con.execute(sql, params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
-
-    def _scalar(self, sql: str, params: list[Any]) -> Any:
-        with self.db.connection() as con:
-            return con.execute(sql, params).fetchone()[0]
-
     def close(self) -> None:
-        self.db.close()
-
-
-def _summary_key(target_id: str) -> tuple[str, int]:
-    session_id, _, version = target_id.rpartition("#")
-    return session_id, int(version)
+        self.engine.close()
 
 
 # How to put back what an event changed: (target, action) -> function.
@@ -300,9 +273,9 @@ _UNDO = {
     ("message", "delete"): lambda s, e, old, a: s.restore_message(e["target_id"], a),
     ("message", "restore"): lambda s, e, old, a: s.delete_message(e["target_id"], a),
     ("summary", "edit"): lambda s, e, old, a: s.edit_summary(
-        *_summary_key(e["target_id"]), old["summary"], old.get("topics"), a),
+        *summary_key(e["target_id"]), old["summary"], old.get("topics"), a),
     ("summary", "delete"): lambda s, e, old, a: s.restore_summary(
-        *_summary_key(e["target_id"]), a),
+        *summary_key(e["target_id"]), a),
     ("summary", "restore"): lambda s, e, old, a: s.delete_summary(
-        *_summary_key(e["target_id"]), a),
+        *summary_key(e["target_id"]), a),
 }

@@ -1,0 +1,78 @@
+"""The memory work after a run, queued on the background worker: memories, then the summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import changes
+from ..model import ChatModel
+from ..store import Store
+from ..types import Run
+from .worker import Outcome, worker
+
+
+@dataclass(frozen=True)
+class MemoryWork:
+    """What to do after one run, and where (built by ``AgentMemory`` from its flags)."""
+
+    run: Run
+    user_id: str
+    model: ChatModel
+    memory_store: Store
+    session_store: Store
+    extract_memories: bool
+    classify: bool
+    update_summary: bool
+    on_outcome: Outcome | None = None
+
+
+def user_key(user_id: str) -> tuple[str, str]:
+    return ("user", user_id)
+
+
+def session_key(session_id: str) -> tuple[str, str]:
+    return ("session", session_id)
+
+
+def queue_memory_work(work: MemoryWork) -> None:
+    """Queue the memory and summary jobs ``work`` asks for."""
+    if work.extract_memories:
+        worker().submit({user_key(work.user_id)}, lambda: _memories_job(work),
+                        "Updating user memories", work.on_outcome)
+    if work.update_summary:
+        worker().submit({session_key(work.run.session_id)}, lambda: _summary_job(work),
+                        "Updating the summary", work.on_outcome)
+
+
+def _memories_job(work: MemoryWork) -> str | None:
+    from .user_memories import update_user_memories
+
+    update = update_user_memories(work.memory_store, work.model, work.run, work.user_id,
+                                  classify=work.classify)
+    for problem in update.skipped:
+        worker().report(f"Skipped a memory change the model asked for: {problem}")
+    if update.changed:
+        changes.notify(changes.Change("memories", work.run.session_id, work.user_id,
+                                      work.memory_store.path))
+    return update.describe()
+
+
+def _summary_job(work: MemoryWork) -> str | None:
+    from .summaries import update_session_summary
+
+    stored = update_session_summary(work.session_store, work.model, work.run.session_id)
+    if stored is None:
+        return None
+    changes.notify(changes.Change("summary", work.run.session_id, work.user_id,
+                                  work.session_store.path))
+    return f"summary v{stored.version}"
+
+
+def wait_for_memory_work(session_id: str, user_id: str, timeout: float) -> bool:
+    """Wait (bounded) for queued work on this session or user; ``False`` on timeout."""
+    return worker().wait_for({session_key(session_id), user_key(user_id)}, timeout)
+
+
+def take_failures() -> list[str]:
+    """Background failures not yet shown to the user (the notebook shows them)."""
+    return worker().drain_failures()

@@ -1,0 +1,122 @@
+"""The ``%agent`` subcommands: one table (name, options, help, handler); usage comes from it.
+
+Adding a subcommand is one function and one row in ``COMMANDS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from IPython.core.error import UsageError
+
+from . import options as opt
+
+if TYPE_CHECKING:  # pydantic and the store are imported on first use, not by %load_ext
+    from ..store import Store
+
+
+class Notebook(Protocol):
+    """What a subcommand needs of the magics: the store and the notebook's defaults."""
+
+    session_id: str  # the kernel's own session
+    user: str
+
+    @property
+    def store(self) -> Store: ...
+
+
+Handler = Callable[[Notebook, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Handler
+    options: tuple[opt.Option, ...] = ()
+    help: str = ""
+
+    def usage(self) -> str:
+        return " ".join([self.name, opt.usage_of(self.options)]).strip()
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
+
+
+def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
+    return _frame(nb.store.list_sessions(),
+                  ["session_id", "user_id", "agent_name", "model", "runs", "messages",
+                   "created_at", "updated_at"])
+
+
+def history(nb: Notebook, options: dict[str, Any]) -> Any:
+    rows = nb.store.message_rows(options.get("session", nb.session_id))
+    return _frame(rows, ["message_id", "run_seq", "seq", "role", "content", "status",
+                         "name", "tool_calls", "tool_call_id", "run_id", "created_at",
+                         "edited_at"])
+
+
+def memories(nb: Notebook, options: dict[str, Any]) -> Any:
+    found = nb.store.user_memories(options.get("user", nb.user),
+                                   include_deleted=options.get("deleted", False))
+    return _frame([m.model_dump() for m in found],
+                  ["memory_id", "user_id", "memory", "topics", "input", "session_id",
+                   "created_at", "updated_at", "deleted_at"])
+
+
+def summary(nb: Notebook, options: dict[str, Any]) -> Any:
+    found = nb.store.list_summaries(options.get("session", nb.session_id))
+    return _frame([s.model_dump() for s in found],
+                  ["session_id", "version", "summary", "topics", "through_run_seq",
+                   "created_at"])
+
+
+def forget(nb: Notebook, options: dict[str, Any]) -> None:
+    user = options.get("user", nb.user)
+    store = nb.store
+    if "memory_id" in options:
+        store.delete_memory(user, options["memory_id"], actor="user")
+        print(f"Forgot memory {options['memory_id']} of user {user!r} (undo from the "
+              "panel or memory_events).")
+        return
+    if "user" not in options:
+        raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. " + line_usage())
+    if options.get("confirm") != "yes":
+        n = len(store.user_memories(user))
+        raise UsageError(f"This forgets all {n} memories of user {user!r} (soft delete, "
+                         "undoable). Add confirm=yes to do it.")
+    n = store.delete_user_memories(user, actor="user")
+    print(f"Forgot {n} memories of user {user!r}.")
+
+
+def panel(nb: Notebook, options: dict[str, Any]) -> Any:
+    from .panel import panel as open_panel
+
+    return open_panel(session_id=options.get("session", nb.session_id),
+                      user_id=options.get("user", nb.user), store=nb.store)
+
+
+SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
+USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
+
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("sessions", sessions, (), "every session, with run and message counts"),
+    Command("history", history, (SESSION,), "a session's messages"),
+    Command("memories", memories,
+            (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones")),
+            "a user's memories"),
+    Command("summary", summary, (SESSION,), "a session's summary versions"),
+    Command("forget", forget,
+            (opt.Option("memory_id", opt.non_empty, "ID", "one memory"), USER,
+             opt.Option("confirm", opt.any_text, "yes", "needed to forget all of a user's")),
+            "soft-delete one memory, or all of a user's (undoable)"),
+    Command("panel", panel, (SESSION, USER), "the editable panel"),
+)}
+
+
+def line_usage() -> str:
+    return "Usage: %agent " + " | ".join(c.usage() for c in COMMANDS.values())

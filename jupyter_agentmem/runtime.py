@@ -1,0 +1,145 @@
+"""Every process-wide object, made on first use, forked and closed in one fixed order.
+
+The memory worker, the database engines (one per DuckDB/SQLite file or PostgreSQL
+URL), the change bus and the demo model's server each live once per process. They
+are kept here rather than in module globals of their own, so that:
+
+- one ``atexit`` hook closes them in ``PHASES`` order whatever the import order was
+  (background jobs finish first: they write to the engines; engines close before the
+  servers a job might still call);
+- one ``at_fork`` hook tells each of them it is in a child (no thread of the parent
+  runs there, and a child must never close the parent's connections);
+- tests call ``reset()`` for a process as fresh as a new kernel.
+
+This module imports nothing of the package: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+log = logging.getLogger(__name__)
+
+# Exit order. "jobs": background work (it writes through the engines); "engines":
+# database connections (closing one checkpoints its file); "servers": local HTTP
+# servers (the demo model) that a job may still be calling; "listeners": last.
+PHASES = ("jobs", "engines", "servers", "listeners")
+
+
+class Resource(Protocol):
+    """What the runtime needs of a process-wide object."""
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until no work is pending (``True``), or ``timeout`` seconds (``False``)."""
+
+    def after_fork_in_child(self) -> None:
+        """Forget what belongs to the parent (threads, sockets, locks); never close it."""
+
+    def close(self) -> None:
+        """Release everything (at exit, or ``reset()``); the object may be used again."""
+
+
+R = TypeVar("R", bound=Resource)
+
+_guard = threading.RLock()
+_shared: dict[tuple[str, str], Resource] = {}
+# Objects nobody looks up by key (a private in-memory database) but that still need
+# the fork and exit hooks; held weakly so they go away with their last user.
+_tracked: dict[str, weakref.WeakSet[Resource]] = {phase: weakref.WeakSet() for phase in PHASES}
+# Objects a forked child inherited and must neither use nor destroy before it exits
+# (destroying a DuckDB connection checkpoints into the parent's file).
+_kept_alive: list[object] = []
+
+
+def shared(phase: str, key: str, factory: Callable[[], R]) -> R:
+    """The process's one object for ``key``, made by ``factory`` on first use."""
+    _check(phase)
+    with _guard:
+        found = _shared.get((phase, key))
+        if found is None:
+            found = _shared[(phase, key)] = factory()
+        return found  # type: ignore[return-value]  (the factory made it for this key)
+
+
+def track(phase: str, resource: R) -> R:
+    """Give ``resource`` the fork and exit hooks without sharing it by key."""
+    _check(phase)
+    with _guard:
+        _tracked[phase].add(resource)
+    return resource
+
+
+def keep_alive(obj: object) -> None:
+    """Never destroy ``obj`` in this process (see ``_kept_alive``).
+
+    A list alone is not enough: at interpreter shutdown module globals are cleared and
+    the object would be destroyed after all, in an order that depends on the modules.
+    One extra reference that nobody owns keeps it alive until the process is gone.
+    """
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+    _kept_alive.append(obj)
+
+
+def is_forked_child() -> bool:
+    """True in a forked child that inherited something it must leave alone."""
+    return bool(_kept_alive)
+
+
+def idle(timeout: float = 30.0) -> bool:
+    """Wait until every background job has finished; ``False`` if ``timeout`` passed."""
+    return all(r.idle(timeout) for r in _in_phase("jobs"))
+
+
+def reset() -> None:
+    """Close and forget every process-wide object (tests: as fresh as a new kernel)."""
+    _close_all()
+    with _guard:
+        _shared.clear()
+        for tracked in _tracked.values():
+            tracked.clear()
+
+
+def _check(phase: str) -> None:
+    if phase not in PHASES:
+        raise ValueError(f"unknown runtime phase {phase!r}; phases: {', '.join(PHASES)}")
+
+
+def _in_phase(phase: str) -> list[Resource]:
+    with _guard:
+        keyed = [r for (p, _), r in _shared.items() if p == phase]
+        return keyed + [r for r in list(_tracked[phase]) if r not in keyed]
+
+
+def _close_all(phases: tuple[str, ...] = PHASES) -> None:
+    for phase in phases:
+        for resource in _in_phase(phase):
+            try:
+                resource.close()
+            except Exception:  # noqa: BLE001 (closing everything else matters more)
+                log.debug("closing %r failed", resource, exc_info=True)
+
+
+def _at_exit() -> None:
+    # A forked child that inherited open databases leaves them alone: they are the
+    # parent's files, and closing them would checkpoint into them.
+    _close_all(("jobs",) if is_forked_child() else PHASES)
+
+
+def _after_fork_in_child() -> None:
+    global _guard
+    _guard = threading.RLock()  # the parent's may have been held by a thread that is gone
+    for phase in PHASES:
+        for resource in _in_phase(phase):
+            resource.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)
