@@ -1,4 +1,4 @@
-"""Several processes, one DuckDB file (DESIGN.md §5): nothing lost, nothing partial."""
+"""Several processes, one DuckDB file: nothing lost, nothing partial."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A session resumed in a new process sends exactly the last N runs (DESIGN.md §6.3)."""
+"""A session resumed in a new process sends exactly the last N runs."""
 
 from __future__ import annotations
 

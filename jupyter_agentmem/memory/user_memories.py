@@ -136,8 +136,12 @@ def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
         if apply is None:
             result.skipped.append(f"unknown tool {name!r}")
             continue
+        target = None if name == "add_memory" else _known(args, short_ids)
+        if isinstance(target, str):  # update/delete of an id the model was not shown
+            result.skipped.append(f"{name}: {target}")
+            continue
         try:
-            problem = apply(store, run, user_id, args, short_ids, existing, result)
+            problem = apply(store, run, user_id, args, target, existing, result)
         except StoreError as exc:  # e.g. the memory was deleted meanwhile (panel, another call)
             problem = str(exc)
         if problem:
@@ -156,8 +160,7 @@ def _text_and_topics(args: dict[str, Any]) -> tuple[str, list[str]] | str:
 
 
 def _add(store: Store, run: Run, user_id: str, args: dict[str, Any],
-         short_ids: dict[str, Memory], existing: list[Memory],
-         result: MemoryUpdate) -> str | None:
+         target: None, existing: list[Memory], result: MemoryUpdate) -> str | None:
     parsed = _text_and_topics(args)
     if isinstance(parsed, str):
         return parsed
@@ -180,11 +183,7 @@ def _known(args: dict[str, Any], short_ids: dict[str, Memory]) -> Memory | str:
 
 
 def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
-            short_ids: dict[str, Memory], existing: list[Memory],
-            result: MemoryUpdate) -> str | None:
-    target = _known(args, short_ids)
-    if isinstance(target, str):
-        return target
+            target: Memory, existing: list[Memory], result: MemoryUpdate) -> str | None:
     parsed = _text_and_topics(args)
     if isinstance(parsed, str):
         return parsed
@@ -197,11 +196,7 @@ def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
 
 
 def _delete(store: Store, run: Run, user_id: str, args: dict[str, Any],
-            short_ids: dict[str, Memory], existing: list[Memory],
-            result: MemoryUpdate) -> str | None:
-    target = _known(args, short_ids)
-    if isinstance(target, str):
-        return target
+            target: Memory, existing: list[Memory], result: MemoryUpdate) -> str | None:
     if target.memory_id in result.deleted:
         return None
     store.delete_memory(user_id, target.memory_id, actor="model")

@@ -1,10 +1,11 @@
-"""The cross-process lock that lets several kernels share one DuckDB file (DESIGN.md §5).
+"""The cross-process lock that lets several kernels share one DuckDB file.
 
 DuckDB lets one process open a file read-write; a second ``connect`` fails, and
 processes that take turns by retrying ``connect`` lose rows. So a process opens the
 file only while it holds an exclusive ``flock`` on ``<db>.lock``. A process that
 wants the file holds a shared ``flock`` on ``<db>.want`` while it waits; the holder
-probes that file and hands the database over when someone is waiting.
+probes that file and hands the database over when someone is waiting
+(docs/architecture.md, "Sharing one DuckDB file").
 """
 
 from __future__ import annotations

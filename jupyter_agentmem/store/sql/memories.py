@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...types import Memory, SessionSummary, utcnow
+from ...types import Memory, SessionSummary
 from ..base import StoreError
-from .engine import Connection
 from .rows import MEMORY, SUMMARY, SqlRows
 
 _MEMORY_COLS = (
@@ -49,32 +48,14 @@ class MemorySummarySql(SqlRows):
                         "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
         return memory
 
-    def _live_memory(self, con: Connection, user_id: str, memory_id: str) -> tuple:
-        row = con.execute(
-            f"SELECT memory, topics, deleted_at FROM memories WHERE {MEMORY.where}",
-            [memory_id, user_id]).fetchone()
-        if row is None:
-            raise StoreError(MEMORY.missing([memory_id, user_id]))
-        return row
-
     def update_memory(self, user_id: str, memory_id: str, memory: str,
                       topics: list[str] | None, actor: str) -> Memory:
-        if not memory or not memory.strip():
-            raise StoreError("a memory cannot be empty")
-        with self.engine.transaction() as con:
-            old_memory, old_topics, deleted_at = self._live_memory(con, user_id, memory_id)
-            if deleted_at is not None:
-                raise StoreError(f"memory {memory_id} was deleted")
-            dialect = self.engine.dialect
-            old_list = dialect.decode_list(old_topics)
-            new_topics = old_list if topics is None else list(topics)
-            con.execute("UPDATE memories SET memory = ?, topics = ?, updated_at = ? "
-                        "WHERE memory_id = ?",
-                        [memory, dialect.encode_list(new_topics), utcnow(), memory_id])
-            self._event(con, "memory", memory_id, user_id, None, "update",
-                        {"memory": old_memory, "topics": old_list},
-                        {"memory": memory, "topics": new_topics}, actor)
-        return self.get_memory(user_id, memory_id)
+        self._edit(MEMORY, [memory_id, user_id], memory_id,
+                   text_and_topics("memory", memory, topics), actor)
+        found = self.get_memory(user_id, memory_id)
+        if found is None:  # deleted for good by another writer in between
+            raise StoreError(MEMORY.missing([memory_id, user_id]))
+        return found
 
     def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None:
         self._set_deleted(MEMORY, [memory_id, user_id], memory_id, True, actor)
@@ -132,30 +113,8 @@ class MemorySummarySql(SqlRows):
 
     def edit_summary(self, session_id: str, version: int, summary: str,
                      topics: list[str] | None, actor: str) -> None:
-        if not summary or not summary.strip():
-            raise StoreError("a summary cannot be empty")
-        with self.engine.transaction() as con:
-            row = self._summary_state(con, session_id, version)
-            if row[2] is not None:
-                raise StoreError(f"summary version {version} was deleted")
-            dialect = self.engine.dialect
-            old_list = dialect.decode_list(row[1])
-            new_topics = old_list if topics is None else list(topics)
-            con.execute(f"UPDATE summaries SET summary = ?, topics = ?, edited_at = ? "
-                        f"WHERE {SUMMARY.where}",
-                        [summary, dialect.encode_list(new_topics), utcnow(), session_id,
-                         version])
-            self._event(con, "summary", summary_target(session_id, version), None,
-                        session_id, "edit", {"summary": row[0], "topics": old_list},
-                        {"summary": summary, "topics": new_topics}, actor)
-
-    @staticmethod
-    def _summary_state(con: Connection, session_id: str, version: int) -> tuple:
-        row = con.execute(f"SELECT summary, topics, deleted_at FROM summaries "
-                          f"WHERE {SUMMARY.where}", [session_id, version]).fetchone()
-        if row is None:
-            raise StoreError(SUMMARY.missing([session_id, version]))
-        return row
+        self._edit(SUMMARY, [session_id, version], summary_target(session_id, version),
+                   text_and_topics("summary", summary, topics), actor)
 
     def delete_summary(self, session_id: str, version: int, actor: str) -> None:
         self._set_deleted(SUMMARY, [session_id, version], summary_target(session_id, version),
@@ -175,3 +134,8 @@ def summary_key(target_id: str) -> tuple[str, int]:
     """``summary_target``'s inverse."""
     session_id, _, version = target_id.rpartition("#")
     return session_id, int(version)
+
+
+def text_and_topics(column: str, text: str, topics: list[str] | None) -> dict[str, Any]:
+    """The columns an edit of a text and (unless ``None``: kept) its topics changes."""
+    return {column: text, **({"topics": list(topics)} if topics is not None else {})}

@@ -17,30 +17,38 @@ from .engine import Connection, Engine
 
 
 @dataclass(frozen=True)
-class SoftDeletable:
-    """A kind of row that is deleted softly: how to find one and what its events keep."""
+class EditableRow:
+    """A kind of row users edit and delete softly: how to find one, what its events keep."""
 
     target: str  # memory_events.target
     table: str
     where: str  # finds one row from its key parameters
-    text: str  # the column whose text the events keep
+    text: str  # the text column (never empty)
     session_column: str | None  # recorded in its events
     user_column: str | None
     missing: Callable[[Sequence[Any]], str]  # the error when the key finds no row
-    # Deleting or restoring it changes what history sends (the run cache must go).
+    stamp: str  # the column an edit sets to now
+    edit_action: str  # memory_events.action of an edit
+    # The columns an edit records (old and new), whichever of them it changes.
+    recorded: tuple[str, ...] = ()
+    # Changing it changes what history sends (the run cache must go).
     in_history: bool = False
 
 
-MESSAGE = SoftDeletable(
+MESSAGE = EditableRow(
     "message", "messages", "message_id = ?", "content", "session_id", None,
-    lambda key: f"message {key[0]} no longer exists", in_history=True)
-MEMORY = SoftDeletable(
+    lambda key: f"message {key[0]} no longer exists", "edited_at", "edit", ("content",),
+    in_history=True)
+MEMORY = EditableRow(
     "memory", "memories", "memory_id = ? AND user_id = ?", "memory", None, "user_id",
     # Scoped by user: no id can reach another user's memory.
-    lambda key: f"memory {key[0]} does not exist for user {key[1]!r}")
-SUMMARY = SoftDeletable(
+    lambda key: f"memory {key[0]} does not exist for user {key[1]!r}", "updated_at", "update",
+    ("memory", "topics"))
+SUMMARY = EditableRow(
     "summary", "summaries", "session_id = ? AND version = ?", "summary", "session_id", None,
-    lambda key: f"summary version {key[1]} of {key[0]!r} does not exist")
+    lambda key: f"summary version {key[1]} of {key[0]!r} does not exist", "edited_at", "edit",
+    ("summary", "topics"))
+LIST_COLUMNS = ("topics",)  # stored in the dialect's list type
 
 
 class SqlRows:
@@ -70,20 +78,28 @@ class SqlRows:
              actor, utcnow()])
         return event_id
 
-    def _set_deleted(self, kind: SoftDeletable, key: Sequence[Any], target_id: str,
+    @staticmethod
+    def _row(con: Connection, kind: EditableRow, key: Sequence[Any],
+             columns: Sequence[str]) -> tuple[list[Any], Any, Any, Any]:
+        """``columns`` of one row, with the session and user its events record and its
+        ``deleted_at``; ``StoreError`` when the key finds none."""
+        session = kind.session_column or "NULL"
+        user = kind.user_column or "NULL"
+        row = con.execute(f"SELECT {', '.join(columns)}, {session}, {user}, deleted_at "
+                          f"FROM {kind.table} WHERE {kind.where}", key).fetchone()
+        if row is None:
+            raise StoreError(kind.missing(key))
+        *values, session_id, user_id, deleted_at = row
+        return values, session_id, user_id, deleted_at
+
+    def _set_deleted(self, kind: EditableRow, key: Sequence[Any], target_id: str,
                      delete: bool, actor: str) -> None:
         """Soft-delete (``delete``) or restore one row, with its event.
 
         Deleting a deleted row is refused; restoring a live one does nothing.
         """
-        session = kind.session_column or "NULL"
-        user = kind.user_column or "NULL"
         with self.engine.transaction() as con:
-            row = con.execute(f"SELECT {kind.text}, {session}, {user}, deleted_at "
-                              f"FROM {kind.table} WHERE {kind.where}", key).fetchone()
-            if row is None:
-                raise StoreError(kind.missing(key))
-            text, session_id, user_id, deleted_at = row
+            (text,), session_id, user_id, deleted_at = self._row(con, kind, key, (kind.text,))
             if delete and deleted_at is not None:
                 raise StoreError(f"{kind.target} {target_id} was already deleted")
             if not delete and deleted_at is None:
@@ -96,3 +112,30 @@ class SqlRows:
             self._event(con, kind.target, target_id, user_id, session_id,
                         "delete" if delete else "restore", value if delete else None,
                         None if delete else value, actor)
+
+    def _edit(self, kind: EditableRow, key: Sequence[Any], target_id: str,
+              changes: dict[str, Any], actor: str) -> None:
+        """Change some of a live row's ``recorded`` columns, with its event.
+
+        Only the columns in ``changes`` are written; the event records every
+        ``recorded`` column, old and new, so an undo puts the whole row back.
+        """
+        text = changes.get(kind.text, "")
+        if kind.text in changes and (not isinstance(text, str) or not text.strip()):
+            raise StoreError(f"a {kind.target} cannot be empty")
+        dialect = self.engine.dialect
+        with self.engine.transaction() as con:
+            values, session_id, user_id, deleted_at = self._row(con, kind, key, kind.recorded)
+            if deleted_at is not None:
+                raise StoreError(f"{kind.target} {target_id} was deleted")
+            old = {c: dialect.decode_list(v) if c in LIST_COLUMNS else v
+                   for c, v in zip(kind.recorded, values)}
+            new = {**old, **changes}
+            sets = ", ".join(f"{c} = ?" for c in changes)
+            con.execute(f"UPDATE {kind.table} SET {sets}, {kind.stamp} = ? WHERE {kind.where}",
+                        [*(dialect.encode_list(v) if c in LIST_COLUMNS else v
+                           for c, v in changes.items()), utcnow(), *key])
+            if kind.in_history:
+                self.engine.recent_runs.clear()  # the cached history is out of date
+            self._event(con, kind.target, target_id, user_id, session_id, kind.edit_action,
+                        old, new, actor)

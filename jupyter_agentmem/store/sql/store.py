@@ -212,19 +212,7 @@ class SqlStore(MemorySummarySql, Store):
         return rows[0] if rows else None
 
     def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
-        with self.engine.transaction() as con:
-            row = con.execute(f"SELECT content, session_id, deleted_at FROM messages "
-                              f"WHERE {MESSAGE.where}", [message_id]).fetchone()
-            if row is None:
-                raise StoreError(MESSAGE.missing([message_id]))
-            old, session_id, deleted_at = row
-            if deleted_at is not None:
-                raise StoreError(f"message {message_id} was deleted")
-            con.execute("UPDATE messages SET content = ?, edited_at = ? WHERE message_id = ?",
-                        [content, utcnow(), message_id])
-            self.engine.recent_runs.clear()  # the cached history holds the old text
-            self._event(con, "message", message_id, None, session_id, "edit",
-                        {"content": old}, {"content": content}, actor)
+        self._edit(MESSAGE, [message_id], message_id, {"content": content}, actor)
 
     def delete_message(self, message_id: str, actor: str = "user") -> None:
         self._set_deleted(MESSAGE, [message_id], message_id, True, actor)
