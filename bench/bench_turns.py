@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_turns.py [--turns 1000] [--profile]
 
 One session, ``DuckDbAgentStorage`` on a file, ``add_history_to_messages=True``,
-``num_history_responses=3``, against ``jupyter_agentmem.openai_server.ChatServer``
+``num_history_responses=3``, against ``jupyter_agentmem.model.server.ChatServer``
 on 127.0.0.1 answering instantly. For each window of turns (1-10, 91-100, 991-1000)
 it prints the median ms of ``Agent.run`` and of a raw ``openai`` client call with the
 same messages to the same server, so the overhead of history + storage shows.

@@ -6,7 +6,6 @@ Adding a subcommand is one function and one row in ``COMMANDS``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import UsageError
@@ -30,12 +29,17 @@ class Notebook(Protocol):
 Handler = Callable[[Notebook, dict[str, Any]], Any]
 
 
-@dataclass(frozen=True)
 class Command:
-    name: str
-    handler: Handler
-    options: tuple[opt.Option, ...] = ()
-    help: str = ""
+    """One ``%agent`` subcommand (a plain class, like ``options.Option``)."""
+
+    __slots__ = ("handler", "help", "name", "options")
+
+    def __init__(self, name: str, handler: Handler, options: tuple[opt.Option, ...] = (),
+                 help: str = "") -> None:  # noqa: A002
+        self.name = name
+        self.handler = handler
+        self.options = options
+        self.help = help
 
     def usage(self) -> str:
         return " ".join([self.name, opt.usage_of(self.options)]).strip()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -53,15 +52,22 @@ def choice(*allowed: str) -> Parser:
     return parse
 
 
-@dataclass(frozen=True)
 class Option:
-    """One ``key=value`` option: how to read it, how to show it in the usage line."""
+    """One ``key=value`` option: how to read it, how to show it in the usage line.
 
-    name: str
-    parse: Parser
-    shape: str  # the value in the usage line: ``ID``, ``N``, ``on|off``...
-    help: str = ""
-    required: bool = False  # shown without brackets
+    (A plain class: %load_ext defines it, and a dataclass or NamedTuple costs ~0.5-1 ms
+    to define, as much as the rest of this module.)
+    """
+
+    __slots__ = ("help", "name", "parse", "required", "shape")
+
+    def __init__(self, name: str, parse: Parser, shape: str, help: str = "",  # noqa: A002
+                 required: bool = False) -> None:
+        self.name = name
+        self.parse = parse
+        self.shape = shape  # the value in the usage line: ``ID``, ``N``, ``on|off``...
+        self.help = help
+        self.required = required  # shown without brackets
 
     def usage(self) -> str:
         text = f"{self.name}={self.shape}"
