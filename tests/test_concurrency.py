@@ -25,6 +25,12 @@ def start(spec: dict) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, bufsize=1)
 
 
+def close_pipes(proc: subprocess.Popen) -> None:
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
 def table(db_path: str, sql: str) -> list[tuple]:
     """Read the file in a fresh process with plain duckdb: it must open."""
     code = ("import duckdb, json, sys; con = duckdb.connect(sys.argv[1]); "
@@ -108,6 +114,7 @@ def test_sigkill_while_waiting_for_the_model(db_path):
         finally:
             gate.release.set()
         done = proc.stdout.read().splitlines()
+        close_pipes(proc)
     assert proc.returncode == -signal.SIGKILL
     assert done == [f"done {i} 'echo: t{i}'" for i in range(5)]
     assert check_runs_whole(db_path, "k") == [(i, f"t{i}") for i in range(5)]
@@ -130,6 +137,7 @@ def test_sigkill_at_random_moments(server, db_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         seen += proc.stdout.read().splitlines(keepends=True)
+        close_pipes(proc)
         completed += messages[:len(seen)]
         stored = [c for _, c in check_runs_whole(db_path, "rk")]
         # Every completed run is there; at most the one in flight got committed too.

@@ -228,6 +228,7 @@ def test_a_database_held_by_another_process_is_a_clear_error_in_the_cell(shell, 
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
         db.lock_timeout_s = 60
     with capture_output() as out:  # the holder is gone: the same cell now works
         shell.run_cell_magic("agent", "session=s", "hello")
