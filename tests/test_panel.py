@@ -65,7 +65,7 @@ class FakeFrontend:
         grid.comm.send = send
 
     def edit(self, row: int, column: str, value) -> None:
-        """The user commits a cell editor (ipydatagrid's cell-changed message), then the echoes settle."""
+        """The user commits a cell editor (a cell-changed message), then the echoes settle."""
         self.deliver({"row": row, "column_index": self.grid._column_name_to_index(column),
                       "value": value})
         self.settle()
