@@ -62,12 +62,37 @@ def quickstart(db: str) -> None:
           "(see notebooks/quickstart.ipynb).")
 
 
+def migrate(source: str, target: str) -> dict[str, int]:
+    """Copy every row of the store at ``source`` into the one at ``target`` (ids kept)."""
+    from .store import StoreError, open_store
+
+    if os.path.abspath(source) == os.path.abspath(target):
+        raise SystemExit("migrate: FROM and TO are the same store")
+    if "://" not in source and not os.path.exists(source):
+        raise SystemExit(f"migrate: {source} does not exist")
+    try:
+        rows = open_store(source).export_rows()
+        added = open_store(target).import_rows(rows)
+    except StoreError as exc:
+        raise SystemExit(f"migrate: {exc}") from None
+    for table, found in rows.items():
+        print(f"{table}: {len(found)} read, {added.get(table, 0)} added")
+    return added
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m jupyter_agentmem")
     sub = parser.add_subparsers(dest="command", required=True)
     q = sub.add_parser("quickstart", help="hold a short conversation and resume it")
     q.add_argument("--db", default=None, help="DuckDB file (default: a temporary one)")
+    m = sub.add_parser("migrate", help="copy a whole store to another (DuckDB, SQLite, "
+                       "PostgreSQL); rows already there are kept")
+    m.add_argument("source", metavar="FROM", help="a DuckDB path or a database URL")
+    m.add_argument("target", metavar="TO", help="a DuckDB path or a database URL")
     args = parser.parse_args(argv)
+    if args.command == "migrate":
+        migrate(args.source, args.target)
+        return
     if args.command == "quickstart":
         if args.db:
             quickstart(args.db)

@@ -97,6 +97,28 @@ def forget(nb: Notebook, options: dict[str, Any]) -> None:
     print(f"Forgot {n} memories of user {user!r}.")
 
 
+def export(nb: Notebook, options: dict[str, Any]) -> str:
+    from ..store.archive import write_archive
+
+    if "session" in options and "user" in options:
+        raise UsageError("export takes session=ID or user=ID, not both. " + line_usage())
+    session = options.get("session", None if "user" in options else nb.session_id)
+    rows = nb.store.export_rows(session_id=session, user_id=options.get("user"))
+    where = write_archive(rows, options["path"])
+    counts = ", ".join(f"{len(found)} {table}" for table, found in rows.items() if found)
+    print(f"Exported {counts or 'nothing'} to {where}.")
+    return where
+
+
+def import_(nb: Notebook, options: dict[str, Any]) -> dict[str, int]:
+    from ..store.archive import read_archive
+
+    added = nb.store.import_rows(read_archive(options["path"]))
+    counts = ", ".join(f"{n} {table}" for table, n in added.items() if n)
+    print(f"Imported {counts or 'nothing new'} from {options['path']}.")
+    return added
+
+
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
@@ -106,6 +128,8 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
 
 SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
 USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
+PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path",
+                  required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (), "every session, with run and message counts"),
@@ -119,6 +143,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
              opt.Option("confirm", opt.any_text, "yes", "needed to forget all of a user's")),
             "soft-delete one memory, or all of a user's (undoable)"),
     Command("panel", panel, (SESSION, USER), "the editable panel"),
+    Command("export", export,
+            (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),
+            "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
+    Command("import", import_, (PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
 )}
 
 

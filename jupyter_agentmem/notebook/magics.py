@@ -164,7 +164,9 @@ class AgentMagics(Magics):
         usage = line_usage()
         name, rest = opt.split_subcommand(line, list(COMMANDS), usage)
         command = COMMANDS[name]
-        options = opt.parse_options(rest, opt.table(command.options), usage)
+        table = opt.table(command.options)
+        options = opt.parse_options(rest, table, usage)
+        opt.require(options, table, usage)
         with user_errors():
             return command.handler(self, options)
 

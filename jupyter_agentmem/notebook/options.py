@@ -111,3 +111,10 @@ def split_subcommand(line: str, names: Sequence[str], usage: str) -> tuple[str, 
     if head not in names:
         raise UsageError(f"Unknown subcommand {head!r}. Valid: {', '.join(names)}. {usage}")
     return head, rest
+
+
+def require(found: dict[str, Any], options: dict[str, Option], usage: str) -> None:
+    """A UsageError naming the required options that ``found`` lacks."""
+    missing = [o.usage() for o in options.values() if o.required and o.name not in found]
+    if missing:
+        raise UsageError(f"This needs {' and '.join(missing)}. {usage}")

@@ -146,6 +146,18 @@ class Store(ABC):
     def undo_event(self, event_id: str, actor: str = "user") -> None:
         """Put back the value an event replaced (itself recorded as an event)."""
 
+    # --- transfer (export, import, migrate) -----------------------------------
+    @abstractmethod
+    def export_rows(self, session_id: str | None = None,
+                    user_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every row of a session, or of a user, or (neither) of the whole store, by
+        table, as plain values (timestamps as ISO text)."""
+
+    @abstractmethod
+    def import_rows(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+        """Add the rows not there yet, ids kept, all or nothing; how many each table
+        gained (importing twice adds nothing)."""
+
     # --- raw tables (for pandas) ---------------------------------------------
     @abstractmethod
     def table_rows(self, table: str) -> list[dict[str, Any]]: ...

@@ -17,6 +17,7 @@ from ..base import Store, StoreError
 from .engine import Connection, Engine
 from .memories import MemorySummarySql, summary_key
 from .rows import MESSAGE
+from .transfer import TransferSql
 
 _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
@@ -36,7 +37,7 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(MemorySummarySql, Store):
+class SqlStore(MemorySummarySql, TransferSql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:

@@ -1,0 +1,154 @@
+"""Every row of a session, a user or the whole store, out and back in (export, import, migrate).
+
+Rows leave as plain values (timestamps as ISO text, topics as lists) so they can be
+written to any format and read into any backend. Importing keeps every id and adds
+only the rows that are not there yet (by primary key), in one transaction: importing
+twice adds nothing, and a bad file changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ..base import StoreError
+from .rows import LIST_COLUMNS, SqlRows
+
+# The tables a transfer carries, parents first (the order rows are imported in), with
+# their primary keys.
+TRANSFERRED: dict[str, tuple[str, ...]] = {
+    "sessions": ("session_id",),
+    "runs": ("run_id",),
+    "messages": ("message_id",),
+    "summaries": ("session_id", "version"),
+    "memories": ("memory_id",),
+    "memory_events": ("event_id",),
+}
+
+# Which rows belong to a session / a user: table -> WHERE taking the id (as often as
+# it has ``?``). A user's sessions are those whose sessions.user_id is the user.
+_USER_SESSIONS = "session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)"
+SCOPES: dict[str, dict[str, str]] = {
+    "session": {
+        "sessions": "session_id = ?",
+        "runs": "session_id = ?",
+        "messages": "session_id = ?",
+        "summaries": "session_id = ?",
+        # The memories this session gave rise to, and every event of the session or of
+        # those memories.
+        "memories": "session_id = ?",
+        "memory_events": "session_id = ? OR target_id IN "
+                         "(SELECT memory_id FROM memories WHERE session_id = ?)",
+    },
+    "user": {
+        "sessions": "user_id = ?",
+        "runs": _USER_SESSIONS,
+        "messages": _USER_SESSIONS,
+        "summaries": _USER_SESSIONS,
+        "memories": "user_id = ?",
+        "memory_events": "user_id = ? OR " + _USER_SESSIONS,
+    },
+    "all": {table: "true" for table in TRANSFERRED},
+}
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def plain(value: Any) -> Any:
+    """A stored value as JSON can hold it (timestamps as ISO text)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class TransferSql(SqlRows):
+    """Export and import of rows (a mixin of ``SqlStore``)."""
+
+    def export_rows(self, session_id: str | None = None, user_id: str | None = None) -> Rows:
+        """Every row of ``session_id``'s session, or of ``user_id``, or (neither) all."""
+        if session_id is not None and user_id is not None:
+            raise StoreError("export a session or a user, not both")
+        scope, key = (("session", session_id) if session_id is not None
+                      else ("user", user_id) if user_id is not None else ("all", None))
+        decode = self.engine.dialect.decode_list
+        out: Rows = {}
+        with self.engine.connection():
+            for table, where in SCOPES[scope].items():
+                params = [key] * where.count("?")
+                order = ", ".join(TRANSFERRED[table])
+                rows = self._dicts(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}",
+                                   params)
+                out[table] = [{c: plain(decode(v) if c in LIST_COLUMNS else v)
+                               for c, v in row.items()} for row in rows]
+        return out
+
+    def import_rows(self, rows: Rows) -> dict[str, int]:
+        """Add the rows not there yet (ids kept); returns how many each table gained.
+
+        All or nothing: an unknown table or column, or a value the database refuses,
+        raises ``StoreError`` and nothing is added.
+        """
+        unknown = sorted(set(rows) - set(TRANSFERRED))
+        if unknown:
+            raise StoreError(f"unknown table(s) {', '.join(map(repr, unknown))}; "
+                             f"a transfer holds {', '.join(TRANSFERRED)}")
+        added: dict[str, int] = {}
+        try:
+            with self.engine.transaction() as con:
+                for table in TRANSFERRED:
+                    if rows.get(table):
+                        added[table] = self._insert_new(con, table, rows[table])
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (the engine's own error types differ)
+            raise StoreError(f"the import was refused, nothing was added "
+                             f"({type(exc).__name__}: {exc})") from None
+        self.engine.recent_runs.clear()  # history may have gained runs
+        return added
+
+    def _insert_new(self, con: Any, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise StoreError(f"{table} row {i} is not an object")
+            extra = sorted(set(row) - set(columns))
+            if extra:
+                raise StoreError(f"{table} row {i} has unknown column(s) {', '.join(extra)}")
+            missing = [k for k in TRANSFERRED[table] if row.get(k) is None]
+            if missing:
+                raise StoreError(f"{table} row {i} lacks its key {', '.join(missing)}")
+        (before,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        encode = self.engine.dialect.encode_list
+        for row in rows:
+            names = [c for c in columns if c in row]
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(names)}) "
+                f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT DO NOTHING",
+                [_stored(c, row[c], encode) for c in names])
+        (after,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return after - before
+
+
+def _stored(column: str, value: Any, encode: Callable[[list[str]], Any]) -> Any:
+    """A plain value back in the form the column takes."""
+    if value is None:
+        return None
+    if column in LIST_COLUMNS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise StoreError(f"{column} must be a list of strings, not {value!r:.60}")
+        return encode(value)
+    if column.endswith("_at"):  # our schema's timestamps all end in _at
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError:
+            raise StoreError(f"{column} is not a timestamp: {value!r:.60}") from None
+    if isinstance(value, (dict, list)):  # old/new of an event, tool calls: JSON text
+        return json.dumps(value)
+    return value
+

@@ -1,0 +1,179 @@
+"""Export, import and migrate: every row out and back in, ids kept, across backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from model_server import Reply
+
+from jupyter_agentmem import Agent, AgentMemory
+from jupyter_agentmem.storage import AgentStorage
+from jupyter_agentmem.store import Store, StoreError, open_store
+from jupyter_agentmem.store.archive import read_archive, write_archive
+from jupyter_agentmem.types import Memory
+
+
+def conversation(model, location: str, session: str, user: str, facts: list[str]) -> Store:
+    """A session with runs, a summary, memories and edit/delete events, through the agent."""
+    store = open_store(location)
+    agent = Agent(model=model, storage=AgentStorage(store), session_id=session, user_id=user,
+                  add_history_to_messages=True, num_history_responses=1,
+                  memory=AgentMemory(create_session_summary=True))
+    for fact in facts:
+        agent.run(fact)
+    assert agent.memory.wait(30)
+    memory = store.add_memory(Memory(user_id=user, memory=f"{user} said {facts[0]}",
+                                     topics=["t1", "t2"], session_id=session), actor="model")
+    store.update_memory(user, memory.memory_id, f"{user} said it twice", None, actor="user")
+    first = store.message_rows(session)[0]["message_id"]
+    store.edit_message(first, facts[0] + " (edited)", actor="user")
+    store.delete_message(store.message_rows(session)[-1]["message_id"], actor="user")
+    return store
+
+
+def frames(store: Store, session: str, user: str) -> dict[str, pd.DataFrame]:
+    """What a user sees of a session and a user, as DataFrames (ids and times included)."""
+    def frame(rows: list[dict]) -> pd.DataFrame:
+        return pd.DataFrame(rows).astype(str).reset_index(drop=True)
+
+    return {
+        "history": frame(store.message_rows(session, include_deleted=True)),
+        "memories": frame([m.model_dump() for m in store.user_memories(user, True)]),
+        "summaries": frame([s.model_dump() for s in store.list_summaries(session, True)]),
+        "runs": frame([r.model_dump(exclude={"messages"}) for r in store.session_runs(session)]),
+        "events": frame(sorted(store.events(user_id=user), key=lambda e: e["event_id"])),
+        "sessions": frame([{k: v for k, v in s.items() if k != "updated_at"}
+                           for s in store.list_sessions()]),
+    }
+
+
+@pytest.fixture
+def source(server, model, db_path) -> Store:
+    store = conversation(model, db_path, "foo", "ana", ["I live in Porto", "I like tea"])
+    conversation(model, db_path, "bar", "bob", ["I live in Oslo"])
+    return store
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+@pytest.mark.parametrize("target_kind", ["duckdb", "postgres"])
+def test_export_then_import_into_another_backend_gives_identical_frames(
+        source, tmp_path, suffix, target_kind, request):
+    path = str(tmp_path / ("foo" + suffix))
+    write_archive(source.export_rows(session_id="foo"), path)
+    target = open_store(str(tmp_path / "target.duckdb") if target_kind == "duckdb"
+                        else request.getfixturevalue("pg_url"))
+    added = target.import_rows(read_archive(path))
+    assert added["runs"] == 2 and added["messages"] == 4 and added["summaries"] >= 1
+    mine, theirs = frames(source, "foo", "ana"), frames(target, "foo", "ana")
+    for name in mine:
+        if name == "sessions":  # the source also holds bob's session
+            pd.testing.assert_frame_equal(
+                mine[name][mine[name]["session_id"] == "foo"].reset_index(drop=True),
+                theirs[name])
+        else:
+            pd.testing.assert_frame_equal(mine[name], theirs[name], check_dtype=False)
+    # Twice adds nothing.
+    assert set(target.import_rows(read_archive(path)).values()) == {0}
+
+
+def test_a_users_export_holds_only_that_user(source, tmp_path):
+    rows = source.export_rows(user_id="ana")
+    text = json.dumps(rows)
+    assert "Porto" in text and "Oslo" not in text and "bob" not in text
+    assert {s["session_id"] for s in rows["sessions"]} == {"foo"}
+    assert {m["user_id"] for m in rows["memories"]} == {"ana"}
+
+
+def test_the_transcript_reads_in_order(source, tmp_path):
+    path = write_archive(source.export_rows(session_id="foo"), str(tmp_path / "foo.md"))
+    text = Path(path).read_text()
+    assert text.startswith("# Session foo")
+    assert text.index("I live in Porto (edited)") < text.index("I like tea")
+    assert "echo: I like tea" not in text  # the deleted message is not in the transcript
+    assert "ana said it twice" in text
+
+
+BAD_FILES = {
+    "unknown_table": ({"table": "users", "row": {"x": 1}}, "unknown table"),
+    "unknown_column": ({"table": "runs", "row": {"run_id": "r", "evil": "x"}}, "unknown column"),
+    "no_key": ({"table": "messages", "row": {"content": "x"}}, "lacks its key"),
+    "bad_time": ({"table": "sessions", "row": {"session_id": "s", "created_at": "yesterday",
+                                               "updated_at": "now"}}, "not a timestamp"),
+    "bad_topics": ({"table": "memories", "row": {"memory_id": "m", "user_id": "u",
+                                                 "memory": "x", "topics": "a,b"}}, "topics"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_FILES))
+def test_a_bad_file_adds_nothing(source, tmp_path, name):
+    line, message = BAD_FILES[name]
+    good = source.export_rows(session_id="foo")
+    path = tmp_path / "bad.jsonl"
+    write_archive(good, str(path))
+    with path.open("a") as f:  # valid rows first, the bad one last
+        f.write(json.dumps(line) + "\n")
+    target = open_store(str(tmp_path / "target.duckdb"))
+    with pytest.raises(StoreError, match=message):
+        target.import_rows(read_archive(str(path)))
+    assert target.list_sessions() == [] and target.table_rows("messages") == []
+
+
+def test_a_truncated_file_is_refused(source, tmp_path):
+    path = tmp_path / "cut.jsonl"
+    write_archive(source.export_rows(session_id="foo"), str(path))
+    path.write_text(path.read_text()[:-40])
+    with pytest.raises(StoreError, match="not an agentmem .jsonl export"):
+        read_archive(str(path))
+
+
+def test_magics_export_and_import(shell, server, db_path, tmp_path):
+    shell.run_cell_magic("agent", "session=nb user=ana", "hello there")
+    path = str(tmp_path / "nb.jsonl")
+    assert shell.run_line_magic("agent", f"export session=nb path={path}") == path
+    other = str(tmp_path / "other.duckdb")
+    shell.run_line_magic("config", f"AgentMagics.db = {other!r}")
+    added = shell.run_line_magic("agent", f"import path={path}")
+    assert added["runs"] == 1 and added["messages"] == 2
+    history = shell.run_line_magic("agent", "history session=nb")
+    assert list(history["content"]) == ["hello there", "echo: hello there"]
+    with pytest.raises(UsageError, match="needs path=FILE"):
+        shell.run_line_magic("agent", "export session=nb")
+    with pytest.raises(UsageError, match="name the file .jsonl"):
+        shell.run_line_magic("agent", f"export session=nb path={tmp_path / 'x.txt'}")
+    with pytest.raises(UsageError, match="does not exist"):
+        shell.run_line_magic("agent", f"import path={tmp_path / 'missing.jsonl'}")
+
+
+def test_migrate_copies_a_whole_store(source, tmp_path, pg_url):
+    source.close()
+    for target in (str(tmp_path / "copy.duckdb"), pg_url):
+        out = subprocess.run([sys.executable, "-m", "jupyter_agentmem", "migrate",
+                              source.path, target], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "messages: 6 read, 6 added" in out.stdout
+        copy = open_store(target)
+        for session, user in (("foo", "ana"), ("bar", "bob")):
+            mine, theirs = frames(source, session, user), frames(copy, session, user)
+            for name in ("history", "memories", "summaries", "runs", "events"):
+                pd.testing.assert_frame_equal(mine[name], theirs[name], check_dtype=False)
+        copy.close()
+        source.close()
+    again = subprocess.run([sys.executable, "-m", "jupyter_agentmem", "migrate", source.path,
+                            pg_url], capture_output=True, text=True, timeout=120)
+    assert "messages: 6 read, 0 added" in again.stdout
+
+
+def test_a_scripted_server_reply_is_exported_as_it_was_stored(server, model, db_path, tmp_path):
+    server.script(Reply(content="quotes ' \" ; -- DROP TABLE runs; emoji 🎉\nnew line"))
+    store = conversation(model, db_path, "q", "ana", ["tricky"])
+    rows = store.export_rows(session_id="q")
+    target = open_store(str(tmp_path / "t.duckdb"))
+    target.import_rows(read_archive(write_archive(rows, str(tmp_path / "q.jsonl"))))
+    assert [m["content"] for m in target.message_rows("q", include_deleted=True)] == [
+        m["content"] for m in store.message_rows("q", include_deleted=True)]
