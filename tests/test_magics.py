@@ -54,7 +54,8 @@ def test_bad_cell_is_a_usage_error(shell, server, db_path, name):
 
 BAD_LINES = {
     "no_subcommand": ("", ["needs a subcommand", "history", "sessions"]),
-    "unknown_subcommand": ("histroy", ["Unknown subcommand 'histroy'", "history, import, memories"]),
+    "unknown_subcommand": ("histroy", ["Unknown subcommand 'histroy'",
+                                       "history, import, memories"]),
     "unknown_option": ("history user=ana", ["Unknown option 'user'", "Valid options: session"]),
     "sessions_takes_none": ("sessions session=x", ["Unknown option 'session'"]),
 }
