@@ -22,6 +22,7 @@ _LAZY = {
     "DuckDbMemoryDb": ".memory",
     "DuckDbStore": ".store",
     "panel": ".notebook.panel",
+    "search": ".search",
 }
 
 if TYPE_CHECKING:
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
     from .memory import AgentMemory, DuckDbMemoryDb
     from .model import ModelError, OpenAIChat
     from .notebook.panel import panel
+    from .search import search
     from .storage import DuckDbAgentStorage
     from .store import DuckDbStore
     from .types import Message, RunResponse
 
 __all__ = [
     "Agent", "AgentMemory", "DuckDbAgentStorage", "DuckDbMemoryDb", "DuckDbStore", "Message",
-    "ModelError", "OpenAIChat", "RunResponse", "load_ipython_extension", "panel",
+    "ModelError", "OpenAIChat", "RunResponse", "load_ipython_extension", "panel", "search",
     "unload_ipython_extension",
 ]
 

@@ -32,14 +32,15 @@ Handler = Callable[[Notebook, dict[str, Any]], Any]
 class Command:
     """One ``%agent`` subcommand (a plain class, like ``options.Option``)."""
 
-    __slots__ = ("handler", "help", "name", "options")
+    __slots__ = ("handler", "help", "name", "options", "positional")
 
     def __init__(self, name: str, handler: Handler, options: tuple[opt.Option, ...] = (),
-                 help: str = "") -> None:  # noqa: A002
+                 help: str = "", positional: str | None = None) -> None:  # noqa: A002
         self.name = name
         self.handler = handler
         self.options = options
         self.help = help
+        self.positional = positional  # the option a leading bare or quoted word fills
 
     def usage(self) -> str:
         return " ".join([self.name, opt.usage_of(self.options)]).strip()
@@ -58,7 +59,15 @@ def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def history(nb: Notebook, options: dict[str, Any]) -> Any:
-    rows = nb.store.message_rows(options.get("session", nb.session_id))
+    if "at" in options:  # a search hit: its session, from 2 runs before to 2 after
+        found = nb.store.get_message(options["at"])
+        if found is None:
+            raise UsageError(f"No message {options['at']!r} in this store.")
+        rows = nb.store.message_rows(found["session_id"])
+        mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
+        rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
+    else:
+        rows = nb.store.message_rows(options.get("session", nb.session_id))
     return _frame(rows, ["message_id", "run_seq", "seq", "role", "content", "status",
                          "name", "tool_calls", "tool_call_id", "run_id", "created_at",
                          "edited_at"])
@@ -119,6 +128,18 @@ def import_(nb: Notebook, options: dict[str, Any]) -> dict[str, int]:
     return added
 
 
+def search(nb: Notebook, options: dict[str, Any]) -> Any:
+    from ..search import search as search_store
+
+    if not options.get("query", "").strip():
+        raise UsageError('search needs words: %agent search "words" [user=ID] [session=ID] '
+                         "[in=messages,memories,summaries] [limit=20]")
+    return search_store(options["query"], user_id=options.get("user", nb.user),
+                        session_id=options.get("session"),
+                        kinds=options.get("in", ("messages", "memories", "summaries")),
+                        limit=options.get("limit", 20), store=nb.store)
+
+
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
@@ -133,7 +154,9 @@ PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (), "every session, with run and message counts"),
-    Command("history", history, (SESSION,), "a session's messages"),
+    Command("history", history,
+            (SESSION, opt.Option("at", opt.non_empty, "ID", "a message id (from search)")),
+            "a session's messages"),
     Command("memories", memories,
             (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones")),
             "a user's memories"),
@@ -147,6 +170,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),
             "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
     Command("import", import_, (PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
+    Command("search", search,
+            (opt.Option("query", opt.any_text, '"WORDS"', "what to look for (first word)",
+                        required=True), USER, SESSION,
+             opt.Option("in", opt.kinds("messages", "memories", "summaries"),
+                        "messages,memories,summaries", "where to look"),
+             opt.Option("limit", opt.count(1, 10_000), "N", "how many hits (default 20)")),
+            "messages, memories and summaries of a user that match, ranked (BM25)",
+            positional="query"),
 )}
 
 

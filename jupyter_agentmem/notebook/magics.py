@@ -164,6 +164,8 @@ class AgentMagics(Magics):
         usage = line_usage()
         name, rest = opt.split_subcommand(line, list(COMMANDS), usage)
         command = COMMANDS[name]
+        if command.positional:
+            rest = opt.leading_word(rest, command.positional)
         table = opt.table(command.options)
         options = opt.parse_options(rest, table, usage)
         opt.require(options, table, usage)

@@ -118,3 +118,48 @@ def require(found: dict[str, Any], options: dict[str, Option], usage: str) -> No
     missing = [o.usage() for o in options.values() if o.required and o.name not in found]
     if missing:
         raise UsageError(f"This needs {' and '.join(missing)}. {usage}")
+
+
+def count(low: int, high: int) -> Parser:
+    """A whole number from ``low`` to ``high``."""
+    def parse(name: str, value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = low - 1
+        if not low <= n <= high:
+            raise UsageError(f"{name}={value!r} is not valid: give a whole number from "
+                             f"{low} to {high}.")
+        return n
+    return parse
+
+
+def kinds(*allowed: str) -> Parser:
+    """A comma-separated subset of ``allowed``."""
+    def parse(name: str, value: str) -> tuple[str, ...]:
+        picked = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+        wrong = [v for v in picked if v not in allowed]
+        if wrong or not picked:
+            raise UsageError(f"{name}={value!r} is not valid: use one or more of "
+                             f"{', '.join(allowed)}, separated by commas.")
+        return picked
+    return parse
+
+
+def leading_word(rest: str, name: str) -> str:
+    """``"two words" a=1`` -> ``name="two words" a=1``: a first word that is not
+    ``key=value`` fills the option ``name`` (quoted or bare)."""
+    text = rest.lstrip()
+    if not text:
+        return rest
+    if text[0] in "\"'":
+        end = text.find(text[0], 1)
+        if end < 0:
+            return rest  # unbalanced: the parser says so
+        word, after = text[:end + 1], text[end + 1:]
+    else:
+        word, _, after = text.partition(" ")
+        if "=" in word:
+            return rest
+        word = shlex.quote(word)
+    return f"{name}={word} {after}".strip()

@@ -8,6 +8,7 @@ a caller never knows which engine it talks to.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 from ..types import Memory, Run, SessionInfo, SessionSummary
@@ -145,6 +146,15 @@ class Store(ABC):
     @abstractmethod
     def undo_event(self, event_id: str, actor: str = "user") -> None:
         """Put back the value an event replaced (itself recorded as an event)."""
+
+    # --- search ---------------------------------------------------------------
+    @abstractmethod
+    def search(self, query: str, session_id: str | None = None, user_id: str | None = None,
+               kinds: Sequence[str] = ("messages", "memories", "summaries"),
+               limit: int = 20) -> list[dict[str, Any]]:
+        """The best-ranked texts for ``query`` (BM25), best first: id, kind, session_id,
+        user_id, run_id, run_seq, role, score, snippet, created_at. ``user_id`` keeps only
+        that user's texts, ``session_id`` only that session's."""
 
     # --- transfer (export, import, migrate) -----------------------------------
     @abstractmethod

@@ -12,6 +12,7 @@ from typing import Any
 from ...types import Memory, SessionSummary
 from ..base import StoreError
 from .rows import MEMORY, SUMMARY, SqlRows
+from .term_index import index_docs
 
 _MEMORY_COLS = (
     "memory_id, user_id, memory, topics, input, session_id, created_at, updated_at, deleted_at"
@@ -44,6 +45,8 @@ class MemorySummarySql(SqlRows):
                 [memory.memory_id, memory.user_id, memory.memory,
                  self.engine.dialect.encode_list(memory.topics), memory.input,
                  memory.session_id, memory.created_at, memory.updated_at])
+            index_docs(con, [(memory.memory_id, "memories", memory.session_id, memory.user_id,
+                              None, None, memory.memory)])
             self._event(con, "memory", memory.memory_id, memory.user_id, memory.session_id,
                         "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
         return memory
@@ -106,6 +109,11 @@ class MemorySummarySql(SqlRows):
                 [stored.session_id, version, stored.summary,
                  self.engine.dialect.encode_list(stored.topics), stored.through_run_seq,
                  stored.created_at])
+            owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                                [stored.session_id]).fetchone()
+            index_docs(con, [(summary_target(stored.session_id, version), "summaries",
+                              stored.session_id, owner[0] if owner else None, None, None,
+                              stored.summary)])
             self._event(con, "summary", summary_target(stored.session_id, version), None,
                         stored.session_id, "add", None,
                         {"summary": stored.summary, "topics": stored.topics}, actor)

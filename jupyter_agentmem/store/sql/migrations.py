@@ -11,6 +11,7 @@ from collections.abc import Callable
 from ...types import utcnow
 from .dialect import Dialect
 from .engine import Connection
+from .term_index import index_unindexed
 
 
 class Schema:
@@ -117,8 +118,34 @@ def m002_soft_delete_messages_and_summaries(schema: Schema) -> None:
     execute("ALTER TABLE summaries ADD COLUMN deleted_at TIMESTAMP")
 
 
+def m003_search_index(schema: Schema) -> None:
+    # The term index of sql/term_index.py, filled for what is already stored.
+    execute = schema.execute
+    execute(
+        """CREATE TABLE search_docs (
+            doc_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            session_id VARCHAR,
+            user_id VARCHAR,
+            run_id VARCHAR,
+            role VARCHAR,
+            length INTEGER NOT NULL,
+            deleted BOOLEAN NOT NULL)"""
+    )
+    execute(
+        """CREATE TABLE search_terms (
+            term VARCHAR NOT NULL,
+            doc_id VARCHAR NOT NULL,
+            tf INTEGER NOT NULL)"""
+    )
+    execute("CREATE INDEX search_terms_term ON search_terms (term)")
+    execute("CREATE INDEX search_terms_doc ON search_terms (doc_id)")
+    index_unindexed(schema.con)
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
-                                              m002_soft_delete_messages_and_summaries]
+                                              m002_soft_delete_messages_and_summaries,
+                                              m003_search_index]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

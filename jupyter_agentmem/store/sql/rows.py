@@ -14,6 +14,7 @@ from typing import Any
 from ...types import new_id, utcnow
 from ..base import StoreError
 from .engine import Connection, Engine
+from .term_index import mark_deleted, reindex_text
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class SqlRows:
                         [utcnow() if delete else None, *key])
             if kind.in_history:
                 self.engine.recent_runs.clear()  # the cached history is out of date
+            mark_deleted(con, target_id, delete)
             value = {kind.text: text}
             self._event(con, kind.target, target_id, user_id, session_id,
                         "delete" if delete else "restore", value if delete else None,
@@ -137,5 +139,7 @@ class SqlRows:
                            for c, v in changes.items()), utcnow(), *key])
             if kind.in_history:
                 self.engine.recent_runs.clear()  # the cached history is out of date
+            if kind.text in changes:
+                reindex_text(con, target_id, changes[kind.text])
             self._event(con, kind.target, target_id, user_id, session_id, kind.edit_action,
                         old, new, actor)

@@ -17,6 +17,8 @@ from ..base import Store, StoreError
 from .engine import Connection, Engine
 from .memories import MemorySummarySql, summary_key
 from .rows import MESSAGE
+from .search import SearchSql
+from .term_index import index_docs
 from .transfer import TransferSql
 
 _RUN_COLS = (
@@ -37,7 +39,7 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(MemorySummarySql, TransferSql, Store):
+class SqlStore(MemorySummarySql, TransferSql, SearchSql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:
@@ -127,6 +129,9 @@ class SqlStore(MemorySummarySql, TransferSql, Store):
                             m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
                             m.tool_call_id, m.created_at)],
                     )
+                index_docs(con, [
+                    (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
+                     m.content) for m in run.messages if m.content])
                 run.seq = seq
             if nested:
                 cache.clear()

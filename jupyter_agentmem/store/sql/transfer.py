@@ -15,6 +15,7 @@ from typing import Any
 
 from ..base import StoreError
 from .rows import LIST_COLUMNS, SqlRows
+from .term_index import index_unindexed
 
 # The tables a transfer carries, parents first (the order rows are imported in), with
 # their primary keys.
@@ -102,6 +103,7 @@ class TransferSql(SqlRows):
                 for table in TRANSFERRED:
                     if rows.get(table):
                         added[table] = self._insert_new(con, table, rows[table])
+                index_unindexed(con)  # what was added becomes searchable
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 (the engine's own error types differ)
