@@ -14,9 +14,10 @@ from . import changes
 from .memory.agent_memory import AgentMemory
 from .memory.history import history_messages, system_prompt
 from .model import ChatModel, ModelError, OpenAIChat
+from .model.metered import MeteredModel
 from .render import ReplyRenderer
 from .store import AgentStorage, DuckDbStore, Store, StoreError
-from .types import Message, Run, RunResponse, SessionSummary, new_id
+from .types import Message, ModelCall, Run, RunResponse, SessionSummary, new_id
 
 DEFAULT_USER = "default"
 
@@ -141,10 +142,13 @@ class Agent:
 
     def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
                     streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
+        # Metered: the chat call counts toward this kernel's tokens of the day (the
+        # ledger row of a chat call is its run).
+        model = MeteredModel(self.model, "chat", _kept_as_run)
         if on_delta is None:
-            out = self.model.response(messages)
+            out = model.response(messages)
         else:
-            stream = self.model.response_stream(messages)
+            stream = model.response_stream(messages)
             for delta in stream:
                 streamed.append(delta)
                 on_delta(delta)
@@ -206,6 +210,10 @@ class Agent:
             renderer = ReplyView(markdown=self.markdown if markdown is None else markdown)
         response = self.respond(message, on_delta=renderer.add if stream else None)
         renderer.finish(response)
+
+
+def _kept_as_run(call: ModelCall) -> None:
+    """A chat call's ledger row is its run (model, tokens, latency): nothing more to keep."""
 
 
 def _checked(response: RunResponse) -> RunResponse:

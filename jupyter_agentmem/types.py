@@ -124,3 +124,19 @@ class RunResponse(BaseModel):
     latency_ms: float | None = None
     messages: list[Message] = Field(default_factory=list)
     stored: bool = True  # False when the store refused the run (the reply is still here)
+
+
+class ModelCall(BaseModel):
+    """One call to a model (a row of the usage ledger): chat, memory or summary work."""
+
+    kind: str
+    model: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    ok: bool = True
+    session_id: str | None = None
+    user_id: str | None = None
+    run_id: str | None = None
+    call_id: str = Field(default_factory=new_id)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from .. import changes
 from ..model import ChatModel
+from ..model.metered import MeteredModel
 from ..store import Store
-from ..types import Run
+from ..types import ModelCall, Run
 from .worker import Outcome, worker
 
 
@@ -44,10 +45,21 @@ def queue_memory_work(work: MemoryWork) -> None:
                         "Updating the summary", work.on_outcome)
 
 
+def metered(work: MemoryWork, kind: str, store: Store) -> MeteredModel:
+    """The work's model, each call of it a row of the usage ledger in ``store``."""
+    def record(call: ModelCall) -> None:
+        store.record_model_call(call.model_copy(update={
+            "session_id": work.run.session_id, "user_id": work.user_id,
+            "run_id": work.run.run_id}))
+
+    return MeteredModel(work.model, kind, record)
+
+
 def _memories_job(work: MemoryWork) -> str | None:
     from .user_memories import update_user_memories
 
-    update = update_user_memories(work.memory_store, work.model, work.run, work.user_id,
+    model = metered(work, "memory", work.memory_store)
+    update = update_user_memories(work.memory_store, model, work.run, work.user_id,
                                   classify=work.classify)
     for problem in update.skipped:
         worker().report(f"Skipped a memory change the model asked for: {problem}")
@@ -60,7 +72,8 @@ def _memories_job(work: MemoryWork) -> str | None:
 def _summary_job(work: MemoryWork) -> str | None:
     from .summaries import update_session_summary
 
-    stored = update_session_summary(work.session_store, work.model, work.run.session_id)
+    model = metered(work, "summary", work.session_store)
+    stored = update_session_summary(work.session_store, model, work.run.session_id)
     if stored is None:
         return None
     changes.notify(changes.Change("summary", work.run.session_id, work.user_id,

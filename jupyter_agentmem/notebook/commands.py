@@ -140,6 +140,44 @@ def search(nb: Notebook, options: dict[str, Any]) -> Any:
                         limit=options.get("limit", 20), store=nb.store)
 
 
+USAGE_COLUMNS = ["created_at", "kind", "model", "session_id", "user_id", "run_id",
+                 "input_tokens", "output_tokens", "latency_ms", "ok"]
+
+
+def usage(nb: Notebook, options: dict[str, Any]) -> Any:
+    """The usage ledger (every model call), or its sums by session, model, day or kind."""
+    import pandas as pd
+
+    rows = pd.DataFrame(nb.store.usage_rows(), columns=USAGE_COLUMNS)
+    by = {"session": "session_id"}.get(options.get("by"), options.get("by"))
+    if options.get("plot") and by is None:
+        by = "day"
+    if by is None:
+        return rows
+    rows["day"] = pd.to_datetime(rows["created_at"]).dt.date.astype(str)
+    rows["tokens"] = rows["input_tokens"].fillna(0) + rows["output_tokens"].fillna(0)
+    table = (rows.groupby(by, dropna=False)
+             .agg(calls=("kind", "size"), input_tokens=("input_tokens", "sum"),
+                  output_tokens=("output_tokens", "sum"), tokens=("tokens", "sum"),
+                  latency_ms=("latency_ms", "sum"))
+             .reset_index())
+    if options.get("plot"):
+        _plot(table, by)
+    return table
+
+
+def _plot(table: Any, by: str) -> None:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError('plot=on needs matplotlib: pip install "jupyter_agentmem[plot]" '
+                         "(or pip install matplotlib), then restart the kernel.") from None
+    axes = table.plot.bar(x=by, y=["input_tokens", "output_tokens"], stacked=True,
+                          title=f"tokens by {by}")
+    axes.set_ylabel("tokens")
+    plt.show()
+
+
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
@@ -170,6 +208,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),
             "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
     Command("import", import_, (PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
+    Command("usage", usage,
+            (opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
+                        "session|model|day|kind", "sum the calls by this"),
+             opt.Option("plot", opt.on_off, "on|off", "draw it (needs matplotlib)")),
+            "every model call (chat, memory, summary) with its tokens; sums; a plot"),
     Command("search", search,
             (opt.Option("query", opt.any_text, '"WORDS"', "what to look for (first word)",
                         required=True), USER, SESSION,

@@ -54,11 +54,13 @@ class AgentMagics(Magics):
                       ).tag(config=True)
     memory_wait = Float(30.0, help="Seconds a run waits for earlier memory work."
                         ).tag(config=True)
+    budget_tokens = Int(0, help="Tokens this kernel may spend per day, chat and background "
+                        "work together (0: no budget).").tag(config=True)
 
-    @validate("history")
-    def _valid_history(self, proposal: Any) -> int:
+    @validate("history", "budget_tokens")
+    def _valid_count(self, proposal: Any) -> int:
         if proposal["value"] < 0:
-            raise TraitError("AgentMagics.history must be >= 0 (runs of history).")
+            raise TraitError(f"AgentMagics.{proposal['trait'].name} must be >= 0.")
         return proposal["value"]
 
     @validate("format")
@@ -141,6 +143,7 @@ class AgentMagics(Magics):
             session_id=options.get("session", self.session_id),
             user_id=options.get("user", self.user),
         )
+        self._check_budget(agent, message)
         for failure in take_failures():
             print(f"Warning: background memory work: {failure}", file=sys.stderr)
         view = ReplyView(markdown=options.get("format", self.format) == "markdown",
@@ -156,6 +159,24 @@ class AgentMagics(Magics):
         view.finish(response)
         if status is not None and response.status == "ok" and response.stored:
             status.show()  # the worker updates this line when memory work is done
+
+    def _check_budget(self, agent: Any, message: str) -> None:
+        """Refuse the cell, before anything is sent, when it would pass the day's budget."""
+        if not self.budget_tokens:
+            return
+        from ..model.metered import tokens_today
+
+        used = tokens_today()
+        with user_errors():
+            system, history, user = agent.get_messages(message)
+        chars = sum(len(m.content or "") for m in [system, *history, user] if m is not None)
+        estimate = chars // 4 + 1  # ~4 characters a token, as the server's own estimate
+        if used + estimate > self.budget_tokens:
+            raise UsageError(
+                f"Not sent: this cell needs ~{estimate:,} tokens and this kernel has used "
+                f"{used:,} of its {self.budget_tokens:,}-token budget today (chat and "
+                "background work). Raise it with %config AgentMagics.budget_tokens = N, "
+                "or set it to 0 for no budget.")
 
     # --- %agent ---------------------------------------------------------------
     @line_magic("agent")

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from ..types import Memory, Run, SessionInfo, SessionSummary
+from ..types import Memory, ModelCall, Run, SessionInfo, SessionSummary
 
 
 class StoreError(RuntimeError):
@@ -146,6 +146,16 @@ class Store(ABC):
     @abstractmethod
     def undo_event(self, event_id: str, actor: str = "user") -> None:
         """Put back the value an event replaced (itself recorded as an event)."""
+
+    # --- usage ledger ---------------------------------------------------------
+    @abstractmethod
+    def record_model_call(self, call: ModelCall) -> None:
+        """Keep one background model call (chat calls are kept as runs)."""
+
+    @abstractmethod
+    def usage_rows(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Every model call, chat and background, oldest first: kind, model, session_id,
+        user_id, run_id, input_tokens, output_tokens, latency_ms, ok, created_at."""
 
     # --- search ---------------------------------------------------------------
     @abstractmethod

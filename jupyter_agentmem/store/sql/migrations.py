@@ -143,9 +143,28 @@ def m003_search_index(schema: Schema) -> None:
     index_unindexed(schema.con)
 
 
+def m004_model_calls(schema: Schema) -> None:
+    # The usage ledger's background half (memory and summary calls); chat calls are runs.
+    schema.execute(
+        """CREATE TABLE model_calls (
+            call_id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            session_id VARCHAR,
+            user_id VARCHAR,
+            run_id VARCHAR,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            latency_ms DOUBLE PRECISION,
+            ok BOOLEAN NOT NULL,
+            created_at TIMESTAMP NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
-                                              m003_search_index]
+                                              m003_search_index,
+                                              m004_model_calls]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

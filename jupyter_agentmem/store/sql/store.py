@@ -15,6 +15,7 @@ from typing import Any
 from ...types import Message, Run, SessionInfo, utcnow
 from ..base import Store, StoreError
 from .engine import Connection, Engine
+from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
 from .rows import MESSAGE
 from .search import SearchSql
@@ -27,7 +28,7 @@ _RUN_COLS = (
 )
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
-           "schema_migrations")
+           "schema_migrations", "model_calls")
 
 
 def _message(row: tuple) -> Message:
@@ -39,7 +40,7 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(MemorySummarySql, TransferSql, SearchSql, Store):
+class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:

@@ -26,6 +26,7 @@ TRANSFERRED: dict[str, tuple[str, ...]] = {
     "summaries": ("session_id", "version"),
     "memories": ("memory_id",),
     "memory_events": ("event_id",),
+    "model_calls": ("call_id",),
 }
 
 # Which rows belong to a session / a user: table -> WHERE taking the id (as often as
@@ -42,6 +43,7 @@ SCOPES: dict[str, dict[str, str]] = {
         "memories": "session_id = ?",
         "memory_events": "session_id = ? OR target_id IN "
                          "(SELECT memory_id FROM memories WHERE session_id = ?)",
+        "model_calls": "session_id = ?",
     },
     "user": {
         "sessions": "user_id = ?",
@@ -50,6 +52,7 @@ SCOPES: dict[str, dict[str, str]] = {
         "summaries": _USER_SESSIONS,
         "memories": "user_id = ?",
         "memory_events": "user_id = ? OR " + _USER_SESSIONS,
+        "model_calls": "user_id = ?",
     },
     "all": {table: "true" for table in TRANSFERRED},
 }

@@ -1,0 +1,34 @@
+"""The usage ledger in SQL: background model calls in ``model_calls``, chat calls as ``runs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...types import ModelCall
+from .rows import SqlRows
+
+_LEDGER = """
+    SELECT 'chat' AS kind, model, session_id, user_id, run_id, input_tokens,
+           output_tokens, latency_ms, status = 'ok' AS ok, created_at
+    FROM runs
+    UNION ALL
+    SELECT kind, model, session_id, user_id, run_id, input_tokens, output_tokens,
+           latency_ms, ok, created_at
+    FROM model_calls"""
+
+
+class LedgerSql(SqlRows):
+    """Recording and reading model calls (a mixin of ``SqlStore``)."""
+
+    def record_model_call(self, call: ModelCall) -> None:
+        with self.engine.transaction() as con:
+            con.execute(
+                "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [call.call_id, call.kind, call.model, call.session_id, call.user_id,
+                 call.run_id, call.input_tokens, call.output_tokens, call.latency_ms,
+                 call.ok, call.created_at])
+
+    def usage_rows(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        where = "" if user_id is None else "WHERE user_id = ?"
+        return self._dicts(f"SELECT * FROM ({_LEDGER}) ledger {where} ORDER BY created_at",
+                           [] if user_id is None else [user_id])
