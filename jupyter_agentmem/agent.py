@@ -70,7 +70,7 @@ class Agent:
         user_id = self.effective_user_id
         history_runs = (self.store.recent_runs(self.session_id, self.num_history_responses)
                         if self.add_history_to_messages else [])
-        memories = (self.memory.memory_store.user_memories(user_id)
+        memories = (self.memory.prompt_memories(user_id, message)
                     if self.memory.create_user_memories else [])
         summary = None
         if self.memory.create_session_summary:

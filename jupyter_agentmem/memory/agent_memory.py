@@ -8,6 +8,7 @@ from ..model import ChatModel
 from ..store import DuckDbStore, MemoryDb, Store
 from ..types import Memory, Message, Run, SessionSummary
 from .jobs import MemoryWork, queue_memory_work, wait_for_memory_work
+from .selection import select_memories
 from .worker import Outcome
 
 
@@ -38,6 +39,7 @@ class AgentMemory:
         classify_memories: bool = False,
         wait_timeout: float = 30.0,
         model: ChatModel | None = None,
+        memory_limit: int = 30,
     ) -> None:
         self.db = db
         self.create_user_memories = create_user_memories
@@ -47,6 +49,9 @@ class AgentMemory:
         self.classify_memories = classify_memories
         self.wait_timeout = wait_timeout
         self.model = model  # the model for memory work; the agent's when None
+        # Past this many memories a prompt (and the memory manager) gets the relevant
+        # ones and the newest, not all (memory/selection.py).
+        self.memory_limit = memory_limit
         self.system_message: Message | None = None
         # Called from the worker thread with (outcome, ok) after each memory job.
         self.on_outcome: Outcome | None = None
@@ -105,6 +110,10 @@ class AgentMemory:
         """The session's latest summary."""
         return self.session_store.latest_summary(self.session_id)
 
+    def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
+        """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
+        return select_memories(self.memory_store, user_id, message, self.memory_limit)
+
     # --- background memory work ----------------------------------------------
     def before_run(self, session_id: str, user_id: str) -> None:
         """Wait (bounded) for earlier memory work of this user or session."""
@@ -116,7 +125,7 @@ class AgentMemory:
             run=run, user_id=user_id, model=self.model or model,
             memory_store=self.memory_store, session_store=self.session_store,
             extract_memories=self.create_user_memories and self.update_user_memories_after_run,
-            classify=self.classify_memories,
+            classify=self.classify_memories, memory_limit=self.memory_limit,
             update_summary=(self.create_session_summary
                             and self.update_session_summary_after_run),
             on_outcome=self.on_outcome))
@@ -135,7 +144,7 @@ class AgentMemory:
         last = self.session_store.recent_runs(self.session_id, 1)
         if last:
             update_user_memories(self.memory_store, self._work_model(), last[0], self.user_id,
-                                 classify=self.classify_memories)
+                                 classify=self.classify_memories, limit=self.memory_limit)
         return self.memories
 
     def _work_model(self) -> ChatModel:

@@ -24,6 +24,7 @@ class MemoryWork:
     extract_memories: bool
     classify: bool
     update_summary: bool
+    memory_limit: int = 30
     on_outcome: Outcome | None = None
 
 
@@ -60,7 +61,7 @@ def _memories_job(work: MemoryWork) -> str | None:
 
     model = metered(work, "memory", work.memory_store)
     update = update_user_memories(work.memory_store, model, work.run, work.user_id,
-                                  classify=work.classify)
+                                  classify=work.classify, limit=work.memory_limit)
     for problem in update.skipped:
         worker().report(f"Skipped a memory change the model asked for: {problem}")
     if update.changed:

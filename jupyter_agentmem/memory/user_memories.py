@@ -17,6 +17,7 @@ from typing import Any
 from ..model import ChatModel
 from ..store import Store, StoreError
 from ..types import Memory, Run
+from .selection import select_memories
 
 MANAGER_PROMPT = """You manage the long-term memories an assistant keeps about one user.
 Given the user's latest message, the assistant's reply and the memories already kept,
@@ -95,6 +96,37 @@ def _transcript(run: Run) -> str:
     return "\n".join(parts)
 
 
+_FENCED = re.compile(r"```.*?(?:```|$)", re.S)
+_CODE_LINE = re.compile(
+    r"^\s*($|#|//|>>>|\.\.\.|[{}\[\]();,]|(def|class|import|from|return|for|while|if|elif|"
+    r"else|try|except|with|lambda|print|SELECT|INSERT|UPDATE|DELETE|CREATE)\b|"
+    r"[\w.\[\]'\"]+\s*(=|\+=|-=|\()|%|!|\$ )")
+_ABOUT_CHAT = re.compile(
+    r"\b(what (did|have) (i|you) (just )?(say|said|ask|asked|write|wrote)|"
+    r"my (first|last|previous|earlier) (message|question|prompt)|"
+    r"(this|our|the) (conversation|chat|thread)|(summari[sz]e|recap|repeat) (that|this|it|"
+    r"our|the|what)|what were we (talking|discussing)|say (that|it) again)\b", re.I)
+_FIRST_PERSON = re.compile(
+    r"\b(i am|i'm|i live|i like|i love|i hate|i work|i have|i've|i was|i will|i'll|"
+    r"i prefer|i want|i need|call me|my name|my (wife|husband|partner|son|daughter|job|"
+    r"dog|cat|birthday|favou?rite))\b", re.I)
+
+
+def may_hold_a_fact(text: str | None) -> bool:
+    """A cheap local check before any model call: ``False`` for a message that cannot
+    tell anything lasting about the user: empty, only code, or only a question about
+    the conversation itself ("what was my first message?")."""
+    if not text or not text.strip():
+        return False
+    prose = _FENCED.sub("", text)
+    lines = [line for line in prose.splitlines() if line.strip()]
+    if not lines or all(_CODE_LINE.match(line) for line in lines):
+        return False
+    if _ABOUT_CHAT.search(prose) and not _FIRST_PERSON.search(prose) and len(prose) < 300:
+        return False
+    return True
+
+
 def worth_remembering(model: ChatModel, run: Run) -> bool:
     """phidata's yes/no gate: skip the manager call when nothing is worth keeping."""
     answer = model.response([
@@ -115,12 +147,18 @@ def manager_messages(run: Run, existing: list[Memory]) -> list[dict[str, Any]]:
 
 
 def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
-                         classify: bool = False) -> MemoryUpdate:
-    """Ask the model what to keep from ``run`` about ``user_id`` and apply it."""
+                         classify: bool = False, limit: int = 30) -> MemoryUpdate:
+    """Ask the model what to keep from ``run`` about ``user_id`` and apply it.
+
+    The model is shown at most ``limit`` kept memories: the ones relevant to the
+    message and the newest (memory/selection.py), never an unbounded list.
+    """
     result = MemoryUpdate()
-    if run.message is None or (classify and not worth_remembering(model, run)):
+    if run.message is None or not may_hold_a_fact(run.message.content):
+        return result  # no model call at all
+    if classify and not worth_remembering(model, run):
         return result
-    existing = store.user_memories(user_id)
+    existing = select_memories(store, user_id, run.message.content, limit)
     short_ids = {f"m{i}": m for i, m in enumerate(existing, start=1)}
     answer = model.response(manager_messages(run, existing), tools=TOOLS)
     for call in answer.tool_calls:

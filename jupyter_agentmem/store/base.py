@@ -91,6 +91,16 @@ class Store(ABC):
     def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]: ...
 
     @abstractmethod
+    def count_memories(self, user_id: str) -> int:
+        """How many live memories ``user_id`` has."""
+
+    @abstractmethod
+    def memories_by_relevance(self, user_id: str, ranked_ids: list[str], newest: int,
+                              limit: int) -> list[Memory]:
+        """At most ``limit`` live memories of ``user_id``: the ``newest`` most recently
+        updated, then ``ranked_ids`` in their order; returned oldest first."""
+
+    @abstractmethod
     def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
         """One of ``user_id``'s memories (deleted ones too), or None."""
 

@@ -34,6 +34,28 @@ class MemorySummarySql(SqlRows):
         topics = self.engine.dialect.decode_list
         return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
 
+    def count_memories(self, user_id: str) -> int:
+        return self._scalar("SELECT count(*) FROM memories WHERE user_id = ? "
+                            "AND deleted_at IS NULL", [user_id])
+
+    def memories_by_relevance(self, user_id: str, ranked_ids: list[str], newest: int,
+                              limit: int) -> list[Memory]:
+        with self.engine.connection() as con:
+            recent = [r[0] for r in con.execute(
+                "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL "
+                "ORDER BY updated_at DESC, memory_id LIMIT ?", [user_id, newest]).fetchall()]
+            wanted = list(dict.fromkeys(recent + list(ranked_ids)))[:limit]
+            if not wanted:
+                return []
+            marks = ", ".join("?" for _ in wanted)
+            rows = con.execute(
+                f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? AND deleted_at IS NULL "
+                f"AND memory_id IN ({marks}) ORDER BY created_at, memory_id",
+                [user_id, *wanted]).fetchall()
+        keys = [c.strip() for c in _MEMORY_COLS.split(",")]
+        topics = self.engine.dialect.decode_list
+        return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
+
     def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
         return next((m for m in self.user_memories(user_id, include_deleted=True)
                      if m.memory_id == memory_id), None)
