@@ -28,7 +28,10 @@ CELL_OPTIONS = opt.table([
     opt.Option("format", opt.choice("markdown", "text"), "markdown|text", "how to show it"),
     opt.Option("memories", opt.on_off, "on|off", "extract and use user memories"),
     opt.Option("summary", opt.on_off, "on|off", "keep a session summary"),
+    opt.Option("context", opt.on_off, "on|off",
+               "replace {name}, {In[n]}, {Out[n]}, {_}, {Err} with notebook values"),
 ])
+MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
               + ", then your message in the cell.")
 
@@ -56,11 +59,22 @@ class AgentMagics(Magics):
                         ).tag(config=True)
     budget_tokens = Int(0, help="Tokens this kernel may spend per day, chat and background "
                         "work together (0: no budget).").tag(config=True)
+    context = Bool(True, help="Replace {name} in a cell with the notebook variable."
+                   ).tag(config=True)
+    context_chars = Int(4000, help="At most this many characters per {name} rendering."
+                        ).tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
         if proposal["value"] < 0:
             raise TraitError(f"AgentMagics.{proposal['trait'].name} must be >= 0.")
+        return proposal["value"]
+
+    @validate("context_chars")
+    def _valid_context_chars(self, proposal: Any) -> int:
+        if not MIN_CONTEXT_CHARS <= proposal["value"] <= MAX_CONTEXT_CHARS:
+            raise TraitError(f"AgentMagics.context_chars must be between {MIN_CONTEXT_CHARS} "
+                             f"and {MAX_CONTEXT_CHARS:,} (characters per {{name}}).")
         return proposal["value"]
 
     @validate("format")
@@ -120,6 +134,10 @@ class AgentMagics(Magics):
         if not message:
             raise UsageError("The cell is empty: write your message below %%agent. "
                              + CELL_USAGE)
+        if options.get("context", self.context):
+            from .context import interpolate
+
+            message = interpolate(message, self.shell.user_ns, self.context_chars)
         from ..agent import Agent
         from ..memory import AgentMemory, take_failures
         from ..render import ReplyView
