@@ -5,7 +5,7 @@ Adding a subcommand is one function and one row in ``COMMANDS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import UsageError
@@ -24,6 +24,8 @@ class Notebook(Protocol):
 
     @property
     def store(self) -> Store: ...
+
+    def cell_option_table(self) -> dict[str, opt.Option]: ...
 
 
 Handler = Callable[[Notebook, dict[str, Any]], Any]
@@ -185,6 +187,25 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
                       user_id=options.get("user", nb.user), store=nb.store)
 
 
+def help_text(cell_options: dict[str, opt.Option]) -> str:
+    """Every cell option and every subcommand with its options, from the parser's tables."""
+    def rows(options: Iterable[opt.Option], indent: str) -> list[str]:
+        return [f"{indent}{o.name + '=' + o.shape:<22} {o.help}" for o in options]
+
+    lines = ["%%agent [options], then your message in the cell. Options:"]
+    lines += rows(cell_options.values(), "  ")
+    lines += ["", "%agent <subcommand> [options]. Subcommands:"]
+    for command in COMMANDS.values():
+        lines.append(f"  {command.name:<22} {command.help}")
+        lines += rows(command.options, "      ")
+    lines += ["", "Defaults: %config AgentMagics.<name> = value (see %config AgentMagics)."]
+    return "\n".join(lines)
+
+
+def help_command(nb: Notebook, options: dict[str, Any]) -> None:
+    print(help_text(nb.cell_option_table()))
+
+
 SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
 USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
 PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path",
@@ -221,6 +242,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
              opt.Option("limit", opt.count(1, 10_000), "N", "how many hits (default 20)")),
             "messages, memories and summaries of a user that match, ranked (BM25)",
             positional="query"),
+    Command("help", help_command, (), "every option and subcommand"),
 )}
 
 

@@ -10,6 +10,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
+from . import completion
 from . import options as opt
 from .commands import COMMANDS, line_usage
 from .errors import user_errors
@@ -94,6 +95,15 @@ class AgentMagics(Magics):
         # The notebook's own session: one per kernel, shown in each reply's footer.
         self.session_id = "nb-" + uuid.uuid4().hex[:12]
         self._models: dict[tuple[str, str, float, int], ChatModel] = {}
+        if shell is not None and getattr(shell, "Completer", None) is not None:
+            completion.register(shell, self)
+
+    # --- what completion and help read -----------------------------------------
+    def cell_option_table(self) -> dict[str, opt.Option]:
+        return CELL_OPTIONS
+
+    def known_sessions(self) -> list[dict[str, Any]]:
+        return self.store.list_sessions()
 
     # --- shared pieces --------------------------------------------------------
     @property
@@ -218,3 +228,4 @@ def unregister(shell: Any) -> None:
     magics["cell"].pop("agent", None)
     magics["line"].pop("agent", None)
     shell.configurables = [c for c in shell.configurables if not isinstance(c, AgentMagics)]
+    completion.unregister(shell)
