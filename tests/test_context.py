@@ -149,3 +149,47 @@ def test_the_scan_is_linear_and_leaves_text_untouched():
     text = "{" * 200_000 + "x" * 200_000 + "}" * 200_000
     assert interpolate(text, {"x": 1}, 100) == text
     assert interpolate("{x}" * 50_000, {"x": 1}, 100) == "1" * 50_000
+
+
+# --- replies into the notebook: format=code and out=name (issue 9, point 5) ------------
+CODE_REPLY = "Here:\n```python\nmade_by_reply = 1\nprint('x')\n```\nand\n~~~\nsecond = 2\n~~~\n"
+
+
+def test_format_code_fills_a_new_cell_and_never_runs_it(shell, server):
+    from model_server import Reply
+
+    server.script(Reply(content=CODE_REPLY))
+    shell.rl_next_input = None
+    with capture_output():
+        shell.run_cell_magic("agent", "session=code format=code", "write code")
+    assert shell.rl_next_input == "made_by_reply = 1\nprint('x')\n\nsecond = 2"
+    assert "made_by_reply" not in shell.user_ns and "second" not in shell.user_ns
+
+
+def test_format_code_without_a_code_block_says_so(shell, server):
+    shell.rl_next_input = None
+    with capture_output() as out:
+        shell.run_cell_magic("agent", "session=code format=code", "no code")
+    assert "no code block" in out.stdout and shell.rl_next_input is None
+
+
+def test_out_stores_the_reply_text(shell, server):
+    with capture_output():
+        shell.run_cell_magic("agent", "session=out out=answer", "keep me")
+    assert shell.user_ns["answer"] == "echo: keep me"
+
+
+@pytest.mark.parametrize("bad", ["1x", "class", "a-b", "a.b"])
+def test_out_needs_a_variable_name(shell, server, bad):
+    with pytest.raises(UsageError, match="not valid: give a Python variable name"):
+        shell.run_cell_magic("agent", "session=out out=" + bad, "hi")
+    assert server.requests == []
+
+
+def test_out_is_not_set_when_the_run_failed(shell, server):
+    from model_server import Reply
+
+    server.script(Reply(status=500, content="boom"))
+    with capture_output():
+        shell.run_cell_magic("agent", "session=out out=failed_answer", "hi")
+    assert "failed_answer" not in shell.user_ns

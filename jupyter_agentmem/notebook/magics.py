@@ -14,11 +14,13 @@ from . import completion
 from . import options as opt
 from .commands import COMMANDS, line_usage
 from .errors import user_errors
+from .reply_actions import variable_name
 
 if TYPE_CHECKING:  # imported on first use: %load_ext stays cheap
     from ..model import ChatModel
     from ..store import Store
 
+FORMATS = ("markdown", "text", "code")
 CELL_OPTIONS = opt.table([
     opt.Option("session", opt.non_empty, "ID", "a session id; new ids start a session"),
     opt.Option("user", opt.non_empty, "ID", "the user the memories belong to"),
@@ -26,11 +28,13 @@ CELL_OPTIONS = opt.table([
     opt.Option("history", opt.runs_count, "N", "runs of history sent with the message"),
     opt.Option("system", opt.any_text, "TEXT", "the agent's description / system prompt"),
     opt.Option("stream", opt.on_off, "on|off", "stream the reply into the cell"),
-    opt.Option("format", opt.choice("markdown", "text"), "markdown|text", "how to show it"),
+    opt.Option("format", opt.choice(*FORMATS), "|".join(FORMATS),
+               "how to show it; code also puts the reply's code in a new cell below"),
     opt.Option("memories", opt.on_off, "on|off", "extract and use user memories"),
     opt.Option("summary", opt.on_off, "on|off", "keep a session summary"),
     opt.Option("context", opt.on_off, "on|off",
                "replace {name}, {In[n]}, {Out[n]}, {_}, {Err} with notebook values"),
+    opt.Option("out", variable_name, "NAME", "also store the reply text in this variable"),
 ])
 MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
@@ -50,7 +54,8 @@ class AgentMagics(Magics):
     user = Unicode("default", help="User id the memories belong to.").tag(config=True)
     system = Unicode("", help="Description / system prompt of the agent.").tag(config=True)
     stream = Bool(True, help="Stream replies into the cell.").tag(config=True)
-    format = Unicode("markdown", help="markdown or text.").tag(config=True)
+    format = Unicode("markdown", help="markdown, text or code (code: a new cell below)."
+                     ).tag(config=True)
     memories = Bool(False, help="Extract and use user memories.").tag(config=True)
     summary = Bool(False, help="Keep a session summary.").tag(config=True)
     timeout = Float(60.0, help="Seconds to wait for the model server.").tag(config=True)
@@ -80,8 +85,8 @@ class AgentMagics(Magics):
 
     @validate("format")
     def _valid_format(self, proposal: Any) -> str:
-        if proposal["value"] not in ("markdown", "text"):
-            raise TraitError("AgentMagics.format must be 'markdown' or 'text'.")
+        if proposal["value"] not in FORMATS:
+            raise TraitError("AgentMagics.format must be 'markdown' or 'text' or 'code'.")
         return proposal["value"]
 
     @validate("model", "user")
@@ -174,8 +179,8 @@ class AgentMagics(Magics):
         self._check_budget(agent, message)
         for failure in take_failures():
             print(f"Warning: background memory work: {failure}", file=sys.stderr)
-        view = ReplyView(markdown=options.get("format", self.format) == "markdown",
-                         use_display=True)
+        shown_as = options.get("format", self.format)
+        view = ReplyView(markdown=shown_as != "text", use_display=True)
         jobs = agent.memory.create_user_memories + agent.memory.create_session_summary
         status = MemoryStatus(jobs) if jobs else None
         agent.memory.on_outcome = status
@@ -185,6 +190,11 @@ class AgentMagics(Magics):
             response = agent.respond(
                 message, on_delta=view.add if options.get("stream", self.stream) else None)
         view.finish(response)
+        if response.status == "ok" and response.content is not None:
+            from .reply_actions import apply
+
+            apply(self.shell, response.content, as_code=shown_as == "code",
+                  out=options.get("out"))
         if status is not None and response.status == "ok" and response.stored:
             status.show()  # the worker updates this line when memory work is done
 
