@@ -12,7 +12,8 @@ from typing import Any
 
 from . import changes
 from .memory.agent_memory import AgentMemory
-from .memory.history import history_messages, system_prompt
+from .memory.history import history_messages
+from .memory.request import Request
 from .model import ChatModel, ModelError, OpenAIChat
 from .model.metered import MeteredModel
 from .render import ReplyRenderer
@@ -67,6 +68,11 @@ class Agent:
     # --- building the request -------------------------------------------------
     def get_messages(self, message: str) -> tuple[Message | None, list[Message], Message]:
         """The system message, the history and the new user message for one run."""
+        request = self.build_request(message)
+        return request.system, request.history, request.message
+
+    def build_request(self, message: str) -> Request:
+        """The request of one run, in parts (nothing is sent or stored)."""
         user_id = self.effective_user_id
         history_runs = (self.store.recent_runs(self.session_id, self.num_history_responses)
                         if self.add_history_to_messages else [])
@@ -75,9 +81,8 @@ class Agent:
         summary = None
         if self.memory.create_session_summary:
             summary = self._summary_outside_window(history_runs)
-        text = system_prompt(self.description, self.instructions, memories, summary)
-        system = Message(role="system", content=text) if text else None
-        return system, history_messages(history_runs), Message(role="user", content=message)
+        return Request(self.description, self.instructions, memories, summary,
+                       history_messages(history_runs), Message(role="user", content=message))
 
     def _summary_outside_window(self, history_runs: list[Run]) -> SessionSummary | None:
         # A summary is only worth its tokens when some runs fall outside the window.
@@ -88,8 +93,11 @@ class Agent:
         return self.store.latest_summary(self.session_id)
 
     # --- one run --------------------------------------------------------------
-    def respond(self, message: str, on_delta: Delta | None = None) -> RunResponse:
+    def respond(self, message: str, on_delta: Delta | None = None,
+                on_request: Callable[[Request], None] | None = None) -> RunResponse:
         """Run one exchange; stream text to ``on_delta`` when given.
+
+        ``on_request`` sees the request just before it is sent (``debug=on``).
 
         A failed model call never raises here: the run is stored as failed with the
         user's message kept, and the response says why. KeyboardInterrupt stores the
@@ -97,16 +105,19 @@ class Agent:
         """
         user_id = self.effective_user_id
         self.memory.before_run(self.session_id, user_id)
-        system, history, user_message = self.get_messages(message)
-        sent = ([system] if system else []) + history + [user_message]
-        self.memory.system_message = system
-        run = Run(session_id=self.session_id, model=self.model.id)
+        request = self.build_request(message)
+        user_message = request.message
+        self.memory.system_message = request.system
+        run = Run(session_id=self.session_id, model=self.model.id, context=request.context())
+        if on_request is not None:
+            on_request(request)
         started = time.perf_counter()
         reply: Message | None = None
         streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:
-            reply, usage = self._call_model([m.to_openai() for m in sent], on_delta, streamed)
+            reply, usage = self._call_model(run.context.messages, on_delta, streamed)
             run.input_tokens, run.output_tokens = usage
+            run.context = request.context(run.input_tokens)
         except KeyboardInterrupt:
             run.status, run.error = "cancelled", "interrupted by the user"
             self._store_run(run, user_message, reply, streamed, started, user_id)

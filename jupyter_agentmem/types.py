@@ -49,6 +49,18 @@ class Usage(BaseModel):
     output_tokens: int | None = None
 
 
+CONTEXT_PARTS = ("system", "memories", "summary", "history", "message")
+
+
+class RunContext(BaseModel):
+    """What the model saw in one run: the request's messages exactly as sent, and how its
+    input tokens split between the parts of the prompt (``CONTEXT_PARTS``)."""
+
+    messages: list[dict[str, Any]]
+    tokens: dict[str, int]
+    estimated: bool = True  # False once scaled to the input tokens the server reported
+
+
 class Run(BaseModel):
     """One exchange in a session: the user's message, tool calls, the reply."""
 
@@ -63,6 +75,7 @@ class Run(BaseModel):
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     messages: list[Message] = Field(default_factory=list)
+    context: RunContext | None = None  # the request sent (stored apart, by hash)
 
     @property
     def message(self) -> Message | None:

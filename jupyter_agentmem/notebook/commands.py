@@ -180,6 +180,22 @@ def _plot(table: Any, by: str) -> None:
     plt.show()
 
 
+def context(nb: Notebook, options: dict[str, Any]) -> None:
+    from .context_view import as_json, as_text
+
+    store = nb.store
+    session = options.get("session", nb.session_id)
+    run_id = options.get("run") or store.last_run_id(session)
+    if run_id is None:
+        raise UsageError(f"Session {session!r} has no runs yet: nothing to show. "
+                         "Give run=ID or session=ID.")
+    found = store.run_context(run_id)
+    if found is None:
+        raise UsageError(f"No stored request for run {run_id!r} (an unknown run, or one "
+                         "stored before requests were kept).")
+    print(as_json(found) if options.get("json") else as_text(found, f"Run {run_id}"))
+
+
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
@@ -242,6 +258,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
              opt.Option("limit", opt.count(1, 10_000), "N", "how many hits (default 20)")),
             "messages, memories and summaries of a user that match, ranked (BM25)",
             positional="query"),
+    Command("context", context,
+            (opt.Option("run", opt.non_empty, "ID", "a run id (default: the session's last)"),
+             SESSION, opt.Option("json", opt.on_off, "on|off", "the messages as sent, JSON")),
+            "what the model saw: the request sent and its token split"),
     Command("help", help_command, (), "every option and subcommand"),
 )}
 

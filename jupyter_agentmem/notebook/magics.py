@@ -35,6 +35,8 @@ CELL_OPTIONS = opt.table([
     opt.Option("context", opt.on_off, "on|off",
                "replace {name}, {In[n]}, {Out[n]}, {_}, {Err} with notebook values"),
     opt.Option("out", variable_name, "NAME", "also store the reply text in this variable"),
+    opt.Option("dry", opt.on_off, "on|off", "show what would be sent; send and store nothing"),
+    opt.Option("debug", opt.on_off, "on|off", "show what is sent above the reply"),
 ])
 MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
@@ -179,6 +181,13 @@ class AgentMagics(Magics):
         self._check_budget(agent, message)
         for failure in take_failures():
             print(f"Warning: background memory work: {failure}", file=sys.stderr)
+        if options.get("dry"):
+            from .context_view import as_text
+
+            with user_errors():
+                request = agent.build_request(message)
+            print(as_text(request.context(), "Dry run: nothing was sent or stored."))
+            return
         shown_as = options.get("format", self.format)
         view = ReplyView(markdown=shown_as != "text", use_display=True)
         jobs = agent.memory.create_user_memories + agent.memory.create_session_summary
@@ -188,7 +197,8 @@ class AgentMagics(Magics):
         # stored, the cell still holds the message.
         with user_errors():
             response = agent.respond(
-                message, on_delta=view.add if options.get("stream", self.stream) else None)
+                message, on_delta=view.add if options.get("stream", self.stream) else None,
+                on_request=_print_request if options.get("debug") else None)
         view.finish(response)
         if response.status == "ok" and response.content is not None:
             from .reply_actions import apply
@@ -230,6 +240,12 @@ class AgentMagics(Magics):
         opt.require(options, table, usage)
         with user_errors():
             return command.handler(self, options)
+
+
+def _print_request(request: Any) -> None:
+    from .context_view import as_text
+
+    print(as_text(request.context(), "Sent to the model:"))
 
 
 def unregister(shell: Any) -> None:

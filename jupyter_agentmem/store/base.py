@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from ..types import Memory, ModelCall, Run, SessionInfo, SessionSummary
+from ..types import Memory, ModelCall, Run, RunContext, SessionInfo, SessionSummary
 
 
 class StoreError(RuntimeError):
@@ -56,6 +56,14 @@ class Store(ABC):
     @abstractmethod
     def session_runs(self, session_id: str) -> list[Run]:
         """Every run of a session (failed ones too), oldest first, with messages."""
+
+    @abstractmethod
+    def run_context(self, run_id: str) -> RunContext | None:
+        """What the model saw in that run (the request sent, the token split), or None."""
+
+    @abstractmethod
+    def last_run_id(self, session_id: str) -> str | None:
+        """The newest run of a session (any status), or None."""
 
     @abstractmethod
     def count_runs(self, session_id: str) -> int:

@@ -161,10 +161,28 @@ def m004_model_calls(schema: Schema) -> None:
     )
 
 
+def m005_run_contexts(schema: Schema) -> None:
+    # What each run sent the model: each distinct message once, by sha256 of its JSON.
+    schema.execute(
+        """CREATE TABLE request_parts (
+            part_hash VARCHAR PRIMARY KEY,
+            body VARCHAR NOT NULL)"""
+    )
+    schema.execute(
+        """CREATE TABLE run_contexts (
+            run_id VARCHAR PRIMARY KEY,
+            session_id VARCHAR NOT NULL,
+            parts VARCHAR NOT NULL,
+            tokens VARCHAR NOT NULL,
+            estimated BOOLEAN NOT NULL)"""
+    )
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
-                                              m004_model_calls]
+                                              m004_model_calls,
+                                              m005_run_contexts]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

@@ -70,7 +70,8 @@ class RecentRuns:
             entry.complete = run.seq == 0  # a new session: we know all of it
         entry.next_seq = run.seq + 1
         if run.status == "ok":
-            entry.runs.append(run.model_copy(deep=True))
+            # Without its context (the request sent): history never needs it.
+            entry.runs.append(run.model_copy(update={"context": None}).model_copy(deep=True))
             if len(entry.runs) > self.keep:
                 del entry.runs[0]
                 entry.complete = False

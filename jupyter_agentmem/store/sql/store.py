@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ...types import Message, Run, SessionInfo, utcnow
+from ...types import Message, Run, RunContext, SessionInfo, utcnow
 from ..base import Store, StoreError
+from . import contexts
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
@@ -28,7 +29,8 @@ _RUN_COLS = (
 )
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
-           "schema_migrations", "model_calls")
+           "schema_migrations", "model_calls",
+           "request_parts", "run_contexts")
 
 
 def _message(row: tuple) -> Message:
@@ -133,6 +135,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                 index_docs(con, [
                     (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
                      m.content) for m in run.messages if m.content])
+                contexts.write(con, run)
                 run.seq = seq
             if nested:
                 cache.clear()
@@ -187,6 +190,15 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     def session_runs(self, session_id: str) -> list[Run]:
         return self._run_query("true", [session_id], None, newest=False)
+
+    def run_context(self, run_id: str) -> RunContext | None:
+        with self.engine.connection() as con:
+            return contexts.read(con, run_id)
+
+    def last_run_id(self, session_id: str) -> str | None:
+        rows = self._dicts("SELECT run_id FROM runs WHERE session_id = ? "
+                           "ORDER BY seq DESC LIMIT 1", [session_id])
+        return rows[0]["run_id"] if rows else None
 
     def count_runs(self, session_id: str) -> int:
         return self._scalar("SELECT count(*) FROM runs WHERE session_id = ? AND status = 'ok'",

@@ -1,0 +1,26 @@
+"""What the model saw in a run, as text: the token split, then each message as sent."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic is imported on first use, not by %load_ext
+    from ..types import RunContext
+
+PARTS = ("system", "memories", "summary", "history", "message")  # types.CONTEXT_PARTS
+
+
+def as_json(context: RunContext) -> str:
+    """The request's messages exactly as sent, as JSON."""
+    return json.dumps(context.messages, ensure_ascii=False, indent=2)
+
+
+def as_text(context: RunContext, title: str) -> str:
+    split = " · ".join(f"{part} {context.tokens.get(part, 0)}" for part in PARTS)
+    how = ("estimated offline, ~4 characters per token" if context.estimated
+           else "scaled to the input tokens the server reported")
+    lines = [title, f"tokens: {split} · total {sum(context.tokens.values())} ({how})"]
+    for message in context.messages:
+        lines += ["", f"--- {message.get('role')} ---", str(message.get("content") or "")]
+    return "\n".join(lines)
