@@ -53,6 +53,10 @@ class Agent:
         self.user_id = user_id
         self.name = name
         self.markdown = markdown
+        # The notebook cell this agent answers for (set by %%agent): a re-run of a cell
+        # supersedes its earlier run unless ``supersede_reruns`` is False (rerun=append).
+        self.cell_id: str | None = None
+        self.supersede_reruns = True
         # Without storage the session lives in a private in-memory DuckDB.
         store: Store = storage.store if storage is not None else DuckDbStore(None)
         self.memory.attach(self, store)
@@ -74,8 +78,7 @@ class Agent:
     def build_request(self, message: str) -> Request:
         """The request of one run, in parts (nothing is sent or stored)."""
         user_id = self.effective_user_id
-        history_runs = (self.store.recent_runs(self.session_id, self.num_history_responses)
-                        if self.add_history_to_messages else [])
+        history_runs = self._history_runs() if self.add_history_to_messages else []
         memories = (self.memory.prompt_memories(user_id, message)
                     if self.memory.create_user_memories else [])
         summary = None
@@ -83,6 +86,14 @@ class Agent:
             summary = self._summary_outside_window(history_runs)
         return Request(self.description, self.instructions, memories, summary,
                        history_messages(history_runs), Message(role="user", content=message))
+
+    def _history_runs(self) -> list[Run]:
+        n = self.num_history_responses
+        if self.cell_id is None or not self.supersede_reruns:
+            return self.store.recent_runs(self.session_id, n)
+        # This run replaces the cell's earlier one (at most one is live): leave it out.
+        runs = self.store.recent_runs(self.session_id, n + 1)
+        return [r for r in runs if r.cell_id != self.cell_id][-n:] if n else []
 
     def _summary_outside_window(self, history_runs: list[Run]) -> SessionSummary | None:
         # A summary is only worth its tokens when some runs fall outside the window.
@@ -108,7 +119,8 @@ class Agent:
         request = self.build_request(message)
         user_message = request.message
         self.memory.system_message = request.system
-        run = Run(session_id=self.session_id, model=self.model.id, context=request.context())
+        run = Run(session_id=self.session_id, model=self.model.id, context=request.context(),
+                  cell_id=self.cell_id, supersede_cell=self.supersede_reruns)
         if on_request is not None:
             on_request(request)
         started = time.perf_counter()

@@ -76,6 +76,10 @@ class Run(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     messages: list[Message] = Field(default_factory=list)
     context: RunContext | None = None  # the request sent (stored apart, by hash)
+    cell_id: str | None = None  # the notebook cell it came from (JupyterLab, Notebook 7)
+    superseded_by: str | None = None  # the re-run of the same cell that replaced it
+    supersede_cell: bool = Field(default=False, exclude=True)  # on append: replace the
+    # earlier runs of ``cell_id`` in this session (an instruction, not stored)
 
     @property
     def message(self) -> Message | None:

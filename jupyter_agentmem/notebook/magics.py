@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported on first use: %load_ext stays cheap
     from ..store import Store
 
 FORMATS = ("markdown", "text", "code")
+RERUNS = ("supersede", "append")
 CELL_OPTIONS = opt.table([
     opt.Option("session", opt.non_empty, "ID", "a session id; new ids start a session"),
     opt.Option("user", opt.non_empty, "ID", "the user the memories belong to"),
@@ -35,9 +36,12 @@ CELL_OPTIONS = opt.table([
     opt.Option("context", opt.on_off, "on|off",
                "replace {name}, {In[n]}, {Out[n]}, {_}, {Err} with notebook values"),
     opt.Option("out", variable_name, "NAME", "also store the reply text in this variable"),
+    opt.Option("rerun", opt.choice(*RERUNS), "|".join(RERUNS),
+               "re-running a cell replaces its earlier run in history, or appends"),
     opt.Option("dry", opt.on_off, "on|off", "show what would be sent; send and store nothing"),
     opt.Option("debug", opt.on_off, "on|off", "show what is sent above the reply"),
 ])
+MAX_CELL_ID = 200  # nbformat ids are 1-64 characters
 MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
               + ", then your message in the cell.")
@@ -69,6 +73,8 @@ class AgentMagics(Magics):
                         "work together (0: no budget).").tag(config=True)
     context = Bool(True, help="Replace {name} in a cell with the notebook variable."
                    ).tag(config=True)
+    rerun = Unicode("supersede", help="Re-running a cell: supersede its earlier run in "
+                    "history, or append (keep both).").tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
                         ).tag(config=True)
 
@@ -83,6 +89,12 @@ class AgentMagics(Magics):
         if not MIN_CONTEXT_CHARS <= proposal["value"] <= MAX_CONTEXT_CHARS:
             raise TraitError(f"AgentMagics.context_chars must be between {MIN_CONTEXT_CHARS} "
                              f"and {MAX_CONTEXT_CHARS:,} (characters per {{name}}).")
+        return proposal["value"]
+
+    @validate("rerun")
+    def _valid_rerun(self, proposal: Any) -> str:
+        if proposal["value"] not in RERUNS:
+            raise TraitError("AgentMagics.rerun must be 'supersede' or 'append'.")
         return proposal["value"]
 
     @validate("format")
@@ -179,6 +191,8 @@ class AgentMagics(Magics):
             user_id=options.get("user", self.user),
         )
         self._check_budget(agent, message)
+        agent.cell_id = current_cell_id(self.shell)
+        agent.supersede_reruns = options.get("rerun", self.rerun) == "supersede"
         for failure in take_failures():
             print(f"Warning: background memory work: {failure}", file=sys.stderr)
         if options.get("dry"):
@@ -240,6 +254,32 @@ class AgentMagics(Magics):
         opt.require(options, table, usage)
         with user_errors():
             return command.handler(self, options)
+
+
+def current_cell_id(shell: Any) -> str | None:
+    """The id of the notebook cell being run, or None (a terminal, an old frontend).
+
+    JupyterLab and Notebook 7 send it in the execute request's metadata (``cellId``).
+    ipykernel 6 and 7 keep that request as ``kernel.get_parent("shell")`` (per thread
+    context, so it is the right one even with concurrent cells); the shell's
+    ``parent_header`` holds the same message. It comes from outside: only a short
+    string is taken.
+    """
+    kernel = getattr(shell, "kernel", None)
+    parent: Any = None
+    get_parent = getattr(kernel, "get_parent", None)
+    if callable(get_parent):
+        try:
+            parent = get_parent("shell")
+        except Exception:  # noqa: BLE001 (an older kernel without channels: fall back)
+            parent = None
+    if not isinstance(parent, dict):
+        parent = getattr(shell, "parent_header", None)
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    cell_id = metadata.get("cellId") if isinstance(metadata, dict) else None
+    if isinstance(cell_id, str) and 0 < len(cell_id) <= MAX_CELL_ID:
+        return cell_id
+    return None
 
 
 def _print_request(request: Any) -> None:

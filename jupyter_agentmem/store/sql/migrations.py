@@ -161,7 +161,13 @@ def m004_model_calls(schema: Schema) -> None:
     )
 
 
-def m005_run_contexts(schema: Schema) -> None:
+def m005_run_contexts_and_cells(schema: Schema) -> None:
+    # The notebook cell a run came from, and the re-run that superseded it. The index
+    # is dropped and recreated around ALTER TABLE, as in m002 (DuckDB).
+    schema.execute("DROP INDEX runs_session")
+    schema.execute("ALTER TABLE runs ADD COLUMN cell_id VARCHAR")
+    schema.execute("ALTER TABLE runs ADD COLUMN superseded_by VARCHAR")
+    schema.execute("CREATE INDEX runs_session ON runs (session_id)")
     # What each run sent the model: each distinct message once, by sha256 of its JSON.
     schema.execute(
         """CREATE TABLE request_parts (
@@ -182,7 +188,7 @@ MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
                                               m004_model_calls,
-                                              m005_run_contexts]
+                                              m005_run_contexts_and_cells]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...types import Message, Run, RunContext, SessionInfo, utcnow
 from ..base import Store, StoreError
-from . import contexts
+from . import cells, contexts
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
@@ -27,6 +27,7 @@ _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
     "error, created_at"
 )
+_RUN_READ_COLS = _RUN_COLS + ", cell_id, superseded_by"
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
            "schema_migrations", "model_calls",
@@ -136,8 +137,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                     (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
                      m.content) for m in run.messages if m.content])
                 contexts.write(con, run)
+                superseded = cells.record(con, run)
                 run.seq = seq
-            if nested:
+            if nested or superseded:
                 cache.clear()
             else:
                 cache.appended(self.engine.generation, run)
@@ -152,7 +154,8 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         lim = "LIMIT ?" if limit is not None else ""
         dialect = self.engine.dialect
         runs_sql = f"""
-            WITH r AS {dialect.materialized} (SELECT {_RUN_COLS} FROM runs WHERE session_id = ?)
+            WITH r AS {dialect.materialized} (SELECT {_RUN_READ_COLS} FROM runs
+                                              WHERE session_id = ?)
             SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
         session_id = params[0]
         args = [*params, *([limit] if limit is not None else [])]
@@ -166,7 +169,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                 f"WHERE session_id = ? AND {dialect.run_id_in_list} AND deleted_at IS NULL "
                 "ORDER BY seq",  # a deleted message is never sent to the model again
                 [session_id, dialect.encode_id_list(ids)]).fetchall()
-        keys = [c.strip() for c in _RUN_COLS.split(",")]
+        keys = [c.strip() for c in _RUN_READ_COLS.split(",")]
         runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in run_rows}
         for row in msg_rows:
             runs[row[0]].messages.append(_message(row[2:]))
@@ -180,12 +183,12 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             cached = cache.recent(self.engine.generation, session_id, n)
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
-            runs = self._run_query("status = 'ok'", [session_id], n, newest=True)
+            runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
             cache.fill(self.engine.generation, session_id, runs, asked=n)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
-        return self._run_query("status = 'ok' AND seq > ?", [session_id, after_seq], limit,
+        return self._run_query(cells.LIVE + " AND seq > ?", [session_id, after_seq], limit,
                                newest=False)
 
     def session_runs(self, session_id: str) -> list[Run]:
@@ -201,7 +204,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         return rows[0]["run_id"] if rows else None
 
     def count_runs(self, session_id: str) -> int:
-        return self._scalar("SELECT count(*) FROM runs WHERE session_id = ? AND status = 'ok'",
+        return self._scalar(f"SELECT count(*) FROM runs WHERE session_id = ? AND {cells.LIVE}",
                             [session_id])
 
     def message_rows(self, session_id: str, offset: int = 0, limit: int | None = None,
