@@ -13,7 +13,7 @@ from typing import Any
 from . import changes
 from .memory.agent_memory import AgentMemory
 from .memory.history import history_messages
-from .memory.request import Request
+from .memory.request import MESSAGE_OVERHEAD, Request, calibration, cut_to_tokens, fit_history
 from .model import ChatModel, ModelError, OpenAIChat
 from .model.metered import MeteredModel
 from .render import ReplyRenderer
@@ -21,6 +21,7 @@ from .store import AgentStorage, DuckDbStore, Store, StoreError
 from .types import Message, ModelCall, Run, RunResponse, SessionSummary, new_id
 
 DEFAULT_USER = "default"
+MAX_BUDGET_RUNS = 256  # runs a token budget may look back over (the summary covers more)
 
 Delta = Callable[[str], None]
 
@@ -57,6 +58,9 @@ class Agent:
         # supersedes its earlier run unless ``supersede_reruns`` is False (rerun=append).
         self.cell_id: str | None = None
         self.supersede_reruns = True
+        # A token budget for the whole prompt (history=8k): as many recent runs as fit,
+        # the summary covering the rest. None: num_history_responses runs.
+        self.history_tokens: int | None = None
         # Without storage the session lives in a private in-memory DuckDB.
         store: Store = storage.store if storage is not None else DuckDbStore(None)
         self.memory.attach(self, store)
@@ -78,17 +82,48 @@ class Agent:
     def build_request(self, message: str) -> Request:
         """The request of one run, in parts (nothing is sent or stored)."""
         user_id = self.effective_user_id
-        history_runs = self._history_runs() if self.add_history_to_messages else []
         memories = (self.memory.prompt_memories(user_id, message)
                     if self.memory.create_user_memories else [])
+        user_message = Message(role="user", content=message)
+        if self.history_tokens and self.add_history_to_messages:
+            return self._request_within_budget(memories, user_message, self.history_tokens)
+        history_runs = self._history_runs() if self.add_history_to_messages else []
         summary = None
         if self.memory.create_session_summary:
             summary = self._summary_outside_window(history_runs)
         return Request(self.description, self.instructions, memories, summary,
-                       history_messages(history_runs), Message(role="user", content=message))
+                       history_messages(history_runs), user_message)
 
-    def _history_runs(self) -> list[Run]:
-        n = self.num_history_responses
+    def _request_within_budget(self, memories: list[Any], user_message: Message,
+                               budget: int) -> Request:
+        """As many recent runs as fit in ``budget`` tokens (the server's count, as
+        calibrated), the summary covering the rest; an oversize message is cut."""
+        budget = int(budget / calibration().ratio(self.model.id))
+        summary = (self.store.latest_summary(self.session_id)
+                   if self.memory.create_session_summary else None)
+        base = Request(self.description, self.instructions, memories, summary, [],
+                       user_message)
+        if base.estimated_total > budget:  # the message alone does not fit: cut it
+            room = budget - (base.estimated_total - base.tokens["message"]) - MESSAGE_OVERHEAD
+            cut = Message(role="user", content=cut_to_tokens(user_message.content or "",
+                                                             max(0, room)))
+            return Request(self.description, self.instructions, memories, summary, [],
+                           user_message, sent_message=cut)
+        room = budget - base.estimated_total
+        asked = 16
+        while True:  # the newest runs first; more only while all of them fit
+            runs = self._history_runs(asked)
+            picked = fit_history(runs, room)
+            if len(picked) < len(runs) or len(runs) < asked or asked >= MAX_BUDGET_RUNS:
+                break
+            asked *= 4
+        if summary is not None and len(picked) == len(runs) and len(runs) < asked:
+            summary = None  # every run fits: nothing for a summary to cover
+        return Request(self.description, self.instructions, memories, summary,
+                       history_messages(picked), user_message)
+
+    def _history_runs(self, n: int | None = None) -> list[Run]:
+        n = self.num_history_responses if n is None else n
         if self.cell_id is None or not self.supersede_reruns:
             return self.store.recent_runs(self.session_id, n)
         # This run replaces the cell's earlier one (at most one is live): leave it out.
@@ -130,6 +165,7 @@ class Agent:
             reply, usage = self._call_model(run.context.messages, on_delta, streamed)
             run.input_tokens, run.output_tokens = usage
             run.context = request.context(run.input_tokens)
+            calibration().observe(self.model.id, request.estimated_total, run.input_tokens)
         except KeyboardInterrupt:
             run.status, run.error = "cancelled", "interrupted by the user"
             self._store_run(run, user_message, reply, streamed, started, user_id)

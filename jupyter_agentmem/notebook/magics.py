@@ -20,13 +20,32 @@ if TYPE_CHECKING:  # imported on first use: %load_ext stays cheap
     from ..model import ChatModel
     from ..store import Store
 
+MIN_BUDGET = 200  # tokens: below this not even a short message and its overhead fit
+
+
+def history_size(name: str, value: str) -> tuple[str, int]:
+    """``history=3`` -> ``("runs", 3)``; ``history=8k`` / ``1.5k`` -> ``("tokens", 8000)``."""
+    text = value.strip().lower()
+    if text.isdigit() and len(text) <= 9:
+        return "runs", int(text)
+    number = text[:-1]
+    if text.endswith("k") and 0 < len(number) <= 9 and number.replace(".", "", 1).isdigit():
+        tokens = int(float(number) * 1000)
+        if tokens >= MIN_BUDGET:
+            return "tokens", tokens
+    raise UsageError(f"{name}={value!r} is not valid: give a whole number of runs >= 0 "
+                     f"({name}=3) or a token budget of at least {MIN_BUDGET} tokens "
+                     f"({name}=8k, {name}=0.5k).")
+
+
 FORMATS = ("markdown", "text", "code")
 RERUNS = ("supersede", "append")
 CELL_OPTIONS = opt.table([
     opt.Option("session", opt.non_empty, "ID", "a session id; new ids start a session"),
     opt.Option("user", opt.non_empty, "ID", "the user the memories belong to"),
     opt.Option("model", opt.non_empty, "ID", "a model id; demo is the offline demo"),
-    opt.Option("history", opt.runs_count, "N", "runs of history sent with the message"),
+    opt.Option("history", history_size, "N|Nk",
+               "runs of history (3), or a token budget for the prompt (8k)"),
     opt.Option("system", opt.any_text, "TEXT", "the agent's description / system prompt"),
     opt.Option("stream", opt.on_off, "on|off", "stream the reply into the cell"),
     opt.Option("format", opt.choice(*FORMATS), "|".join(FORMATS),
@@ -73,6 +92,8 @@ class AgentMagics(Magics):
                         "work together (0: no budget).").tag(config=True)
     context = Bool(True, help="Replace {name} in a cell with the notebook variable."
                    ).tag(config=True)
+    history_tokens = Int(0, help="A token budget for each prompt instead of `history` runs "
+                         "(0: off); a cell's history=8k sets it for that cell.").tag(config=True)
     rerun = Unicode("supersede", help="Re-running a cell: supersede its earlier run in "
                     "history, or append (keep both).").tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
@@ -89,6 +110,12 @@ class AgentMagics(Magics):
         if not MIN_CONTEXT_CHARS <= proposal["value"] <= MAX_CONTEXT_CHARS:
             raise TraitError(f"AgentMagics.context_chars must be between {MIN_CONTEXT_CHARS} "
                              f"and {MAX_CONTEXT_CHARS:,} (characters per {{name}}).")
+        return proposal["value"]
+
+    @validate("history_tokens")
+    def _valid_history_tokens(self, proposal: Any) -> int:
+        if proposal["value"] != 0 and proposal["value"] < MIN_BUDGET:
+            raise TraitError(f"AgentMagics.history_tokens must be 0 (off) or >= {MIN_BUDGET}.")
         return proposal["value"]
 
     @validate("rerun")
@@ -176,7 +203,8 @@ class AgentMagics(Magics):
         model = self.chat_model(options.get("model", self.model))
         with user_errors():
             model.check()  # fail before anything is stored when unconfigured
-        history = options.get("history", self.history)
+        kind, history = options.get("history", ("tokens", self.history_tokens)
+                                    if self.history_tokens else ("runs", self.history))
         agent = Agent(
             model=model,
             storage=AgentStorage(self.store),
@@ -185,14 +213,15 @@ class AgentMagics(Magics):
                 create_session_summary=options.get("summary", self.summary),
                 wait_timeout=self.memory_wait),
             add_history_to_messages=history > 0,
-            num_history_responses=history,
+            num_history_responses=history if kind == "runs" else self.history,
             description=options.get("system", self.system) or None,
             session_id=options.get("session", self.session_id),
             user_id=options.get("user", self.user),
         )
-        self._check_budget(agent, message)
+        agent.history_tokens = history if kind == "tokens" else None
         agent.cell_id = current_cell_id(self.shell)
         agent.supersede_reruns = options.get("rerun", self.rerun) == "supersede"
+        self._check_budget(agent, message)
         for failure in take_failures():
             print(f"Warning: background memory work: {failure}", file=sys.stderr)
         if options.get("dry"):
