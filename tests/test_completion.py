@@ -28,7 +28,8 @@ def test_subcommands_and_their_options_complete(shell):
 def test_cell_options_complete_on_the_magic_line_only(shell):
     assert complete(shell, "%%agent ") == sorted("%%agent " + n + "=" for n in CELL_OPTIONS)
     assert complete(shell, "%%agent session=a st") == ["%%agent session=a stream="]
-    assert complete(shell, "%%agent format=") == ["%%agent format=markdown",
+    assert complete(shell, "%%agent format=") == ["%%agent format=code",
+                                                  "%%agent format=markdown",
                                                   "%%agent format=text"]
     # An option already given is not offered again.
     assert "%%agent history=2 history=" not in complete(shell, "%%agent history=2 ")

@@ -75,7 +75,7 @@ def test_err_is_the_last_real_traceback(shell, server):
 
 
 def test_braces_that_name_no_variable_are_left_alone(shell, server):
-    shell.user_ns.update(x=5, i=2, a=1, name="Ana")
+    shell.user_ns.update(x=5, i=2, a=1, b=3, name="Ana")
     cells = [
         '{"key": [1, 2], "nested": {"y": null}}',                     # JSON
         "def f(d):\n    return {k: v for k, v in d.items()}\n{}",      # Python

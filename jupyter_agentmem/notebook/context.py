@@ -4,7 +4,7 @@ One linear scan over the cell text (never ``str.format`` on user text). A refere
 ``{name}`` (a variable of the notebook), ``{In[3]}``, ``{Out[3]}``, ``{_}`` or ``{Err}``
 (the last error's traceback). Only references that resolve are replaced: any other
 brace (code, JSON, LaTeX, f-string examples) is left exactly as it is, and so is a
-reference glued to what precedes it (``x_{i}``, ``\\frac{a}``, ``${name}``, ``f{x}``),
+reference glued to what precedes it (``x_{i}``, ``\\frac{a}{b}``, ``${name}``, ``f{x}``),
 which is LaTeX or a template, not a request for context. ``{{name}}`` is sent as
 ``{name}`` (the escape); any other ``{{`` is left as it is.
 
@@ -30,7 +30,7 @@ from IPython.core.error import UsageError
 # An identifier is capped at 100 characters so that each match is bounded: the whole
 # scan stays linear in the cell's length.
 _REFERENCE = re.compile(r"(?:(In|Out)\[(-?\d{1,9})\]|([A-Za-z_][A-Za-z0-9_]{0,99}))\}")
-_GLUED = frozenset("\\^_$") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_GLUED = frozenset("\\^_$}") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789")
 _SECRET_NAME = re.compile(r"key|token|secret|passw|credential", re.IGNORECASE)
 # Well-known key shapes (OpenAI, Anthropic, GitHub, AWS, Slack, Google) ...
