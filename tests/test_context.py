@@ -148,7 +148,7 @@ def test_renderings_are_bounded_for_every_kind():
 def test_the_scan_is_linear_and_leaves_text_untouched():
     text = "{" * 200_000 + "x" * 200_000 + "}" * 200_000
     assert interpolate(text, {"x": 1}, 100) == text
-    assert interpolate("{x}" * 50_000, {"x": 1}, 100) == "1" * 50_000
+    assert interpolate("{x} " * 50_000, {"x": 1}, 100) == "1 " * 50_000
 
 
 # --- replies into the notebook: format=code and out=name (issue 9, point 5) ------------
