@@ -75,7 +75,7 @@ def bench_turns(turns: int) -> None:
         timings: dict[bool, list[float]] = {True: [], False: []}
         for block in range(turns // 20):
             stored = block % 2 == 0
-            contexts.write = real_write if stored else (lambda con, run: None)
+            contexts.write = real_write if stored else (lambda con, run, lock: None)
             for i in range(20):
                 t0 = time.perf_counter()
                 agent.run(f"Turn {block}-{i}: tell me something short.")

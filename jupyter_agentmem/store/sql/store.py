@@ -136,7 +136,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                 index_docs(con, [
                     (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
                      m.content) for m in run.messages if m.content])
-                contexts.write(con, run)
+                contexts.write(con, run, self.engine.lock_session)
                 superseded = cells.record(con, run)
                 run.seq = seq
             if nested or superseded:
