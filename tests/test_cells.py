@@ -133,6 +133,11 @@ def test_a_failed_rerun_supersedes_nothing(shell, server, db_path):
     store.close()
     assert first.superseded_by == third.run_id and first.cell_id == "x1"
     assert [m["content"] for m in server.of("chat")[-1]["messages"]] == ["third"]
+    # %agent history (and the panel's History tab) shows the replaced runs as such.
+    frame = shell.run_line_magic("agent", "history session=f")
+    assert list(zip(frame["content"], frame["status"])) == [
+        ("first", "superseded"), ("echo: first", "superseded"), ("second", "superseded"),
+        ("third", "ok"), ("echo: third", "ok")]
     # A cell id from outside that is not a short string is ignored.
     shell.parent_header = {"metadata": {"cellId": "y" * 5000}}
     shell.run_cell_magic("agent", "session=g", "long id")

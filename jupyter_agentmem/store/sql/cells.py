@@ -11,6 +11,8 @@ from ...types import Run
 from .engine import Connection
 
 LIVE = "status = 'ok' AND superseded_by IS NULL"  # the runs history may send
+# A run's status as %agent history and the panel show it.
+SHOWN_STATUS = "CASE WHEN superseded_by IS NULL THEN status ELSE 'superseded' END"
 
 
 def record(con: Connection, run: Run) -> bool:

@@ -213,7 +213,8 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         materialized = self.engine.dialect.materialized
         sql = f"""
             WITH m AS {materialized} (SELECT * FROM messages WHERE session_id = ? {live}),
-                 r AS {materialized} (SELECT run_id, seq AS run_seq, status FROM runs
+                 r AS {materialized} (SELECT run_id, seq AS run_seq,
+                                           {cells.SHOWN_STATUS} AS status FROM runs
                                     WHERE session_id = ?)
             SELECT m.message_id, r.run_seq, m.seq, m.role, m.content, r.status,
                    m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at,
