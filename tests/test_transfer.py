@@ -177,3 +177,19 @@ def test_a_scripted_server_reply_is_exported_as_it_was_stored(server, model, db_
     target.import_rows(read_archive(write_archive(rows, str(tmp_path / "q.jsonl"))))
     assert [m["content"] for m in target.message_rows("q", include_deleted=True)] == [
         m["content"] for m in store.message_rows("q", include_deleted=True)]
+
+
+@pytest.mark.parametrize("scope", [{"session_id": "foo"}, {"user_id": "ana"}, {}])
+def test_what_the_model_saw_travels_with_the_runs(source, tmp_path, pg_url, scope):
+    path = str(tmp_path / "foo.jsonl")
+    rows = source.export_rows(**scope)
+    write_archive(rows, path)
+    target = open_store(pg_url)
+    target.import_rows(read_archive(path))
+    runs = source.session_runs("foo")
+    assert runs and all(source.run_context(r.run_id) is not None for r in runs)
+    for run in runs:
+        assert target.run_context(run.run_id) == source.run_context(run.run_id)
+    if scope:  # bob's requests stay out of ana's and foo's exports
+        assert "Oslo" not in json.dumps(rows["request_parts"] + rows["run_contexts"])
+    target.close()

@@ -27,10 +27,14 @@ TRANSFERRED: dict[str, tuple[str, ...]] = {
     "memories": ("memory_id",),
     "memory_events": ("event_id",),
     "model_calls": ("call_id",),
+    "run_contexts": ("run_id",),  # what each run sent the model (sql/contexts.py) ...
+    "request_parts": ("part_hash",),  # ... and the messages it is made of, by hash
 }
 
 # Which rows belong to a session / a user: table -> WHERE taking the id (as often as
 # it has ``?``). A user's sessions are those whose sessions.user_id is the user.
+# request_parts has no session: its rows are those the exported run_contexts name.
+PARTS_OF_CONTEXTS = "<the parts of the exported run_contexts>"
 _USER_SESSIONS = "session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)"
 SCOPES: dict[str, dict[str, str]] = {
     "session": {
@@ -44,6 +48,8 @@ SCOPES: dict[str, dict[str, str]] = {
         "memory_events": "session_id = ? OR target_id IN "
                          "(SELECT memory_id FROM memories WHERE session_id = ?)",
         "model_calls": "session_id = ?",
+        "run_contexts": "session_id = ?",
+        "request_parts": PARTS_OF_CONTEXTS,
     },
     "user": {
         "sessions": "user_id = ?",
@@ -53,6 +59,8 @@ SCOPES: dict[str, dict[str, str]] = {
         "memories": "user_id = ?",
         "memory_events": "user_id = ? OR " + _USER_SESSIONS,
         "model_calls": "user_id = ?",
+        "run_contexts": _USER_SESSIONS,
+        "request_parts": PARTS_OF_CONTEXTS,
     },
     "all": {table: "true" for table in TRANSFERRED},
 }
@@ -82,6 +90,9 @@ class TransferSql(SqlRows):
         out: Rows = {}
         with self.engine.connection():
             for table, where in SCOPES[scope].items():
+                if where == PARTS_OF_CONTEXTS:
+                    out[table] = self._parts_of(out["run_contexts"])
+                    continue
                 params = [key] * where.count("?")
                 order = ", ".join(TRANSFERRED[table])
                 rows = self._dicts(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}",
@@ -89,6 +100,15 @@ class TransferSql(SqlRows):
                 out[table] = [{c: plain(decode(v) if c in LIST_COLUMNS else v)
                                for c, v in row.items()} for row in rows]
         return out
+
+    def _parts_of(self, run_contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        hashes = sorted({h for row in run_contexts for h in json.loads(row["parts"])})
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(hashes), 500):  # a bounded number of placeholders
+            chunk = hashes[start:start + 500]
+            found += self._dicts("SELECT * FROM request_parts WHERE part_hash IN ("
+                                 + ", ".join("?" * len(chunk)) + ")", chunk)
+        return sorted(found, key=lambda row: row["part_hash"])
 
     def import_rows(self, rows: Rows) -> dict[str, int]:
         """Add the rows not there yet (ids kept); returns how many each table gained.
