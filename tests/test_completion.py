@@ -71,3 +71,26 @@ def test_unload_removes_the_completer(shell):
     assert shell.Completer.custom_matchers == []
     shell.run_line_magic("load_ext", "jupyter_agentmem")
     assert complete(shell, "%agent hi") == ["%agent history"]
+
+
+def test_completion_reaches_a_real_kernels_complete_request(tmp_path):
+    """JupyterLab asks the kernel (complete_request): the same matcher answers there."""
+    import os
+
+    from jupyter_client.manager import start_new_kernel
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTMEM_"))}
+    env["AGENTMEM_DB"] = str(tmp_path / "agentmem.duckdb")
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        reply = kc.execute_interactive("%load_ext jupyter_agentmem", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        msg_id = kc.complete("%%agent session=x st\nhello", 20)
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        content = reply["content"]
+        assert content["matches"] == ["stream="]
+        assert (content["cursor_start"], content["cursor_end"]) == (18, 20)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
