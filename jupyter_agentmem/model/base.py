@@ -38,6 +38,33 @@ class ModelResponse:
     output_tokens: int | None = None
 
 
+TOKENS_MAX = 2**31 - 1  # the runs table's INTEGER columns
+
+
+def token_count(value: object) -> int | None:
+    """A usage figure from a server, as the store can keep it; None when it is not a count.
+
+    Usage is untrusted input (a server answered 3e9, ``"many"``, -5, nested objects):
+    a figure that is not a whole number in 0..2**31-1 is dropped, never the run.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= TOKENS_MAX:
+        return value
+    return None
+
+
+def usage_counts(usage: object) -> tuple[int | None, int | None]:
+    """(input, output) tokens from a server's ``usage`` (an object, a dict or junk)."""
+
+    def figure(name: str) -> object:
+        if isinstance(usage, dict):
+            return usage.get(name)
+        return getattr(usage, name, None)
+
+    return token_count(figure("prompt_tokens")), token_count(figure("completion_tokens"))
+
+
 class ModelStream(Protocol):
     """Text deltas as they arrive; ``response`` holds the whole answer afterwards."""
 

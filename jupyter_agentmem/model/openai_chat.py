@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .base import Messages, ModelConfigError, ModelError, ModelResponse
+from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 
 CONFIG_HELP = (
     "No model is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an "
@@ -36,9 +36,9 @@ class OpenAIStream:
         finished = False
         try:
             for chunk in self._chunks:
-                if chunk.usage is not None:
-                    self.response.input_tokens = chunk.usage.prompt_tokens
-                    self.response.output_tokens = chunk.usage.completion_tokens
+                usage = getattr(chunk, "usage", None)
+                if usage is not None:
+                    self.response.input_tokens, self.response.output_tokens = usage_counts(usage)
                 for choice in chunk.choices:
                     finished = finished or choice.finish_reason is not None
                     delta = choice.delta
@@ -177,13 +177,9 @@ class OpenAIChat:
             message = out.choices[0].message
             calls = [c.model_dump(include={"id", "type", "function"})
                      for c in (message.tool_calls or [])]
-            usage = getattr(out, "usage", None)
-            return ModelResponse(
-                content=message.content,
-                tool_calls=calls,
-                input_tokens=usage.prompt_tokens if usage else None,
-                output_tokens=usage.completion_tokens if usage else None,
-            )
+            input_tokens, output_tokens = usage_counts(getattr(out, "usage", None))
+            return ModelResponse(content=message.content, tool_calls=calls,
+                                 input_tokens=input_tokens, output_tokens=output_tokens)
         except ModelError:
             raise
         except Exception as exc:

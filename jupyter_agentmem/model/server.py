@@ -30,6 +30,7 @@ class Reply:
     close_without_answer: bool = False  # drop the connection before answering
     raw_body: bytes | None = None  # answer 200 with these bytes instead (a broken server)
     raw_content_type: str = "text/html"
+    usage: Any = None  # sent as ``usage`` instead of the estimate (a broken server's figures)
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -62,7 +63,9 @@ class _Completion:
     id: str = field(default_factory=lambda: "chatcmpl-" + uuid.uuid4().hex[:12])
     created: int = field(default_factory=lambda: int(time.time()))
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> Any:
+        if self.reply.usage is not None:
+            return self.reply.usage
         p = prompt_tokens(self.body)
         c = estimate_tokens(self.reply.content or "") + sum(
             estimate_tokens(json.dumps(t)) for t in self.reply.tool_calls or [])
@@ -80,14 +83,15 @@ class _Completion:
                 "usage": self.usage()}
 
     def chunk(self, delta: dict[str, Any], finish: str | None = None,
-              usage: dict[str, int] | None = None) -> bytes:
+              usage: Any = None) -> bytes:
         # Every chunk needs "object": "chat.completion.chunk" or the client's
         # .stream() helper fails with a bare AssertionError.
         data: dict[str, Any] = {
             "id": self.id, "object": "chat.completion.chunk", "created": self.created,
             "model": self.body.get("model", "test"),
-            "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]}
-        if usage:
+            "choices": [] if usage is not None else [
+                {"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage is not None:
             data["usage"] = usage
         return b"data: " + json.dumps(data).encode() + b"\n\n"
 
