@@ -9,6 +9,7 @@ memory gate), ``summary`` (a request with ``response_format``).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import threading
 from typing import Any
@@ -69,7 +70,7 @@ class ScriptedServer(ChatServer):
             self.log.append(("request", kind))
             queue = self._queues[kind]
             reply = queue.popleft() if queue else default_reply(kind, body)
-        return reply
+        return echo_headers(reply, headers)
 
     def _respond(self, body: dict[str, Any]) -> Reply:  # unused: answer() is overridden
         return default_reply(kind_of(body), body)
@@ -84,6 +85,22 @@ class ScriptedServer(ChatServer):
             self.requests.clear()
             self._queues.clear()
             self.log.clear()
+
+
+ECHO_AUTHORIZATION = "<authorization>"  # in a scripted reply: the request's header
+
+
+def echo_headers(reply: Reply, headers: dict[str, str]) -> Reply:
+    """A server that echoes the Authorization header back (in content and tool calls)."""
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+
+    def echo(text: Any) -> Any:
+        return text.replace(ECHO_AUTHORIZATION, auth) if isinstance(text, str) else text
+
+    calls = [{**c, "arguments": echo(c["arguments"]) if isinstance(c["arguments"], str)
+              else {k: echo(v) for k, v in c["arguments"].items()}}
+             for c in reply.tool_calls] if reply.tool_calls else reply.tool_calls
+    return dataclasses.replace(reply, content=echo(reply.content), tool_calls=calls)
 
 
 def roles_and_contents(body: dict[str, Any]) -> list[tuple[str, str | None]]:

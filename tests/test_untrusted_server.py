@@ -50,3 +50,60 @@ def test_untrusted_usage_never_loses_the_run(server, model, db_path, usage, stor
     assert run.input_tokens == stored_input
     assert run.output_tokens in (5, None)
     assert response.input_tokens == stored_input
+
+
+KEY = "sk-test-secret"  # the model fixture's key
+
+
+def every_stored_text(db_path: str) -> str:
+    store = DuckDbStore(db_path)
+    tables = ("sessions", "runs", "messages", "memories", "summaries", "memory_events")
+    return repr([store.table_rows(t) for t in tables])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_server_echoing_the_authorization_header_never_gets_the_key_stored_or_shown(
+        server, model, db_path, stream):
+    from jupyter_agentmem import AgentMemory, runtime
+
+    # Long enough that the key is split over the server's 16-character chunks.
+    server.script(Reply(content="Debug: you sent <authorization> to me, and that is all."))
+    server.script(Reply(content="", tool_calls=[{"name": "add_memory", "arguments": {
+        "memory": "The user's header is <authorization>", "topics": ["auth <authorization>"]}}]),
+        kind="memory")
+    server.script(Reply(content='{"summary": "key <authorization>", "topics": ["x"]}'),
+                  kind="summary")
+    agent = Agent(model=model, storage=DuckDbAgentStorage(db_file=db_path), session_id="s",
+                  memory=AgentMemory(create_user_memories=True, create_session_summary=True))
+    deltas: list[str] = []
+    response = agent.respond("hi", on_delta=deltas.append if stream else None)
+    assert runtime.idle(30)
+    headers = {k.lower(): v for k, v in server.requests[0]["headers"].items()}
+    assert headers["authorization"] == "Bearer " + KEY  # it did echo
+    assert response.content == "Debug: you sent Bearer *** to me, and that is all."
+    if stream:
+        assert "".join(deltas) == response.content
+        assert all(KEY not in d for d in deltas)
+    stored = every_stored_text(db_path)
+    assert "Bearer ***" in stored and "header is Bearer ***" in stored
+    assert KEY not in stored and "sk-test" not in stored
+
+
+def test_an_error_echoing_the_key_is_scrubbed(server, model, db_path):
+    server.script(Reply(status=500, content="bad credentials: <authorization>"))
+    response = agent_on(model, db_path).respond("hi")
+    assert response.status == "error" and "Bearer ***" in response.error
+    assert KEY not in every_stored_text(db_path)
+
+
+def test_base_url_credentials_are_scrubbed_from_replies_and_repr(server, db_path):
+    from jupyter_agentmem import OpenAIChat
+
+    base_url = server.base_url.replace("http://", "http://ana:pw-hunter22@")
+    model = OpenAIChat(id="m", base_url=base_url, max_retries=0, timeout=10)
+    assert "pw-hunter22" not in repr(model) and "ana:***@" not in repr(model)
+    assert repr(model).startswith("OpenAIChat(id='m', base_url='http://***@127.0.0.1")
+    server.script(Reply(content="I was called with pw-hunter22 by ana-the-user"))
+    response = agent_on(model, db_path).respond("hi", on_delta=lambda d: None)
+    assert response.status == "ok" and "pw-hunter22" not in response.content
+    assert "pw-hunter22" not in every_stored_text(db_path)

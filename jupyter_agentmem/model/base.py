@@ -76,7 +76,9 @@ class ModelStream(Protocol):
 class ChatModel(Protocol):
     """A chat model: one answer at a time, whole or streamed.
 
-    Every failure is raised as ``ModelError`` (with the key scrubbed from its text).
+    Every failure is raised as ``ModelError`` (with the key scrubbed from its text), and
+    every text of an answer (content, streamed deltas, tool call arguments) is scrubbed
+    too: a server can echo the Authorization header.
     """
 
     id: str

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 
@@ -26,9 +27,14 @@ CONFIG_HELP = (
 class OpenAIStream:
     """Text deltas as they arrive; ``.response`` holds the whole answer afterwards."""
 
-    def __init__(self, chunks: Iterator[Any], scrub: Any) -> None:
+    def __init__(self, chunks: Iterator[Any], scrub: Callable[[str], str],
+                 longest_secret: int = 0) -> None:
         self._chunks = chunks
         self._scrub = scrub
+        # A secret can arrive split over deltas: this many characters are held back
+        # until the next delta shows whether they start one (see ``_shown``).
+        self._hold = max(0, longest_secret - 1)
+        self._pending = ""
         self.response = ModelResponse(content="")
         self._calls: dict[int, dict[str, Any]] = {}
 
@@ -45,14 +51,28 @@ class OpenAIStream:
                     for call in delta.tool_calls or []:
                         self._merge_call(call)
                     if delta.content:
-                        self.response.content += delta.content
-                        yield delta.content
+                        shown = self._shown(delta.content)
+                        if shown:
+                            yield shown
         except Exception as exc:  # the stream broke mid-way: say so plainly
             raise model_error(exc, self._scrub) from exc
+        rest = self._shown("", last=True)
+        if rest:
+            yield rest
         if not finished:  # the connection closed mid-reply without an error status
             raise ModelError("The model server closed the stream before the reply was "
                              "complete (no finish_reason).")
-        self.response.tool_calls = [self._calls[i] for i in sorted(self._calls)]
+        self.response.tool_calls = scrub_calls(
+            [self._calls[i] for i in sorted(self._calls)], self._scrub)
+
+    def _shown(self, delta: str, last: bool = False) -> str:
+        """What of the text so far can be shown: scrubbed, minus a tail that may be
+        the start of a secret (a whole secret in the buffer is already replaced)."""
+        pending = self._scrub(self._pending + delta)
+        cut = len(pending) if last else max(0, len(pending) - self._hold)
+        shown, self._pending = pending[:cut], pending[cut:]
+        self.response.content = (self.response.content or "") + shown
+        return shown
 
     def _merge_call(self, call: Any) -> None:
         slot = self._calls.setdefault(
@@ -62,6 +82,15 @@ class OpenAIStream:
         if call.function is not None:
             slot["function"]["name"] += call.function.name or ""
             slot["function"]["arguments"] += call.function.arguments or ""
+
+
+def scrub_calls(calls: list[dict[str, Any]], scrub: Callable[[str], str]) -> list[dict[str, Any]]:
+    """Tool calls with the secrets scrubbed from their arguments (they become memories)."""
+    for call in calls:
+        function = call.get("function") or {}
+        if isinstance(function.get("arguments"), str):
+            function["arguments"] = scrub(function["arguments"])
+    return calls
 
 
 def model_error(exc: BaseException, scrub: Any) -> ModelError:
@@ -113,7 +142,8 @@ class OpenAIChat:
         self._client: Any = None
 
     def __repr__(self) -> str:
-        where = f", base_url={self.resolved_base_url()!r}" if self.resolved_base_url() else ""
+        base_url = self.resolved_base_url()
+        where = f", base_url={self.scrub(base_url)!r}" if base_url else ""
         return f"OpenAIChat(id={self.id!r}{where})"
 
     def resolved_base_url(self) -> str | None:
@@ -144,11 +174,26 @@ class OpenAIChat:
             )
         return self._client
 
+    def secrets(self) -> list[str]:
+        """The API key and the base URL's credentials: never stored, shown or exported."""
+        found = [self._resolved_key() or ""]
+        base_url = self.resolved_base_url()
+        if base_url:
+            try:
+                parts = urlsplit(base_url)
+                found += [parts.password or "", parts.username or ""]
+            except ValueError:  # not a URL we can read: its userinfo goes by the regex
+                pass
+        # Longest first, so a secret containing another is replaced whole; a secret of
+        # 3 characters or fewer would scrub ordinary words.
+        return sorted({s for s in found if len(s) > 3}, key=len, reverse=True)
+
     def scrub(self, text: str) -> str:
-        """Remove the API key, and credentials in URLs, from a text about to be shown."""
-        key = self._resolved_key()
-        if key and len(key) > 3:
-            text = text.replace(key, "***")
+        """``text`` without the API key and credentials in URLs: every text the server
+        sends (replies, tool calls, errors) passes here before it is shown or stored.
+        A server can echo the Authorization header in its reply."""
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
         return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
 
     def _params(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
@@ -175,10 +220,11 @@ class OpenAIChat:
             if not getattr(out, "choices", None):
                 raise ModelError("The model server answered without a reply (no choices).")
             message = out.choices[0].message
-            calls = [c.model_dump(include={"id", "type", "function"})
-                     for c in (message.tool_calls or [])]
+            calls = scrub_calls([c.model_dump(include={"id", "type", "function"})
+                                 for c in (message.tool_calls or [])], self.scrub)
             input_tokens, output_tokens = usage_counts(getattr(out, "usage", None))
-            return ModelResponse(content=message.content, tool_calls=calls,
+            content = self.scrub(message.content) if isinstance(message.content, str) else None
+            return ModelResponse(content=content, tool_calls=calls,
                                  input_tokens=input_tokens, output_tokens=output_tokens)
         except ModelError:
             raise
@@ -193,4 +239,5 @@ class OpenAIChat:
                 **self._params(messages, stream=True, stream_options={"include_usage": True}))
         except Exception as exc:
             raise model_error(exc, self.scrub) from exc
-        return OpenAIStream(iter(chunks), self.scrub)
+        longest = max((len(s) for s in self.secrets()), default=0)
+        return OpenAIStream(iter(chunks), self.scrub, longest)
