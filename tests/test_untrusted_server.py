@@ -107,3 +107,70 @@ def test_base_url_credentials_are_scrubbed_from_replies_and_repr(server, db_path
     response = agent_on(model, db_path).respond("hi", on_delta=lambda d: None)
     assert response.status == "ok" and "pw-hunter22" not in response.content
     assert "pw-hunter22" not in every_stored_text(db_path)
+
+
+@pytest.mark.parametrize(("body", "content_type", "said"), [
+    (b"<html><body>Please log in</body></html>", "text/html", "an HTML page"),
+    (b'{"error": "streaming not supported"}', "application/json", "JSON"),
+    (b"", "text/plain", "an empty answer"),
+], ids=["html", "json", "empty"])
+def test_a_200_that_is_not_a_stream_says_what_it_was(server, model, db_path, body,
+                                                      content_type, said):
+    server.script(Reply(raw_body=body, raw_content_type=content_type))
+    response = agent_on(model, db_path).respond("hello", on_delta=lambda d: None)
+    assert response.status == "error"
+    assert said in response.error and "closed the stream" not in response.error
+    assert content_type in response.error
+    (run,) = DuckDbStore(db_path).session_runs("s")
+    assert run.status == "error" and [m.content for m in run.messages] == ["hello"]
+
+
+def memory_call(memory, topics=None) -> dict:
+    arguments = {"memory": memory, **({"topics": topics} if topics is not None else {})}
+    return {"name": "add_memory", "arguments": arguments}
+
+
+def run_memory_answer(server, model, db_path, calls):
+    from jupyter_agentmem.memory.user_memories import update_user_memories
+    from jupyter_agentmem.types import Message, Run
+
+    store = DuckDbStore(db_path)
+    server.script(Reply(content="", tool_calls=calls), kind="memory")
+    run = Run(session_id="s", messages=[Message(role="user", content="facts about me")])
+    return store, update_user_memories(store, model, run, "ana")
+
+
+def test_a_memory_answer_with_500_tool_calls_applies_20_and_warns(server, model, db_path):
+    calls = [memory_call(f"Fact number {i} is {'xyz' * (i % 7)} {i * 7919}.") for i in range(500)]
+    store, result = run_memory_answer(server, model, db_path, calls)
+    assert len(result.added) == 20
+    assert [m.memory for m in store.user_memories("ana")] == [
+        c["arguments"]["memory"] for c in calls[:20]]
+    assert result.skipped == ["480 more tool calls in one answer ignored (at most 20 are applied)"]
+
+
+BAD_CALLS = [  # (a call the model sends, what the warning says)
+    (memory_call("x" * 1_000_000), "1000000 characters (at most 2000)"),
+    (memory_call("The user has many topics.", [f"t{i}" for i in range(10_000)]),
+     "10000 topics (at most 10)"),
+    (memory_call("The user likes nulls.", [None, 1, {}]), "topics must be strings"),
+    (memory_call("The user likes dicts.", {"x": 1}), "topics must be a list of strings"),
+    (memory_call("The user likes long topics.", ["y" * 51]), "longer than 50 characters"),
+    (memory_call("The user is \ud800 here."), "lone surrogate"),
+    (memory_call("The user is \x00 here."), "NUL byte"),
+    (memory_call("A fine memory.", ["ok \udfff"]), "lone surrogate"),
+    (memory_call(12345), "empty memory"),
+]
+
+
+def test_each_bad_memory_call_is_skipped_and_the_rest_applied(server, model, db_path):
+    good = [memory_call("The user's name is Ana.", ["name"]),
+            memory_call("The user lives in Porto.", "place")]
+    calls = [good[0], *(c for c, _ in BAD_CALLS), good[1]]
+    store, result = run_memory_answer(server, model, db_path, calls)
+    kept = store.user_memories("ana")
+    assert [(m.memory, m.topics) for m in kept] == [
+        ("The user's name is Ana.", ["name"]), ("The user lives in Porto.", ["place"])]
+    assert len(result.skipped) == len(BAD_CALLS)
+    for problem, (_, said) in zip(result.skipped, BAD_CALLS):
+        assert said in problem, (problem, said)

@@ -2,8 +2,9 @@
 
 The model sees the user's live memories under short ids (``m1``, ``m2``...) that
 are mapped back here, so it can neither touch another user's memory nor invent an
-id. A bad answer (broken JSON, unknown tool or id, empty memory) is skipped with a
-warning and changes nothing.
+id. A bad call (broken JSON, unknown tool or id, an empty, too long or invalid memory,
+topics that are not up to 10 short strings) is skipped with a warning; the others
+are applied, at most ``MAX_CALLS_PER_ANSWER`` of them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ from typing import Any
 
 from ..model import ChatModel
 from ..store import Store, StoreError
+from ..store.values import text_problem
 from ..types import Memory, Run
 from .selection import select_memories
+
+# Bounds on one answer (the server's answer is untrusted): 500 calls kept the worker
+# busy for over 60 s, and a 1 MB memory made every later add ~0.2 s slower (its
+# duplicate check compares against every kept memory).
+MAX_CALLS_PER_ANSWER = 20
+MEMORY_MAX_CHARS = 2_000
+TOPICS_MAX = 10
+TOPIC_MAX_CHARS = 50
 
 MANAGER_PROMPT = """You manage the long-term memories an assistant keeps about one user.
 Given the user's latest message, the assistant's reply and the memories already kept,
@@ -161,7 +171,14 @@ def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
     existing = select_memories(store, user_id, run.message.content, limit)
     short_ids = {f"m{i}": m for i, m in enumerate(existing, start=1)}
     answer = model.response(manager_messages(run, existing), tools=TOOLS)
-    for call in answer.tool_calls:
+    calls = answer.tool_calls
+    if len(calls) > MAX_CALLS_PER_ANSWER:
+        result.skipped.append(f"{len(calls) - MAX_CALLS_PER_ANSWER} more tool calls in one "
+                              f"answer ignored (at most {MAX_CALLS_PER_ANSWER} are applied)")
+    for call in calls[:MAX_CALLS_PER_ANSWER]:
+        if not isinstance(call, dict):
+            result.skipped.append("a tool call that is not an object")
+            continue
         name = call.get("function", {}).get("name", "")
         try:
             args = json.loads(call.get("function", {}).get("arguments") or "{}")
@@ -188,13 +205,30 @@ def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
 
 
 def _text_and_topics(args: dict[str, Any]) -> tuple[str, list[str]] | str:
+    """The memory and its topics from a call's arguments, or why the call is skipped."""
     memory = args.get("memory")
     if not isinstance(memory, str) or not memory.strip():
         return "empty memory"
-    topics = args.get("topics") or []
+    memory = memory.strip()
+    if len(memory) > MEMORY_MAX_CHARS:
+        return f"a memory of {len(memory)} characters (at most {MEMORY_MAX_CHARS})"
+    topics = args.get("topics")
+    topics = [] if topics is None else [topics] if isinstance(topics, str) else topics
     if not isinstance(topics, list):
-        topics = [str(topics)]
-    return memory.strip(), [str(t).strip() for t in topics if str(t).strip()]
+        return f"topics must be a list of strings, not {type(topics).__name__}"
+    if len(topics) > TOPICS_MAX:
+        return f"{len(topics)} topics (at most {TOPICS_MAX})"
+    if any(not isinstance(t, str) for t in topics):
+        return "topics must be strings, got " + ", ".join(
+            sorted({type(t).__name__ for t in topics if not isinstance(t, str)}))
+    topics = [t.strip() for t in topics if t.strip()]
+    if any(len(t) > TOPIC_MAX_CHARS for t in topics):
+        return f"a topic longer than {TOPIC_MAX_CHARS} characters"
+    for text in (memory, *topics):
+        problem = text_problem(text)
+        if problem:
+            return "the memory " + problem
+    return memory, topics
 
 
 def _add(store: Store, run: Run, user_id: str, args: dict[str, Any],

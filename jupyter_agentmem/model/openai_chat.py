@@ -93,6 +93,36 @@ def scrub_calls(calls: list[dict[str, Any]], scrub: Callable[[str], str]) -> lis
     return calls
 
 
+def _not_a_stream(chunks: Any) -> str | None:
+    """Why a 200 answer to a streaming request is not a stream (an HTML login page, a
+    JSON body, nothing), or None when it is one."""
+    response = getattr(chunks, "response", None)
+    if response is None:  # not the openai client's Stream: nothing to look at
+        return None
+    content_type = response.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "text/event-stream":
+        return None
+    try:
+        body = response.read()[:_SHOWN_BYTES].decode("utf-8", "replace").strip()
+    except Exception:  # noqa: BLE001 (what it was is said with what could be read)
+        body = ""
+    finally:
+        chunks.close()
+    kind = ("an empty answer" if not body
+            else "an HTML page" if "html" in content_type or body.lower().startswith("<")
+            else "JSON" if "json" in content_type or body.startswith("{")
+            else f"a {content_type or 'body without a content type'}")
+    shown = " ".join(body.split())[:200]
+    return (f"The model server answered 200 with {kind} instead of a stream"
+            + (f" ({content_type})" if content_type else "") + (f": {shown}" if shown else "")
+            + ". Check that the base URL is the OpenAI-compatible endpoint (often ending in"
+            " /v1) and that the server supports streaming; stream=off asks for the whole"
+            " reply instead.")
+
+
+_SHOWN_BYTES = 2_000
+
+
 def model_error(exc: BaseException, scrub: Any) -> ModelError:
     """``exc`` (from the openai client) as a ``ModelError`` with the server's status."""
     return ModelError(scrub(describe_error(exc)), getattr(exc, "status_code", None))
@@ -239,5 +269,8 @@ class OpenAIChat:
                 **self._params(messages, stream=True, stream_options={"include_usage": True}))
         except Exception as exc:
             raise model_error(exc, self.scrub) from exc
+        not_a_stream = _not_a_stream(chunks)
+        if not_a_stream is not None:
+            raise ModelError(self.scrub(not_a_stream))
         longest = max((len(s) for s in self.secrets()), default=0)
         return OpenAIStream(iter(chunks), self.scrub, longest)
