@@ -18,6 +18,7 @@ from .model import ChatModel, ModelError, OpenAIChat
 from .model.metered import MeteredModel
 from .render import ReplyRenderer
 from .store import AgentStorage, DuckDbStore, Store, StoreError
+from .store.values import check_id, check_text
 from .types import Message, ModelCall, Run, RunResponse, SessionSummary, new_id
 
 DEFAULT_USER = "default"
@@ -150,6 +151,11 @@ class Agent:
         run as cancelled and is re-raised.
         """
         user_id = self.effective_user_id
+        # Refused before anything is sent or stored (StoreError: the magic's UsageError;
+        # the cell still holds the message), the same on every backend.
+        check_id(self.session_id, "the session id")
+        check_id(user_id, "the user id")
+        check_text(message, "the message")
         self.memory.before_run(self.session_id, user_id)
         request = self.build_request(message)
         user_message = request.message

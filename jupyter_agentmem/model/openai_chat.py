@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 
+SECRET_MIN_CHARS = 8
+
 CONFIG_HELP = (
     "No model is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an "
     "OpenAI-compatible server (Ollama: http://localhost:11434/v1, vLLM, llama.cpp, "
@@ -211,12 +213,13 @@ class OpenAIChat:
         if base_url:
             try:
                 parts = urlsplit(base_url)
-                found += [parts.password or "", parts.username or ""]
+                found.append(parts.password or "")
             except ValueError:  # not a URL we can read: its userinfo goes by the regex
                 pass
-        # Longest first, so a secret containing another is replaced whole; a secret of
-        # 3 characters or fewer would scrub ordinary words.
-        return sorted({s for s in found if len(s) > 3}, key=len, reverse=True)
+        # Longest first, so a secret containing another is replaced whole. A short one
+        # is not a secret but a placeholder local servers accept ("demo", "ollama"):
+        # scrubbing it would mangle ordinary words in replies.
+        return sorted({s for s in found if len(s) >= SECRET_MIN_CHARS}, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
         """``text`` without the API key and credentials in URLs: every text the server

@@ -47,6 +47,18 @@ def check_text(text: str, what: str = "a text") -> str:
     return text
 
 
+ID_MAX_CHARS = 256  # PostgreSQL cannot index a key over ~8 kB: one limit for every backend
+
+
+def check_id(value: object, what: str) -> str:
+    """A session or user id as every backend stores and indexes it; else StoreError."""
+    if not isinstance(value, str) or not value:
+        raise StoreError(f"{what} must be a non-empty string, not {value!r:.40}.")
+    if len(value) > ID_MAX_CHARS:
+        raise StoreError(f"{what} has {len(value)} characters (at most {ID_MAX_CHARS}).")
+    return check_text(value, what)
+
+
 def check_int(value: int, what: str = "a number", low: int = INT64_MIN,
               high: int = INT64_MAX) -> int:
     if not low <= value <= high:

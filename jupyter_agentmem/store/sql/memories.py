@@ -11,6 +11,7 @@ from typing import Any
 
 from ...types import Memory, SessionSummary
 from ..base import StoreError
+from ..values import check_id
 from .rows import MEMORY, SUMMARY, SqlRows
 from .term_index import index_docs
 
@@ -26,7 +27,7 @@ class MemorySummarySql(SqlRows):
     # --- memories -------------------------------------------------------------
     def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
         live = "" if include_deleted else "AND deleted_at IS NULL"
-        with self.engine.connection() as con:
+        with self._connection() as con:
             rows = con.execute(
                 f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? {live} "
                 "ORDER BY created_at, memory_id", [user_id]).fetchall()
@@ -61,7 +62,8 @@ class MemorySummarySql(SqlRows):
                      if m.memory_id == memory_id), None)
 
     def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
-        with self.engine.transaction() as con:
+        check_id(memory.user_id, "the user id")
+        with self._transaction() as con:
             con.execute(
                 f"INSERT INTO memories ({_MEMORY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 [memory.memory_id, memory.user_id, memory.memory,
@@ -89,7 +91,7 @@ class MemorySummarySql(SqlRows):
         self._set_deleted(MEMORY, [memory_id, user_id], memory_id, False, actor)
 
     def delete_user_memories(self, user_id: str, actor: str) -> int:
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
             ids = [r[0] for r in con.execute(
                 "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL",
                 [user_id]).fetchall()]
@@ -99,7 +101,7 @@ class MemorySummarySql(SqlRows):
 
     # --- summaries ------------------------------------------------------------
     def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:
-        with self.engine.connection() as con:
+        with self._connection() as con:
             rows = con.execute(f"SELECT {_SUMMARY_COLS}, deleted_at FROM summaries "
                                f"WHERE {where} ORDER BY version", params).fetchall()
         keys = [*(c.strip() for c in _SUMMARY_COLS.split(",")), "deleted_at"]
@@ -120,7 +122,8 @@ class MemorySummarySql(SqlRows):
         return self._summaries("session_id = ?" + live, [session_id])
 
     def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary:
-        with self.engine.transaction() as con:
+        check_id(summary.session_id, "the session id")
+        with self._transaction() as con:
             self.engine.lock_session(con, summary.session_id)
             (version,) = con.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM summaries WHERE session_id = ?",

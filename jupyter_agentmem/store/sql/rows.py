@@ -7,13 +7,15 @@ Soft deletes set ``deleted_at`` and keep the row; every change writes a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from ...types import new_id, utcnow
 from ..base import StoreError
-from .engine import Connection, Engine
+from ..values import check_params
+from .engine import Connection, Cursor, Engine
 from .term_index import mark_deleted, reindex_text
 
 
@@ -52,19 +54,46 @@ SUMMARY = EditableRow(
 LIST_COLUMNS = ("topics",)  # stored in the dialect's list type
 
 
+class CheckedConnection:
+    """A connection whose every statement's parameters are checked first (``values.py``):
+    a NUL byte, a lone surrogate or an integer out of range is one ``StoreError``,
+    the same on every backend, before anything reaches the database."""
+
+    __slots__ = ("_con",)
+
+    def __init__(self, con: Connection) -> None:
+        self._con = con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        check_params(params)
+        return self._con.execute(sql, params)
+
+
 class SqlRows:
     """The engine, and the helpers the store's SQL shares."""
 
     engine: Engine
 
-    def _dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    # Every statement of the shared SQL runs on a connection from these two, so every
+    # backend (SQLite too) gets the same checks without knowing of them.
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
         with self.engine.connection() as con:
+            yield CheckedConnection(con)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.transaction() as con:
+            yield CheckedConnection(con)
+
+    def _dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        with self._connection() as con:
             cur = con.execute(sql, params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
 
     def _scalar(self, sql: str, params: Sequence[Any]) -> Any:
-        with self.engine.connection() as con:
+        with self._connection() as con:
             row = con.execute(sql, params).fetchone()
             return row[0] if row is not None else None
 
@@ -99,7 +128,7 @@ class SqlRows:
 
         Deleting a deleted row is refused; restoring a live one does nothing.
         """
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
             (text,), session_id, user_id, deleted_at = self._row(con, kind, key, (kind.text,))
             if delete and deleted_at is not None:
                 raise StoreError(f"{kind.target} {target_id} was already deleted")
@@ -126,7 +155,7 @@ class SqlRows:
         if kind.text in changes and (not isinstance(text, str) or not text.strip()):
             raise StoreError(f"a {kind.target} cannot be empty")
         dialect = self.engine.dialect
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
             values, session_id, user_id, deleted_at = self._row(con, kind, key, kind.recorded)
             if deleted_at is not None:
                 raise StoreError(f"{kind.target} {target_id} was deleted")

@@ -14,6 +14,7 @@ from typing import Any
 
 from ...types import Message, Run, RunContext, SessionInfo, utcnow
 from ..base import Store, StoreError
+from ..values import INT32_MAX, check_id, check_int, count_limit
 from . import cells, contexts
 from .engine import Connection, Engine
 from .ledger import LedgerSql
@@ -59,7 +60,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     # --- sessions -------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionInfo | None:
-        with self.engine.connection() as con:
+        with self._connection() as con:
             return self._get_session(con, session_id)
 
     @staticmethod
@@ -89,15 +90,22 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
+        check_id(run.session_id, "the session id")
+        if user_id is not None:
+            check_id(user_id, "the user id")
+        for what, count in (("input_tokens", run.input_tokens),
+                            ("output_tokens", run.output_tokens)):
+            if count is not None:
+                check_int(count, f"the run's {what}", 0, INT32_MAX)
         now = utcnow()
         cache = self.engine.recent_runs
         # Held around the transaction so the cache update below happens under the same
         # hold (same generation, no other thread in between) and only after COMMIT.
-        with self.engine.connection():
+        with self._connection():
             # Inside a caller's transaction this run may still be rolled back: then the
             # cache must not hold it, so it is dropped instead of updated.
             nested = self.engine.in_transaction
-            with self.engine.transaction() as con:
+            with self._transaction() as con:
                 self.engine.lock_session(con, run.session_id)
                 seq = cache.next_seq(self.engine.generation, run.session_id)
                 if seq is None:
@@ -159,7 +167,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
         session_id = params[0]
         args = [*params, *([limit] if limit is not None else [])]
-        with self.engine.connection() as con:
+        with self._connection() as con:
             run_rows = con.execute(runs_sql, args).fetchall()
             if not run_rows:
                 return []
@@ -176,9 +184,10 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         return sorted(runs.values(), key=lambda r: r.seq)
 
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
-        if n <= 0:
+        n = count_limit(n, "the number of history runs")
+        if n == 0:
             return []
-        with self.engine.connection():  # holding the file: the generation cannot change
+        with self._connection():  # holding the file: the generation cannot change
             cache = self.engine.recent_runs
             cached = cache.recent(self.engine.generation, session_id, n)
             if cached is not None:
@@ -188,6 +197,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
+        limit = None if limit is None else count_limit(limit, "limit")
         return self._run_query(cells.LIVE + " AND seq > ?", [session_id, after_seq], limit,
                                newest=False)
 
@@ -222,8 +232,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             FROM m JOIN r USING (run_id)
             ORDER BY r.run_seq, m.seq
             LIMIT ? OFFSET ?"""
-        return self._dicts(sql, [session_id, session_id,
-                                 limit if limit is not None else 2**62, offset])
+        limit = INT32_MAX if limit is None else count_limit(limit, "limit")
+        return self._dicts(sql, [session_id, session_id, limit,
+                                 count_limit(offset, "offset")])
 
     def count_messages(self, session_id: str, include_deleted: bool = False) -> int:
         live = "" if include_deleted else "AND deleted_at IS NULL"
@@ -260,7 +271,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         undo = _UNDO.get((event["target"], event["action"]))
         if undo is None:
             raise StoreError(f"a {event['target']} {event['action']} cannot be undone")
-        with self.engine.transaction():
+        with self._transaction():
             undo(self, event, old, actor)
 
     # --- raw tables -----------------------------------------------------------
