@@ -62,6 +62,7 @@ class Agent:
         # A token budget for the whole prompt (history=8k): as many recent runs as fit,
         # the summary covering the rest. None: num_history_responses runs.
         self.history_tokens: int | None = None
+        self._owner_checked: tuple[str, str] | None = None
         # Without storage the session lives in a private in-memory DuckDB.
         store: Store = storage.store if storage is not None else DuckDbStore(None)
         self.memory.attach(self, store)
@@ -156,6 +157,7 @@ class Agent:
         check_id(self.session_id, "the session id")
         check_id(user_id, "the user id")
         check_text(message, "the message")
+        self._check_owner(user_id)
         self.memory.before_run(self.session_id, user_id)
         request = self.build_request(message)
         user_message = request.message
@@ -190,6 +192,14 @@ class Agent:
             error=" ".join(e for e in (run.error, storage_error) if e) or None,
             output_tokens=run.output_tokens, latency_ms=run.latency_ms,
             messages=run.messages, stored=storage_error is None)
+
+    def _check_owner(self, user_id: str) -> None:
+        """``StoreError`` when the session belongs to another user (checked once per
+        agent, session and user: a session's owner never changes once set)."""
+        if self._owner_checked != (self.session_id, user_id):
+            info = self.store.session_for_user(self.session_id, user_id)
+            if info is not None and info.user_id == user_id:
+                self._owner_checked = (self.session_id, user_id)
 
     def _store_run(self, run: Run, user_message: Message, reply: Message | None,
                    streamed: list[str], started: float, user_id: str) -> str | None:

@@ -56,7 +56,7 @@ BAD_LINES = {
     "no_subcommand": ("", ["needs a subcommand", "history", "sessions"]),
     "unknown_subcommand": ("histroy", ["Unknown subcommand 'histroy'",
                                        "history, import, memories"]),
-    "unknown_option": ("history user=ana", ["Unknown option 'user'", "Valid options: at, session"]),
+    "unknown_option": ("history bogus=1", ["Unknown option 'bogus'", "Valid options: at, session"]),
     "sessions_takes_none": ("sessions session=x", ["Unknown option 'session'"]),
 }
 

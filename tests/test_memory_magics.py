@@ -61,7 +61,7 @@ def test_memories_and_summary_subcommands_return_dataframes(shell, server, db_pa
     memories = shell.run_line_magic("agent", "memories user=ana")
     assert list(memories["memory"]) == ["Ana likes tea."]
     assert shell.run_line_magic("agent", "memories user=bob").empty
-    summary = shell.run_line_magic("agent", "summary session=s")
+    summary = shell.run_line_magic("agent", "summary session=s user=ana")
     assert list(summary["summary"]) == ["tea talk"] and list(summary["version"]) == [1]
 
 

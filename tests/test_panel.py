@@ -543,6 +543,23 @@ def test_export_csv_and_parquet(agent_panel, tmp_path):
 
 def test_sessions_tab_loads_a_session(agent_panel, store):
     store.append_run(Run(session_id="bar", messages=[Message(role="user", content="in bar")]),
+                     user_id="ana")
+    p = agent_panel
+    p.sessions_tab.reload()
+    row = list(p.sessions_tab.frame["session_id"]).index("bar")
+    browser_click(p.sessions, row, "session_id")
+    p.sessions_tab.open_selected()
+    assert p.session_id == "bar" and p.user_id == "ana"
+    assert list(p.history.data["content"]) == ["in bar"]
+    assert list(p.memories.data["memory"]) == ["Ana likes tea.", "Ana lives in Porto."]
+    assert p.summaries.data.empty
+    assert p.status == "loaded session bar"
+
+
+def test_the_panel_refuses_another_users_session(agent_panel, store):
+    from jupyter_agentmem.store import StoreError
+
+    store.append_run(Run(session_id="bar", messages=[Message(role="user", content="in bar")]),
                      user_id="bob")
     store.add_memory(Memory(user_id="bob", memory="Bob plays go."))
     p = agent_panel
@@ -550,11 +567,12 @@ def test_sessions_tab_loads_a_session(agent_panel, store):
     row = list(p.sessions_tab.frame["session_id"]).index("bar")
     browser_click(p.sessions, row, "session_id")
     p.sessions_tab.open_selected()
-    assert p.session_id == "bar" and p.user_id == "bob"
-    assert list(p.history.data["content"]) == ["in bar"]
-    assert list(p.memories.data["memory"]) == ["Bob plays go."]
-    assert p.summaries.data.empty
-    assert p.status == "loaded session bar"
+    assert p.session_id == "foo" and p.user_id == "ana"  # stayed where it was
+    assert "belongs to another user" in p.status and "bob" not in p.status
+    assert "in bar" not in list(p.history.data["content"])
+    assert "Bob plays go." not in list(p.memories.data["memory"])
+    with pytest.raises(StoreError, match="belongs to another user"):
+        panel(session_id="bar", user_id="ana", store=store)
 
 
 def test_empty_database_and_default_session(tmp_path):

@@ -60,16 +60,24 @@ def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
                    "created_at", "updated_at"])
 
 
+def _own_session(nb: Notebook, options: dict[str, Any]) -> str:
+    """The session asked for, when it is the user's (StoreError otherwise)."""
+    session = options.get("session", nb.session_id)
+    nb.store.session_for_user(session, options.get("user", nb.user))
+    return session
+
+
 def history(nb: Notebook, options: dict[str, Any]) -> Any:
     if "at" in options:  # a search hit: its session, from 2 runs before to 2 after
         found = nb.store.get_message(options["at"])
         if found is None:
             raise UsageError(f"No message {options['at']!r} in this store.")
+        nb.store.session_for_user(found["session_id"], options.get("user", nb.user))
         rows = nb.store.message_rows(found["session_id"])
         mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
     else:
-        rows = nb.store.message_rows(options.get("session", nb.session_id))
+        rows = nb.store.message_rows(_own_session(nb, options))
     return _frame(rows, ["message_id", "run_seq", "seq", "role", "content", "status",
                          "name", "tool_calls", "tool_call_id", "run_id", "created_at",
                          "edited_at"])
@@ -84,7 +92,7 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
-    found = nb.store.list_summaries(options.get("session", nb.session_id))
+    found = nb.store.list_summaries(_own_session(nb, options))
     return _frame([s.model_dump() for s in found],
                   ["session_id", "version", "summary", "topics", "through_run_seq",
                    "created_at"])
@@ -199,7 +207,7 @@ def context(nb: Notebook, options: dict[str, Any]) -> None:
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
-    return open_panel(session_id=options.get("session", nb.session_id),
+    return open_panel(session_id=_own_session(nb, options),
                       user_id=options.get("user", nb.user), store=nb.store)
 
 
@@ -230,12 +238,12 @@ PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (), "every session, with run and message counts"),
     Command("history", history,
-            (SESSION, opt.Option("at", opt.non_empty, "ID", "a message id (from search)")),
+            (SESSION, USER, opt.Option("at", opt.non_empty, "ID", "a message id (from search)")),
             "a session's messages"),
     Command("memories", memories,
             (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones")),
             "a user's memories"),
-    Command("summary", summary, (SESSION,), "a session's summary versions"),
+    Command("summary", summary, (SESSION, USER), "a session's summary versions"),
     Command("forget", forget,
             (opt.Option("memory_id", opt.non_empty, "ID", "one memory"), USER,
              opt.Option("confirm", opt.any_text, "yes", "needed to forget all of a user's")),

@@ -37,6 +37,11 @@ class Store(ABC):
     def get_session(self, session_id: str) -> SessionInfo | None: ...
 
     @abstractmethod
+    def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
+        """The session if ``user_id`` may use it (theirs, new, or owned by nobody yet);
+        ``StoreError`` when it belongs to another user."""
+
+    @abstractmethod
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every session with its run and message counts, newest first."""
 

@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from ... import changes
-from ...store import Store, open_store
+from ...store import Store, StoreError, open_store
 from ...store.location import default_db_path
 from .grid import TableTab
 from .tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
@@ -100,10 +100,21 @@ class AgentPanel(w.VBox):
             self._show_header()
 
     def load_session(self, session_id: str, user_id: str | None = None) -> None:
-        """Show ``session_id`` (and ``user_id``'s memories, when given) in the tabs."""
+        """Show ``session_id`` (and ``user_id``'s memories, when given) in the tabs.
+
+        A panel opened for a user shows only that user's sessions: another user's is
+        refused in the status line (and the panel stays where it was).
+        """
         with self.lock:
+            owner = self.user_id or user_id
+            if owner:
+                try:
+                    self.store.session_for_user(session_id, owner)
+                except StoreError as exc:
+                    self.say(f"Not loaded: {exc}")
+                    return
             self.session_id = session_id
-            if user_id:
+            if user_id and not self.user_id:
                 self.user_id = user_id
             self.history_tab.follow_end = True
             self.refresh()
@@ -186,6 +197,8 @@ def panel(session_id: str | None = None, user_id: str | None = None,
         store = open_store(default_db_path(os.fspath(store) if store else None))
     elif isinstance(store, type):
         store = store(default_db_path())
+    if session_id is not None and user_id is not None:
+        store.session_for_user(session_id, user_id)  # another user's: StoreError
     if session_id is None:
         sessions = store.list_sessions()
         session_id = sessions[0]["session_id"] if sessions else None

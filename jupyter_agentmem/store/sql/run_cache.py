@@ -20,6 +20,7 @@ class _Entry:
     runs: list[Run] = field(default_factory=list)  # successful runs, oldest first
     complete: bool = False  # True when ``runs`` is every successful run of the session
     next_seq: int | None = None
+    owner: str | None = None  # the session's user_id, as a run appended here checked it
 
 
 class RecentRuns:
@@ -62,13 +63,18 @@ class RecentRuns:
         entry = self._entry(generation, session_id)
         return entry.next_seq if entry is not None else None
 
-    def appended(self, generation: int, run: Run) -> None:
-        """A run was committed by this process (``run.seq`` is set)."""
+    def owner(self, generation: int, session_id: str) -> str | None:
+        entry = self._entry(generation, session_id)
+        return entry.owner if entry is not None else None
+
+    def appended(self, generation: int, run: Run, owner: str | None = None) -> None:
+        """A run was committed by this process (``run.seq`` is set) for ``owner``."""
         entry = self._entry(generation, run.session_id)
         if entry is None:
             entry = self._new(generation, run.session_id)
             entry.complete = run.seq == 0  # a new session: we know all of it
         entry.next_seq = run.seq + 1
+        entry.owner = owner or entry.owner
         if run.status == "ok":
             # Without its context (the request sent): history never needs it.
             entry.runs.append(run.model_copy(update={"context": None}).model_copy(deep=True))

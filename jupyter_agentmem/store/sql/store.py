@@ -73,6 +73,15 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at"]
         return SessionInfo(**dict(zip(keys, row)))
 
+    def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
+        # A session belongs to the user who started it. One whose user_id is NULL
+        # (stored without a user, before users were recorded) is nobody's: any user
+        # may read it, and the first run with a user claims it.
+        info = self.get_session(session_id)
+        if info is not None and info.user_id is not None and info.user_id != user_id:
+            raise StoreError(not_yours(session_id))
+        return info
+
     def list_sessions(self) -> list[dict[str, Any]]:
         greatest = self.engine.dialect.greatest
         sql = f"""
@@ -108,6 +117,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             with self._transaction() as con:
                 self.engine.lock_session(con, run.session_id)
                 seq = cache.next_seq(self.engine.generation, run.session_id)
+                if seq is not None and user_id is not None and cache.owner(
+                        self.engine.generation, run.session_id) != user_id:
+                    seq = None  # the owner is checked (or claimed) below
                 if seq is None:
                     # The session's row is touched once per hold of the file, not every
                     # turn (~0.6 ms): list_sessions takes the latest activity from runs.
@@ -116,8 +128,10 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                     updated = con.execute(
                         "UPDATE sessions SET updated_at = ?, model = coalesce(?, model), "
                         "user_id = coalesce(user_id, ?) WHERE session_id = ? "
-                        "RETURNING session_id",
+                        "RETURNING user_id",
                         [now, run.model, user_id, run.session_id]).fetchone()
+                    if updated is not None and user_id is not None and updated[0] != user_id:
+                        raise StoreError(not_yours(run.session_id))  # rolls back
                     if updated is None:
                         con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?) "
                                     "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
@@ -150,7 +164,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             if nested or superseded:
                 cache.clear()
             else:
-                cache.appended(self.engine.generation, run)
+                cache.appended(self.engine.generation, run, user_id)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
@@ -282,6 +296,12 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     def close(self) -> None:
         self.engine.close()
+
+
+def not_yours(session_id: str) -> str:
+    # The owner is not named: that would tell one user about another.
+    return (f"session {session_id!r} belongs to another user. Use your own session "
+            "(or a new session id) with this user.")
 
 
 # How to put back what an event changed: (target, action) -> function.
