@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ... import runtime
+from ..files import make_private, private_folder
 from ..sql.engine import Connection, EngineBase
 from ..sql.migrations import migrate
 from .dialect import DUCKDB
@@ -63,8 +64,9 @@ class DuckDbEngine(EngineBase):
         # Bumped at every open: data cached under an older generation may be stale,
         # since another process could have written while we did not hold the file.
         self.generation = 0
+        self._wal_path = path + ".wal" if path else None
         if path:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            private_folder(os.path.dirname(path) or ".")
 
     def __repr__(self) -> str:
         return f"DuckDbEngine({self.path or ':memory:'!r})"
@@ -83,6 +85,11 @@ class DuckDbEngine(EngineBase):
                 self._last_used = time.monotonic()
                 if self._depth == 0 and self._lock and self._lock.others_waiting():
                     self._close()
+
+    def _commit(self, con: Connection) -> None:
+        super()._commit(con)
+        if self._wal_path:  # DuckDB makes a new WAL under the umask after a checkpoint
+            make_private(self._wal_path)
 
     def _discard(self) -> None:
         # Closing the file discards an open transaction. (An in-memory database has
@@ -104,6 +111,8 @@ class DuckDbEngine(EngineBase):
                 migrate(con, self.dialect)
                 con.execute("COMMIT")
                 self._migrated = True
+            if self.path:  # created by DuckDB under the umask: 0600 from here on
+                make_private(self.path, self._wal_path)
         except BaseException:
             self._close()
             raise

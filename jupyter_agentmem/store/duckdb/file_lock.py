@@ -14,6 +14,8 @@ import fcntl
 import os
 import threading
 
+from ..files import open_private
+
 
 class LockTimeout(RuntimeError):
     """Another process kept the database for longer than we were willing to wait."""
@@ -35,11 +37,11 @@ class HandoverLock:
 
     def acquire(self, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds, then raise ``LockTimeout``."""
-        want_fd = os.open(self.want_path, os.O_RDWR | os.O_CREAT, 0o644)
+        want_fd = open_private(self.want_path)
         try:
             # Blocks only for the instant a holder probes with LOCK_EX|LOCK_NB.
             fcntl.flock(want_fd, fcntl.LOCK_SH)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_private(self.lock_path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -92,7 +94,7 @@ class HandoverLock:
     def others_waiting(self) -> bool:
         """True when another process holds a shared lock on the ``.want`` file."""
         if self._probe_fd is None:
-            self._probe_fd = os.open(self.want_path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._probe_fd = open_private(self.want_path)
         try:
             fcntl.flock(self._probe_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
