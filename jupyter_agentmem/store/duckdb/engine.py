@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from ... import runtime
+from ..base import StoreError
 from ..files import make_private, private_folder
 from ..sql.engine import Connection, EngineBase
 from ..sql.migrations import migrate
 from .dialect import DUCKDB
+from .file_faults import file_fault, read_only_reason
 from .file_lock import HandoverLock
 
 _DUCKDB_CONFIG = {
@@ -65,8 +67,7 @@ class DuckDbEngine(EngineBase):
         # since another process could have written while we did not hold the file.
         self.generation = 0
         self._wal_path = path + ".wal" if path else None
-        if path:
-            private_folder(os.path.dirname(path) or ".")
+        self.read_only: str | None = None  # why, when this process may only read the file
 
     def __repr__(self) -> str:
         return f"DuckDbEngine({self.path or ':memory:'!r})"
@@ -83,7 +84,8 @@ class DuckDbEngine(EngineBase):
             finally:
                 self._depth -= 1
                 self._last_used = time.monotonic()
-                if self._depth == 0 and self._lock and self._lock.others_waiting():
+                if (self._depth == 0 and self._lock and not self.read_only
+                        and self._lock.others_waiting()):
                     self._close()
 
     def _commit(self, con: Connection) -> None:
@@ -98,13 +100,25 @@ class DuckDbEngine(EngineBase):
             self._close()
 
     def _open(self) -> None:
-        import duckdb
-
-        if self._lock is not None:
-            self._lock.acquire(self.lock_timeout_s)
+        if self.path:
+            try:
+                private_folder(os.path.dirname(self.path) or ".")
+            except OSError as exc:
+                raise file_fault(self.path, exc) from None
+            self.read_only = read_only_reason(self.path)
+        # Read-only: no lock file can be made, and DuckDB itself refuses a read-only
+        # open while a writer holds the file.
+        lock = self._lock if not self.read_only else None
+        if lock is not None:
+            try:
+                lock.acquire(self.lock_timeout_s)
+            except OSError as exc:
+                raise file_fault(self.path, exc) from None
         try:
-            self._conn = duckdb.connect(self.path or ":memory:", config=_DUCKDB_CONFIG)
+            self._conn = self._connect()
             self.generation += 1
+            if not self._migrated and self.read_only:
+                self._migrated = True  # nothing can be written: read what is there
             if not self._migrated:
                 con = self._conn
                 con.execute("BEGIN TRANSACTION")
@@ -113,11 +127,33 @@ class DuckDbEngine(EngineBase):
                 self._migrated = True
             if self.path:  # created by DuckDB under the umask: 0600 from here on
                 make_private(self.path, self._wal_path)
-        except BaseException:
+        except BaseException as exc:
             self._close()
+            if self.path and isinstance(exc, (OSError, self._duckdb_error())):
+                raise file_fault(self.path, exc) from None
             raise
-        if self._lock is not None:
+        if lock is not None:
             self._start_keeper()
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        if self.read_only:
+            return duckdb.connect(self.path, read_only=True, config=_DUCKDB_CONFIG)
+        return duckdb.connect(self.path or ":memory:", config=_DUCKDB_CONFIG)
+
+    @staticmethod
+    def _duckdb_error() -> type[Exception]:
+        import duckdb
+
+        return duckdb.Error
+
+    def _begin(self, con: Connection) -> None:
+        if self.read_only:  # every write is a transaction: refused whole, said plainly
+            raise StoreError(f"The agent database {self.path} is read-only "
+                             f"({self.read_only}): it can be read, not written. Use a "
+                             "database you can write (%config AgentMagics.db = '<path>').")
+        super()._begin(con)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -126,7 +162,7 @@ class DuckDbEngine(EngineBase):
                 conn.close()  # checkpoints: the next process sees a whole file
         finally:
             if self._lock is not None:
-                self._lock.release()
+                self._lock.release()  # does nothing when not held (read-only)
 
     def _start_keeper(self) -> None:
         # Under the mutex, like the keeper's own exit: a keeper that is about to exit

@@ -14,10 +14,11 @@ import fcntl
 import os
 import threading
 
+from ..base import StoreError
 from ..files import open_private
 
 
-class LockTimeout(RuntimeError):
+class LockTimeout(StoreError):
     """Another process kept the database for longer than we were willing to wait."""
 
 
