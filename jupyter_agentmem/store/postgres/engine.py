@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ... import runtime
+from ..base import StoreError
 from ..sql.engine import Cursor, EngineBase
 from ..sql.migrations import migrate
 from .dialect import POSTGRES
@@ -44,6 +45,39 @@ class PgConnection:
         return self._conn.execute(sql.replace("%", "%%").replace("?", "%s"), params)
 
 
+class EngineConnection:
+    """The engine's connection as the shared SQL uses it (``?`` placeholders).
+
+    A connection the server dropped (``pg_terminate_backend``, a restart) is noticed at
+    the next statement. When that is the first statement of an outermost hold (nothing
+    of this operation has run yet) the engine reconnects once and runs it again: a
+    fresh transaction. Later in a hold it is a ``StoreError``: the transaction is gone
+    (rolled back by the server), so nothing of it was stored.
+    """
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self._engine = engine
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        may_reconnect = self._engine.first_statement_of_hold()
+        try:
+            return self._run(sql, params)
+        except Exception as exc:
+            if not self._engine.lost(exc):
+                raise
+            if not may_reconnect:
+                raise self._engine.connection_lost(exc) from None
+        self._engine.reconnect()
+        return self._run(sql, params)
+
+    def _run(self, sql: str, params: Sequence[Any] | None) -> Cursor:
+        return PgConnection(self._engine.raw).execute(sql, params)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def shared_postgres(url: str) -> PostgresEngine:
     """The process's one engine for ``url`` (a magic asks for its store on every call)."""
     key = psycopg_url(url)
@@ -60,6 +94,8 @@ class PostgresEngine(EngineBase):
         self.url = psycopg_url(url)
         self.path = redacted(self.url)
         self._conn: Any = None
+        self._depth = 0
+        self._fresh_hold = False
         self._migrated = False
         self._generations = itertools.count(1)
 
@@ -76,7 +112,15 @@ class PostgresEngine(EngineBase):
 
         # Client-side binding: the shared SQL has parameters whose type PostgreSQL
         # cannot infer server-side (``? IS NULL OR x = ?``).
-        conn = psycopg.connect(self.url, autocommit=True, cursor_factory=psycopg.ClientCursor)
+        try:
+            conn = psycopg.connect(self.url, autocommit=True,
+                                   cursor_factory=psycopg.ClientCursor, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreError(
+                f"Cannot connect to the PostgreSQL database {self.path} "
+                f"({redacted(_first_line(exc))}). Check that the server is running and "
+                "the URL (host, port, user, database).") from None
+        self._conn = conn
         try:
             if not self._migrated:
                 with conn.transaction():
@@ -84,16 +128,61 @@ class PostgresEngine(EngineBase):
                     migrate(PgConnection(conn), self.dialect)
                 self._migrated = True
         except BaseException:
+            self._conn = None
             conn.close()
             raise
-        self._conn = conn
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection (opened when needed)."""
+        if self._conn is None or self._conn.closed:
+            self._open()
+        return self._conn
+
+    def lost(self, exc: BaseException) -> bool:
+        """True when ``exc`` came from a connection the server dropped."""
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError) and (
+            self._conn is None or self._conn.closed or self._conn.broken)
+
+    def reconnect(self) -> None:
+        self._drop()
+        self._open()
+
+    def connection_lost(self, exc: BaseException) -> StoreError:
+        self._drop()
+        return StoreError(
+            f"The connection to the PostgreSQL database {self.path} was lost "
+            f"({redacted(_first_line(exc))}); nothing of this operation was stored. "
+            "Run it again (a new connection is made).")
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 (a dead connection may fail to close)
+                pass
 
     @contextmanager
-    def connection(self) -> Iterator[PgConnection]:
+    def connection(self) -> Iterator[EngineConnection]:
         with self._mutex:
             if self._conn is None or self._conn.closed:
                 self._open()
-            yield PgConnection(self._conn)
+            if self._depth == 0:
+                self._fresh_hold = True
+            self._depth += 1
+            try:
+                yield EngineConnection(self)
+            finally:
+                self._depth -= 1
+
+    def first_statement_of_hold(self) -> bool:
+        """True once per outermost hold, at its first statement: only then may a dropped
+        connection be replaced (nothing of the operation ran on the old one)."""
+        fresh, self._fresh_hold = self._fresh_hold, False
+        return fresh
 
     def _discard(self) -> None:
         self.close()
@@ -104,9 +193,7 @@ class PostgresEngine(EngineBase):
 
     def close(self) -> None:
         with self._mutex:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+            self._drop()
 
     @property
     def is_open(self) -> bool:
@@ -117,4 +204,5 @@ class PostgresEngine(EngineBase):
         if self._conn is not None:
             runtime.keep_alive(self._conn)
         self._conn = None
+        self._depth = 0
         super().after_fork_in_child()
