@@ -6,6 +6,8 @@ memory worker busy; the server-fault table at the end runs them all side by side
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from model_server import Reply
 
@@ -174,3 +176,75 @@ def test_each_bad_memory_call_is_skipped_and_the_rest_applied(server, model, db_
     assert len(result.skipped) == len(BAD_CALLS)
     for problem, (_, said) in zip(result.skipped, BAD_CALLS):
         assert said in problem, (problem, said)
+
+
+# --- the server-fault table: each fault, one agent turn with memories on ----------------
+def _usage_overflow(server):
+    server.script(Reply(content="fine", usage={"prompt_tokens": 3_000_000_000,
+                                               "completion_tokens": 2**40}))
+
+
+def _string_usage(server):
+    server.script(Reply(content="fine", usage={"prompt_tokens": "many",
+                                               "completion_tokens": {"x": []}}))
+
+
+def _calls_500(server):
+    server.script(Reply(content="fine"))
+    server.script(Reply(content="", tool_calls=[
+        {"name": "add_memory", "arguments": {"memory": f"The user knows {uuid.uuid4().hex}."}}
+        for i in range(500)]), kind="memory")
+
+
+def _memory_1mb(server):
+    server.script(Reply(content="fine"))
+    server.script(Reply(content="", tool_calls=[
+        {"name": "add_memory", "arguments": {"memory": "m" * 1_000_000}},
+        {"name": "add_memory", "arguments": {"memory": "The user's name is Ana."}}]),
+        kind="memory")
+
+
+def _echoed_key(server):
+    server.script(Reply(content="fine <authorization>"))
+    server.script(Reply(content="", tool_calls=[
+        {"name": "add_memory", "arguments": {"memory": "Key: <authorization>"}}]), kind="memory")
+
+
+SERVER_FAULTS = {  # name: (script the fault, the memories kept afterwards)
+    "usage_overflow": (_usage_overflow, 0),
+    "string_usage": (_string_usage, 0),
+    "500_tool_calls": (_calls_500, 20),
+    "1mb_memory": (_memory_1mb, 1),
+    "echoed_key": (_echoed_key, 1),
+    "dropped_postgres_connection": (None, 0),
+}
+
+
+@pytest.mark.parametrize("fault", list(SERVER_FAULTS))
+def test_server_fault_table(server, model, request, fault):
+    from jupyter_agentmem import AgentMemory, runtime
+    from jupyter_agentmem.storage import AgentStorage
+    from jupyter_agentmem.store import open_store
+
+    script, memories_kept = SERVER_FAULTS[fault]
+    location = request.getfixturevalue("pg_url")
+    store = open_store(location)
+    agent = Agent(model=model, storage=AgentStorage(store), session_id="s", user_id="ana",
+                  memory=AgentMemory(create_user_memories=True))
+    if script is None:  # the server side: PostgreSQL drops the agent's connection
+        from test_postgres_faults import kill_backends
+
+        store.count_runs("s")
+        assert kill_backends(location) == 1
+    else:
+        script(server)
+    response = agent.respond("my message", on_delta=lambda d: None)
+    assert runtime.idle(60)
+    assert response.status == "ok" and response.stored, response.error
+    (run,) = store.session_runs("s")
+    assert run.messages[0].content == "my message" and run.status == "ok"
+    assert run.input_tokens is None or 0 <= run.input_tokens < 2**31
+    kept = store.user_memories("ana")
+    assert len(kept) == memories_kept
+    assert all(len(m.memory) <= 2000 for m in kept)
+    assert KEY not in repr([store.table_rows(t) for t in ("runs", "messages", "memories")])
