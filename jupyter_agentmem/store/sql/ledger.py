@@ -21,7 +21,7 @@ class LedgerSql(SqlRows):
     """Recording and reading model calls (a mixin of ``SqlStore``)."""
 
     def record_model_call(self, call: ModelCall) -> None:
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
             con.execute(
                 "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [call.call_id, call.kind, call.model, call.session_id, call.user_id,

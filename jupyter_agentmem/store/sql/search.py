@@ -55,7 +55,7 @@ class SearchSql(SqlRows):
         if not terms or not kinds:
             return []
         marks = ", ".join("?" for _ in terms)
-        with self.engine.connection() as con:
+        with self._connection() as con:
             total, mean = con.execute(
                 "SELECT count(*), avg(length) FROM search_docs WHERE NOT deleted").fetchone()
             if not total:

@@ -88,7 +88,7 @@ class TransferSql(SqlRows):
                       else ("user", user_id) if user_id is not None else ("all", None))
         decode = self.engine.dialect.decode_list
         out: Rows = {}
-        with self.engine.connection():
+        with self._connection():
             for table, where in SCOPES[scope].items():
                 if where == PARTS_OF_CONTEXTS:
                     out[table] = self._parts_of(out["run_contexts"])
@@ -122,7 +122,7 @@ class TransferSql(SqlRows):
                              f"a transfer holds {', '.join(TRANSFERRED)}")
         added: dict[str, int] = {}
         try:
-            with self.engine.transaction() as con:
+            with self._transaction() as con:
                 for table in TRANSFERRED:
                     if rows.get(table):
                         added[table] = self._insert_new(con, table, rows[table])
