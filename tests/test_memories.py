@@ -66,10 +66,10 @@ def test_add_update_delete_then_prompt_holds_exactly_current_memories(server, mo
     assert agent.memory.memories[0].memory == "Ana lives in Porto."
 
 
-@pytest.mark.parametrize("same_session", [True, False], ids=["same-session", "own-sessions"])
-def test_two_users_never_see_each_others_memories(server, model, db_path, same_session):
+def test_two_users_never_see_each_others_memories(server, model, db_path):
+    # (Two users cannot share a session at all: tests/test_session_owner.py.)
     ana = make_agent(model, db_path, user="ana", session="shared")
-    bob = make_agent(model, db_path, user="bob", session="shared" if same_session else "bob-s")
+    bob = make_agent(model, db_path, user="bob", session="bob-s")
     server.script(Reply(tool_calls=[add("Ana likes tea.", "food")]), kind="memory")
     run_and_wait(ana, "I like tea")
     server.script(Reply(tool_calls=[add("Bob likes coffee.", "food")]), kind="memory")

@@ -128,7 +128,7 @@ def test_search_in_the_notebook_and_history_at_a_hit(shell, server, db_path):
     hits = shell.run_line_magic("agent", 'search "planted tulips" user=ana')
     assert list(hits["session_id"])[:1] == ["s1"] and set(hits["user_id"]) == {"ana"}
     top = hits.iloc[0]
-    around = shell.run_line_magic("agent", f"history at={top['id']}")
+    around = shell.run_line_magic("agent", f"history at={top['id']} user=ana")
     assert "I planted tulips in March" in list(around["content"])
     assert list(shell.run_line_magic("agent", "search tulips user=ana in=memories")["id"]) == []
     frame = search("tulips", user_id="bob", store=db_path)

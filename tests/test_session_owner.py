@@ -70,3 +70,12 @@ def test_magics_refuse_another_users_session(shell, server):
     frame = shell.run_line_magic("agent", "history session=shared")
     assert list(frame["content"])[0] == "ana's secret"
     assert len(server.of("chat")) == 1
+
+
+def test_history_at_a_message_of_another_users_session_is_refused(shell, server, db_path):
+    shell.run_cell_magic("agent", "session=b user=bob", "bob's words")
+    row = open_store(db_path).message_rows("b")[0]
+    with pytest.raises(UsageError, match="belongs to another user"):
+        shell.run_line_magic("agent", f"history at={row['message_id']} user=ana")
+    frame = shell.run_line_magic("agent", f"history at={row['message_id']} user=bob")
+    assert "bob's words" in list(frame["content"])

@@ -140,7 +140,7 @@ def test_magics_export_and_import(shell, server, db_path, tmp_path):
     shell.run_line_magic("config", f"AgentMagics.db = {other!r}")
     added = shell.run_line_magic("agent", f"import path={path}")
     assert added["runs"] == 1 and added["messages"] == 2
-    history = shell.run_line_magic("agent", "history session=nb")
+    history = shell.run_line_magic("agent", "history session=nb user=ana")
     assert list(history["content"]) == ["hello there", "echo: hello there"]
     with pytest.raises(UsageError, match="needs path=FILE"):
         shell.run_line_magic("agent", "export session=nb")
