@@ -41,7 +41,7 @@ class MemorySummarySql(SqlRows):
 
     def memories_by_relevance(self, user_id: str, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
-        with self.engine.connection() as con:
+        with self._connection() as con:
             recent = [r[0] for r in con.execute(
                 "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL "
                 "ORDER BY updated_at DESC, memory_id LIMIT ?", [user_id, newest]).fetchall()]
