@@ -219,7 +219,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         return self._run_query("true", [session_id], None, newest=False)
 
     def run_context(self, run_id: str) -> RunContext | None:
-        with self.engine.connection() as con:
+        with self._connection() as con:
             return contexts.read(con, run_id)
 
     def last_run_id(self, session_id: str) -> str | None:
