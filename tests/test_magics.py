@@ -30,7 +30,7 @@ def nothing_happened(server, db_path) -> None:
 BAD_CELLS = {
     "unknown_option": ("bogus=1", "hi", ["Unknown option 'bogus'", "Valid options:",
                                          "format", "history", "session", "stream"]),
-    "negative_history": ("history=-1", "hi", ["history='-1' is not valid", ">= 0"]),
+    "negative_history": ("history=-1", "hi", ["history='-1' is not valid", "from 0 to"]),
     "word_history": ("history=lots", "hi", ["history='lots' is not valid"]),
     "stream_maybe": ("stream=maybe", "hi", ["stream='maybe'", "stream=on", "stream=off"]),
     "format_html": ("format=html", "hi", ["format='html'", "markdown, text"]),
@@ -145,7 +145,7 @@ def test_cell_option_beats_config(shell, server):
 
 
 BAD_CONFIGS = {
-    "negative_history": ("AgentMagics.history = -1", "history", 3, ">= 0"),
+    "negative_history": ("AgentMagics.history = -1", "history", 3, "from 0 to 10,000"),
     "word_history": ("AgentMagics.history = 'x'", "history", 3, "expected an int"),
     "format_html": ("AgentMagics.format = 'html'", "format", "markdown", "'markdown' or 'text'"),
     "empty_model": ("AgentMagics.model = ' '", "model", "test-model", "cannot be empty"),

@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 from . import completion
@@ -26,15 +26,16 @@ MIN_BUDGET = 200  # tokens: below this not even a short message and its overhead
 def history_size(name: str, value: str) -> tuple[str, int]:
     """``history=3`` -> ``("runs", 3)``; ``history=8k`` / ``1.5k`` -> ``("tokens", 8000)``."""
     text = value.strip().lower()
-    if text.isdigit() and len(text) <= 9:
-        return "runs", int(text)
+    if text.isascii() and text.isdigit() and len(text) <= 6 and int(text) <= opt.MAX_RUNS:
+        return "runs", int(text)  # ASCII digits only: int() takes any script's, any size
     number = text[:-1]
     if text.endswith("k") and 0 < len(number) <= 9 and number.replace(".", "", 1).isdigit():
         tokens = int(float(number) * 1000)
         if tokens >= MIN_BUDGET:
             return "tokens", tokens
-    raise UsageError(f"{name}={value!r} is not valid: give a whole number of runs >= 0 "
-                     f"({name}=3) or a token budget of at least {MIN_BUDGET} tokens "
+    raise UsageError(f"{name}={opt.shown(value)} is not valid: give a whole number of runs "
+                     f"from 0 to {opt.MAX_RUNS:,} ({name}=3) or a token budget of at least "
+                     f"{MIN_BUDGET} tokens "
                      f"({name}=8k, {name}=0.5k).")
 
 
@@ -101,6 +102,9 @@ class AgentMagics(Magics):
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
+        if proposal["trait"].name == "history" and not 0 <= proposal["value"] <= opt.MAX_RUNS:
+            raise TraitError(f"AgentMagics.history must be from 0 to {opt.MAX_RUNS:,} "
+                             "(runs of history).")
         if proposal["value"] < 0:
             raise TraitError(f"AgentMagics.{proposal['trait'].name} must be >= 0.")
         return proposal["value"]
@@ -182,6 +186,9 @@ class AgentMagics(Magics):
         return self._models[key]
 
     # --- %%agent --------------------------------------------------------------
+    # The option line is taken as written: IPython would put variables into {x} and $x
+    # (``system="JSON like {token}"``), and its expansion takes minutes on a long line.
+    @no_var_expand
     @cell_magic("agent")
     def agent_cell(self, line: str, cell: str) -> None:
         """Send the cell to the agent and stream the reply into the cell."""
@@ -270,6 +277,7 @@ class AgentMagics(Magics):
                 "or set it to 0 for no budget.")
 
     # --- %agent ---------------------------------------------------------------
+    @no_var_expand
     @line_magic("agent")
     def agent_line(self, line: str) -> Any:
         """Inspect and manage what the agent stores: ``%agent`` alone lists the subcommands."""

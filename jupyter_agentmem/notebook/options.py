@@ -5,8 +5,8 @@ Values are checked here and a bad one is a ``UsageError`` that says what is vali
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Callable, Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -24,19 +24,39 @@ def on_off(name: str, value: str) -> bool:
     raise UsageError(f"{name}={value!r} is not valid: use {name}=on or {name}=off.")
 
 
+MAX_RUNS = 10_000  # history=N: more runs than any window holds; 2**63 would overflow SQL
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """``value`` as an error message quotes it: repr, cut (a 1 MB value is not echoed)."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value):,} characters)"
+
+
 def runs_count(name: str, value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise UsageError(f"{name}={value!r} is not valid: give a whole number of runs >= 0.")
-    return n
+    # Digits only: int() would take "1_000", " 7 " and non-ASCII digits, and any size.
+    if not re.fullmatch(r"[0-9]{1,6}", value) or int(value) > MAX_RUNS:
+        raise UsageError(f"{name}={shown(value)} is not valid: give a whole number of runs "
+                         f"from 0 to {MAX_RUNS:,}.")
+    return int(value)
+
+
+_NOT_IN_ID = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_ID = 256
 
 
 def non_empty(name: str, value: str) -> str:
+    """An id (session, user, model...): some text, no control characters, not huge."""
     if not value.strip():
         raise UsageError(f"{name}= needs a value.")
+    if len(value) > MAX_ID:
+        raise UsageError(f"{name}={shown(value)} is too long: an id has at most {MAX_ID} "
+                         "characters.")
+    bad = _NOT_IN_ID.search(value)
+    if bad:
+        raise UsageError(f"{name}={shown(value)} holds {shown(bad.group())}, which an id "
+                         "cannot hold (a control character or a lone surrogate).")
     return value
 
 
@@ -47,7 +67,8 @@ def any_text(name: str, value: str) -> str:
 def choice(*allowed: str) -> Parser:
     def parse(name: str, value: str) -> str:
         if value.lower() not in allowed:
-            raise UsageError(f"{name}={value!r} is not valid: use one of {', '.join(allowed)}.")
+            raise UsageError(f"{name}={shown(value)} is not valid: use one of "
+                             f"{', '.join(allowed)}.")
         return value.lower()
     return parse
 
@@ -82,34 +103,90 @@ def usage_of(options: Iterable[Option]) -> str:
     return " ".join(o.usage() for o in options)
 
 
+# The words of an option line, read as a POSIX shell (and shlex.split) reads them:
+# whitespace separates words; '...' is literal; "..." is literal but for \" and \\;
+# outside quotes a backslash takes the next character as it is. Not shlex itself: it
+# is quadratic (a 100,000-character line takes 0.25 s, 1,000,000 takes 18 s; measured,
+# bench/bench_options.py). These patterns cannot backtrack: linear in the line.
+_WORD = re.compile(r"""(?:[^ \t\r\n'"\\]+|'[^']*'|"[^"\\]*(?:\\.[^"\\]*)*"|\\.)+""", re.S)
+_SPACE = re.compile(r"[ \t\r\n]*")
+_PIECE = re.compile(r"""'([^']*)'|"([^"\\]*(?:\\.[^"\\]*)*)"|\\(.)""", re.S)
+
+
+def _free_chars(text: str, n: int) -> list[str]:
+    """``n`` characters ``text`` does not hold (a str has more code points than a line)."""
+    used = set(text)
+    return [c for c, _ in zip((c for c in map(chr, range(0x10FFFF, -1, -1))
+                               if c not in used), range(n))]
+
+
+def _unquote(word: str) -> str:
+    """A word without its quotes and escapes, in passes of C, no Python call per piece
+    (``"\\"a"`` x 200,000 took 1.4 s with a callback per piece; ~0.15 s so)."""
+    # split -> [plain, 'single', "double", \escaped, plain, ...]; None where no match.
+    parts: list[str | None] = _PIECE.split(word)
+    doubles = parts[2::4]
+    if any(d and "\\" in d for d in doubles):
+        # In "...", \\ is \ and \" is "; any other backslash stays. A double-quoted
+        # piece is a row of units (a character, or a backslash and the next one), and
+        # str.replace pairs backslashes from the left as the units do.
+        sep, backslash = _free_chars(word, 2)
+        joined = sep.join(d or "" for d in doubles)
+        joined = joined.replace("\\\\", backslash).replace('\\"', '"')
+        parts[2::4] = joined.replace(backslash, "\\").split(sep)
+    return "".join(filter(None, parts))
+
+
+def words_of(line: str) -> Iterator[str]:
+    """The words of ``line``, one at a time (a caller that stops early reads no further)."""
+    at = _SPACE.match(line).end()
+    while at < len(line):
+        word = _WORD.match(line, at)
+        end = word.end() if word else at
+        if end < len(line) and line[end] not in " \t\r\n":
+            # Only an unclosed quote or a backslash at the end stop a word elsewhere.
+            what = "a backslash at the end" if line[end:] == "\\" else "an unclosed quote"
+            raise ValueError(f"{what} after {end:,} characters")
+        text = word.group()
+        if "'" in text or '"' in text or "\\" in text:
+            text = _unquote(text)
+        yield text
+        at = _SPACE.match(line, word.end()).end()
+
+
 def parse_options(line: str, options: dict[str, Option], usage: str) -> dict[str, Any]:
-    """``a=1 b="two words"`` -> ``{"a": ..., "b": ...}``; anything else is a UsageError."""
+    """``a=1 b="two words"`` -> ``{"a": ..., "b": ...}``; anything else is a UsageError.
+
+    Linear in the line: a 1 MB line is read, or refused at its first bad word, in
+    milliseconds (bench/bench_options.py).
+    """
+    out: dict[str, Any] = {}
     try:
-        words = shlex.split(line)
+        for word in words_of(line):
+            key, eq, value = word.partition("=")
+            if not eq:
+                raise UsageError(f"{shown(word)} is not an option: write key=value. {usage}")
+            if key not in options:
+                raise UsageError(f"Unknown option {shown(key)}. Valid options: "
+                                 f"{', '.join(sorted(options))}. {usage}")
+            if key in out:
+                raise UsageError(f"Option {shown(key)} is given twice.")
+            out[key] = options[key].parse(key, value)
     except ValueError as exc:
         raise UsageError(f"Could not read the options ({exc}). {usage}") from None
-    out: dict[str, Any] = {}
-    for word in words:
-        key, eq, value = word.partition("=")
-        if not eq:
-            raise UsageError(f"{word!r} is not an option: write key=value. {usage}")
-        if key not in options:
-            raise UsageError(
-                f"Unknown option {key!r}. Valid options: {', '.join(sorted(options))}. {usage}")
-        if key in out:
-            raise UsageError(f"Option {key!r} is given twice.")
-        out[key] = options[key].parse(key, value)
     return out
 
 
 def split_subcommand(line: str, names: Sequence[str], usage: str) -> tuple[str, str]:
     """``sessions x=1`` -> ``("sessions", "x=1")``; an unknown name is a UsageError."""
-    head, _, rest = line.strip().partition(" ")
+    parts = line.split(None, 1)
+    head, rest = (parts + ["", ""])[:2]
     names = sorted(names)
     if not head:
         raise UsageError(f"%agent needs a subcommand: {', '.join(names)}. {usage}")
     if head not in names:
-        raise UsageError(f"Unknown subcommand {head!r}. Valid: {', '.join(names)}. {usage}")
+        raise UsageError(f"Unknown subcommand {shown(head)}. Valid: {', '.join(names)}. "
+                         f"{usage}")
     return head, rest
 
 
