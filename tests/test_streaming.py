@@ -69,3 +69,53 @@ def test_magic_stream_on_and_off_show_and_store_the_same(shell, server, db_path)
     assert texts == [LONG, LONG]
     assert stored(db_path, "on").messages[1].content == stored(db_path, "off").messages[1].content
     assert [bool(b.get("stream")) for b in server.of("chat")] == [True, False]
+
+
+def shown_chars(outputs) -> int:
+    return sum(len(v) for out in outputs for v in out.data.values())
+
+
+def stream_into_view(text: str, piece: int, **view_options):
+    from IPython.utils.capture import capture_output
+
+    from jupyter_agentmem.render import ReplyView
+    from jupyter_agentmem.types import RunResponse
+
+    with capture_output() as out:
+        view = ReplyView(markdown=True, use_display=True, **view_options)
+        for i in range(0, len(text), piece):
+            view.add(text[i:i + piece])
+        view.finish(RunResponse(content=text, run_id="r", session_id="s", model="m"))
+    return out.outputs
+
+
+def test_a_long_stream_sends_a_bounded_number_of_bytes(shell):
+    """Each update resends the whole text: before the byte budget, a 100 KB reply in
+    1,000 deltas sent ~100 MB of updates (1 MB: 454 MB); now a few times the text."""
+    text = ("Lorem ipsum dolor sit amet, *consectetur* adipiscing elit.\n" * 2000)[:100_000]
+    outputs = stream_into_view(text, 100, min_interval_s=0.0)
+    final = 2 * len(text) + 200  # the last display: Markdown and plain, with the footer
+    assert shown_chars(outputs) <= 8 * len(text) + 256_000 + final
+    assert len(outputs) > 3  # it still streams
+    # The final display is the whole text, in both forms.
+    assert outputs[-1].data["text/markdown"].split("\n\n---\n")[0] == text
+    assert outputs[-1].data["text/plain"].startswith(text + "\n\n-- session `s`")
+
+
+def test_updates_are_throttled_by_time_too(shell):
+    text = "word " * 2000
+    outputs = stream_into_view(text, 5, min_interval_s=3600)
+    assert len(outputs) == 2  # the first piece, then the final text
+    assert outputs[-1].data["text/markdown"].split("\n\n---\n")[0] == text
+
+
+def test_a_long_streamed_reply_is_shown_and_stored_whole(shell, server, db_path):
+    from IPython.utils.capture import capture_output
+
+    long = "A line of a long reply, with *markdown* and `code`.\n" * 6000  # ~300 KB
+    server.script(Reply(content=long))
+    with capture_output() as out:
+        shell.run_cell_magic("agent", "session=long stream=on", "tell me a lot")
+    assert out.outputs[-1].data["text/markdown"].split("\n\n---\n")[0] == long
+    assert shown_chars(out.outputs) <= 10 * len(long) + 256_000
+    assert stored(db_path, "long").messages[1].content == long

@@ -39,6 +39,9 @@ class OpenAIStream:
         self._pending = ""
         self.response = ModelResponse(content="")
         self._calls: dict[int, dict[str, Any]] = {}
+        # Joined once at the end: ``response.content += delta`` copied the whole text
+        # at every 16-character delta (quadratic: seconds for a 2 MB reply).
+        self._text: list[str] = []
 
     def __iter__(self) -> Iterator[str]:
         finished = False
@@ -58,7 +61,10 @@ class OpenAIStream:
                             yield shown
         except Exception as exc:  # the stream broke mid-way: say so plainly
             raise model_error(exc, self._scrub) from exc
+        finally:
+            self.response.content = "".join(self._text)
         rest = self._shown("", last=True)
+        self.response.content = "".join(self._text)
         if rest:
             yield rest
         if not finished:  # the connection closed mid-reply without an error status
@@ -73,7 +79,7 @@ class OpenAIStream:
         pending = self._scrub(self._pending + delta)
         cut = len(pending) if last else max(0, len(pending) - self._hold)
         shown, self._pending = pending[:cut], pending[cut:]
-        self.response.content = (self.response.content or "") + shown
+        self._text.append(shown)
         return shown
 
     def _merge_call(self, call: Any) -> None:
