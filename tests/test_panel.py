@@ -1,8 +1,9 @@
 """The panel, Python side: edits through ipydatagrid's own API reach the DuckDB file.
 
 Browser edits are simulated with the exact comm message the ipydatagrid 1.4 frontend
-sends (``{"event_type": "cell-changed", "row", "column_index", "value"}``); what the
-DuckDB file holds is read back by a separate process through the handover lock.
+sends (``{"event_type": "cell-changed", "row", "column_index", "value"}``), and the
+frontend's answers are played as it plays them (FakeFrontend); what the DuckDB file
+holds is read back by a separate process through the handover lock.
 """
 
 from __future__ import annotations
@@ -45,24 +46,45 @@ def in_other_process(db_path: str, sql: str, params: list | None = None) -> list
 
 
 class FakeFrontend:
-    """Plays ipydatagrid 1.4's frontend for one grid: it records what the kernel sends and,
-    like the real one, answers every cell the kernel pushes with a cell-changed message."""
+    """Plays ipydatagrid 1.4's frontend for one grid: it records the cell-changed and
+    row-changed messages the kernel sends and, like the real one, answers every
+    cell-changed (never a row-changed) with a cell-changed message of its own. It
+    connects as a browser does, asking for the widget's state (``request_state``)."""
 
-    def __init__(self, grid) -> None:
+    def __init__(self, grid, session: str | None = None) -> None:
         self.grid = grid
+        self.session = session  # the Jupyter client session its messages carry
         self.sent: list[dict] = []
         self.pending: list[dict] = []
         original = grid.comm.send
 
         def send(data=None, metadata=None, buffers=None):
             content = (data or {}).get("content") or {}
-            if (data or {}).get("method") == "custom" and content.get("event_type") == \
-                    "cell-changed":
+            if (data or {}).get("method") == "custom" and content.get("event_type") in (
+                    "cell-changed", "row-changed"):
                 self.sent.append(content)
-                self.pending.append(content)
+                if content["event_type"] == "cell-changed":
+                    self.pending.append(content)
             return original(data=data, metadata=metadata, buffers=buffers)
 
         grid.comm.send = send
+        self.message({"method": "request_state"})
+
+    def message(self, data: dict) -> None:
+        header = {"session": self.session} if self.session else {}
+        self.grid._handle_msg({"header": header, "content": {"data": data}, "buffers": []})
+
+    def shown(self, row: int, column: str):
+        """The last value the kernel sent for one cell (``KeyError``: none sent)."""
+        index = self.grid._column_name_to_index(column)
+        for content in reversed(self.sent):
+            if content["row"] != row:
+                continue
+            if content["event_type"] == "row-changed":
+                return content["value"][index]
+            if content["column_index"] == index:
+                return content["value"]
+        raise KeyError((row, column))
 
     def edit(self, row: int, column: str, value) -> None:
         """The user commits a cell editor (a cell-changed message), then the echoes settle."""
@@ -71,9 +93,9 @@ class FakeFrontend:
         self.settle()
 
     def deliver(self, cell: dict) -> None:
-        self.grid._handle_msg({"content": {"data": {"method": "custom", "content": {
+        self.message({"method": "custom", "content": {
             "event_type": "cell-changed", "region": "body", "row": cell["row"],
-            "column_index": cell["column_index"], "value": cell["value"]}}}, "buffers": []})
+            "column_index": cell["column_index"], "value": cell["value"]}})
 
     def settle(self) -> None:
         for _ in range(20):
@@ -104,6 +126,7 @@ def set_cell(grid, column: str, key, value) -> bool:
 
 
 def browser_click(grid, row: int, column: str) -> None:
+    frontend(grid)  # a browser is showing the grid
     grid._handle_msg({"content": {"data": {"method": "custom", "content": {
         "event_type": "cell-click", "region": "body", "column": column,
         "column_index": grid._column_name_to_index(column), "row": row,
@@ -112,6 +135,10 @@ def browser_click(grid, row: int, column: str) -> None:
 
 def sent_to_browser(grid) -> list[dict]:
     return frontend(grid).sent
+
+
+def shown_in_browser(grid, row: int, column: str):
+    return frontend(grid).shown(row, column)
 
 
 @pytest.fixture
@@ -204,27 +231,29 @@ def test_refused_edits_are_reverted_and_the_store_keeps_its_value(agent_panel, s
     row = memory_row(p, "Ana likes tea.")
     memory_id = p.memories_tab.frame.at[row, "memory_id"]
     sent = sent_to_browser(p.memories)
-    set_cell(p.memories, "memory", row, "   ")  # the grid takes it; the panel not
+    assert not set_cell(p.memories, "memory", row, "   ")  # the panel refuses it
     assert p.status == "Not saved: a memory cannot be empty"
     assert p.memories.get_cell_value("memory", row) == ["Ana likes tea."]
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
-    assert sent[-1]["value"] == "Ana likes tea."  # the browser gets the old value back
+    # The browser is sent the stored value, never the refused one.
+    assert shown_in_browser(p.memories, row, "memory") == "Ana likes tea."
+    assert "   " not in [c.get("value") for c in sent]
     assert store.get_memory("ana", memory_id).memory == "Ana likes tea."
 
     # A read-only column (ids, roles, timestamps) never reaches the store.
     hist_sent = sent_to_browser(p.history)
     browser_edit(p.history, 0, "role", "assistant")
     assert p.status == "Not saved: role is read-only"
-    assert hist_sent[-1] == {"event_type": "cell-changed", "row": 0, "column": "role",
-                             "column_index": p.history._column_name_to_index("role"),
-                             "value": "user"}
+    assert hist_sent[-1]["event_type"] == "row-changed" and hist_sent[-1]["row"] == 0
+    assert shown_in_browser(p.history, 0, "role") == "user"
+    assert p.history.get_cell_value("role", 0) == ["user"]
     assert store.message_rows("foo", 0, 1)[0]["role"] == "user"
 
-    # A value that does not fit the column's dtype: ipydatagrid only logs it and never
-    # calls on_cell_change; the panel's on_msg refuses it and restores the cell.
+    # A value that does not fit the column's dtype: ipydatagrid only logs it; the panel
+    # refuses it and restores the cell.
     browser_edit(p.history, 1, "run_seq", "not a number")
     assert p.status == "Not saved: 'not a number' does not fit column 'run_seq'"
-    assert hist_sent[-1]["value"] == 0 and hist_sent[-1]["row"] == 1
+    assert shown_in_browser(p.history, 1, "run_seq") == 0
     assert p.history.get_cell_value("run_seq", 1) == [0]
     assert [e for e in store.events() if e["actor"] == "user"] == []
 
@@ -311,23 +340,21 @@ def test_row_deleted_by_another_process_is_refused(agent_panel, store, db_path):
         "import sys; from jupyter_agentmem.store import DuckDbStore; "
         "s = DuckDbStore(sys.argv[1]); s.delete_memory('ana', sys.argv[2], 'model'); s.close()"),
         db_path, memory_id], check=True, timeout=60)
-    sent = sent_to_browser(p.memories)
     browser_edit(p.memories, row, "memory", "Ana likes black tea.")
     assert p.status == f"Not saved: memory {memory_id} was deleted"
-    assert sent[-1]["value"] == "Ana likes tea."
+    assert shown_in_browser(p.memories, row, "memory") == "Ana likes tea."
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
     kept = store.get_memory("ana", memory_id)
     assert kept.memory == "Ana likes tea." and kept.deleted_at is not None
 
 
-def test_late_echo_after_a_refresh_is_not_an_edit(agent_panel, store):
-    """The browser's echo of a pushed cell can arrive after a refresh moved the rows."""
+def test_late_messages_after_a_refresh_are_not_edits(agent_panel, store):
+    """What the browser sends back can arrive after a refresh moved the rows."""
     p = agent_panel
     fake = frontend(p.memories)
     row = memory_row(p, "Ana lives in Porto.")
     fake.deliver({"row": row, "column_index": p.memories._column_name_to_index("memory"),
-                  "value": "Ana lives in Lisbon."})  # the user's edit; echoes held back
-    assert fake.pending
+                  "value": "Ana lives in Lisbon."})  # the user's edit; answers held back
     older = Memory(user_id="ana", memory="Ana was born in 1990.",
                    created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
     store.add_memory(older, actor="model")  # sorts first: every row moves down one
@@ -337,6 +364,90 @@ def test_late_echo_after_a_refresh_is_not_an_edit(agent_panel, store):
     assert sorted(m.memory for m in store.user_memories("ana")) == [
         "Ana likes tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
     assert p.status.startswith("saved memory")
+
+
+def user_events(store) -> list[tuple]:
+    return [(e["target"], e["action"], json.loads(e["new"] or "{}").get("memory")
+             if e["action"] == "update" else None)
+            for e in store.events() if e["actor"] == "user"]
+
+
+def test_run_all_stores_only_the_notebooks_edits(agent_panel, store):
+    """notebooks/panel.ipynb under Run All: the browser's answers to what the kernel sent
+    arrive only after every cell ran (comm messages queue behind the execute requests)."""
+    p = agent_panel
+    fakes = [frontend(p.memories), frontend(p.history)]
+    row = memory_row(p, "Ana lives in Porto.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    assert p.memories.set_cell_value("memory", row, "Ana lives in Lisbon.")
+    assert p.history.set_cell_value("content", 0, "question 0, edited")
+    assert not p.memories.set_cell_value("memory", row, "   ")
+    p.memories_tab.undo()
+    p.memories_tab.delete(row)
+    p.memories_tab.undo()
+    p.say("the last cell's status")
+    for fake in fakes:
+        fake.settle()
+    assert p.status == "the last cell's status"
+    assert user_events(store) == [
+        ("memory", "update", "Ana lives in Lisbon."), ("message", "edit", None),
+        ("memory", "update", "Ana lives in Porto."), ("memory", "delete", None),
+        ("memory", "restore", None)]
+    assert store.get_memory("ana", memory_id).memory == "Ana lives in Porto."
+    assert shown_in_browser(p.memories, 0, "memory_id") == p.memories_tab.frame.at[0,
+                                                                                   "memory_id"]
+
+
+def test_edit_made_before_a_refresh_lands_on_its_row(agent_panel, store):
+    """The user commits a cell while the kernel replaces the grid's data (a run finished):
+    the edit names a row of the data the browser showed, not of the new one."""
+    p = agent_panel
+    fake = frontend(p.memories)
+    row = memory_row(p, "Ana lives in Porto.")
+    older = Memory(user_id="ana", memory="Ana was born in 1990.",
+                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+    store.add_memory(older, actor="model")
+    p.memories_tab.reload()  # every row moves down one; the browser has not seen it yet
+    assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
+    fake.deliver({"row": row, "column_index": p.memories._column_name_to_index("memory"),
+                  "value": "Ana lives in Lisbon."})
+    fake.settle()
+    assert sorted(m.memory for m in store.user_memories("ana")) == [
+        "Ana likes tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
+    # Once the browser shows the new rows, its row numbers are the new ones.
+    fake.edit(memory_row(p, "Ana likes tea."), "memory", "Ana likes green tea.")
+    assert sorted(m.memory for m in store.user_memories("ana")) == [
+        "Ana likes green tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
+    # A click made before a refresh selects the row that was clicked, too.
+    browser_click(p.memories, 0, "memory")
+    assert p.memories_tab.detail.value == "Ana was born in 1990."
+    store.delete_memory("ana", older.memory_id, actor="model")
+    p.memories_tab.reload()
+    browser_click(p.memories, 0, "memory")  # the browser still shows 1990 there
+    assert p.memories_tab.selected is None
+    fake.settle()
+    browser_click(p.memories, 0, "memory")
+    assert p.memories_tab.detail.value == "Ana likes green tea."
+
+
+def test_two_browsers_on_one_panel(agent_panel, store):
+    """Two browser windows on one kernel: each answers every barrier; neither answer
+    is an edit, and each browser's edits use the rows that browser shows."""
+    p = agent_panel
+    a, b = FakeFrontend(p.memories, "session-a"), FakeFrontend(p.memories, "session-b")
+    older = Memory(user_id="ana", memory="Ana was born in 1990.",
+                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+    store.add_memory(older, actor="model")
+    p.memories_tab.reload()
+    a.settle()  # a shows the new rows, b not yet
+    index = p.memories._column_name_to_index("memory")
+    a.deliver({"row": 2, "column_index": index, "value": "Ana lives in Lisbon."})
+    b.deliver({"row": 0, "column_index": index, "value": "Ana likes green tea."})
+    b.settle()
+    a.settle()
+    assert sorted(m.memory for m in store.user_memories("ana")) == [
+        "Ana likes green tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
+    assert len(user_events(store)) == 2
 
 
 def test_detail_editor_saves_long_text(agent_panel, store):

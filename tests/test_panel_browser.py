@@ -69,7 +69,9 @@ def lab(_server, tmp_path_factory):
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     db = base / "agentmem.duckdb"
-    env = {**os.environ,
+    tmp = base / "tmp"  # the kernels' TMPDIR: notebooks/panel.ipynb makes its db there
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp),
            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "OPENAI_BASE_URL": _server.base_url, "OPENAI_API_KEY": "sk-test-secret",
            "AGENTMEM_DB": str(db),
@@ -80,6 +82,7 @@ def lab(_server, tmp_path_factory):
     proc = subprocess.Popen(
         [str(VENV_BIN / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          "--port-retries=0", "--allow-root", f"--IdentityProvider.token={TOKEN}",
+         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: Run All, grid models
          f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
          f"--LabApp.workspaces_dir={base / 'workspaces'}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
@@ -97,7 +100,7 @@ def lab(_server, tmp_path_factory):
                     raise RuntimeError("JupyterLab did not start:\n" +
                                        (base / "lab.log").read_text()) from None
                 time.sleep(0.3)
-        yield {"url": url, "root": root, "db": str(db), "log": base / "lab.log"}
+        yield {"url": url, "root": root, "db": str(db), "log": base / "lab.log", "tmp": tmp}
     finally:
         proc.terminate()
         try:
@@ -249,6 +252,117 @@ def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server,
         page.screenshot(path=str(ARTIFACTS / "panel_5_after_run.png"), full_page=True)
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "panel_failure.png"), full_page=True)
+        print(Path(lab["log"]).read_text()[-5000:])
+        raise
+    finally:
+        page.close()
+
+
+# --- Run All of notebooks/panel.ipynb ---------------------------------------------------
+
+PANEL_NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "panel.ipynb"
+# The user events the notebook makes, in order: (target, action, new text or None).
+NOTEBOOK_USER_EVENTS = [
+    ("memory", "update", "The user lives in Lisbon."),  # set_cell_value on Memories
+    ("message", "edit", "My name is Ana Silva."),       # set_cell_value on History
+    # set_cell_value("memory", row, "   ") is refused: nothing stored
+    ("memory", "update", "The user lives in Porto."),   # memories_tab.undo()
+    ("memory", "delete", None),                         # memories_tab.delete(row)
+    ("memory", "restore", None),                        # memories_tab.undo()
+]
+
+JS_NOTEBOOK_STATE = """() => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  if (!nb || !nb.content || !nb.sessionContext || !nb.sessionContext.session
+      || nb.context.path !== 'panel.ipynb') return null;
+  const kernel = nb.sessionContext.session.kernel;
+  const cells = nb.content.widgets.filter(c => c.model.type === 'code');
+  return {status: kernel ? kernel.status : 'none',
+          counts: cells.map(c => c.model.executionCount)};
+}"""
+
+# What the browser's grids hold (their data models, not the canvas), for ``column``.
+JS_BROWSER_GRIDS = """async (column) => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  let manager = null;
+  for (const cell of nb.content.widgets) {
+    for (const child of (cell.outputArea ? cell.outputArea.widgets : [])) {
+      for (const w of (child.widgets || [])) {
+        if (w._manager && w._manager.promise) manager = await w._manager.promise;
+      }
+    }
+  }
+  if (!manager) return null;
+  const found = [];
+  for (const promise of Object.values(manager._models)) {
+    const model = await promise;
+    if (model.get('_model_name') !== 'DataGridModel' || !model.data_model) continue;
+    const data = model.data_model.dataset.data;
+    if (data[column]) found.push(Array.from(data[column]));
+  }
+  return found;
+}"""
+
+
+def user_events(db: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+    """The ``user`` events in the file (target, action, new text) and ana's memories."""
+    def read(store):
+        events = sorted(store.table_rows("memory_events"),
+                        key=lambda e: (e["created_at"], e["event_id"]))
+        return events, [m.memory for m in store.user_memories("ana")]
+
+    events, memories = read_file(db, read)
+    found = []
+    for e in events:
+        if e["actor"] != "user":
+            continue
+        new = json.loads(e["new"]) if e["new"] else None
+        text = new.get("memory", new.get("content")) if (
+            e["action"] in ("update", "edit") and isinstance(new, dict)) else None
+        found.append((e["target"], e["action"], text))
+    return found, memories
+
+
+def test_run_all_of_the_panel_notebook_stores_only_its_own_edits(lab, browser):
+    """Run All sends every cell at once: the browser's answers to the grid arrive after
+    the last cell. They used to be taken for user edits (4 of 4 runs: a phantom
+    "Lisbon" update after the restore, and a stale "Not saved" status)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (lab["root"] / "panel.ipynb").write_bytes(PANEL_NOTEBOOK.read_bytes())
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    try:
+        # A workspace of its own: only this notebook open, and it is the current one.
+        page.goto(f"{lab['url']}/lab/workspaces/runall/tree/panel.ipynb?token={TOKEN}")
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        wait_for(page, lambda: (page.evaluate(JS_NOTEBOOK_STATE) or {}).get("status")
+                 == "idle", 60, "an idle kernel")
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        wait_for(page, lambda: all(c is not None for c in (
+            page.evaluate(JS_NOTEBOOK_STATE) or {"counts": [None]})["counts"]),
+            240, "Run All to finish")
+        wait_for(page, lambda: (page.evaluate(JS_NOTEBOOK_STATE) or {}).get("status")
+                 == "idle", 60, "the kernel to be idle")
+        page.wait_for_timeout(8000)  # the browser's late answers arrive and are handled
+        (db,) = sorted(lab["tmp"].glob("*/panel_demo.duckdb"))
+        events, memories = user_events(str(db))
+        assert events == NOTEBOOK_USER_EVENTS  # no phantom edit, none lost
+        assert "The user lives in Porto." in memories  # what the notebook's output says
+        status = page.locator(".agentmem-status").first.inner_text()
+        assert status.startswith("exported"), status  # the last cell's, not a stale refusal
+        assert page.evaluate(JS_BROWSER_GRIDS, "memory") == [memories]  # browser == file
+
+        panel = page.locator(".jp-OutputArea-output", has=page.locator(".agentmem-status"))
+        panel.first.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        panel.first.screenshot(path=str(ARTIFACTS / "runall_history.png"))
+        page.locator(".lm-TabBar-tab", has_text="Memories").first.click()
+        page.wait_for_timeout(800)
+        panel.first.screenshot(path=str(ARTIFACTS / "runall_memories.png"))
+        page.locator(".lm-TabBar-tab", has_text="Sessions").first.click()
+        page.wait_for_timeout(800)
+        panel.first.screenshot(path=str(ARTIFACTS / "runall_sessions.png"))
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "runall_failure.png"), full_page=True)
         print(Path(lab["log"]).read_text()[-5000:])
         raise
     finally:

@@ -2,17 +2,24 @@
 
 The tab's own DataFrame (``frame``) is the truth; the grid only shows it. Every edit
 is checked here, written through the store at once (actor ``user``), and a refused
-edit is put back in the grid. Two ways an edit arrives (ipydatagrid 1.4; see
-docs/architecture.md, "The panel"):
+edit is put back in the grid. How the grid and the browser talk (ipydatagrid 1.4;
+see docs/architecture.md, "The panel"):
 
-- ``on_cell_change``: a value that fits the column's dtype (browser or ``set_cell_value``);
-- ``on_msg`` only: a browser value that does not fit the dtype. ipydatagrid fails to
-  store it, only logs, and never calls ``on_cell_change``, yet the browser shows it.
+- The browser sends ``cell-changed`` ``{row, column_index, value}`` when the user commits
+  a cell, and ALSO for every ``cell-changed`` the kernel sends it (its echo): both look
+  the same, and the frontend drops any extra field, so no version or id can come back.
+- ``row-changed`` from the kernel is shown and answered with nothing. So the kernel shows
+  values only with ``row-changed`` (``push``), and ``set_cell_value`` & co. are edits of
+  the tab (``PanelGrid``) instead of ipydatagrid's raw ``cell-changed``: every
+  ``cell-changed`` from the browser is then a user's edit, however late it arrives.
+- The only ``cell-changed`` the kernel sends is a barrier after each new ``data``
+  (a generation): row 0 of a read-only column, with the value it already has. Its echo
+  tells which generation that browser shows, so a user's edit (or click) is applied to
+  the row it was made on (by row identity), even when a refresh moved the rows since.
 """
 
 from __future__ import annotations
 
-import collections
 import html
 import threading
 from collections.abc import Callable
@@ -26,6 +33,7 @@ from ...store import Store, StoreError
 from .export import export_frame_to
 
 READ_ONLY_BACKGROUND = "#eeeeee"
+KEPT_GENERATIONS = 32  # row keys kept for browsers still showing an older ``data``
 
 
 class Refused(ValueError):
@@ -103,6 +111,66 @@ def text_and_topics(frame: pd.DataFrame, row: int, column: str, value: Any, text
     return str(frame.at[row, text_column]), topics, ", ".join(topics)
 
 
+def _fits(values: pd.Series, value: Any) -> bool:
+    """Whether ``value`` can be stored in a column of ``values``' dtype (ints stay ints)."""
+    if pd.api.types.is_integer_dtype(values):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return True
+
+
+class PanelGrid(DataGrid):
+    """ipydatagrid's DataGrid whose Python-side writes are edits of the panel's tab.
+
+    ipydatagrid's own ``set_cell_value`` (and ``set_cell_value_by_index``) writes its copy,
+    calls ``on_cell_change`` and then sends the raw value to the browser as ``cell-changed``,
+    which the browser answers with a ``cell-changed`` indistinguishable from a user's edit
+    (and a refused value stays on screen until that answer comes back). Here the value goes
+    to ``edit_hook`` (the tab checks, stores and shows the result with ``row-changed``,
+    which the browser does not answer). ``sender`` is the Jupyter session of the browser
+    message being handled (``None`` outside one), for the callbacks.
+    """
+
+    edit_hook: Callable[[int, str, Any], bool] | None = None
+    state_request_hook: Callable[[str | None], None] | None = None
+    sender: str | None = None
+
+    def set_cell_value(self, column_name: Any, primary_key_value: Any, new_value: Any) -> bool:
+        if self.edit_hook is None:
+            return super().set_cell_value(column_name, primary_key_value, new_value)
+        rows = self._get_row_index_of_primary_key(primary_key_value)
+        if not rows or column_name not in self._data["data"]:
+            return False
+        return all([self.edit_hook(int(r), column_name, new_value) for r in rows])
+
+    def set_cell_value_by_index(self, column_name: Any, row_index: int, new_value: Any) -> bool:
+        if self.edit_hook is None:
+            return super().set_cell_value_by_index(column_name, row_index, new_value)
+        if column_name not in self._data["data"] or not 0 <= row_index < len(self._data["data"]):
+            return False
+        return self.edit_hook(int(row_index), column_name, new_value)
+
+    def set_row_value(self, primary_key_value: Any, new_value: Any) -> bool:
+        if self.edit_hook is None:
+            return super().set_row_value(primary_key_value, new_value)
+        rows = self._get_row_index_of_primary_key(primary_key_value)
+        if not rows:
+            return False
+        names = self._get_col_headers(self._data)
+        return all([self.edit_hook(int(r), name, value)
+                    for r in rows for name, value in zip(names, new_value)])
+
+    def _handle_msg(self, msg: dict[str, Any]) -> None:
+        self.sender = (msg.get("header") or {}).get("session")
+        try:
+            data = (msg.get("content") or {}).get("data") or {}
+            if data.get("method") == "request_state" and self.state_request_hook is not None:
+                # A browser (re)connecting: it gets the current data with this state.
+                self.state_request_hook(self.sender)
+            super()._handle_msg(msg)
+        finally:
+            self.sender = None
+
+
 class TableTab:
     """Base of the History, Memories, Summaries and Sessions tabs."""
 
@@ -111,6 +179,7 @@ class TableTab:
     columns: tuple[str, ...] = ()
     editable: tuple[str, ...] = ()
     text_column: str | None = None  # the long text the detail editor shows and saves
+    identity: tuple[str, ...] = ()  # columns naming a row across refreshes (default: the first)
     widths: dict[str, int] = {}
     can_add = False
     can_delete = False  # a Delete button and a "show deleted" box (soft deletes)
@@ -121,17 +190,21 @@ class TableTab:
         self.frame = to_frame([], self.columns)
         self.undo_stack: list[tuple[str, str]] = []  # (event_id, what it changed)
         self.selected: int | None = None
-        self._handled: tuple[Any, Any, Any] | None = None
-        # Cells the kernel pushed to the browser, whose echo is still to come (bounded:
-        # with no browser attached no echo ever comes).
-        self._pushed: collections.deque[tuple[int, str, Any]] = collections.deque(maxlen=64)
+        # Generations: each ``grid.data`` the kernel sets. The browser may still show an
+        # older one when its edit arrives; row keys map its row to today's row.
+        self._generation = 0
+        self._row_keys: dict[int, list[tuple[Any, ...]]] = {0: []}
+        self._barriers: dict[int, Any] = {}  # generation -> value of its barrier cell
+        self._browser_generation: dict[str | None, int] = {}  # session -> what it shows
+        self._barrier_column = next((c for c in self.columns if c not in self.editable), None)
         read_only = {c: TextRenderer(background_color=READ_ONLY_BACKGROUND)
                      for c in self.columns if c not in self.editable}
-        self.grid = DataGrid(
+        self.grid = PanelGrid(
             self._view(self.frame), editable=bool(self.editable), selection_mode="cell",
             base_column_size=110, column_widths=dict(self.widths), renderers=read_only,
             layout=w.Layout(height="300px", width="100%"))
-        self.grid.on_cell_change(self._on_cell_change)
+        self.grid.edit_hook = self._edit_from_kernel
+        self.grid.state_request_hook = self._browser_connected
         self.grid.on_msg(self._on_msg)
         self.grid.on_cell_click(self._on_click)
         self.widget = w.VBox([self._toolbar(), *self._extra_rows(), self.grid, self._detail()])
@@ -221,6 +294,79 @@ class TableTab:
     def set_frame(self, frame: pd.DataFrame) -> None:
         self.frame = frame.reset_index(drop=True)
         self.grid.data = self._view(self.frame)
+        self._new_generation()
+
+    def _new_generation(self) -> None:
+        """Record the rows just sent; send the barrier whose echo says a browser shows them."""
+        self._generation += 1
+        generation = self._generation
+        keys = self._keys()
+        previous = self._row_keys.get(generation - 1)
+        self._row_keys[generation] = previous if previous == keys else keys
+        for old in [g for g in self._row_keys if g <= generation - KEPT_GENERATIONS]:
+            del self._row_keys[old]
+            self._barriers.pop(old, None)
+        if keys and self._barrier_column is not None:
+            value = _jsonable(self.frame.at[0, self._barrier_column])
+            self._barriers[generation] = value
+            self.grid.send({"event_type": "cell-changed", "row": 0,
+                            "column": self._barrier_column,
+                            "column_index": self.grid._column_name_to_index(self._barrier_column),
+                            "value": value})
+
+    def _browser_connected(self, session: str | None) -> None:
+        with self.panel.lock:
+            self._browser_generation[session] = self._generation
+
+    def _acknowledged(self, session: str | None, row: Any, index: Any, value: Any) -> bool:
+        """Whether this cell-changed is a barrier's echo (then: note what ``session`` shows).
+
+        Each browser answers the barriers in the order they were sent: its echo belongs to
+        the oldest generation after the one it showed whose barrier had this value. Any
+        other barrier value there (a duplicate, or a user typing an id into the read-only
+        cell) is no edit either: ignored, and row 0 is shown again.
+        """
+        if (row != 0 or self._barrier_column is None
+                or index != self.grid._column_name_to_index(self._barrier_column)):
+            return False
+        shown = self._browser_generation.get(session, 0)
+        later = [g for g in sorted(self._barriers)
+                 if g > shown and _same(self._barriers[g], value)]
+        if later:
+            self._browser_generation[session] = later[0]
+            return True
+        if not any(_same(v, value) for v in self._barriers.values()):
+            return False
+        if len(self.frame):
+            self.push(0)
+        return True
+
+    def _current_row(self, session: str | None, row: Any) -> int | None:
+        """Today's row of the ``row`` a browser showed (``None``: no longer shown)."""
+        shown = self._browser_generation.get(session, 0)
+        keys = self._row_keys.get(shown)
+        if keys is None or not isinstance(row, int) or not 0 <= row < len(keys):
+            return None
+        if shown == self._generation:
+            return row
+        rows = self.rows_with_key(keys[row])
+        return rows[0] if rows else None
+
+    def _repair_grid_copy(self, row: Any, column: Any) -> None:
+        """ipydatagrid wrote the browser's value into its kernel copy at the browser's row
+        (maybe of an older generation, maybe past the end): make the copy the frame again."""
+        data = self.grid._data.get("data")
+        if data is None or column not in self.frame.columns:
+            return
+        if (len(data) != len(self.frame) or column not in data
+                or data[column].dtype != self.frame[column].dtype):
+            self.grid._data["data"] = self.grid.generate_data_object(
+                self._view(self.frame), "ipydguuid", "#")["data"]
+        elif isinstance(row, int) and 0 <= row < len(self.frame):
+            try:
+                data.loc[row, column] = self.frame.at[row, column]
+            except (TypeError, ValueError):
+                pass
 
     @property
     def needle(self) -> str:
@@ -235,16 +381,24 @@ class TableTab:
             hit |= frame[column].astype(str).str.lower().str.contains(self.needle, regex=False)
         return frame[hit]
 
+    def _keys(self) -> list[tuple[Any, ...]]:
+        columns = self.identity or self.columns[:1]
+        return list(zip(*(self.frame[c].tolist() for c in columns))) if len(self.frame) else []
+
     def key_of(self, row: int) -> Any:
-        return self.frame.iloc[row][self.columns[0]] if 0 <= row < len(self.frame) else None
+        columns = self.identity or self.columns[:1]
+        return (tuple(self.frame.iloc[row][c] for c in columns)
+                if 0 <= row < len(self.frame) else None)
 
     def rows_with_key(self, key: Any) -> list[int]:
-        return [i for i in range(len(self.frame)) if self.key_of(i) == key]
+        return [i for i, k in enumerate(self._keys()) if k == key]
 
     # --- selection and the detail editor ----------------------------------------
     def _on_click(self, cell: dict[str, Any]) -> None:
         if cell.get("region") == "body" and cell.get("primary_key_row") is not None:
-            self.panel.guard(lambda: self.select(int(cell["primary_key_row"])))
+            session = self.grid.sender
+            self.panel.guard(lambda: self.select(
+                self._current_row(session, int(cell["primary_key_row"]))))
 
     def select(self, row: int | None) -> None:
         """Show ``row``'s full text in the detail editor (``None``: nothing selected)."""
@@ -269,33 +423,39 @@ class TableTab:
         self.edit(self.selected, self.text_column, self.detail.value)
 
     # --- edits ----------------------------------------------------------------
-    def _on_cell_change(self, cell: dict[str, Any]) -> None:
-        # Mark it: the on_msg handler below runs next for browser edits and must skip it.
-        self._handled = (cell["row"], cell["column_index"], cell["value"])
-        self.panel.guard(lambda: self.edit(cell["row"], cell["column"], cell["value"]))
-
     def _on_msg(self, _grid: Any, content: dict[str, Any], _buffers: Any) -> None:
+        # Runs after ipydatagrid's own handler, which wrote the value into its kernel copy
+        # (or only logged, for a value that does not fit the column's dtype).
         if not isinstance(content, dict) or content.get("event_type") != "cell-changed":
             return
-        key = (content.get("row"), content.get("column_index"), content.get("value"))
-        if self._handled == key:
-            self._handled = None
-            return
-        # ipydatagrid could not store this value (wrong dtype): refuse it, show the old one.
-        column = self.grid._column_index_to_name(self.grid._data, content["column_index"])
-        row = content["row"]
-        self.panel.guard(lambda: self._refuse(
-            row, column, f"{content.get('value')!r} does not fit column {column!r}"))
+        session = self.grid.sender
+        self.panel.guard(lambda: self._from_browser(session, content))
+
+    def _from_browser(self, session: str | None, content: dict[str, Any]) -> None:
+        row, index, value = content.get("row"), content.get("column_index"), content.get("value")
+        column = (self.grid._column_index_to_name(self.grid._data, index)
+                  if isinstance(index, int) else None)
+        with self.panel.lock:
+            try:
+                if self._acknowledged(session, row, index, value):
+                    return
+                target = self._current_row(session, row)
+                if target is None or column not in self.frame.columns:
+                    self.panel.say(f"Not saved: that {self.noun} is not shown any more; "
+                                   "refresh.")
+                elif not _fits(self.frame[column], value):
+                    self._refuse(target, column, f"{value!r} does not fit column {column!r}")
+                else:
+                    self.edit(target, column, value)
+            finally:
+                self._repair_grid_copy(row, column)
+
+    def _edit_from_kernel(self, row: int, column: str, value: Any) -> bool:
+        return bool(self.panel.guard(lambda: self.edit(row, column, value)))
 
     def edit(self, row: int, column: str, value: Any) -> bool:
         """Validate and store one cell's new value; ``False`` (old value shown) if refused."""
         with self.panel.lock:
-            # ipydatagrid's frontend answers every cell the kernel pushes with a
-            # cell-changed message: that echo is no edit (even if a refresh moved rows).
-            echo = (row, column, value)
-            if echo in self._pushed:
-                self._pushed.remove(echo)
-                return True
             if not 0 <= row < len(self.frame) or column not in self.frame.columns:
                 self.panel.say(f"Not saved: row {row} / column {column!r} is not shown "
                                "any more; refresh.")
@@ -309,7 +469,7 @@ class TableTab:
             except (Refused, StoreError, ValueError) as exc:
                 return self._refuse(row, column, str(exc))
             self.frame.at[row, column] = shown
-            self.push(row, column, shown)
+            self.push(row)
             if event is not None:
                 self.undo_stack.append(event)
             if self.selected == row:
@@ -322,22 +482,22 @@ class TableTab:
         raise Refused(f"{column} cannot be edited here")
 
     def _refuse(self, row: int, column: str | None, why: str) -> bool:
-        if column is not None and 0 <= row < len(self.frame) and column in self.frame.columns:
-            self.push(row, column, self.frame.at[row, column])
+        if 0 <= row < len(self.frame):
+            self.push(row)
         self.panel.say(f"Not saved: {why}")
         return False
 
-    def push(self, row: int, column: str, value: Any) -> None:
-        """Show ``value`` in one grid cell, kernel side and browser side."""
-        try:
-            self.grid._data["data"].loc[row, column] = value
-        except (TypeError, ValueError):  # the grid's copy is only a view of ours
-            pass
-        index = self.grid._column_name_to_index(column)
-        if index is not None:
-            self._pushed.append((int(row), column, _jsonable(value)))
-            self.grid.send({"event_type": "cell-changed", "row": int(row), "column": column,
-                            "column_index": index, "value": _jsonable(value)})
+    def push(self, row: int) -> None:
+        """Show the frame's ``row`` in the grid: its kernel copy, and the browser with one
+        ``row-changed`` (applied in order after any earlier ``data``, and never answered)."""
+        values = [_jsonable(self.frame.at[row, c]) for c in self.columns]
+        data = self.grid._data["data"]
+        for column, value in zip(self.columns, values):
+            try:
+                data.loc[row, column] = value
+            except (TypeError, ValueError):
+                pass
+        self.grid.send({"event_type": "row-changed", "row": int(row), "value": values})
 
     def last_event(self, target_id: str, what: str) -> tuple[str, str]:
         """The newest event of ``target_id`` (the one the store just wrote) for undo."""

@@ -110,9 +110,8 @@ class HistoryTab(TableTab):
         self.panel.store.edit_message(message_id, text, actor="user")
         event = self.last_event(message_id, f"edit of message {message_id}")
         stored = self.panel.store.get_message(message_id)
-        if stored and stored.get("edited_at") is not None:
+        if stored and stored.get("edited_at") is not None:  # shown with the edit (push)
             self.frame.at[row, "edited_at"] = to_frame([stored], ("edited_at",)).iat[0, 0]
-            self.push(row, "edited_at", self.frame.at[row, "edited_at"])
         return text, event
 
     def delete_row(self, row: int) -> tuple[str, str]:
@@ -167,9 +166,8 @@ class MemoriesTab(TableTab):
         stored = self.panel.store.update_memory(self.panel.user_id, memory_id, text, topics,
                                                 actor="user")
         event = self.last_event(memory_id, f"edit of memory {memory_id}")
-        self.frame.at[row, "updated_at"] = to_frame(
+        self.frame.at[row, "updated_at"] = to_frame(  # shown with the edit (push)
             [stored.model_dump()], ("updated_at",)).iat[0, 0]
-        self.push(row, "updated_at", self.frame.at[row, "updated_at"])
         return shown, event
 
     def add(self, text: str, topics: list[str] | None = None) -> Memory | None:
@@ -207,6 +205,7 @@ class SummariesTab(TableTab):
     columns = ("version", "summary", "topics", "through_run_seq", "created_at", "deleted_at",
                "session_id")
     editable = ("summary", "topics")
+    identity = ("session_id", "version")  # versions repeat across sessions
     text_column = "summary"
     widths = {"version": 60, "summary": 460, "topics": 160, "through_run_seq": 110,
               "created_at": 150, "deleted_at": 150}
