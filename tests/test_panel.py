@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from IPython.utils.capture import capture_output
 from model_server import roles_and_contents
 
@@ -735,3 +737,130 @@ def test_package_panel_is_the_function_even_after_the_module_is_imported():
     import jupyter_agentmem.notebook.panel  # noqa: F401 (a submodule import must not shadow it)
 
     assert jupyter_agentmem.panel is panel and callable(jupyter_agentmem.panel)
+
+
+WRITE_MEMORY = """
+import sys, time
+from jupyter_agentmem.store import open_store
+store = open_store(sys.argv[1])
+user, memory_id, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
+for i in range(n):
+    store.update_memory(user, memory_id, f"Ana lives in city {i}.", None, "model")
+    store.close()  # a DuckDB file: hand it over at once
+    time.sleep(0.02)
+"""
+
+
+def change_memory_elsewhere(location: str, memory_id: str, n: int = 1) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITE_MEMORY, location, "ana", memory_id,
+                             str(n)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def finished(proc: subprocess.Popen) -> None:
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+
+
+def test_topics_edit_does_not_revert_a_change_made_elsewhere(agent_panel, store, db_path):
+    """The panel read the memory, another process changed its text, the panel edits its
+    topics: the edit is refused with the current value shown (it used to write the old
+    text back, say "saved" and record the change backwards); the next edit works."""
+    p = agent_panel
+    row = memory_row(p, "Ana lives in Porto.")
+    memory_id = p.memories_tab.frame.at[row, "memory_id"]
+    store.close()
+    finished(change_memory_elsewhere(db_path, memory_id))
+    assert not set_cell(p.memories, "topics", row, "home, city")
+    assert p.status.startswith("Not saved: memory") and "Ana lives in city 0." in p.status
+    (stored,) = [m for m in store.user_memories("ana") if m.memory_id == memory_id]
+    assert (stored.memory, stored.topics) == ("Ana lives in city 0.", ["home"])
+    row = memory_row(p, "Ana lives in city 0.")  # the grid shows the stored row now
+    assert p.memories.data["memory"].iloc[row] == "Ana lives in city 0."
+    assert set_cell(p.memories, "topics", row, "home, city")  # read again: saved
+    (stored,) = [m for m in store.user_memories("ana") if m.memory_id == memory_id]
+    assert (stored.memory, stored.topics) == ("Ana lives in city 0.", ["home", "city"])
+
+
+def test_summary_and_message_edits_are_refused_when_changed_elsewhere(agent_panel, store):
+    p = agent_panel
+    store.edit_summary("foo", 1, "Changed by the model.", None, "model")
+    assert not set_cell(p.summaries, "topics", 0, "new topic")
+    assert "summary is now 'Changed by the model.'" in p.status
+    assert [(s.summary, s.topics) for s in store.list_summaries("foo")] == [
+        ("Changed by the model.", ["q"])]
+    message_id = p.history_tab.frame.at[0, "message_id"]
+    store.edit_message(message_id, "edited in another kernel")
+    assert not set_cell(p.history, "content", 0, "edited in the panel")
+    assert "content is now 'edited in another kernel'" in p.status
+    assert store.get_message(message_id)["content"] == "edited in another kernel"
+    assert p.history_tab.frame.at[0, "content"] == "edited in another kernel"
+
+
+def test_topics_edits_while_another_process_changes_the_text(any_store_location):
+    """A panel edits topics 20 times while another process changes the memory's text 20
+    times: every change survives or is refused with the current value; no user edit
+    touches the text; the last text is the other process's."""
+    from jupyter_agentmem.store import open_store
+
+    store = open_store(any_store_location)
+    memory = store.add_memory(Memory(user_id="ana", memory="Ana lives in Porto.",
+                                     topics=["home"]))
+    p = panel(session_id=None, user_id="ana", store=store)
+    try:
+        writer = change_memory_elsewhere(any_store_location, memory.memory_id, 20)
+        saved, refused = [], 0
+        for k in range(20):
+            p.memories_tab.reload()
+            if set_cell(p.memories, "topics", 0, f"home, t{k}"):
+                saved.append(["home", f"t{k}"])
+            else:
+                assert p.status.startswith("Not saved: memory") and "is now" in p.status
+                refused += 1
+            store.close()
+        finished(writer)
+        assert saved and len(saved) + refused == 20
+        final = store.get_memory("ana", memory.memory_id)
+        assert final.memory == "Ana lives in city 19."  # the other process's last text
+        assert final.topics == saved[-1]  # the panel's last saved topics
+        user_events = [e for e in store.events(target_id=memory.memory_id)
+                       if e["actor"] == "user"]
+        assert len(user_events) == len(saved)
+        for e in user_events:  # a topics edit never wrote the text
+            assert json.loads(e["old"])["memory"] == json.loads(e["new"])["memory"]
+    finally:
+        p.close()
+        store.close()
+
+
+PANEL_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=200),
+    st.sampled_from(["'; DROP TABLE memories; --", "\x00", "\ud800", " ", "a" * 100_000,
+                     "x\" OR 1=1 --", "{token} $name %s ?"]))
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=PANEL_TEXT, column=st.sampled_from(["memory", "topics"]))
+@example(text="\ud800", column="memory")
+@example(text="a\x00b", column="topics")
+def test_any_panel_edit_is_stored_exactly_or_refused_cleanly(agent_panel, store, text, column):
+    """Arbitrary text in a Memories cell: stored as given (topics: as parsed), or a "Not
+    saved" status with the stored row unchanged; never an exception, never a partial write."""
+    from jupyter_agentmem.notebook.panel.grid import parse_topics
+
+    p = agent_panel
+    p.memories_tab.reload()
+    memory_id = p.memories_tab.frame.at[0, "memory_id"]
+    before = store.get_memory("ana", memory_id)
+    ok = set_cell(p.memories, column, 0, text)
+    after = store.get_memory("ana", memory_id)
+    if ok:
+        assert p.status.startswith("saved") or after == before  # same value: nothing to do
+        if column == "memory":
+            assert (after.memory, after.topics) == (text, before.topics)
+        else:
+            assert (after.memory, after.topics) == (before.memory, parse_topics(text))
+    else:
+        assert p.status.startswith("Not saved: "), p.status  # not "Not done": a traceback
+        assert after == before

@@ -285,3 +285,48 @@ def test_four_processes_share_one_postgres_session(server, pg_url):
     assert sorted(r.messages[0].content for r in runs) == sorted(
         f"p{p}-t{t}" for p in range(4) for t in range(50))
     assert MemoryDb(store).store is store
+
+
+def test_edits_are_compare_and_set(any_store_location):
+    """``expected`` = the row as the caller read it: a stale edit writes nothing and says
+    what the row holds now; only the columns given are written."""
+    from jupyter_agentmem.store import StaleEdit
+
+    store = open_store(any_store_location)
+    tea = store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["food"]))
+    read = {"memory": "Ana likes tea.", "topics": ["food"]}
+    store.update_memory("ana", tea.memory_id, "Ana likes green tea.", None, "model")
+    events = len(store.events(target_id=tea.memory_id))
+    with pytest.raises(StaleEdit, match="memory is now 'Ana likes green tea.'") as info:
+        store.update_memory("ana", tea.memory_id, None, ["drinks"], "user", expected=read)
+    assert info.value.current == {"memory": "Ana likes green tea.", "topics": ["food"]}
+    assert len(store.events(target_id=tea.memory_id)) == events  # nothing written
+    # Topics only: the text someone else wrote stays.
+    fresh = {"memory": "Ana likes green tea.", "topics": ["food"]}
+    stored = store.update_memory("ana", tea.memory_id, None, ["drinks"], "user", expected=fresh)
+    assert (stored.memory, stored.topics) == ("Ana likes green tea.", ["drinks"])
+    last = store.events(target_id=tea.memory_id)[-1]
+    assert (json.loads(last["old"]), json.loads(last["new"])) == (
+        fresh, {"memory": "Ana likes green tea.", "topics": ["drinks"]})
+    with pytest.raises(StoreError, match="nothing to change"):
+        store.update_memory("ana", tea.memory_id, None, None, "user")
+
+    store.append_run(turn("s", "hello"))
+    store.add_summary(SessionSummary(session_id="s", summary="first", topics=["t"],
+                                     through_run_seq=0))
+    store.edit_summary("s", 1, "edited elsewhere", None, "model")
+    with pytest.raises(StaleEdit, match="summary is now 'edited elsewhere'"):
+        store.edit_summary("s", 1, None, ["u"], "user",
+                           expected={"summary": "first", "topics": ["t"]})
+    store.edit_summary("s", 1, None, ["u"], "user",
+                       expected={"summary": "edited elsewhere", "topics": ["t"]})
+    (summary,) = store.list_summaries("s")
+    assert (summary.summary, summary.topics) == ("edited elsewhere", ["u"])
+
+    message_id = store.message_rows("s")[0]["message_id"]
+    store.edit_message(message_id, "hello, edited")
+    with pytest.raises(StaleEdit, match="content is now 'hello, edited'"):
+        store.edit_message(message_id, "mine", expected={"content": "hello"})
+    assert store.get_message(message_id)["content"] == "hello, edited"
+    store.edit_message(message_id, "mine", expected={"content": "hello, edited"})
+    assert store.get_message(message_id)["content"] == "mine"

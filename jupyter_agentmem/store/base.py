@@ -18,6 +18,16 @@ class StoreError(RuntimeError):
     """A store operation was refused (unknown id, a row deleted meanwhile, bad value)."""
 
 
+class StaleEdit(StoreError):
+    """An edit's ``expected`` values are not the stored ones any more: someone changed the
+    row since the caller read it. Nothing was written; ``current`` is the stored row's
+    edited columns (e.g. ``{"memory": ..., "topics": [...]}``)."""
+
+    def __init__(self, message: str, current: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class Store(ABC):
     """Sessions, runs, messages, memories, summaries and the events that changed them."""
 
@@ -89,8 +99,14 @@ class Store(ABC):
         """One stored message as a row (deleted ones too), or None."""
 
     @abstractmethod
-    def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
-        """Change a stored message's content, recording the old value."""
+    def edit_message(self, message_id: str, content: str, actor: str = "user",
+                     expected: dict[str, Any] | None = None) -> None:
+        """Change a stored message's content, recording the old value.
+
+        ``expected`` (compare-and-set, here and in the other edits): the values of the
+        row's edited columns as the caller read them (``{"content": ...}``); when the
+        stored ones differ, nothing is written and ``StaleEdit`` says the current ones.
+        """
 
     @abstractmethod
     def delete_message(self, message_id: str, actor: str = "user") -> None:
@@ -122,8 +138,12 @@ class Store(ABC):
 
     @abstractmethod
     def update_memory(
-        self, user_id: str, memory_id: str, memory: str, topics: list[str] | None, actor: str
-    ) -> Memory: ...
+        self, user_id: str, memory_id: str, memory: str | None, topics: list[str] | None,
+        actor: str, expected: dict[str, Any] | None = None,
+    ) -> Memory:
+        """Change a memory's text and/or topics (``None``: kept as stored); only the
+        given columns are written. ``expected``: as in ``edit_message``
+        (``{"memory": ..., "topics": [...]}``, any of them)."""
 
     @abstractmethod
     def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
@@ -149,8 +169,11 @@ class Store(ABC):
 
     @abstractmethod
     def edit_summary(
-        self, session_id: str, version: int, summary: str, topics: list[str] | None, actor: str
-    ) -> None: ...
+        self, session_id: str, version: int, summary: str | None, topics: list[str] | None,
+        actor: str, expected: dict[str, Any] | None = None,
+    ) -> None:
+        """Change a summary version's text and/or topics (``None``: kept); ``expected``
+        as in ``edit_message``."""
 
     @abstractmethod
     def delete_summary(self, session_id: str, version: int, actor: str) -> None:

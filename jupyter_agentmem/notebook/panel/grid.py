@@ -21,6 +21,7 @@ see docs/architecture.md, "The panel"):
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ import ipywidgets as w
 import pandas as pd
 from ipydatagrid import DataGrid, TextRenderer
 
-from ...store import Store, StoreError
+from ...store import StaleEdit, Store, StoreError
 from .export import export_frame_to
 
 READ_ONLY_BACKGROUND = "#eeeeee"
@@ -61,16 +62,30 @@ def _display(value: Any) -> Any:
     return value
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str, what: str) -> str:
+    """``text``, or ``Refused`` when no backend can store it as it is: a NUL character
+    (PostgreSQL refuses it) or a lone surrogate (not UTF-8: DuckDB refuses it)."""
+    bad = _UNSTORABLE.search(text)
+    if bad:
+        name = "a NUL character" if bad.group() == "\x00" else (
+            f"a lone surrogate ({bad.group()!r})")
+        raise Refused(f"{what} cannot hold {name} (at character {bad.start() + 1})")
+    return text
+
+
 def parse_topics(value: Any) -> list[str]:
     """``"a, b"`` -> ``["a", "b"]`` (topics are edited as comma-separated text)."""
-    return [t.strip() for t in str(value).split(",") if t.strip()]
+    return [t.strip() for t in storable(str(value), "topics").split(",") if t.strip()]
 
 
 def parse_text(value: Any, what: str) -> str:
     text = "" if value is None else str(value)
     if not text.strip():
         raise Refused(f"{what} cannot be empty")
-    return text
+    return storable(text, what)
 
 
 def _same(shown: Any, value: Any) -> bool:
@@ -101,14 +116,16 @@ class PanelHost(Protocol):
     def load_session(self, session_id: str, user_id: str | None = None) -> None: ...
 
 
-def text_and_topics(frame: pd.DataFrame, row: int, column: str, value: Any, text_column: str,
-                    what: str) -> tuple[str, list[str] | None, str]:
-    """An edit of ``text_column`` or ``topics``: (text, topics or None, value to show)."""
+def text_or_topics(column: str, value: Any, text_column: str,
+                   what: str) -> tuple[str | None, list[str] | None, str]:
+    """An edit of ``text_column`` or ``topics``: (text, topics, value to show), ``None``
+    for the one not edited: only the edited cell is written (the frame's other cell may be
+    stale: writing it back reverted changes made elsewhere meanwhile)."""
     if column == text_column:
         text = parse_text(value, what)
         return text, None, text
     topics = parse_topics(value)
-    return str(frame.at[row, text_column]), topics, ", ".join(topics)
+    return None, topics, ", ".join(topics)
 
 
 def _fits(values: pd.Series, value: Any) -> bool:
@@ -178,6 +195,9 @@ class TableTab:
     name = ""  # used in export file names
     columns: tuple[str, ...] = ()
     editable: tuple[str, ...] = ()
+    # The stored columns an edit compares with what the tab read (compare-and-set):
+    # the store refuses the edit when another writer changed them since.
+    recorded: tuple[str, ...] = ()
     text_column: str | None = None  # the long text the detail editor shows and saves
     identity: tuple[str, ...] = ()  # columns naming a row across refreshes (default: the first)
     widths: dict[str, int] = {}
@@ -189,6 +209,7 @@ class TableTab:
         self.panel = panel
         self.frame = to_frame([], self.columns)
         self.undo_stack: list[tuple[str, str]] = []  # (event_id, what it changed)
+        self.as_read: dict[Any, dict[str, Any]] = {}  # row key -> ``recorded`` as stored
         self.selected: int | None = None
         # Generations: each ``grid.data`` the kernel sets. The browser may still show an
         # older one when its edit arrives; row keys map its row to today's row.
@@ -279,6 +300,24 @@ class TableTab:
     def fetch(self) -> pd.DataFrame:
         """The rows to show (tab-specific)."""
         raise NotImplementedError
+
+    def remember(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep the stored values of ``rows``' ``recorded`` columns, as read (``fetch``):
+        an edit of the row expects them still there."""
+        columns = self.identity or self.columns[:1]
+        self.as_read = {tuple(_display(r[c]) for c in columns): {c: r[c] for c in self.recorded}
+                        for r in rows}
+        return rows
+
+    def expected(self, row: int) -> dict[str, Any] | None:
+        """The row's ``recorded`` values as the tab read them (``None``: nothing read)."""
+        return self.as_read.get(self.key_of(row))
+
+    def stored(self, row: int, values: dict[str, Any]) -> None:
+        """The row now holds ``values`` in the store (our own edit): expect those next."""
+        known = self.as_read.get(self.key_of(row))
+        if known is not None:
+            known.update((c, v) for c, v in values.items() if c in self.recorded)
 
     def reload(self) -> None:
         with self.panel.lock:
@@ -466,6 +505,12 @@ class TableTab:
                 return self._refuse(row, column, f"{column} is read-only")
             try:
                 shown, event = self.write(row, column, value)
+            except StaleEdit as exc:
+                # Changed elsewhere since we read it: show the stored row, store nothing.
+                self.reload()
+                self.panel.say(f"Not saved: {exc}. The grid shows the stored values now; "
+                               "edit again if you still want to.")
+                return False
             except (Refused, StoreError, ValueError) as exc:
                 return self._refuse(row, column, str(exc))
             self.frame.at[row, column] = shown

@@ -10,7 +10,7 @@ import pandas as pd
 from ...store import StoreError
 from ...store.sql.memories import summary_target
 from ...types import Memory
-from .grid import PanelHost, Refused, TableTab, parse_text, text_and_topics, to_frame
+from .grid import PanelHost, Refused, TableTab, parse_text, text_or_topics, to_frame
 
 
 class HistoryTab(TableTab):
@@ -21,6 +21,7 @@ class HistoryTab(TableTab):
     columns = ("message_id", "run_seq", "seq", "role", "content", "status", "edited_at",
                "created_at", "deleted_at", "name", "tool_call_id")
     editable = ("content",)
+    recorded = ("content",)
     searched = ("content", "role", "message_id", "status", "name", "tool_call_id")
     text_column = "content"
     widths = {"message_id": 90, "run_seq": 60, "seq": 40, "role": 70, "content": 460,
@@ -65,6 +66,7 @@ class HistoryTab(TableTab):
             self._clamp()
             rows = store.message_rows(session, self.offset, self.page_size,
                                       include_deleted=self.with_deleted)
+        self.remember(rows)
         last = min(self.offset + self.page_size, self.total)
         self.page_label.value = (f"rows {self.offset + 1 if self.total else 0}-{last} of "
                                  f"{self.total}" + (" matching" if self.needle else ""))
@@ -107,7 +109,9 @@ class HistoryTab(TableTab):
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"message {message_id} is deleted (undo the delete first)")
         text = parse_text(value, "a message")
-        self.panel.store.edit_message(message_id, text, actor="user")
+        self.panel.store.edit_message(message_id, text, actor="user",
+                                      expected=self.expected(row))
+        self.stored(row, {"content": text})
         event = self.last_event(message_id, f"edit of message {message_id}")
         stored = self.panel.store.get_message(message_id)
         if stored and stored.get("edited_at") is not None:  # shown with the edit (push)
@@ -136,6 +140,7 @@ class MemoriesTab(TableTab):
     columns = ("memory_id", "memory", "topics", "updated_at", "created_at", "deleted_at",
                "input", "session_id")
     editable = ("memory", "topics")
+    recorded = ("memory", "topics")
     text_column = "memory"
     widths = {"memory_id": 90, "memory": 380, "topics": 160, "updated_at": 150,
               "created_at": 150, "deleted_at": 150, "input": 200}
@@ -150,7 +155,7 @@ class MemoriesTab(TableTab):
     def fetch(self) -> pd.DataFrame:
         memories = self.panel.store.user_memories(self.panel.user_id,
                                                   include_deleted=self.with_deleted)
-        return to_frame([m.model_dump() for m in memories], self.columns)
+        return to_frame(self.remember([m.model_dump() for m in memories]), self.columns)
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
@@ -161,10 +166,10 @@ class MemoriesTab(TableTab):
         memory_id = self.frame.at[row, "memory_id"]
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"memory {memory_id} is deleted (undo the delete first)")
-        text, topics, shown = text_and_topics(self.frame, row, column, value, "memory",
-                                              "a memory")
+        text, topics, shown = text_or_topics(column, value, "memory", "a memory")
         stored = self.panel.store.update_memory(self.panel.user_id, memory_id, text, topics,
-                                                actor="user")
+                                                actor="user", expected=self.expected(row))
+        self.stored(row, {"memory": stored.memory, "topics": stored.topics})
         event = self.last_event(memory_id, f"edit of memory {memory_id}")
         self.frame.at[row, "updated_at"] = to_frame(  # shown with the edit (push)
             [stored.model_dump()], ("updated_at",)).iat[0, 0]
@@ -205,6 +210,7 @@ class SummariesTab(TableTab):
     columns = ("version", "summary", "topics", "through_run_seq", "created_at", "deleted_at",
                "session_id")
     editable = ("summary", "topics")
+    recorded = ("summary", "topics")
     identity = ("session_id", "version")  # versions repeat across sessions
     text_column = "summary"
     widths = {"version": 60, "summary": 460, "topics": 160, "through_run_seq": 110,
@@ -219,7 +225,7 @@ class SummariesTab(TableTab):
         session = self.panel.session_id
         summaries = self.panel.store.list_summaries(
             session, include_deleted=self.with_deleted) if session else []
-        return to_frame([s.model_dump() for s in summaries], self.columns)
+        return to_frame(self.remember([s.model_dump() for s in summaries]), self.columns)
 
     def describe(self, row: int) -> str:
         gone = " (deleted)" if self.frame.iloc[row]["deleted_at"] else ""
@@ -230,9 +236,11 @@ class SummariesTab(TableTab):
         session = self.frame.at[row, "session_id"]
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"summary version {version} is deleted (undo the delete first)")
-        text, topics, shown = text_and_topics(self.frame, row, column, value, "summary",
-                                              "a summary")
-        self.panel.store.edit_summary(session, version, text, topics, actor="user")
+        text, topics, shown = text_or_topics(column, value, "summary", "a summary")
+        self.panel.store.edit_summary(session, version, text, topics, actor="user",
+                                      expected=self.expected(row))
+        self.stored(row, {c: v for c, v in (("summary", text), ("topics", topics))
+                          if v is not None})
         event = self.last_event(summary_target(session, version),
                                 f"edit of summary version {version}")
         return shown, event

@@ -8,4 +8,5 @@ POSTGRES = Dialect(
     name="postgresql",
     text_list_type="VARCHAR[]",
     run_id_in_list="run_id = ANY(?)",
+    lock_row=" FOR UPDATE",
 )

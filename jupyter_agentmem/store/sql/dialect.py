@@ -39,3 +39,7 @@ class Dialect:
     decode_list: Callable[[Any], list[str]] = _list_from_native
     # A list parameter for ``run_id_in_list``.
     encode_id_list: Callable[[list[str]], Any] = _native_list
+    # Appended to the SELECT that reads a row before an edit: ``FOR UPDATE`` where other
+    # writers can change it meanwhile (PostgreSQL), so compare-and-set holds; nothing
+    # where a writer has the whole file to itself (DuckDB).
+    lock_row: str = ""

@@ -75,10 +75,11 @@ class MemorySummarySql(SqlRows):
                         "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
         return memory
 
-    def update_memory(self, user_id: str, memory_id: str, memory: str,
-                      topics: list[str] | None, actor: str) -> Memory:
+    def update_memory(self, user_id: str, memory_id: str, memory: str | None,
+                      topics: list[str] | None, actor: str,
+                      expected: dict[str, Any] | None = None) -> Memory:
         self._edit(MEMORY, [memory_id, user_id], memory_id,
-                   text_and_topics("memory", memory, topics), actor)
+                   text_and_topics("memory", memory, topics), actor, expected)
         found = self.get_memory(user_id, memory_id)
         if found is None:  # deleted for good by another writer in between
             raise StoreError(MEMORY.missing([memory_id, user_id]))
@@ -144,10 +145,11 @@ class MemorySummarySql(SqlRows):
                         {"summary": stored.summary, "topics": stored.topics}, actor)
         return stored
 
-    def edit_summary(self, session_id: str, version: int, summary: str,
-                     topics: list[str] | None, actor: str) -> None:
+    def edit_summary(self, session_id: str, version: int, summary: str | None,
+                     topics: list[str] | None, actor: str,
+                     expected: dict[str, Any] | None = None) -> None:
         self._edit(SUMMARY, [session_id, version], summary_target(session_id, version),
-                   text_and_topics("summary", summary, topics), actor)
+                   text_and_topics("summary", summary, topics), actor, expected)
 
     def delete_summary(self, session_id: str, version: int, actor: str) -> None:
         self._set_deleted(SUMMARY, [session_id, version], summary_target(session_id, version),
@@ -169,6 +171,12 @@ def summary_key(target_id: str) -> tuple[str, int]:
     return session_id, int(version)
 
 
-def text_and_topics(column: str, text: str, topics: list[str] | None) -> dict[str, Any]:
-    """The columns an edit of a text and (unless ``None``: kept) its topics changes."""
-    return {column: text, **({"topics": list(topics)} if topics is not None else {})}
+def text_and_topics(column: str, text: str | None,
+                    topics: list[str] | None) -> dict[str, Any]:
+    """The columns an edit of a text and/or its topics changes (``None``: kept)."""
+    changes: dict[str, Any] = {} if text is None else {column: text}
+    if topics is not None:
+        changes["topics"] = list(topics)
+    if not changes:
+        raise StoreError(f"nothing to change: give the {column}, its topics, or both")
+    return changes

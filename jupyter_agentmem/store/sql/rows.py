@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...types import new_id, utcnow
-from ..base import StoreError
+from ..base import StaleEdit, StoreError
 from ..values import check_params
 from .engine import Connection, Cursor, Engine
 from .term_index import mark_deleted, reindex_text
@@ -69,6 +69,12 @@ class CheckedConnection:
         return self._con.execute(sql, params)
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A stored value in an error message: lists as ``a, b``, long text cut."""
+    text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 class SqlRows:
     """The engine, and the helpers the store's SQL shares."""
 
@@ -110,13 +116,14 @@ class SqlRows:
 
     @staticmethod
     def _row(con: Connection, kind: EditableRow, key: Sequence[Any],
-             columns: Sequence[str]) -> tuple[list[Any], Any, Any, Any]:
+             columns: Sequence[str], lock: str = "") -> tuple[list[Any], Any, Any, Any]:
         """``columns`` of one row, with the session and user its events record and its
-        ``deleted_at``; ``StoreError`` when the key finds none."""
+        ``deleted_at``; ``StoreError`` when the key finds none. ``lock``: the dialect's
+        ``lock_row``, to keep the row as read until the transaction ends."""
         session = kind.session_column or "NULL"
         user = kind.user_column or "NULL"
         row = con.execute(f"SELECT {', '.join(columns)}, {session}, {user}, deleted_at "
-                          f"FROM {kind.table} WHERE {kind.where}", key).fetchone()
+                          f"FROM {kind.table} WHERE {kind.where}{lock}", key).fetchone()
         if row is None:
             raise StoreError(kind.missing(key))
         *values, session_id, user_id, deleted_at = row
@@ -145,22 +152,34 @@ class SqlRows:
                         None if delete else value, actor)
 
     def _edit(self, kind: EditableRow, key: Sequence[Any], target_id: str,
-              changes: dict[str, Any], actor: str) -> None:
+              changes: dict[str, Any], actor: str,
+              expected: dict[str, Any] | None = None) -> None:
         """Change some of a live row's ``recorded`` columns, with its event.
 
         Only the columns in ``changes`` are written; the event records every
         ``recorded`` column, old and new, so an undo puts the whole row back.
+        ``expected`` (compare-and-set): the ``recorded`` columns as the caller read
+        them; if the row holds other values now, ``StaleEdit`` and nothing is written.
         """
         text = changes.get(kind.text, "")
         if kind.text in changes and (not isinstance(text, str) or not text.strip()):
             raise StoreError(f"a {kind.target} cannot be empty")
+        unknown = (set(changes) | set(expected or ())) - set(kind.recorded)
+        if unknown:
+            raise StoreError(f"a {kind.target} edit cannot change {sorted(unknown)}")
         dialect = self.engine.dialect
         with self._transaction() as con:
-            values, session_id, user_id, deleted_at = self._row(con, kind, key, kind.recorded)
+            values, session_id, user_id, deleted_at = self._row(
+                con, kind, key, kind.recorded, dialect.lock_row if expected else "")
             if deleted_at is not None:
                 raise StoreError(f"{kind.target} {target_id} was deleted")
             old = {c: dialect.decode_list(v) if c in LIST_COLUMNS else v
                    for c, v in zip(kind.recorded, values)}
+            stale = [c for c, v in (expected or {}).items() if old[c] != v]
+            if stale:
+                now = "; ".join(f"{c} is now {_shown(old[c])}" for c in stale)
+                raise StaleEdit(f"{kind.target} {target_id} was changed since it was read "
+                                f"({now})", {c: old[c] for c in kind.recorded})
             new = {**old, **changes}
             sets = ", ".join(f"{c} = ?" for c in changes)
             con.execute(f"UPDATE {kind.table} SET {sets}, {kind.stamp} = ? WHERE {kind.where}",

@@ -259,8 +259,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
         return rows[0] if rows else None
 
-    def edit_message(self, message_id: str, content: str, actor: str = "user") -> None:
-        self._edit(MESSAGE, [message_id], message_id, {"content": content}, actor)
+    def edit_message(self, message_id: str, content: str, actor: str = "user",
+                     expected: dict[str, Any] | None = None) -> None:
+        self._edit(MESSAGE, [message_id], message_id, {"content": content}, actor, expected)
 
     def delete_message(self, message_id: str, actor: str = "user") -> None:
         self._set_deleted(MESSAGE, [message_id], message_id, True, actor)
