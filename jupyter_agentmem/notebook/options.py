@@ -6,6 +6,7 @@ Values are checked here and a bad one is a ``UsageError`` that says what is vali
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ def on_off(name: str, value: str) -> bool:
     v = value.lower()
     if v in _ON | _OFF:
         return v in _ON
-    raise UsageError(f"{name}={value!r} is not valid: use {name}=on or {name}=off.")
+    raise UsageError(f"{name}={shown(value)} is not valid: use {name}=on or {name}=off.")
 
 
 MAX_RUNS = 10_000  # history=N: more runs than any window holds; 2**63 would overflow SQL
@@ -205,7 +206,7 @@ def count(low: int, high: int) -> Parser:
         except ValueError:
             n = low - 1
         if not low <= n <= high:
-            raise UsageError(f"{name}={value!r} is not valid: give a whole number from "
+            raise UsageError(f"{name}={shown(value)} is not valid: give a whole number from "
                              f"{low} to {high}.")
         return n
     return parse
@@ -217,7 +218,7 @@ def kinds(*allowed: str) -> Parser:
         picked = tuple(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
         wrong = [v for v in picked if v not in allowed]
         if wrong or not picked:
-            raise UsageError(f"{name}={value!r} is not valid: use one or more of "
+            raise UsageError(f"{name}={shown(value)} is not valid: use one or more of "
                              f"{', '.join(allowed)}, separated by commas.")
         return picked
     return parse
