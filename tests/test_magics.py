@@ -56,7 +56,12 @@ BAD_LINES = {
     "no_subcommand": ("", ["needs a subcommand", "history", "sessions"]),
     "unknown_subcommand": ("histroy", ["Unknown subcommand 'histroy'",
                                        "history, import, memories"]),
+<<<<<<< HEAD
     "unknown_option": ("history bogus=1", ["Unknown option 'bogus'", "Valid options: at, session"]),
+=======
+    "unknown_option": ("history user=ana", ["Unknown option 'user'",
+                                            "Valid options: at, columns, session"]),
+>>>>>>> 7c7f68f (%agent history: run, role, content, time by default (columns=all for every column), text left-aligned and whole in the notebook (notebook/frames.py); demo reply: a blank line before the memories list)
     "sessions_takes_none": ("sessions session=x", ["Unknown option 'session'"]),
 }
 
@@ -172,10 +177,23 @@ def test_sessions_and_history_are_dataframes(shell, server):
         "foo": 2, "bar": 1}
     history = shell.run_line_magic("agent", "history session=foo")
     assert isinstance(history, pd.DataFrame)
-    assert list(zip(history["run_seq"], history["role"], history["content"], strict=True)) == [
+    # By default: run, role, content and time (no ids, no Nones), text left-aligned.
+    assert list(history.columns) == ["run", "role", "content", "time"]
+    assert list(zip(history["run"], history["role"], history["content"], strict=True)) == [
         (0, "user", "hello"), (0, "assistant", "echo: hello"),
         (1, "user", "again"), (1, "assistant", "echo: again")]
-    assert set(history["status"]) == {"ok"}
+    assert pd.api.types.is_datetime64_any_dtype(history["time"])
+    assert (history["time"].dt.microsecond == 0).all()
+    shown = history._repr_html_()
+    assert "text-align: left" in shown and "echo: hello" in shown
+    long = "word " * 100  # kept whole in the notebook display (pandas cuts at 50)
+    history.loc[0, "content"] = long
+    assert long.strip() in history._repr_html_()
+    every = shell.run_line_magic("agent", "history session=foo columns=all")
+    assert list(every.columns) == ["message_id", "run_seq", "seq", "role", "content",
+                                   "status", "name", "tool_calls", "tool_call_id", "run_id",
+                                   "created_at", "edited_at"]
+    assert set(every["status"]) == {"ok"}
     empty = shell.run_line_magic("agent", "history session=nobody")
     assert isinstance(empty, pd.DataFrame) and empty.empty
 
@@ -229,6 +247,17 @@ def test_demo_model_answers_offline(shell, monkeypatch):
     text = out.outputs[-1].data["text/plain"]
     assert "[demo model: a scripted echo, not an LLM]" in text
     assert "You said: and again" in text and "the first was: hello demo" in text
+
+
+def test_demo_reply_lists_memories_as_a_markdown_list():
+    from jupyter_agentmem.model.demo import _chat_reply
+
+    reply = _chat_reply([
+        {"role": "system", "content": "Be nice.\n<memories>\n- The user's name is Ana.\n"
+                                      "- The user lives in Porto.\n</memories>"},
+        {"role": "user", "content": "hi"}])
+    assert ("What I remember about you:\n\n- The user's name is Ana.\n"
+            "- The user lives in Porto.") in reply
 
 
 LAZY_CHECK = """

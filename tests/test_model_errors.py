@@ -86,7 +86,7 @@ def test_model_error_in_cell(shell, server, db_path, name):
     assert failed_run.latency_ms is not None
     for out in (before, failed, after):
         assert KEY not in shown(out)
-    history = shell.run_line_magic("agent", "history session=err")
+    history = shell.run_line_magic("agent", "history session=err columns=all")
     assert list(history["status"]) == ["ok", "ok", "error", *["error"] * (
         len(failed_run.messages) - 1), "ok", "ok"]
     assert KEY not in history.to_string()

@@ -43,7 +43,8 @@ def _chat_reply(messages: list[dict[str, Any]]) -> str:
         lines.append("I was sent no earlier messages of this session.")
     if "<memories>" in system:
         facts = system.split("<memories>", 1)[1].split("</memories>", 1)[0].strip()
-        lines.append(f"What I remember about you: {facts}")
+        # A blank line before the list, or Markdown runs it into the sentence.
+        lines.append("What I remember about you:\n\n" + facts)
     if "<summary>" in system:
         summary = system.split("<summary>", 1)[1].split("</summary>", 1)[0].strip()
         lines.append(f"Summary of our earlier conversation: {summary}")

@@ -78,9 +78,14 @@ def history(nb: Notebook, options: dict[str, Any]) -> Any:
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
     else:
         rows = nb.store.message_rows(_own_session(nb, options))
-    return _frame(rows, ["message_id", "run_seq", "seq", "role", "content", "status",
-                         "name", "tool_calls", "tool_call_id", "run_id", "created_at",
-                         "edited_at"])
+    from .frames import readable_history
+
+    return readable_history(rows, list(HISTORY_COLUMNS), options.get("columns") == "all")
+
+
+# %agent history columns=all; the default is run, role, content, time (frames.py).
+HISTORY_COLUMNS = ("message_id", "run_seq", "seq", "role", "content", "status", "name",
+                   "tool_calls", "tool_call_id", "run_id", "created_at", "edited_at")
 
 
 def memories(nb: Notebook, options: dict[str, Any]) -> Any:
@@ -238,7 +243,9 @@ PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (), "every session, with run and message counts"),
     Command("history", history,
-            (SESSION, USER, opt.Option("at", opt.non_empty, "ID", "a message id (from search)")),
+            (SESSION, USER, opt.Option("at", opt.non_empty, "ID", "a message id (from search)"),
+             opt.Option("columns", opt.choice("all"), "all",
+                        "every column (default: run, role, content, time)")),
             "a session's messages"),
     Command("memories", memories,
             (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones")),
