@@ -74,7 +74,7 @@ def test_quickstart(server, tmp_path):
     (resumed,) = outputs(nb, "%%agent session=quickstart\nWhat have")
     assert resumed.startswith("echo: What have we talked about so far?")
     (history,) = outputs(nb, "history = %agent history")
-    assert "What have we talked about so far?" in history and "run_seq" in history
+    assert "What have we talked about so far?" in history and "run" in history
     (sessions,) = outputs(nb, "%agent sessions")
     assert "quickstart" in sessions
     store = DuckDbStore(str(tmp_path / "agentmem.duckdb"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
@@ -25,7 +25,7 @@ from jupyter_agentmem.store import DuckDbStore
 ANY_CHAR = st.characters(exclude_categories=())
 SQL = ["'; DROP TABLE messages; --", "\" OR 1=1 --", "x' UNION SELECT * FROM memories --",
        "); DELETE FROM runs; --", "\\'; COPY memories TO '/tmp/x'; --"]
-SHELLISH = st.sampled_from([" ", "\t", "\n", "'", '"', "\\", "=", "\x00", "\ud800", "{x}",
+SHELLISH = st.sampled_from([" ", "#", "\t", "\n", "'", '"', "\\", "=", "\x00", "\ud800", "{x}",
                             "$x", "system=", "history=", "session=", *SQL])
 ANY_LINE = st.lists(st.one_of(st.text(ANY_CHAR, max_size=20), SHELLISH), max_size=30).map(
     "".join)
@@ -149,6 +149,14 @@ def test_the_magic_takes_a_long_line_without_expanding_it(shell, server):
     assert roles_and_contents(server.of("chat")[-1])[0] == ("system", "{x} $y " * 30_000 + "end")
 
 
+def test_a_comment_ends_the_line(shell, server):
+    assert list(opt.words_of("history session=a  # the first one")) == ["history", "session=a"]
+    assert list(opt.words_of("system='#1 rule' x#y \\#z")) == ["system=#1 rule", "x#y", "#z"]
+    with capture_output():
+        shell.run_cell_magic("agent", "session=c  # a note", "hi")
+    assert len(shell.run_line_magic("agent", "history session=c   # its messages")) == 2
+
+
 # --- properties -------------------------------------------------------------------------
 
 @given(ANY_LINE)
@@ -177,7 +185,8 @@ def test_any_line_magic_line_parses_or_is_a_usage_error(line, command):
 
 @given(st.lists(st.one_of(st.text(ANY_CHAR, max_size=8), SHELLISH), max_size=12).map("".join))
 def test_words_are_the_posix_words(line):
-    """Our reader agrees with shlex.split (comments off, POSIX) on every line."""
+    """Our reader agrees with shlex.split (POSIX) on every line without a comment."""
+    assume("#" not in line)
     try:
         expected = shlex.split(line)
     except ValueError:

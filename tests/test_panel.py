@@ -864,3 +864,44 @@ def test_any_panel_edit_is_stored_exactly_or_refused_cleanly(agent_panel, store,
     else:
         assert p.status.startswith("Not saved: "), p.status  # not "Not done": a traceback
         assert after == before
+
+
+def widgets_in(widget) -> list:
+    found = [widget]
+    for child in getattr(widget, "children", ()):
+        found += widgets_in(child)
+    return found
+
+
+def test_the_panel_is_readable(agent_panel, store):
+    """Headers fit their columns, the grid is as high as its rows, counts say "1 memory",
+    the export box is labelled, Sessions has no empty text editor."""
+    import ipywidgets as w
+
+    from jupyter_agentmem.notebook.panel.grid import MAX_GRID_PX, header_width
+
+    p = agent_panel
+    for tab in p.all_tabs:
+        widths = tab.grid.column_widths
+        for column in tab.columns:
+            assert widths[column] >= header_width(column) >= len(column) * 7, (tab, column)
+    heights = {t.title: int(t.grid.layout.height.removesuffix("px")) for t in p.all_tabs}
+    assert heights["History"] < 300 and heights["Memories"] < heights["History"]
+    assert p.memories_tab.count_text() == "2 memories"
+    assert p.sessions_tab.count_text() == "1 session"
+    store.delete_memory("ana", p.memories_tab.frame.at[0, "memory_id"], "user")
+    p.memories_tab.reload()
+    assert p.memories_tab.count_text() == "1 memory"
+    for i in range(30):
+        store.append_run(Run(session_id="foo", model="m", messages=[
+            Message(role="user", content=f"q{i}"), Message(role="assistant", content="a")]))
+    p.history_tab.reload()
+    assert p.history.layout.height == f"{MAX_GRID_PX}px"  # then it scrolls
+    for tab in p.all_tabs:
+        parts = widgets_in(tab.widget)
+        labels = [x.value for x in parts if isinstance(x, w.Label)]
+        assert "Export these rows to file" in labels
+        has_editor = any(isinstance(x, w.Textarea) for x in parts)
+        assert has_editor == (tab.text_column is not None), tab.title
+        toolbar = tab.widget.children[0]
+        assert toolbar.layout.flex_flow == "row nowrap"

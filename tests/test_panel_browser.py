@@ -22,6 +22,8 @@ import nbformat
 import pytest
 from model_server import Reply
 
+from jupyter_agentmem.notebook.panel.grid import header_width
+from jupyter_agentmem.notebook.panel.tabs import HistoryTab, MemoriesTab
 from jupyter_agentmem.store import DuckDbStore
 from jupyter_agentmem.types import Memory
 
@@ -32,9 +34,16 @@ VENV_BIN = Path(sys.executable).parent
 TOKEN = "agentmem-browser-test"
 ROW_HEADER = 64  # ipydatagrid base_row_header_size
 ROW = 20  # base_row_size, also the column header height
-# Column widths the panel sets (panel_tabs.py): x where the editable column starts.
-HISTORY_CONTENT_X = ROW_HEADER + 90 + 60 + 40 + 70
-MEMORY_X = ROW_HEADER + 90
+
+
+def column_x(tab, column: str) -> int:
+    """x where ``column`` starts in ``tab``'s grid (the widths the panel sets)."""
+    widths = {c: max(tab.widths.get(c, 110), header_width(c)) for c in tab.columns}
+    return ROW_HEADER + sum(widths[c] for c in tab.columns[:tab.columns.index(column)])
+
+
+HISTORY_CONTENT_X = column_x(HistoryTab, "content")
+MEMORY_X = column_x(MemoriesTab, "memory")
 
 
 def free_port() -> int:
@@ -222,7 +231,7 @@ def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server,
         server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
             "memory": "Ana drinks coffee in the morning.", "topics": ["drinks"]}}]),
             kind="memory")
-        page.get_by_text("1 memories").first.wait_for(timeout=10_000)
+        page.get_by_text("1 memory", exact=True).first.wait_for(timeout=10_000)
         chats_before = len(server.of("chat"))
         page.locator(".jp-Cell .cm-content").nth(3).click()
         page.keyboard.press("Shift+Enter")
@@ -323,6 +332,42 @@ def user_events(db: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     return found, memories
 
 
+JS_POLISH = """(panel) => {
+  const visible = e => e.offsetParent !== null;
+  const all = sel => [...panel.querySelectorAll(sel)].filter(visible);
+  const top = name => {
+    const b = all('button').find(b => b.textContent.trim() === name);
+    return b ? Math.round(b.getBoundingClientRect().top) : null;
+  };
+  const editor = all('textarea')[0];
+  let border = editor || all('.lm-DataGrid')[0];
+  while (border && !border.classList.contains('widget-tab-contents')
+         && !border.classList.contains('lm-TabPanel-stackedPanel')) border = border.parentElement;
+  const width = name => {
+    const b = all('button').find(b => b.textContent.trim() === name);
+    return b ? b.getBoundingClientRect().width : 0;
+  };
+  return {tops: ['Refresh', 'Delete', 'Undo'].map(top),
+          buttonWidths: ['Refresh', 'Delete', 'Undo'].map(width),
+          grid: all('.lm-DataGrid')[0].getBoundingClientRect().height,
+          editorRight: editor ? editor.getBoundingClientRect().right : null,
+          borderRight: border ? border.getBoundingClientRect().right : null,
+          exportLabel: all('.widget-label')
+            .some(l => l.textContent === 'Export these rows to file')};
+}"""
+
+
+def check_polish(page, panel, tab: str, rows: int) -> None:
+    """The visible tab's toolbar is one line, its grid as high as its rows, its detail
+    editor inside the tab's border, its export box labelled."""
+    got = panel.evaluate(JS_POLISH)
+    assert len(set(got["tops"])) == 1 and None not in got["tops"], (tab, got)
+    assert ROW * (rows + 1) + 20 <= got["grid"] <= ROW * (rows + 1) + 40, (tab, got)
+    assert min(got["buttonWidths"]) >= 60, (tab, got)  # not squeezed to "Refre..."
+    assert got["editorRight"] <= got["borderRight"], (tab, got)
+    assert got["exportLabel"], (tab, got)
+
+
 def test_run_all_of_the_panel_notebook_stores_only_its_own_edits(lab, browser):
     """Run All sends every cell at once: the browser's answers to the grid arrive after
     the last cell. They used to be taken for user edits (4 of 4 runs: a phantom
@@ -358,9 +403,18 @@ def test_run_all_of_the_panel_notebook_stores_only_its_own_edits(lab, browser):
         page.locator(".lm-TabBar-tab", has_text="Memories").first.click()
         page.wait_for_timeout(800)
         panel.first.screenshot(path=str(ARTIFACTS / "runall_memories.png"))
+        check_polish(page, panel.first, "Memories", rows=3)
         page.locator(".lm-TabBar-tab", has_text="Sessions").first.click()
         page.wait_for_timeout(800)
         panel.first.screenshot(path=str(ARTIFACTS / "runall_sessions.png"))
+        assert panel.first.locator("textarea >> visible=true").count() == 0
+        # A narrow window: the toolbar still on one line, the editor inside the border.
+        page.set_viewport_size({"width": 1000, "height": 1100})
+        page.locator(".lm-TabBar-tab", has_text="Memories").first.click()
+        page.wait_for_timeout(1000)
+        panel.first.scroll_into_view_if_needed()
+        panel.first.screenshot(path=str(ARTIFACTS / "runall_memories_narrow.png"))
+        check_polish(page, panel.first, "Memories", rows=3)
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "runall_failure.png"), full_page=True)
         print(Path(lab["log"]).read_text()[-5000:])

@@ -106,7 +106,8 @@ def usage_of(options: Iterable[Option]) -> str:
 
 # The words of an option line, read as a POSIX shell (and shlex.split) reads them:
 # whitespace separates words; '...' is literal; "..." is literal but for \" and \\;
-# outside quotes a backslash takes the next character as it is. Not shlex itself: it
+# outside quotes a backslash takes the next character as it is; an unquoted # starting
+# a word starts a comment (IPython passes it to line magics). Not shlex itself: it
 # is quadratic (a 100,000-character line takes 0.25 s, 1,000,000 takes 18 s; measured,
 # bench/bench_options.py). These patterns cannot backtrack: linear in the line.
 _WORD = re.compile(r"""(?:[^ \t\r\n'"\\]+|'[^']*'|"[^"\\]*(?:\\.[^"\\]*)*"|\\.)+""", re.S)
@@ -142,6 +143,8 @@ def words_of(line: str) -> Iterator[str]:
     """The words of ``line``, one at a time (a caller that stops early reads no further)."""
     at = _SPACE.match(line).end()
     while at < len(line):
+        if line[at] == "#":  # a comment, as in a shell: ``%agent history  # note``
+            return
         word = _WORD.match(line, at)
         end = word.end() if word else at
         if end < len(line) and line[end] not in " \t\r\n":

@@ -34,6 +34,10 @@ from ...store import StaleEdit, Store, StoreError
 from .export import export_frame_to
 
 READ_ONLY_BACKGROUND = "#eeeeee"
+ROW_PX = 20  # ipydatagrid's base_row_size (the header row is as high)
+MAX_GRID_PX = 400  # the grid grows with its rows up to this, then scrolls
+CHAR_PX = 7.5  # a header character in JupyterLab's grid font (measured on screenshots)
+HEADER_EXTRA_PX = 34  # padding and the filter icon of a header cell
 KEPT_GENERATIONS = 32  # row keys kept for browsers still showing an older ``data``
 
 
@@ -135,6 +139,18 @@ def _fits(values: pd.Series, value: Any) -> bool:
     return True
 
 
+def header_width(column: str) -> int:
+    """Pixels a grid column needs to show its header whole (with the filter icon)."""
+    return int(len(column) * CHAR_PX + HEADER_EXTRA_PX)
+
+
+def grid_height(rows: int) -> str:
+    """The grid's CSS height: its header and rows (at least 2) and a scroll bar, up to
+    ``MAX_GRID_PX`` (a fixed 300 px showed 4 rows in a mostly empty box)."""
+    # + 30: the horizontal scroll bar and the borders (+18 cut the last row: screenshot).
+    return f"{min(MAX_GRID_PX, ROW_PX * (max(rows, 2) + 1) + 30)}px"
+
+
 class PanelGrid(DataGrid):
     """ipydatagrid's DataGrid whose Python-side writes are edits of the panel's tab.
 
@@ -204,6 +220,7 @@ class TableTab:
     can_add = False
     can_delete = False  # a Delete button and a "show deleted" box (soft deletes)
     noun = "row"  # what one row is, in status messages
+    plural = "rows"
 
     def __init__(self, panel: PanelHost) -> None:
         self.panel = panel
@@ -222,48 +239,57 @@ class TableTab:
                      for c in self.columns if c not in self.editable}
         self.grid = PanelGrid(
             self._view(self.frame), editable=bool(self.editable), selection_mode="cell",
-            base_column_size=110, column_widths=dict(self.widths), renderers=read_only,
-            layout=w.Layout(height="300px", width="100%"))
+            base_column_size=110, base_row_size=ROW_PX, base_column_header_size=ROW_PX,
+            column_widths=self.column_widths(), renderers=read_only,
+            layout=w.Layout(height=grid_height(0), width="100%"))
         self.grid.edit_hook = self._edit_from_kernel
         self.grid.state_request_hook = self._browser_connected
         self.grid.on_msg(self._on_msg)
         self.grid.on_cell_click(self._on_click)
-        self.widget = w.VBox([self._toolbar(), *self._extra_rows(), self.grid, self._detail()])
+        self.widget = w.VBox([self._toolbar(), *self._extra_rows(), self.grid,
+                              self._export_row(), self._detail()])
 
     # --- widgets ---------------------------------------------------------------
     def _button(self, label: str, tip: str, action: Any, icon: str = "") -> w.Button:
-        button = w.Button(description=label, tooltip=tip, icon=icon,
-                          layout=w.Layout(width="auto"))
+        button = w.Button(description=label, tooltip=tip, icon=icon,  # never squeezed
+                          layout=w.Layout(width="auto", flex="0 0 auto"))
         button.on_click(lambda _b: self.panel.guard(action))
         return button
 
+    def column_widths(self) -> dict[str, int]:
+        """Each column's width: the tab's choice, but never narrower than its header."""
+        return {c: max(self.widths.get(c, 110), header_width(c)) for c in self.columns}
+
     def _toolbar(self) -> w.HBox:
+        # One line: the actions on the rows shown. Adding and exporting have rows of
+        # their own (the old single row wrapped to three lines at 1000 px).
         self.filter_box = w.Text(placeholder="filter: text in any column", continuous_update=False,
-                                 layout=w.Layout(width="220px"))
+                                 layout=w.Layout(width="auto", flex="0 1 220px",
+                                                 min_width="90px"))
         self.filter_box.observe(lambda _c: self.panel.guard(self.reload), names="value")
-        self.count_label = w.Label()
+        self.count_label = w.Label(layout=w.Layout(flex="0 0 auto"))
         items: list[w.Widget] = [
             self._button("Refresh", "Reload from the database", self.reload, "refresh"),
             self.filter_box]
-        if self.can_add:
-            self.add_box = w.Text(placeholder="new memory", layout=w.Layout(width="220px"))
-            items += [self.add_box, self._button("Add", "Add this memory", self.add_from_box,
-                                                 "plus")]
         if self.can_delete:
             items.append(self._button("Delete", "Delete the selected row (soft, undoable)",
                                       self.delete_selected, "trash"))
         if self.editable or self.can_delete:
             items.append(self._button("Undo", "Undo this tab's last change", self.undo,
                                       "undo"))
-        self.export_path = w.Text(value=f"agentmem_{self.name}", layout=w.Layout(width="160px"),
-                                  tooltip="export file (the extension is added)")
-        items += [self.export_path,
-                  self._button("CSV", "Export the rows to CSV", lambda: self.export(fmt="csv"),
-                               "download"),
-                  self._button("Parquet", "Export the rows to Parquet",
-                               lambda: self.export(fmt="parquet"), "download")]
         items.append(self.count_label)
-        return w.HBox(items, layout=w.Layout(flex_flow="row wrap"))
+        return w.HBox(items, layout=w.Layout(flex_flow="row nowrap", align_items="center"))
+
+    def _export_row(self) -> w.HBox:
+        self.export_path = w.Text(value=f"agentmem_{self.name}", layout=w.Layout(width="200px"),
+                                  tooltip="file name; the extension is added")
+        return w.HBox([
+            w.Label("Export these rows to file"), self.export_path,
+            self._button("CSV", "Export the rows to CSV", lambda: self.export(fmt="csv"),
+                         "download"),
+            self._button("Parquet", "Export the rows to Parquet",
+                         lambda: self.export(fmt="parquet"), "download")],
+            layout=w.Layout(flex_flow="row nowrap", align_items="center"))
 
     def _extra_rows(self) -> list[w.Widget]:
         return []
@@ -279,14 +305,19 @@ class TableTab:
         return bool(self.can_delete and self.show_deleted.value)
 
     def _detail(self) -> w.VBox:
-        self.detail_label = w.HTML("<i>Click a row to see its full text here.</i>")
-        self.detail = w.Textarea(layout=w.Layout(width="100%", height="110px"),
+        hint = "its full text here" if self.text_column else "what it is here"
+        self.detail_label = w.HTML(f"<i>Click a row to see {hint}.</i>")
+        # width auto (stretched by the VBox): 100% plus the widget's margin overflowed
+        # the tab's border.
+        self.detail = w.Textarea(layout=w.Layout(width="auto", height="110px"),
                                  disabled=self.text_column is None)
-        items: list[w.Widget] = [self.detail_label, self.detail]
+        items: list[w.Widget] = [self.detail_label]
+        if self.text_column is not None:  # Sessions has no text to show: no empty editor
+            items.append(self.detail)
         if self.text_column in self.editable:
             items.append(self._button("Save text", "Store the text above for the selected row",
                                       self.save_detail, "save"))
-        return w.VBox(items)
+        return w.VBox(items, layout=w.Layout(align_items="stretch"))
 
     def _view(self, frame: pd.DataFrame) -> pd.DataFrame:
         view = frame[list(self.columns)].copy()
@@ -328,11 +359,14 @@ class TableTab:
             self.select(rows[0] if rows else None)
 
     def count_text(self) -> str:
-        return f"{len(self.frame)} {self.name}" + (" matching" if self.needle else "")
+        n = len(self.frame)
+        return f"{n} {self.noun if n == 1 else self.plural}" + (
+            " matching" if self.needle else "")
 
     def set_frame(self, frame: pd.DataFrame) -> None:
         self.frame = frame.reset_index(drop=True)
         self.grid.data = self._view(self.frame)
+        self.grid.layout.height = grid_height(len(self.frame))
         self._new_generation()
 
     def _new_generation(self) -> None:
@@ -444,7 +478,8 @@ class TableTab:
         if row is None or not 0 <= row < len(self.frame):
             self.selected = None
             self.detail.value = ""
-            self.detail_label.value = "<i>Click a row to see its full text here.</i>"
+            hint = "its full text here" if self.text_column else "what it is here"
+            self.detail_label.value = f"<i>Click a row to see {hint}.</i>"
             return
         self.selected = row
         if self.text_column:

@@ -28,6 +28,7 @@ class HistoryTab(TableTab):
               "status": 60, "edited_at": 150, "created_at": 150, "deleted_at": 150}
     can_delete = True
     noun = "message"
+    plural = "messages"
 
     def __init__(self, panel: PanelHost, page_size: int = 200) -> None:
         self.page_size = page_size
@@ -148,9 +149,15 @@ class MemoriesTab(TableTab):
     can_delete = True
 
     noun = "memory"
+    plural = "memories"
 
     def _extra_rows(self) -> list[w.Widget]:
-        return [self._show_deleted_box()]
+        self.add_box = w.Text(placeholder="a new memory about the user",
+                              layout=w.Layout(width="320px"))
+        return [w.HBox([self.add_box, self._button("Add", "Add this memory",
+                                                   self.add_from_box, "plus"),
+                        self._show_deleted_box()],
+                       layout=w.Layout(flex_flow="row nowrap", align_items="center"))]
 
     def fetch(self) -> pd.DataFrame:
         memories = self.panel.store.user_memories(self.panel.user_id,
@@ -217,6 +224,7 @@ class SummariesTab(TableTab):
               "created_at": 150, "deleted_at": 150}
     can_delete = True
     noun = "summary version"
+    plural = "summary versions"
 
     def _extra_rows(self) -> list[w.Widget]:
         return [self._show_deleted_box()]
@@ -261,6 +269,8 @@ class SessionsTab(TableTab):
                "updated_at", "created_at")
     widths = {"session_id": 200, "user_id": 100, "runs": 60, "messages": 80, "model": 120,
               "updated_at": 150, "created_at": 150}
+    noun = "session"
+    plural = "sessions"
 
     def _extra_rows(self) -> list[w.Widget]:
         return [self._button("Open selected session", "Load it into the other tabs",
