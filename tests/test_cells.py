@@ -134,7 +134,7 @@ def test_a_failed_rerun_supersedes_nothing(shell, server, db_path):
     assert first.superseded_by == third.run_id and first.cell_id == "x1"
     assert [m["content"] for m in server.of("chat")[-1]["messages"]] == ["third"]
     # %agent history (and the panel's History tab) shows the replaced runs as such.
-    frame = shell.run_line_magic("agent", "history session=f")
+    frame = shell.run_line_magic("agent", "history session=f columns=all")
     assert list(zip(frame["content"], frame["status"])) == [
         ("first", "superseded"), ("echo: first", "superseded"), ("second", "superseded"),
         ("third", "ok"), ("echo: third", "ok")]
