@@ -7,6 +7,7 @@ it); bench/bench_kernels.py runs 4 x 50 and records the lock waits in bench/RESU
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections import Counter
@@ -52,8 +53,8 @@ def check_nothing_lost(db: str, result: dict, writers: int, cells: int) -> dict:
         store.close()
 
 
-# jupyter_client's kernel managers leave their ZMQ sockets to the garbage collector
-# (3 per kernel, after shutdown_kernel and stop_channels): not ours.
+# jupyter_client's kernel managers leave their ZMQ sockets and an event loop to the
+# garbage collector (after shutdown_kernel and stop_channels): not ours.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_four_kernels_and_a_panel_share_one_file(tmp_path):
     server = ChatServer(demo_responder).start()
@@ -64,3 +65,4 @@ def test_four_kernels_and_a_panel_share_one_file(tmp_path):
         server.stop()
     counts = check_nothing_lost(db, result, WRITERS, CELLS)
     assert counts["runs"] == WRITERS * CELLS and counts["edits"] > 0
+    gc.collect()  # jupyter_client's leftovers (sockets, an event loop) go here, not later
