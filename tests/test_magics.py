@@ -56,12 +56,8 @@ BAD_LINES = {
     "no_subcommand": ("", ["needs a subcommand", "history", "sessions"]),
     "unknown_subcommand": ("histroy", ["Unknown subcommand 'histroy'",
                                        "history, import, memories"]),
-<<<<<<< HEAD
-    "unknown_option": ("history bogus=1", ["Unknown option 'bogus'", "Valid options: at, session"]),
-=======
-    "unknown_option": ("history user=ana", ["Unknown option 'user'",
-                                            "Valid options: at, columns, session"]),
->>>>>>> 7c7f68f (%agent history: run, role, content, time by default (columns=all for every column), text left-aligned and whole in the notebook (notebook/frames.py); demo reply: a blank line before the memories list)
+    "unknown_option": ("history bogus=1", ["Unknown option 'bogus'",
+                                           "Valid options: at, columns, session, user"]),
     "sessions_takes_none": ("sessions session=x", ["Unknown option 'session'"]),
 }
 
