@@ -144,3 +144,25 @@ def test_a_failed_rerun_supersedes_nothing(shell, server, db_path):
     store = DuckDbStore(db_path)
     assert store.session_runs("g")[0].cell_id is None
     store.close()
+
+
+def test_the_panel_hides_superseded_runs_unless_asked(shell, server, db_path):
+    from jupyter_agentmem.notebook.panel import panel
+
+    shell.kernel = None
+    shell.parent_header = {"metadata": {"cellId": "p1"}}
+    shell.run_cell_magic("agent", "session=p", "old answer please")
+    shell.run_cell_magic("agent", "session=p", "new answer please")  # the cell re-run
+    shell.parent_header = {"metadata": {"cellId": "p2"}}
+    shell.run_cell_magic("agent", "session=p", "next cell")
+    p = panel(session_id="p", user_id="default", store=DuckDbStore(db_path))
+    try:
+        shown = list(p.history_tab.frame["content"])
+        assert shown == ["new answer please", "echo: new answer please", "next cell",
+                         "echo: next cell"]
+        p.history_tab.show_superseded.value = True
+        assert list(zip(p.history_tab.frame["content"], p.history_tab.frame["status"]))[:2] == [
+            ("old answer please", "superseded"), ("echo: old answer please", "superseded")]
+        assert len(p.history_tab.frame) == 6
+    finally:
+        p.close()

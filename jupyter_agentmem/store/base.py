@@ -87,12 +87,14 @@ class Store(ABC):
     @abstractmethod
     def message_rows(
         self, session_id: str, offset: int = 0, limit: int | None = None,
-        include_deleted: bool = False,
+        include_deleted: bool = False, include_superseded: bool = True,
     ) -> list[dict[str, Any]]:
         """The session's messages as rows (with their run's seq and status)."""
 
     @abstractmethod
-    def count_messages(self, session_id: str, include_deleted: bool = False) -> int: ...
+    def count_messages(self, session_id: str, include_deleted: bool = False,
+                       include_superseded: bool = True) -> int:
+        """How many messages the session has (``message_rows`` with the same filters)."""
 
     @abstractmethod
     def get_message(self, message_id: str) -> dict[str, Any] | None:

@@ -43,8 +43,13 @@ class HistoryTab(TableTab):
                  ("‹", "Previous page", lambda: self.page("prev")),
                  ("›", "Next page", lambda: self.page("next")),
                  ("»", "Last page (newest)", lambda: self.page("last"))]
+        # A re-run cell's earlier run is kept, marked superseded, and left out of what
+        # the model is sent: hidden here too unless asked for.
+        self.show_superseded = w.Checkbox(value=False, description="show superseded",
+                                          indent=False, layout=w.Layout(width="auto"))
+        self.show_superseded.observe(lambda _c: self.panel.guard(self.reload), names="value")
         return [w.HBox([*(self._button(a, b, c) for a, b, c in pager), self.page_label,
-                        self._show_deleted_box()])]
+                        self._show_deleted_box(), self.show_superseded])]
 
     def row_labels(self, n: int) -> list[int]:
         return list(range(self.offset, self.offset + n))
@@ -57,16 +62,20 @@ class HistoryTab(TableTab):
             self.total, self.offset = 0, 0
             rows: list[dict[str, Any]] = []
         elif self.needle:
-            matches = self.search(store.message_rows(session,
-                                                     include_deleted=self.with_deleted))
+            matches = self.search(store.message_rows(
+                session, include_deleted=self.with_deleted,
+                include_superseded=self.show_superseded.value))
             self.total = len(matches)
             self._clamp()
             rows = matches.iloc[self.offset:self.offset + self.page_size].to_dict("records")
         else:
-            self.total = store.count_messages(session, include_deleted=self.with_deleted)
+            self.total = store.count_messages(
+                session, include_deleted=self.with_deleted,
+                include_superseded=self.show_superseded.value)
             self._clamp()
             rows = store.message_rows(session, self.offset, self.page_size,
-                                      include_deleted=self.with_deleted)
+                                      include_deleted=self.with_deleted,
+                                      include_superseded=self.show_superseded.value)
         self.remember(rows)
         last = min(self.offset + self.page_size, self.total)
         self.page_label.value = (f"rows {self.offset + 1 if self.total else 0}-{last} of "

@@ -232,14 +232,16 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                             [session_id])
 
     def message_rows(self, session_id: str, offset: int = 0, limit: int | None = None,
-                     include_deleted: bool = False) -> list[dict[str, Any]]:
+                     include_deleted: bool = False,
+                     include_superseded: bool = True) -> list[dict[str, Any]]:
         live = "" if include_deleted else "AND deleted_at IS NULL"
+        current = "" if include_superseded else "AND superseded_by IS NULL"
         materialized = self.engine.dialect.materialized
         sql = f"""
             WITH m AS {materialized} (SELECT * FROM messages WHERE session_id = ? {live}),
                  r AS {materialized} (SELECT run_id, seq AS run_seq,
                                            {cells.SHOWN_STATUS} AS status FROM runs
-                                    WHERE session_id = ?)
+                                    WHERE session_id = ? {current})
             SELECT m.message_id, r.run_seq, m.seq, m.role, m.content, r.status,
                    m.name, m.tool_calls, m.tool_call_id, m.run_id, m.created_at, m.edited_at,
                    m.deleted_at
@@ -250,10 +252,15 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         return self._dicts(sql, [session_id, session_id, limit,
                                  count_limit(offset, "offset")])
 
-    def count_messages(self, session_id: str, include_deleted: bool = False) -> int:
+    def count_messages(self, session_id: str, include_deleted: bool = False,
+                       include_superseded: bool = True) -> int:
         live = "" if include_deleted else "AND deleted_at IS NULL"
-        return self._scalar(f"SELECT count(*) FROM messages WHERE session_id = ? {live}",
-                            [session_id])
+        current = "" if include_superseded else (
+            "AND run_id NOT IN (SELECT run_id FROM runs WHERE session_id = ? "
+            "AND superseded_by IS NOT NULL)")
+        return self._scalar(f"SELECT count(*) FROM messages WHERE session_id = ? {live} "
+                            f"{current}",
+                            [session_id] + ([] if include_superseded else [session_id]))
 
     def get_message(self, message_id: str) -> dict[str, Any] | None:
         rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
