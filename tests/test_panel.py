@@ -718,8 +718,13 @@ def test_panel_notebook_runs_offline(tmp_path, monkeypatch):
     nb = nbformat.read(str(notebook), as_version=4)
     # The kernelspec runs "python": this venv's.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    kernel_tmp = tmp_path / "kernel_tmp"  # where the notebook makes its demo database
+    kernel_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(kernel_tmp))
     NotebookClient(nb, timeout=120, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
+    # The kernel has stopped: the demo database and its exports went with it.
+    assert list(kernel_tmp.rglob("panel_demo.duckdb*")) == []
     texts = ["\n".join((o.get("text") or "") + json.dumps(o.get("data", {}))
                        for o in c.get("outputs", [])) for c in nb.cells]
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
