@@ -102,12 +102,14 @@ class AgentMemory:
 
     @property
     def memories(self) -> list[Memory]:
-        """The current user's live memories."""
+        """The current user's live memories, after the memory work queued for them."""
+        wait_for_memory_work(None, self.user_id, self.wait_timeout)
         return self.memory_store.user_memories(self.user_id)
 
     @property
     def summary(self) -> SessionSummary | None:
-        """The session's latest summary."""
+        """The session's latest summary, after the summary work queued for it."""
+        wait_for_memory_work(self.session_id, None, self.wait_timeout)
         return self.session_store.latest_summary(self.session_id)
 
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:

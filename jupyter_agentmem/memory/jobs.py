@@ -82,9 +82,22 @@ def _summary_job(work: MemoryWork) -> str | None:
     return f"summary v{stored.version}"
 
 
-def wait_for_memory_work(session_id: str, user_id: str, timeout: float) -> bool:
-    """Wait (bounded) for queued work on this session or user; ``False`` on timeout."""
-    return worker().wait_for({session_key(session_id), user_key(user_id)}, timeout)
+def wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float) -> bool:
+    """Wait (bounded) for queued work on this session or user; ``False`` on timeout.
+
+    Reads call this first (read-your-writes): a memory or summary read sees the work
+    already queued for it. In the job thread itself it returns at once (a job that
+    reads must not wait for itself).
+    """
+    jobs = worker()
+    if jobs.in_worker_thread():
+        return True
+    keys = set()
+    if session_id:
+        keys.add(session_key(session_id))
+    if user_id:
+        keys.add(user_key(user_id))
+    return jobs.wait_for(keys, timeout) if keys else True
 
 
 def take_failures() -> list[str]:
