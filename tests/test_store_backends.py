@@ -175,6 +175,15 @@ def _m001_database(location: str) -> None:
         raw = psycopg.connect(location, autocommit=True, cursor_factory=psycopg.ClientCursor)
         con: Any = PgConnection(raw)
         dialect = POSTGRES
+    elif location.startswith("sqlite://"):
+        import sqlite3
+
+        from jupyter_agentmem.store.sqlite.dialect import SQLITE
+        from jupyter_agentmem.store.sqlite.engine import SqliteConnection, sqlite_path
+
+        raw = sqlite3.connect(sqlite_path(location), isolation_level=None)
+        con = SqliteConnection(raw)
+        dialect = SQLITE
     else:
         import duckdb
 
@@ -269,16 +278,19 @@ def test_panel_edits_reach_postgres(pg_url):
     p.close()
 
 
-def test_four_processes_share_one_postgres_session(server, pg_url):
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_four_processes_share_one_session(server, backend, tmp_path, request):
+    db = (request.getfixturevalue("pg_url") if backend == "postgres"
+          else "sqlite://" + str(tmp_path / "shared.sqlite"))
     procs = [subprocess.Popen(
-        [sys.executable, PROC, json.dumps({"db": pg_url, "base_url": server.base_url,
+        [sys.executable, PROC, json.dumps({"db": db, "base_url": server.base_url,
                                            "session": "shared", "history": 3,
                                            "messages": [f"p{p}-t{t}" for t in range(50)]})],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(4)]
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
-    store = AgentStorage(open_store(pg_url)).store
+    store = AgentStorage(open_store(db)).store
     runs = store.session_runs("shared")
     assert [r.seq for r in runs] == list(range(200))  # no gap, no duplicate
     assert store.count_messages("shared") == 400

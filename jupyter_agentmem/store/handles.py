@@ -60,6 +60,27 @@ class UrlHandle(StoreHandle):
         super().__init__(open_store(db_url), table_name)
 
 
+class SqliteHandle(StoreHandle):
+    """A handle on a SQLite file, as phidata opens one: ``db_url``, else ``db_file``, else
+    a private in-memory database."""
+
+    def __init__(self, table_name: str | None = None, db_url: str | None = None,
+                 db_file: str | os.PathLike | None = None) -> None:
+        if db_url:
+            if not db_url.startswith("sqlite://"):
+                raise ValueError(f"{type(self).__name__} takes a sqlite:// db_url, not "
+                                 f"{db_url.partition('://')[0]}:// (for PostgreSQL use "
+                                 "PgAgentStorage / PgMemoryDb)")
+            location = db_url
+        elif db_file is not None:
+            location = "sqlite://" + os.path.abspath(os.path.expanduser(os.fspath(db_file)))
+        else:
+            location = "sqlite://"
+        self.db_url = db_url
+        self.db_file = os.fspath(db_file) if db_file is not None else None
+        super().__init__(open_store(location), table_name)
+
+
 class DuckDbAgentStorage(FileHandle, AgentStorage):
     """Sessions in a DuckDB file."""
 
@@ -76,7 +97,16 @@ class PgMemoryDb(UrlHandle, MemoryDb):
     """User memories in PostgreSQL."""
 
 
-# phidata's documented examples use these names; they keep the same file on DuckDB.
-SqlAgentStorage = DuckDbAgentStorage
-SqliteAgentStorage = DuckDbAgentStorage
-SqliteMemoryDb = DuckDbMemoryDb
+class SqlAgentStorage(SqliteHandle, AgentStorage):
+    """Sessions in a SQLite file (phidata's ``phi.storage.agent.sqlite.SqlAgentStorage``)."""
+
+
+class SqliteMemoryDb(SqliteHandle, MemoryDb):
+    """User memories in a SQLite file (phidata's default table: ``memory``)."""
+
+    default_table = "memory"
+
+
+# Not a phidata 2.7.10 name (its SQLite storage is SqlAgentStorage), but later phidata
+# and agno use it: the same class.
+SqliteAgentStorage = SqlAgentStorage

@@ -87,7 +87,8 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         sql = f"""
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
-                   s.created_at, {greatest}(s.updated_at, r.last_run_at) AS updated_at
+                   s.created_at, {greatest}(s.updated_at, coalesce(r.last_run_at, s.updated_at))
+                       AS updated_at
             FROM sessions s
             LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
                               max(created_at) AS last_run_at
