@@ -12,7 +12,7 @@ import os
 
 from .base import Store
 from .location import default_db_path
-from .registry import open_store
+from .registry import open_store, scheme_of
 
 
 class StoreHandle:
@@ -50,14 +50,22 @@ class FileHandle(StoreHandle):
 
 
 class UrlHandle(StoreHandle):
-    """A handle on a database server (``db_url`` as in phidata)."""
+    """A handle on a PostgreSQL server (``db_url``, and ``schema`` as in phidata; ours
+    defaults to ``agentmem``, or ``?schema=`` in the URL)."""
 
-    def __init__(self, table_name: str | None = None, db_url: str = "") -> None:
+    def __init__(self, table_name: str | None = None, schema: str | None = None,
+                 db_url: str = "") -> None:
         if not db_url:
             raise ValueError(f"{type(self).__name__} needs db_url= (e.g. "
                              "postgresql://user@host/dbname)")
+        from .postgres import PostgresStore
+
+        if scheme_of(db_url) not in ("postgresql", "postgres"):
+            raise ValueError(f"{type(self).__name__} takes a postgresql:// db_url, not "
+                             f"{db_url.partition('://')[0] or db_url!r}")
         self.db_url = db_url
-        super().__init__(open_store(db_url), table_name)
+        self.schema = schema
+        super().__init__(PostgresStore(db_url, schema), table_name)
 
 
 class SqliteHandle(StoreHandle):
