@@ -48,7 +48,7 @@ def test_memories_and_summary_right_after_the_first_turn(server, model, db_path)
     # A second turn: the reads stay current (not one turn behind).
     script_slow_memory_work(server, "John lives in NYC.", "John lives in NYC.")
     agent.run("I live in nyc?")
-    assert [m.memory for m in agent.memory.memories][-1] == "John lives in NYC."
+    assert [m.memory for m in agent.memory.memories][0] == "John lives in NYC."  # newest first
     assert agent.memory.summary.summary == "John lives in NYC."
 
 

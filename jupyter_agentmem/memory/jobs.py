@@ -26,6 +26,7 @@ class MemoryWork:
     update_summary: bool
     memory_limit: int = 30
     on_outcome: Outcome | None = None
+    summary_model: ChatModel | None = None  # the summarizer's own model; else ``model``
 
 
 def user_key(user_id: str) -> tuple[str, str]:
@@ -46,14 +47,16 @@ def queue_memory_work(work: MemoryWork) -> None:
                         "Updating the summary", work.on_outcome)
 
 
-def metered(work: MemoryWork, kind: str, store: Store) -> MeteredModel:
-    """The work's model, each call of it a row of the usage ledger in ``store``."""
+def metered(work: MemoryWork, kind: str, store: Store,
+            model: ChatModel | None = None) -> MeteredModel:
+    """The work's model (or ``model``), each call of it a row of the usage ledger in
+    ``store``."""
     def record(call: ModelCall) -> None:
         store.record_model_call(call.model_copy(update={
             "session_id": work.run.session_id, "user_id": work.user_id,
             "run_id": work.run.run_id}))
 
-    return MeteredModel(work.model, kind, record)
+    return MeteredModel(model or work.model, kind, record)
 
 
 def _memories_job(work: MemoryWork) -> str | None:
@@ -73,7 +76,7 @@ def _memories_job(work: MemoryWork) -> str | None:
 def _summary_job(work: MemoryWork) -> str | None:
     from .summaries import update_session_summary
 
-    model = metered(work, "summary", work.session_store)
+    model = metered(work, "summary", work.session_store, work.summary_model)
     stored = update_session_summary(work.session_store, model, work.run.session_id)
     if stored is None:
         return None

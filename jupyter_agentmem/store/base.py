@@ -45,6 +45,16 @@ class Store(ABC):
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every session with its run and message counts, newest first."""
 
+    @abstractmethod
+    def save_session(self, session_id: str, user_id: str | None = None,
+                     agent_name: str | None = None, session_name: str | None = None) -> None:
+        """Create the session's row if missing; set the names given (``None`` keeps)."""
+
+    @abstractmethod
+    def delete_session(self, session_id: str, actor: str = "user") -> bool:
+        """Delete a session with its runs, messages and summaries (an event records the
+        counts); memories stay with their user. ``False`` if there was no such session."""
+
     # --- runs and messages ----------------------------------------------------
     @abstractmethod
     def append_run(self, run: Run, user_id: str | None = None) -> int:
@@ -133,6 +143,10 @@ class Store(ABC):
 
     @abstractmethod
     def delete_user_memories(self, user_id: str, actor: str) -> int: ...
+
+    @abstractmethod
+    def memory_users(self) -> list[str]:
+        """Every user id that has live memories (phidata's memory db reads all users)."""
 
     # --- summaries ------------------------------------------------------------
     @abstractmethod

@@ -99,6 +99,12 @@ class MemorySummarySql(SqlRows):
                 self.delete_memory(user_id, memory_id, actor)
         return len(ids)
 
+    def memory_users(self) -> list[str]:
+        with self.engine.connection() as con:
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT user_id FROM memories WHERE deleted_at IS NULL "
+                "ORDER BY user_id").fetchall()]
+
     # --- summaries ------------------------------------------------------------
     def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:
         with self._connection() as con:

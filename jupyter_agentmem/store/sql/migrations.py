@@ -184,11 +184,17 @@ def m005_run_contexts_and_cells(schema: Schema) -> None:
     )
 
 
+def m006_session_name(schema: Schema) -> None:
+    # phidata's session_name (rename_session); NULL until a session is named.
+    schema.execute("ALTER TABLE sessions ADD COLUMN session_name VARCHAR")
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
                                               m004_model_calls,
-                                              m005_run_contexts_and_cells]
+                                              m005_run_contexts_and_cells,
+                                              m006_session_name]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

@@ -65,12 +65,12 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     @staticmethod
     def _get_session(con: Connection, session_id: str) -> SessionInfo | None:
-        row = con.execute(
-            "SELECT session_id, user_id, agent_name, model, created_at, updated_at "
-            "FROM sessions WHERE session_id = ?", [session_id]).fetchone()
+        keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at",
+                "session_name"]
+        row = con.execute(f"SELECT {', '.join(keys)} FROM sessions WHERE session_id = ?",
+                          [session_id]).fetchone()
         if row is None:
             return None
-        keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at"]
         return SessionInfo(**dict(zip(keys, row)))
 
     def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
@@ -81,6 +81,39 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         if info is not None and info.user_id is not None and info.user_id != user_id:
             raise StoreError(not_yours(session_id))
         return info
+
+    def save_session(self, session_id: str, user_id: str | None = None,
+                     agent_name: str | None = None, session_name: str | None = None) -> None:
+        now = utcnow()
+        with self.engine.transaction() as con:
+            self.engine.lock_session(con, session_id)
+            updated = con.execute(
+                "UPDATE sessions SET updated_at = ?, user_id = coalesce(user_id, ?), "
+                "agent_name = coalesce(?, agent_name), "
+                "session_name = coalesce(?, session_name) WHERE session_id = ? "
+                "RETURNING session_id",
+                [now, user_id, agent_name, session_name, session_id]).fetchone()
+            if updated is None:
+                con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                            "created_at, updated_at, session_name) "
+                            "VALUES (?, ?, ?, NULL, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [session_id, user_id, agent_name, now, now, session_name])
+
+    def delete_session(self, session_id: str, actor: str = "user") -> bool:
+        with self.engine.transaction() as con:
+            row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                              [session_id]).fetchone()
+            counts = {}
+            for table in ("messages", "runs", "summaries"):  # our constants
+                (counts[table],) = con.execute(
+                    f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()
+                con.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])
+            con.execute("DELETE FROM sessions WHERE session_id = ?", [session_id])
+            if row is not None:
+                self._event(con, "session", session_id, row[0], session_id, "delete", counts,
+                            None, actor)
+            self.engine.recent_runs.clear()
+        return row is not None
 
     def list_sessions(self) -> list[dict[str, Any]]:
         greatest = self.engine.dialect.greatest
@@ -134,7 +167,8 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                     if updated is not None and user_id is not None and updated[0] != user_id:
                         raise StoreError(not_yours(run.session_id))  # rolls back
                     if updated is None:
-                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?) "
+                        con.execute("INSERT INTO sessions (session_id, user_id, agent_name, "
+                                    "model, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?) "
                                     "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
                                     [run.session_id, user_id, run.model, now, now])
                     (seq,) = con.execute(
