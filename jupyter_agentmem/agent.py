@@ -6,6 +6,7 @@ reads the ``RunResponse``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from .types import AgentSession, Message, ModelCall, Run, RunResponse, SessionSu
 
 DEFAULT_USER = "default"
 MAX_BUDGET_RUNS = 256  # runs a token budget may look back over (the summary covers more)
+log = logging.getLogger(__name__)  # debug_mode=True shows its debug lines
 
 Delta = Callable[[str], None]
 
@@ -70,6 +72,10 @@ class Agent:
         self.history_tokens: int | None = None
         self._owner_checked: tuple[str, str] | None = None
         self.debug_mode = debug_mode
+        if debug_mode:
+            from .render.debug_log import enable_debug_log
+
+            enable_debug_log()
         self.session_name = session_name
         self.run_id: str | None = None  # the last run's id (phidata's), None before one
         # Without storage the session lives in a private in-memory DuckDB.
@@ -300,6 +306,19 @@ class Agent:
 
     def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
                     streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("---------- %s Response Start ----------", self.model.id)
+            for sent in messages:
+                log.debug("============== %s ==============\n%s", sent["role"], sent.get("content"))
+        out = self._call_model_once(messages, on_delta, streamed)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("============== assistant ==============\n%s", out[0].content)
+            log.debug("* Tokens:  input=%s, output=%s", *out[1])
+            log.debug("---------- %s Response End ----------", self.model.id)
+        return out
+
+    def _call_model_once(self, messages: list[dict[str, Any]], on_delta: Delta | None,
+                         streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
         # Metered: the chat call counts toward this kernel's tokens of the day (the
         # ledger row of a chat call is its run).
         model = MeteredModel(self.model, "chat", _kept_as_run)
@@ -358,17 +377,28 @@ class Agent:
 
     def print_response(self, message: str, stream: bool = False,
                        markdown: bool | None = None,
-                       renderer: ReplyRenderer | None = None) -> None:
-        """Show the reply: Markdown in a notebook (one updating display), text elsewhere.
+                       renderer: ReplyRenderer | None = None,
+                       show_message: bool = True, console: Any = None) -> None:
+        """Show the reply: in a notebook one updating Markdown display; in a terminal
+        phidata's rich panels (Message / Response (1.2s), Markdown when ``markdown``),
+        drawn on ``console`` (a ``rich.console.Console``) when given.
 
         Returns None, as phidata's does: a notebook cell ending in ``print_response``
         shows the reply once, not a ``RunResponse`` repr under it. Use ``run`` for the value.
         ``renderer`` replaces the default display.
         """
+        as_markdown = self.markdown if markdown is None else markdown
         if renderer is None:
-            from .render import ReplyView
+            from .render import ReplyView, in_notebook
 
-            renderer = ReplyView(markdown=self.markdown if markdown is None else markdown)
+            if in_notebook() and console is None:
+                renderer = ReplyView(markdown=as_markdown)
+            else:
+                from .render.terminal import TerminalReply
+
+                renderer = TerminalReply(message, markdown=as_markdown,
+                                         show_message=show_message, console=console,
+                                         stream=stream)
         response = self.respond(message, on_delta=renderer.add if stream else None)
         self.run_id = response.run_id
         renderer.finish(response)

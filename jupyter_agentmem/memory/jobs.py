@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from .. import changes
@@ -10,6 +11,8 @@ from ..model.metered import MeteredModel
 from ..store import Store
 from ..types import ModelCall, Run
 from .worker import Outcome, worker
+
+log = logging.getLogger(__name__)  # debug_mode=True shows each memory and summary operation
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,12 @@ def metered(work: MemoryWork, kind: str, store: Store,
 def _memories_job(work: MemoryWork) -> str | None:
     from .user_memories import update_user_memories
 
+    log.debug("*********** Updating memories of user %s (run %s) ***********", work.user_id,
+              work.run.run_id)
     model = metered(work, "memory", work.memory_store)
     update = update_user_memories(work.memory_store, model, work.run, work.user_id,
                                   classify=work.classify, limit=work.memory_limit)
+    log.debug("Memories: %s", update.describe() or "nothing changed")
     for problem in update.skipped:
         worker().report(f"Skipped a memory change the model asked for: {problem}")
     if update.changed:
@@ -76,10 +82,15 @@ def _memories_job(work: MemoryWork) -> str | None:
 def _summary_job(work: MemoryWork) -> str | None:
     from .summaries import update_session_summary
 
+    log.debug("*********** Updating the summary of session %s ***********",
+              work.run.session_id)
     model = metered(work, "summary", work.session_store, work.summary_model)
     stored = update_session_summary(work.session_store, model, work.run.session_id)
     if stored is None:
+        log.debug("Summary: nothing new to fold in")
         return None
+    log.debug("Summary v%s: %s (topics: %s)", stored.version, stored.summary,
+              ", ".join(stored.topics))
     changes.notify(changes.Change("summary", work.run.session_id, work.user_id,
                                   work.session_store.path))
     return f"summary v{stored.version}"
