@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ..types import Memory, ModelCall, Run, RunContext, SessionInfo, SessionSummary
@@ -31,6 +32,10 @@ class Store(ABC):
     def close(self) -> None:
         """Let go of the database now (hand a DuckDB file to another process); the next
         call opens it again."""
+
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[object]:
+        """One transaction around several calls: all of them are stored, or none."""
 
     # --- sessions -------------------------------------------------------------
     @abstractmethod

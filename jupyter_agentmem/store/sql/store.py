@@ -10,6 +10,7 @@ at a time).
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ...types import Message, Run, RunContext, SessionInfo, utcnow
@@ -57,6 +58,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
     def path(self) -> str | None:
         """Where the data lives (a file path, or a URL without its password)."""
         return self.engine.path
+
+    def batch(self) -> AbstractContextManager[object]:
+        return self.engine.transaction()
 
     # --- sessions -------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionInfo | None:
