@@ -67,6 +67,12 @@ def test_persistent_memory_example_on_sqlite(server, tmp_path):
     shown = subprocess.run(["sqlite3", str(db_file), "SELECT session_id, count(*) FROM runs "
                             "GROUP BY session_id"], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == f"{session_id}|2"
+    # "View the agent sessions in the sqlite database", as phidata's docs say.
+    shown = subprocess.run(["sqlite3", str(db_file), "SELECT * FROM agent_sessions"],
+                           capture_output=True, text=True, check=True)
+    (row,) = shown.stdout.splitlines()
+    assert row.startswith(f"{session_id}||default|")
+    assert '"content":"What was my first message?"' in row
     con = sqlite3.connect(db_file)
     try:
         assert con.execute("SELECT count(*) FROM messages").fetchone() == (4,)

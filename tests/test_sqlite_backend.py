@@ -44,7 +44,8 @@ def test_sql_agent_storage_writes_a_sqlite_file(server, model, tmp_path):
         assert topics == '["food", "drinks"]'  # a JSON list in a TEXT column
     finally:
         con.close()
-    memory = SqliteStore(str(db_file)).user_memories("ana")[0]
+    # SqliteMemoryDb's default table_name is phidata's "memory".
+    memory = SqliteStore(str(db_file)).scoped(memories="memory").user_memories("ana")[0]
     assert memory.topics == ["food", "drinks"] and isinstance(memory.created_at, datetime)
     # The second turn's request held the first turn: history comes from the file.
     assert [m["content"] for m in server.of("chat")[-1]["messages"][-3:]] == [

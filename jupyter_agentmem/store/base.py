@@ -34,6 +34,16 @@ class Store(ABC):
         call opens it again."""
 
     @abstractmethod
+    def scoped(self, sessions: str | None = None, memories: str | None = None) -> Store:
+        """This store seeing only the sessions / memories of phidata's table names
+        ``sessions`` / ``memories`` (``None``: unchanged). Same database, same engine."""
+
+    @abstractmethod
+    def ensure_view(self, kind: str, name: str) -> None:
+        """A read-only view ``name`` in phidata's row shape over ``kind`` (``sessions`` or
+        ``memories``) of that table name; nothing if it exists."""
+
+    @abstractmethod
     def batch(self) -> AbstractContextManager[object]:
         """One transaction around several calls: all of them are stored, or none."""
 

@@ -22,9 +22,16 @@ class StoreHandle:
 
     default_table = ""
 
+    view_kind = ""  # what the table_name names: "sessions" or "memories"
+
     def __init__(self, store: Store, table_name: str | None = None) -> None:
-        self.store = store
         self.table_name = table_name or self.default_table
+        self.store = self.scope(store)
+        if self.view_kind:  # the view named table_name, in phidata's row shape
+            self.store.ensure_view(self.view_kind, self.table_name)
+
+    def scope(self, store: Store) -> Store:
+        return store
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table_name={self.table_name!r}, at={self.store.path!r})"
@@ -40,6 +47,11 @@ class AgentStorage(StoreHandle):
     """
 
     default_table = "agent_sessions"
+    view_kind = "sessions"
+
+    def scope(self, store: Store) -> Store:
+        """Sessions of this table_name only (agents with other table names are apart)."""
+        return store.scoped(sessions=self.table_name)
 
     def read(self, session_id: str, user_id: str | None = None) -> AgentSession | None:
         """The session, or ``None`` (also when ``user_id`` is given and is not its user)."""
@@ -81,6 +93,11 @@ class MemoryDb(StoreHandle):
     """
 
     default_table = "agent_memory"
+    view_kind = "memories"
+
+    def scope(self, store: Store) -> Store:
+        """Memories of this table_name only."""
+        return store.scoped(memories=self.table_name)
 
     def read_memories(self, user_id: str | None = None, limit: int | None = None,
                       sort: str | None = None) -> list[MemoryRow]:

@@ -9,6 +9,7 @@ at a time).
 
 from __future__ import annotations
 
+import copy
 import json
 from contextlib import AbstractContextManager
 from typing import Any
@@ -20,10 +21,12 @@ from . import cells, contexts
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
+from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
 from .rows import MESSAGE
 from .search import SearchSql
 from .term_index import index_docs
 from .transfer import TransferSql
+from .views import PhidataViews, checked_view_name
 
 _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
@@ -45,11 +48,22 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
+class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # phidata's table_name: which sessions and memories this store object sees.
+        self.session_namespace = DEFAULT_SESSION_NAMESPACE
+        self.memory_namespace = DEFAULT_MEMORY_NAMESPACE
+
+    def scoped(self, sessions: str | None = None, memories: str | None = None) -> SqlStore:
+        view = copy.copy(self)
+        if sessions is not None:
+            view.session_namespace = checked_view_name(sessions)
+        if memories is not None:
+            view.memory_namespace = checked_view_name(memories)
+        return view
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path or ':memory:'!r})"
@@ -99,9 +113,10 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                 [now, user_id, agent_name, session_name, session_id]).fetchone()
             if updated is None:
                 con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
-                            "created_at, updated_at, session_name) "
-                            "VALUES (?, ?, ?, NULL, ?, ?, ?) ON CONFLICT DO NOTHING",
-                            [session_id, user_id, agent_name, now, now, session_name])
+                            "created_at, updated_at, session_name, namespace) "
+                            "VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [session_id, user_id, agent_name, now, now, session_name,
+                             self.session_namespace])
 
     def delete_session(self, session_id: str, actor: str = "user") -> bool:
         with self.engine.transaction() as con:
@@ -132,8 +147,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                        FROM runs GROUP BY session_id) r USING (session_id)
             LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
                        WHERE deleted_at IS NULL GROUP BY session_id) m USING (session_id)
+            WHERE s.namespace = ?
             ORDER BY updated_at DESC"""
-        return self._dicts(sql, [])
+        return self._dicts(sql, [self.session_namespace])
 
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
@@ -172,9 +188,11 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                         raise StoreError(not_yours(run.session_id))  # rolls back
                     if updated is None:
                         con.execute("INSERT INTO sessions (session_id, user_id, agent_name, "
-                                    "model, created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?) "
+                                    "model, created_at, updated_at, namespace) "
+                                    "VALUES (?, ?, NULL, ?, ?, ?, ?) "
                                     "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
-                                    [run.session_id, user_id, run.model, now, now])
+                                    [run.session_id, user_id, run.model, now, now,
+                                     self.session_namespace])
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                         [run.session_id]).fetchone()

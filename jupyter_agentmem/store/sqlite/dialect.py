@@ -16,6 +16,21 @@ def _list_from_json(value: Any) -> list[str]:
     return list(json.loads(value)) if value else []
 
 
+def _json_array(expr: str, source: str, order: str) -> str:
+    # json() keeps a nested object an object (a subquery drops its JSON subtype); the
+    # ordered subquery gives the aggregate its order (no ORDER BY in aggregates before 3.44).
+    return (f"(SELECT json_group_array(json(j)) FROM "
+            f"(SELECT {expr} AS j FROM {source} ORDER BY {order}))")
+
+
+def _list_json(expr: str) -> str:
+    return f"json({expr})"
+
+
+def _epoch(expr: str) -> str:
+    return f"CAST(strftime('%s', {expr}) AS INTEGER)"
+
+
 SQLITE = Dialect(
     name="sqlite",
     text_list_type="TEXT",  # a JSON array: SQLite has no array type
@@ -24,4 +39,7 @@ SQLITE = Dialect(
     encode_list=_json_list,
     decode_list=_list_from_json,
     encode_id_list=_json_list,
+    json_array=_json_array,
+    epoch=_epoch,
+    list_json=_list_json,
 )
