@@ -22,13 +22,10 @@ class StoreHandle:
 
     default_table = ""
 
-    view_kind = ""  # what the table_name names: "sessions" or "memories"
-
     def __init__(self, store: Store, table_name: str | None = None) -> None:
         self.table_name = table_name or self.default_table
+        # Scoped to table_name; its view (phidata's row shape) is made at the first write.
         self.store = self.scope(store)
-        if self.view_kind:  # the view named table_name, in phidata's row shape
-            self.store.ensure_view(self.view_kind, self.table_name)
 
     def scope(self, store: Store) -> Store:
         return store
@@ -47,7 +44,6 @@ class AgentStorage(StoreHandle):
     """
 
     default_table = "agent_sessions"
-    view_kind = "sessions"
 
     def scope(self, store: Store) -> Store:
         """Sessions of this table_name only (agents with other table names are apart)."""
@@ -93,7 +89,6 @@ class MemoryDb(StoreHandle):
     """
 
     default_table = "agent_memory"
-    view_kind = "memories"
 
     def scope(self, store: Store) -> Store:
         """Memories of this table_name only."""

@@ -26,6 +26,9 @@ class MemorySummarySql(SqlRows):
 
     memory_namespace: str  # phidata's memory table_name this store object sees
 
+    def _make_wanted_views(self) -> None:
+        """The views of this store's table names (sql/views.py), before a write."""
+
     # --- memories -------------------------------------------------------------
     def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
         live = "" if include_deleted else "AND deleted_at IS NULL"
@@ -66,6 +69,7 @@ class MemorySummarySql(SqlRows):
 
     def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
         check_id(memory.user_id, "the user id")
+        self._make_wanted_views()
         with self._transaction() as con:
             con.execute(
                 f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "

@@ -59,10 +59,14 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
 
     def scoped(self, sessions: str | None = None, memories: str | None = None) -> SqlStore:
         view = copy.copy(self)
+        wanted = list(self.wanted_views)
         if sessions is not None:
             view.session_namespace = checked_view_name(sessions)
+            wanted.append(("sessions", sessions))
         if memories is not None:
             view.memory_namespace = checked_view_name(memories)
+            wanted.append(("memories", memories))
+        view.wanted_views = tuple(wanted)
         return view
 
     def __repr__(self) -> str:
@@ -102,6 +106,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
 
     def save_session(self, session_id: str, user_id: str | None = None,
                      agent_name: str | None = None, session_name: str | None = None) -> None:
+        self._make_wanted_views()
         now = utcnow()
         with self.engine.transaction() as con:
             self.engine.lock_session(con, session_id)
@@ -160,6 +165,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                             ("output_tokens", run.output_tokens)):
             if count is not None:
                 check_int(count, f"the run's {what}", 0, INT32_MAX)
+        self._make_wanted_views()
         now = utcnow()
         cache = self.engine.recent_runs
         # Held around the transaction so the cache update below happens under the same

@@ -12,12 +12,14 @@ identifier, none of our own tables) before it reaches SQL.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from ..base import StoreError
 from .rows import SqlRows
 
 _VIEW_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+log = logging.getLogger(__name__)
 OWN_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
               "schema_migrations", "search_docs", "search_terms", "model_calls")
 
@@ -31,7 +33,24 @@ def checked_view_name(name: str) -> str:
 
 
 class PhidataViews(SqlRows):
-    """Creates the read-only views named by phidata's ``table_name``s."""
+    """Creates the read-only views named by phidata's ``table_name``s.
+
+    A store scoped to a table name wants its view; it is made at the first write
+    through that store (not when a storage object is built: that must not open, or
+    wait for, the database), best effort: a view that cannot be made now never costs
+    a run or a memory, and is tried again at the next write.
+    """
+
+    wanted_views: tuple[tuple[str, str], ...] = ()
+
+    def _make_wanted_views(self) -> None:
+        for kind, name in self.wanted_views:
+            if (kind, name) in self.engine.views_made:
+                continue
+            try:
+                self.ensure_view(kind, name)
+            except Exception:  # noqa: BLE001 (best effort: the write itself decides)
+                log.debug("view %s not made now", name, exc_info=True)
 
     def ensure_view(self, kind: str, name: str) -> None:
         """Make the view ``name`` of ``kind`` (``sessions`` or ``memories``) if missing."""
