@@ -50,8 +50,9 @@ def ana(server, model, tmp_path):
                   memory=AgentMemory(db=SqliteMemoryDb(table_name="agent_memory", db_file=db),
                                      create_user_memories=True, create_session_summary=True),
                   add_chat_history_to_messages=True, session_id="sess-demo", user_id="ana")
-    server.script(add("The user's name is Ana Lima."), Reply(content="nothing"),
-                  add("The user lives in Lisbon."), kind="memory")
+    # "What was my first message?" is a question about the conversation: no memory call.
+    server.script(add("The user's name is Ana Lima."), add("The user lives in Lisbon."),
+                  kind="memory")
     for text in ("My name is Ana Lima.", "What was my first message?", "I live in Lisbon."):
         agent.run(text)
     agent.memory.wait(10)
