@@ -21,7 +21,8 @@ from .rows import SqlRows
 _VIEW_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 log = logging.getLogger(__name__)
 OWN_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
-              "schema_migrations", "search_docs", "search_terms", "model_calls")
+              "schema_migrations", "search_docs", "search_terms", "model_calls",
+              "request_parts", "run_contexts")
 
 
 def checked_view_name(name: str) -> str:
