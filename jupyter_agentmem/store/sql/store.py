@@ -176,9 +176,14 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             nested = self.engine.in_transaction
             with self._transaction() as con:
                 self.engine.lock_session(con, run.session_id)
-                seq = cache.next_seq(self.engine.generation, run.session_id)
+                # Read once, under the write lock: the cache is updated below with the
+                # generation the seq was taken at. Read again after COMMIT it could be a
+                # newer one (SQLite: another process committed meanwhile) and mark a cache
+                # that lacks that process's run as fresh (a duplicate seq, seen in 4x50).
+                generation = self.engine.generation
+                seq = cache.next_seq(generation, run.session_id)
                 if seq is not None and user_id is not None and cache.owner(
-                        self.engine.generation, run.session_id) != user_id:
+                        generation, run.session_id) != user_id:
                     seq = None  # the owner is checked (or claimed) below
                 if seq is None:
                     # The session's row is touched once per hold of the file, not every
@@ -227,7 +232,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             if nested or superseded:
                 cache.clear()
             else:
-                cache.appended(self.engine.generation, run, user_id)
+                cache.appended(generation, run, user_id)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
@@ -266,11 +271,14 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             return []
         with self._connection():  # holding the file: the generation cannot change
             cache = self.engine.recent_runs
-            cached = cache.recent(self.engine.generation, session_id, n)
+            # Read before the query (SQLite: a commit in between makes it stale, never
+            # the other way round).
+            generation = self.engine.generation
+            cached = cache.recent(generation, session_id, n)
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
-            cache.fill(self.engine.generation, session_id, runs, asked=n)
+            cache.fill(generation, session_id, runs, asked=n)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
