@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from ... import runtime
+from ..files import make_private, open_private, private_folder
 from ..sql.engine import Cursor, EngineBase
 from ..sql.migrations import migrate
 from .dialect import SQLITE
@@ -94,16 +95,12 @@ def shared_sqlite(path: str | os.PathLike | None) -> SqliteEngine:
 
 
 def create_private_file(path: str) -> None:
-    """Create ``path`` 0600 (its folder 0700 when we create it); leave an existing one."""
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        return
-    os.close(fd)
+    """Create ``path`` 0600 (folders we create 0700) with the shared helpers
+    (``store/files.py``); an existing file of ours is made 0600 again."""
+    private_folder(os.path.dirname(path) or ".")
+    os.close(open_private(path, os.O_RDWR | os.O_CREAT))
     # SQLite creates the -wal and -shm files with the database file's mode.
+    make_private(path + "-wal", path + "-shm")
 
 
 class SqliteEngine(EngineBase):
