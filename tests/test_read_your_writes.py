@@ -70,7 +70,7 @@ def test_magics_and_panel_read_after_queued_work(shell, server, db_path):
         shell.run_cell_magic("agent", "session=s3 user=ana memories=on summary=on", "I like tea")
     frame = shell.run_line_magic("agent", "memories user=ana")
     assert list(frame["memory"]) == ["Ana likes tea."]
-    summaries = shell.run_line_magic("agent", "summary session=s3")
+    summaries = shell.run_line_magic("agent", "summary session=s3 user=ana")
     assert list(summaries["summary"]) == ["Ana talked about tea."]
 
     script_slow_memory_work(server, "Ana lives in Porto.", "Ana lives in Porto.")

@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 from ..sql.dialect import Dialect
+from ..values import check_text
 
 
 def _json_list(values: list[str]) -> str:
-    return json.dumps(list(values))
+    # Checked before encoding: JSON would escape a NUL or a lone surrogate into plain
+    # ASCII, and SQLite would then keep what no other backend can (store/values.py).
+    return json.dumps([check_text(v) if isinstance(v, str) else v for v in values])
 
 
 def _list_from_json(value: Any) -> list[str]:
