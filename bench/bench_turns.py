@@ -1,8 +1,9 @@
-"""Per-turn time of ``Agent.run`` with DuckDB storage and history, against a local server.
+"""Per-turn time of ``Agent.run`` with storage and history, against a local server.
 
-    .venv/bin/python bench/bench_turns.py [--turns 1000] [--profile]
+    .venv/bin/python bench/bench_turns.py [--turns 1000] [--profile] [--db duckdb|sqlite|URL]
 
-One session, ``DuckDbAgentStorage`` on a file, ``add_history_to_messages=True``,
+One session, storage on a DuckDB file (default), a SQLite file (``--db sqlite``) or a
+PostgreSQL database (``--db postgresql://...``), ``add_history_to_messages=True``,
 ``num_history_responses=3``, against ``jupyter_agentmem.model.server.ChatServer``
 on 127.0.0.1 answering instantly. For each window of turns (1-10, 91-100, 991-1000)
 it prints the median ms of ``Agent.run`` and of a raw ``openai`` client call with the
@@ -23,7 +24,8 @@ from typing import Any
 
 from jupyter_agentmem import Agent, OpenAIChat
 from jupyter_agentmem.model.server import ChatServer, Reply
-from jupyter_agentmem.storage import DuckDbAgentStorage
+from jupyter_agentmem.storage import AgentStorage
+from jupyter_agentmem.store import open_store
 
 WINDOWS = [(1, 10), (91, 100), (991, 1000)]
 
@@ -33,6 +35,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the last window's Agent.run calls")
+    parser.add_argument("--db", default="duckdb",
+                        help="duckdb or sqlite (a temporary file), or a postgresql:// URL")
     args = parser.parse_args()
 
     last_body: dict[str, Any] = {}
@@ -48,10 +52,11 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
 
     with tempfile.TemporaryDirectory() as tmp, ChatServer(responder) as server:
-        db = os.path.join(tmp, "bench.duckdb")
+        db = {"duckdb": os.path.join(tmp, "bench.duckdb"),
+              "sqlite": "sqlite://" + os.path.join(tmp, "bench.sqlite")}.get(args.db, args.db)
         model = OpenAIChat(id="bench", base_url=server.base_url, api_key="bench",
                            max_retries=0)
-        agent = Agent(model=model, storage=DuckDbAgentStorage(db_file=db),
+        agent = Agent(model=model, storage=AgentStorage(open_store(db)),
                       add_history_to_messages=True, num_history_responses=3,
                       description="You are a benchmark.", session_id="bench")
         client = model.client
@@ -74,7 +79,8 @@ def main() -> None:
                 raw_ms[window].append((time.perf_counter() - t0) * 1000)
         stored = agent.store.count_runs("bench")
 
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {stored} runs stored")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {stored} runs stored, "
+          f"db {args.db.split('@')[-1]}")
     print(f"{'turns':>10} {'Agent.run ms':>13} {'raw client ms':>14} {'overhead ms':>12}")
     for w in windows:
         a, r = statistics.median(agent_ms[w]), statistics.median(raw_ms[w])

@@ -1,4 +1,5 @@
-"""``python -m jupyter_agentmem quickstart``: the quickstart conversation, in a terminal.
+"""``python -m jupyter_agentmem quickstart``: the quickstart conversation, in a terminal;
+``python -m jupyter_agentmem import-phidata SOURCE``: bring a phidata 2.x store over.
 
 It uses the offline demo model unless OPENAI_API_KEY or OPENAI_BASE_URL is set, so
 it runs on a fresh machine with no network.
@@ -80,6 +81,22 @@ def migrate(source: str, target: str) -> dict[str, int]:
     return added
 
 
+def import_phidata_command(args: argparse.Namespace) -> int:
+    from .store import open_store
+    from .store.location import default_db_path
+    from .store.phidata_import import PhidataImportError, import_phidata
+
+    target = default_db_path(args.db)
+    try:
+        result = import_phidata(open_store(target), args.source, table=args.table,
+                                memory_table=args.memory_table, schema=args.schema)
+    except PhidataImportError as exc:
+        print(f"import-phidata: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.describe()} into {open_store(target).path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m jupyter_agentmem")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,10 +106,21 @@ def main(argv: list[str] | None = None) -> None:
                        "PostgreSQL); rows already there are kept")
     m.add_argument("source", metavar="FROM", help="a DuckDB path or a database URL")
     m.add_argument("target", metavar="TO", help="a DuckDB path or a database URL")
+    imp = sub.add_parser("import-phidata", help="import sessions and memories written by "
+                         "phidata 2.x (ids kept; a re-import adds nothing)")
+    imp.add_argument("source", help="a SQLite file or a postgresql:// URL written by phidata")
+    imp.add_argument("--table", default="agent_sessions", help="phidata's session table")
+    imp.add_argument("--memory-table", default=None, help="phidata's memory table "
+                     "(e.g. agent_memory); memories are imported only when given")
+    imp.add_argument("--schema", default="ai", help="PostgreSQL schema of those tables")
+    imp.add_argument("--db", default=None, help="where to import (default: AGENTMEM_DB or "
+                     "the Jupyter data dir)")
     args = parser.parse_args(argv)
     if args.command == "migrate":
         migrate(args.source, args.target)
         return
+    if args.command == "import-phidata":
+        sys.exit(import_phidata_command(args))
     if args.command == "quickstart":
         if args.db:
             quickstart(args.db)

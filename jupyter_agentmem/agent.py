@@ -6,6 +6,7 @@ reads the ``RunResponse``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,10 +20,11 @@ from .model.metered import MeteredModel
 from .render import ReplyRenderer
 from .store import AgentStorage, DuckDbStore, Store, StoreError
 from .store.values import check_id, check_text
-from .types import Message, ModelCall, Run, RunResponse, SessionSummary, new_id
+from .types import AgentSession, Message, ModelCall, Run, RunResponse, SessionSummary, new_id
 
 DEFAULT_USER = "default"
 MAX_BUDGET_RUNS = 256  # runs a token budget may look back over (the summary covers more)
+log = logging.getLogger(__name__)  # debug_mode=True shows its debug lines
 
 Delta = Callable[[str], None]
 
@@ -43,11 +45,17 @@ class Agent:
         user_id: str | None = None,
         name: str | None = None,
         markdown: bool = False,
+        debug_mode: bool = False,
+        add_chat_history_to_messages: bool | None = None,
+        session_name: str | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         self.storage = storage
         self.memory = memory if memory is not None else AgentMemory()
-        self.add_history_to_messages = add_history_to_messages
+        # phidata's alias of the same setting: either spelling sets it.
+        self.add_history_to_messages = (add_history_to_messages
+                                        if add_chat_history_to_messages is None
+                                        else add_chat_history_to_messages)
         self.num_history_responses = num_history_responses
         self.description = description
         self.instructions = instructions
@@ -63,6 +71,13 @@ class Agent:
         # the summary covering the rest. None: num_history_responses runs.
         self.history_tokens: int | None = None
         self._owner_checked: tuple[str, str] | None = None
+        self.debug_mode = debug_mode
+        if debug_mode:
+            from .render.debug_log import enable_debug_log
+
+            enable_debug_log()
+        self.session_name = session_name
+        self.run_id: str | None = None  # the last run's id (phidata's), None before one
         # Without storage the session lives in a private in-memory DuckDB.
         store: Store = storage.store if storage is not None else DuckDbStore(None)
         self.memory.attach(self, store)
@@ -73,7 +88,81 @@ class Agent:
 
     @property
     def effective_user_id(self) -> str:
-        return self.user_id or DEFAULT_USER
+        return self.user_id or self.memory.configured_user_id or DEFAULT_USER
+
+    @property
+    def add_chat_history_to_messages(self) -> bool:
+        """phidata's other name of ``add_history_to_messages``."""
+        return self.add_history_to_messages
+
+    @add_chat_history_to_messages.setter
+    def add_chat_history_to_messages(self, value: bool) -> None:
+        self.add_history_to_messages = value
+
+    # --- sessions (phidata's names) -------------------------------------------
+    def new_session(self) -> None:
+        """Start a new session: a new ``session_id``, its row written now (with storage)."""
+        self.memory.clear()
+        self.session_id = new_id()
+        self.load_session(force=True)
+
+    def load_session(self, force: bool = False) -> str | None:
+        """Read the session from storage, creating its row if missing; its id."""
+        if self.storage is not None and self.read_from_storage() is None:
+            self.write_to_storage()
+        return self.session_id
+
+    create_session = load_session
+
+    def read_from_storage(self) -> AgentSession | None:
+        """The stored session in phidata's shape (``None`` without storage or row); takes
+        ``session_name`` from it when the agent has none."""
+        if self.storage is None:
+            return None
+        self.memory.reload()
+        found = self.storage.read(self.session_id)
+        if found is not None and self.session_name is None:
+            self.session_name = (found.session_data or {}).get("session_name")
+        return found
+
+    def write_to_storage(self) -> AgentSession | None:
+        """Write the session's row (ids, name) now; runs are stored turn by turn."""
+        if self.storage is None:
+            return None
+        self.store.save_session(self.session_id, self.effective_user_id, self.name,
+                                self.session_name)
+        return self.read_from_storage()
+
+    def get_agent_session(self) -> AgentSession:
+        from .store.phidata_rows import agent_session
+
+        found = agent_session(self.store, self.session_id, self.memory.memory_store)
+        return found if found is not None else AgentSession(
+            session_id=self.session_id, user_id=self.effective_user_id)
+
+    def rename_session(self, session_name: str) -> None:
+        self.read_from_storage()
+        self.session_name = session_name
+        self.write_to_storage()
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete a stored session. As phidata's, the agent's own session is written back
+        at once (its row, empty): use ``new_session()`` first to leave it."""
+        if self.storage is None:
+            return
+        self.storage.delete_session(session_id)
+        self.write_to_storage()
+
+    def get_chat_history(self, num_chats: int | None = None) -> str:
+        """phidata's JSON list ``[user, assistant, ...]`` of the last ``num_chats`` pairs
+        (all when ``None``); ``""`` when there are none."""
+        import json
+
+        pairs = self.memory.get_message_pairs()
+        if num_chats is not None:
+            pairs = pairs[-num_chats:] if num_chats > 0 else []
+        history = [m.to_openai() for pair in pairs for m in pair]
+        return json.dumps(history) if history else ""
 
     # --- building the request -------------------------------------------------
     def get_messages(self, message: str) -> tuple[Message | None, list[Message], Message]:
@@ -217,6 +306,19 @@ class Agent:
 
     def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
                     streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("---------- %s Response Start ----------", self.model.id)
+            for sent in messages:
+                log.debug("============== %s ==============\n%s", sent["role"], sent.get("content"))
+        out = self._call_model_once(messages, on_delta, streamed)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("============== assistant ==============\n%s", out[0].content)
+            log.debug("* Tokens:  input=%s, output=%s", *out[1])
+            log.debug("---------- %s Response End ----------", self.model.id)
+        return out
+
+    def _call_model_once(self, messages: list[dict[str, Any]], on_delta: Delta | None,
+                         streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
         # Metered: the chat call counts toward this kernel's tokens of the day (the
         # ledger row of a chat call is its run).
         model = MeteredModel(self.model, "chat", _kept_as_run)
@@ -241,7 +343,9 @@ class Agent:
         """
         if stream:
             return self._run_stream(message)
-        return _checked(self.respond(message))
+        response = self.respond(message)
+        self.run_id = response.run_id
+        return _checked(response)
 
     def _run_stream(self, message: str) -> Iterator[RunResponse]:
         import queue
@@ -265,6 +369,7 @@ class Agent:
                 raise item
             if isinstance(item, RunResponse):
                 final = item
+                self.run_id = item.run_id
             else:
                 yield RunResponse(content=item, run_id="", session_id=self.session_id)
         if final is not None:
@@ -272,18 +377,30 @@ class Agent:
 
     def print_response(self, message: str, stream: bool = False,
                        markdown: bool | None = None,
-                       renderer: ReplyRenderer | None = None) -> None:
-        """Show the reply: Markdown in a notebook (one updating display), text elsewhere.
+                       renderer: ReplyRenderer | None = None,
+                       show_message: bool = True, console: Any = None) -> None:
+        """Show the reply: in a notebook one updating Markdown display; in a terminal
+        phidata's rich panels (Message / Response (1.2s), Markdown when ``markdown``),
+        drawn on ``console`` (a ``rich.console.Console``) when given.
 
         Returns None, as phidata's does: a notebook cell ending in ``print_response``
         shows the reply once, not a ``RunResponse`` repr under it. Use ``run`` for the value.
         ``renderer`` replaces the default display.
         """
+        as_markdown = self.markdown if markdown is None else markdown
         if renderer is None:
-            from .render import ReplyView
+            from .render import ReplyView, in_notebook
 
-            renderer = ReplyView(markdown=self.markdown if markdown is None else markdown)
+            if in_notebook() and console is None:
+                renderer = ReplyView(markdown=as_markdown)
+            else:
+                from .render.terminal import TerminalReply
+
+                renderer = TerminalReply(message, markdown=as_markdown,
+                                         show_message=show_message, console=console,
+                                         stream=stream)
         response = self.respond(message, on_delta=renderer.add if stream else None)
+        self.run_id = response.run_id
         renderer.finish(response)
 
 

@@ -99,10 +99,25 @@ class SessionInfo(BaseModel):
     model: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    session_name: str | None = None
+
+
+def _phidata_first(model: BaseModel, first: tuple[tuple[str, Any], ...],
+                   same: tuple[str, ...] = ()) -> Any:
+    # ``rich.pretty.pprint`` and ``repr`` show phidata's fields first, then ours
+    # (``same``: ours that phidata's first ones already show under another name).
+    shown = {name for name, _ in first} | set(same)
+    yield from first
+    for name, value in BaseModel.__repr_args__(model):
+        if name not in shown:
+            yield name, value
 
 
 class Memory(BaseModel):
-    """A fact about one user, kept across sessions."""
+    """A fact about one user, kept across sessions.
+
+    Printed as phidata prints its ``Memory``: ``memory, id, topic, input`` first.
+    """
 
     memory_id: str = Field(default_factory=new_id)
     user_id: str
@@ -114,9 +129,28 @@ class Memory(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
 
+    @property
+    def id(self) -> str:  # noqa: A003 (phidata's name)
+        return self.memory_id
+
+    @property
+    def topic(self) -> str | None:
+        """phidata's single ``topic``: the first of ours."""
+        return self.topics[0] if self.topics else None
+
+    def __repr_args__(self) -> Any:
+        return _phidata_first(self, (("memory", self.memory), ("id", self.memory_id),
+                                     ("topic", self.topic), ("input", self.input)),
+                              same=("memory_id",))
+
+    def to_dict(self) -> dict[str, Any]:
+        """phidata's ``Memory.to_dict()``: the set fields of ``memory, topic, input``."""
+        return {k: v for k, v in (("memory", self.memory), ("topic", self.topic),
+                                  ("input", self.input)) if v is not None}
+
 
 class SessionSummary(BaseModel):
-    """One version of a session's summary."""
+    """One version of a session's summary (printed ``summary, topics`` first, as phidata's)."""
 
     session_id: str
     version: int = 0
@@ -125,6 +159,13 @@ class SessionSummary(BaseModel):
     through_run_seq: int = -1
     created_at: datetime = Field(default_factory=utcnow)
     deleted_at: datetime | None = None
+
+    def __repr_args__(self) -> Any:
+        return _phidata_first(self, (("summary", self.summary), ("topics", self.topics)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """phidata's ``SessionSummary.to_dict()``."""
+        return {"summary": self.summary, **({"topics": self.topics} if self.topics else {})}
 
 
 class RunResponse(BaseModel):
@@ -141,6 +182,16 @@ class RunResponse(BaseModel):
     latency_ms: float | None = None
     messages: list[Message] = Field(default_factory=list)
     stored: bool = True  # False when the store refused the run (the reply is still here)
+    # phidata's fields of the same object (``content_type``, ``event``, ``metrics``).
+    content_type: str = "str"
+    event: str = "RunResponse"
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """phidata's per-run metrics, from what we measured."""
+        found = {"time": None if self.latency_ms is None else self.latency_ms / 1000,
+                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class ModelCall(BaseModel):
@@ -157,3 +208,35 @@ class ModelCall(BaseModel):
     run_id: str | None = None
     call_id: str = Field(default_factory=new_id)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentRun(BaseModel):
+    """phidata's ``AgentRun``: one run as ``agent.memory.runs`` lists it."""
+
+    message: Message | None = None
+    messages: list[Message] | None = None
+    response: RunResponse | None = None
+
+
+class AgentSession(BaseModel):
+    """phidata's ``AgentSession``: one session in the row shape of phidata's storage."""
+
+    session_id: str
+    agent_id: str | None = None
+    user_id: str | None = None
+    memory: dict[str, Any] | None = None
+    agent_data: dict[str, Any] | None = None
+    user_data: dict[str, Any] | None = None
+    session_data: dict[str, Any] | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+
+
+class MemoryRow(BaseModel):
+    """phidata's ``MemoryRow``: one memory as a memory db reads it."""
+
+    memory: dict[str, Any]
+    user_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    id: str | None = None  # noqa: A003 (phidata's name)

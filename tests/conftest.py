@@ -50,11 +50,13 @@ def pg_url(pg_server) -> str:
     return pg_server.new_database()
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "sqlite", "postgres"])
 def any_store_location(request, tmp_path) -> str:
-    """The same test against a DuckDB file and a PostgreSQL database."""
+    """The same test against a DuckDB file, a SQLite file and a PostgreSQL database."""
     if request.param == "duckdb":
         return str(tmp_path / "agentmem.duckdb")
+    if request.param == "sqlite":
+        return "sqlite://" + str(tmp_path / "agentmem.sqlite")
     return request.getfixturevalue("pg_url")
 
 

@@ -173,8 +173,19 @@ def _m001_database(location: str) -> None:
         from jupyter_agentmem.store.postgres.engine import PgConnection
 
         raw = psycopg.connect(location, autocommit=True, cursor_factory=psycopg.ClientCursor)
+        raw.execute("CREATE SCHEMA agentmem")  # where the store keeps its tables
+        raw.execute("SET search_path TO agentmem")
         con: Any = PgConnection(raw)
         dialect = POSTGRES
+    elif location.startswith("sqlite://"):
+        import sqlite3
+
+        from jupyter_agentmem.store.sqlite.dialect import SQLITE
+        from jupyter_agentmem.store.sqlite.engine import SqliteConnection, sqlite_path
+
+        raw = sqlite3.connect(sqlite_path(location), isolation_level=None)
+        con = SqliteConnection(raw)
+        dialect = SQLITE
     else:
         import duckdb
 
@@ -269,22 +280,25 @@ def test_panel_edits_reach_postgres(pg_url):
     p.close()
 
 
-def test_four_processes_share_one_postgres_session(server, pg_url):
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_four_processes_share_one_session(server, backend, tmp_path, request):
+    db = (request.getfixturevalue("pg_url") if backend == "postgres"
+          else "sqlite://" + str(tmp_path / "shared.sqlite"))
     procs = [subprocess.Popen(
-        [sys.executable, PROC, json.dumps({"db": pg_url, "base_url": server.base_url,
+        [sys.executable, PROC, json.dumps({"db": db, "base_url": server.base_url,
                                            "session": "shared", "history": 3,
                                            "messages": [f"p{p}-t{t}" for t in range(50)]})],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(4)]
     for proc in procs:
         _, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err
-    store = AgentStorage(open_store(pg_url)).store
+    store = AgentStorage(open_store(db)).store
     runs = store.session_runs("shared")
     assert [r.seq for r in runs] == list(range(200))  # no gap, no duplicate
     assert store.count_messages("shared") == 400
     assert sorted(r.messages[0].content for r in runs) == sorted(
         f"p{p}-t{t}" for p in range(4) for t in range(50))
-    assert MemoryDb(store).store is store
+    assert MemoryDb(store).store.engine is store.engine  # a handle on the same database
 
 
 def test_edits_are_compare_and_set(any_store_location):
@@ -330,3 +344,34 @@ def test_edits_are_compare_and_set(any_store_location):
     assert store.get_message(message_id)["content"] == "hello, edited"
     store.edit_message(message_id, "mine", expected={"content": "hello, edited"})
     assert store.get_message(message_id)["content"] == "mine"
+
+
+def test_postgres_keeps_its_tables_in_its_own_schema(pg_url):
+    import psycopg
+
+    # A shared team database that already has tables with our names in public.
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        raw.execute("CREATE TABLE sessions (id serial PRIMARY KEY, note text)")
+        raw.execute("CREATE TABLE messages (body text)")
+        raw.execute("CREATE TABLE memories (who text, what text)")
+        raw.execute("INSERT INTO sessions (note) VALUES ('theirs')")
+    store = open_store(pg_url)
+    store.append_run(turn("s", "hello"))
+    store.add_memory(Memory(user_id="ana", memory="Ana likes tea."))
+    assert contents(store.recent_runs("s", 1)) == ["hello", "re: hello"]
+    ai = PgAgentStorage(table_name="agent_sessions", schema="ai", db_url=pg_url).store
+    ai.append_run(turn("s", "in ai"))
+    in_url = open_store(pg_url + "?schema=ai")
+    assert in_url.engine is ai.engine and "schema=ai" in in_url.path
+    assert contents(in_url.recent_runs("s", 5)) == ["in ai", "re: in ai"]
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        assert raw.execute("SELECT note FROM public.sessions").fetchall() == [("theirs",)]
+        assert raw.execute("SELECT count(*) FROM public.messages").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM public.memories").fetchone() == (0,)
+        tables = raw.execute(
+            "SELECT table_schema, count(*) FROM information_schema.tables "
+            "WHERE table_name IN ('sessions', 'runs', 'messages', 'memories') "
+            "GROUP BY table_schema ORDER BY table_schema").fetchall()
+        assert tables == [("agentmem", 4), ("ai", 4), ("public", 3)]
+    with pytest.raises(ValueError, match="schema"):
+        PgAgentStorage(table_name="t", schema='x"; DROP TABLE sessions; --', db_url=pg_url)

@@ -6,8 +6,10 @@ summary) runs on a background job queue (``worker.py``) built by ``jobs.py``.
 
 from .agent_memory import AgentMemory
 from .db import DuckDbMemoryDb, MemoryDb, PgMemoryDb, SqliteMemoryDb
-from .jobs import take_failures
+from .helpers import MemoryClassifier, MemoryManager, MemorySummarizer
+from .jobs import take_failures, wait_for_memory_work
 from .worker import MemoryWorkWarning
 
-__all__ = ["AgentMemory", "DuckDbMemoryDb", "MemoryDb", "MemoryWorkWarning", "PgMemoryDb",
-           "SqliteMemoryDb", "take_failures"]
+__all__ = ["AgentMemory", "DuckDbMemoryDb", "MemoryClassifier", "MemoryDb", "MemoryManager",
+           "MemorySummarizer", "MemoryWorkWarning", "PgMemoryDb", "SqliteMemoryDb",
+           "take_failures", "wait_for_memory_work"]

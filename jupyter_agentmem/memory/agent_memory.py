@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import Any, Protocol
 
 from ..model import ChatModel
 from ..store import DuckDbStore, MemoryDb, Store
-from ..types import Memory, Message, Run, SessionSummary
+from ..store.phidata_rows import agent_run, message_dict
+from ..types import AgentRun, Memory, Message, Run, SessionSummary
+from .helpers import MemoryClassifier, MemoryManager, MemorySummarizer
 from .jobs import MemoryWork, queue_memory_work, wait_for_memory_work
 from .selection import select_memories
 from .worker import Outcome
@@ -17,6 +20,7 @@ class MemoryOwner(Protocol):
 
     session_id: str
     model: ChatModel
+    user_id: str | None
 
     @property
     def effective_user_id(self) -> str: ...
@@ -40,8 +44,23 @@ class AgentMemory:
         wait_timeout: float = 30.0,
         model: ChatModel | None = None,
         memory_limit: int = 30,
+        classifier: MemoryClassifier | None = None,
+        manager: MemoryManager | None = None,
+        summarizer: MemorySummarizer | None = None,
+        user_id: str | None = None,
+        update_system_message_on_change: bool = False,
+        num_memories: int | None = None,
     ) -> None:
+        if db is None and manager is not None and manager.db is not None:
+            db = manager.db
         self.db = db
+        self.classifier = classifier
+        self.manager = manager
+        self.summarizer = summarizer
+        self.update_system_message_on_change = update_system_message_on_change
+        self.num_memories = num_memories
+        self._user_id = user_id or (manager.user_id if manager is not None else None)
+        self._cleared = False  # clear(): empty until the next run, as phidata's
         self.create_user_memories = create_user_memories
         self.update_user_memories_after_run = update_user_memories_after_run
         self.create_session_summary = create_session_summary
@@ -86,43 +105,131 @@ class AgentMemory:
 
     @property
     def user_id(self) -> str:
+        """The agent's user; else ``AgentMemory(user_id=)``; else ``default``."""
         return self.owner.effective_user_id
 
-    # --- what phidata users read ---------------------------------------------
+    @user_id.setter
+    def user_id(self, value: str | None) -> None:
+        self._user_id = value
+
     @property
-    def runs(self) -> list[Run]:
-        """The session's successful runs, oldest first."""
+    def configured_user_id(self) -> str | None:
+        """``AgentMemory(user_id=)`` (or the manager's), used when the agent has none."""
+        return self._user_id
+
+    # --- what phidata users read ---------------------------------------------
+    def stored_runs(self) -> list[Run]:
+        """The session's successful runs as stored, oldest first."""
+        if self._cleared:
+            return []
         return [r for r in self.session_store.session_runs(self.session_id) if r.status == "ok"]
+
+    @property
+    def runs(self) -> list[AgentRun]:
+        """The session's successful runs, oldest first, as phidata's ``AgentRun``
+        (``.message``, ``.response`` a ``RunResponse``)."""
+        return [agent_run(r) for r in self.stored_runs()]
 
     @property
     def messages(self) -> list[Message]:
         """The latest system message, then every message of the session's successful runs."""
-        stored = [m for r in self.runs for m in r.messages]
-        return ([self.system_message] if self.system_message else []) + stored
+        stored = [m for r in self.stored_runs() for m in r.messages]
+        system = [self.system_message] if self.system_message and not self._cleared else []
+        return system + stored
 
     @property
     def memories(self) -> list[Memory]:
-        """The current user's live memories."""
-        return self.memory_store.user_memories(self.user_id)
+        """The user's live memories, newest first (phidata's ``last_n``), after the
+        memory work queued for them."""
+        if self._cleared:
+            return []
+        wait_for_memory_work(None, self.user_id, self.wait_timeout)
+        found = self.memory_store.user_memories(self.user_id)[::-1]
+        return found if self.num_memories is None else found[:self.num_memories]
 
     @property
     def summary(self) -> SessionSummary | None:
-        """The session's latest summary."""
+        """The session's latest summary, after the summary work queued for it."""
+        if self._cleared:
+            return None
+        wait_for_memory_work(self.session_id, None, self.wait_timeout)
         return self.session_store.latest_summary(self.session_id)
 
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
         """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
         return select_memories(self.memory_store, user_id, message, self.memory_limit)
 
+    # --- phidata's helpers ----------------------------------------------------
+    def clear(self) -> None:
+        """phidata's ``clear()``: runs, messages, summary and memories read empty until the
+        next run (phidata reloads them from storage then). Nothing stored is deleted."""
+        self._cleared = True
+        self.system_message = None
+
+    def reload(self) -> None:
+        """Read the session from the store again (after ``clear()``), as phidata's
+        ``read_from_storage`` does."""
+        self._cleared = False
+
+    def get_messages_from_last_n_runs(self, last_n: int | None = None,
+                                      skip_role: str | None = None) -> list[Message]:
+        """The messages of the last ``last_n`` runs (all when ``None``), oldest first."""
+        runs = self.stored_runs()
+        if last_n is not None:
+            runs = runs[-last_n:] if last_n > 0 else []
+        return [m for r in runs for m in r.messages if skip_role is None or m.role != skip_role]
+
+    def get_message_pairs(self, user_role: str = "user",
+                          assistant_role: list[str] | None = None
+                          ) -> list[tuple[Message, Message]]:
+        """(first user message, last assistant message) of each run that has both."""
+        assistant = assistant_role or ["assistant", "model", "CHATBOT"]
+        pairs = []
+        for run in self.stored_runs():
+            user = next((m for m in run.messages if m.role == user_role), None)
+            reply = next((m for m in reversed(run.messages) if m.role in assistant), None)
+            if user is not None and reply is not None:
+                pairs.append((user, reply))
+        return pairs
+
+    def get_messages(self) -> list[dict[str, Any]]:
+        return [m.model_dump(exclude_none=True) for m in self.messages]
+
+    def to_dict(self) -> dict[str, Any]:
+        """phidata's ``AgentMemory.to_dict()`` (the ``memory`` column of its storage)."""
+        runs = self.stored_runs()
+        summary = self.summary
+        memories = self.memories if self.create_user_memories else []
+        return {
+            "runs": [json.loads(r.model_dump_json(include={"run_id", "session_id", "model"}))
+                     | {"messages": [message_dict(m) for m in r.messages]} for r in runs],
+            "messages": [message_dict(m) for m in self.messages],
+            "update_system_message_on_change": self.update_system_message_on_change,
+            "create_session_summary": self.create_session_summary,
+            "update_session_summary_after_run": self.update_session_summary_after_run,
+            "create_user_memories": self.create_user_memories,
+            "update_user_memories_after_run": self.update_user_memories_after_run,
+            "user_id": self.user_id,
+            **({"num_memories": self.num_memories} if self.num_memories is not None else {}),
+            **({"summary": summary.to_dict()} if summary is not None else {}),
+            **({"memories": [m.to_dict() for m in memories]} if memories else {}),
+        }
+
     # --- background memory work ----------------------------------------------
     def before_run(self, session_id: str, user_id: str) -> None:
         """Wait (bounded) for earlier memory work of this user or session."""
+        self._cleared = False  # a run reads the session again, as phidata's
         wait_for_memory_work(session_id, user_id, self.wait_timeout)
 
     def after_run(self, run: Run, user_id: str, model: ChatModel) -> None:
         """Queue the memory and summary work the flags ask for."""
+        manager_model = self.manager.model if self.manager is not None else None
+        classifier_model = self.classifier.model if self.classifier is not None else None
+        summarizer_model = self.summarizer.model if self.summarizer is not None else None
         queue_memory_work(MemoryWork(
-            run=run, user_id=user_id, model=self.model or model,
+            run=run, user_id=user_id,
+            model=manager_model or classifier_model or self.model or model,
+            summary_model=summarizer_model,
             memory_store=self.memory_store, session_store=self.session_store,
             extract_memories=self.create_user_memories and self.update_user_memories_after_run,
             classify=self.classify_memories, memory_limit=self.memory_limit,

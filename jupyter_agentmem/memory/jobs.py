@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from .. import changes
@@ -10,6 +11,8 @@ from ..model.metered import MeteredModel
 from ..store import Store
 from ..types import ModelCall, Run
 from .worker import Outcome, worker
+
+log = logging.getLogger(__name__)  # debug_mode=True shows each memory and summary operation
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class MemoryWork:
     update_summary: bool
     memory_limit: int = 30
     on_outcome: Outcome | None = None
+    summary_model: ChatModel | None = None  # the summarizer's own model; else ``model``
 
 
 def user_key(user_id: str) -> tuple[str, str]:
@@ -46,22 +50,27 @@ def queue_memory_work(work: MemoryWork) -> None:
                         "Updating the summary", work.on_outcome)
 
 
-def metered(work: MemoryWork, kind: str, store: Store) -> MeteredModel:
-    """The work's model, each call of it a row of the usage ledger in ``store``."""
+def metered(work: MemoryWork, kind: str, store: Store,
+            model: ChatModel | None = None) -> MeteredModel:
+    """The work's model (or ``model``), each call of it a row of the usage ledger in
+    ``store``."""
     def record(call: ModelCall) -> None:
         store.record_model_call(call.model_copy(update={
             "session_id": work.run.session_id, "user_id": work.user_id,
             "run_id": work.run.run_id}))
 
-    return MeteredModel(work.model, kind, record)
+    return MeteredModel(model or work.model, kind, record)
 
 
 def _memories_job(work: MemoryWork) -> str | None:
     from .user_memories import update_user_memories
 
+    log.debug("*********** Updating memories of user %s (run %s) ***********", work.user_id,
+              work.run.run_id)
     model = metered(work, "memory", work.memory_store)
     update = update_user_memories(work.memory_store, model, work.run, work.user_id,
                                   classify=work.classify, limit=work.memory_limit)
+    log.debug("Memories: %s", update.describe() or "nothing changed")
     for problem in update.skipped:
         worker().report(f"Skipped a memory change the model asked for: {problem}")
     if update.changed:
@@ -73,18 +82,36 @@ def _memories_job(work: MemoryWork) -> str | None:
 def _summary_job(work: MemoryWork) -> str | None:
     from .summaries import update_session_summary
 
-    model = metered(work, "summary", work.session_store)
+    log.debug("*********** Updating the summary of session %s ***********",
+              work.run.session_id)
+    model = metered(work, "summary", work.session_store, work.summary_model)
     stored = update_session_summary(work.session_store, model, work.run.session_id)
     if stored is None:
+        log.debug("Summary: nothing new to fold in")
         return None
+    log.debug("Summary v%s: %s (topics: %s)", stored.version, stored.summary,
+              ", ".join(stored.topics))
     changes.notify(changes.Change("summary", work.run.session_id, work.user_id,
                                   work.session_store.path))
     return f"summary v{stored.version}"
 
 
-def wait_for_memory_work(session_id: str, user_id: str, timeout: float) -> bool:
-    """Wait (bounded) for queued work on this session or user; ``False`` on timeout."""
-    return worker().wait_for({session_key(session_id), user_key(user_id)}, timeout)
+def wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float) -> bool:
+    """Wait (bounded) for queued work on this session or user; ``False`` on timeout.
+
+    Reads call this first (read-your-writes): a memory or summary read sees the work
+    already queued for it. In the job thread itself it returns at once (a job that
+    reads must not wait for itself).
+    """
+    jobs = worker()
+    if jobs.in_worker_thread():
+        return True
+    keys = set()
+    if session_id:
+        keys.add(session_key(session_id))
+    if user_id:
+        keys.add(user_key(user_id))
+    return jobs.wait_for(keys, timeout) if keys else True
 
 
 def take_failures() -> list[str]:

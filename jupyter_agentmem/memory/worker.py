@@ -99,6 +99,10 @@ class JobQueue:
                 self._cond.wait(left)
         return True
 
+    def in_worker_thread(self) -> bool:
+        """True in the job thread itself: a job waiting for its own keys would stall."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
     def drain_failures(self) -> list[str]:
         out, self.failures = self.failures, []
         return out

@@ -21,6 +21,7 @@ class Notebook(Protocol):
 
     session_id: str  # the kernel's own session
     user: str
+    memory_wait: float  # seconds a read waits for the memory work queued for it
 
     @property
     def store(self) -> Store: ...
@@ -88,7 +89,15 @@ HISTORY_COLUMNS = ("message_id", "run_seq", "seq", "role", "content", "status", 
                    "tool_calls", "tool_call_id", "run_id", "created_at", "edited_at")
 
 
+def _wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float) -> None:
+    # Read-your-writes: a read sees the memory work already queued for what it shows.
+    from ..memory import wait_for_memory_work
+
+    wait_for_memory_work(session_id, user_id, timeout)
+
+
 def memories(nb: Notebook, options: dict[str, Any]) -> Any:
+    _wait_for_memory_work(None, options.get("user", nb.user), nb.memory_wait)
     found = nb.store.user_memories(options.get("user", nb.user),
                                    include_deleted=options.get("deleted", False))
     return _frame([m.model_dump() for m in found],
@@ -97,7 +106,9 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
-    found = nb.store.list_summaries(_own_session(nb, options))
+    session = _own_session(nb, options)
+    _wait_for_memory_work(session, None, nb.memory_wait)
+    found = nb.store.list_summaries(session)
     return _frame([s.model_dump() for s in found],
                   ["session_id", "version", "summary", "topics", "through_run_seq",
                    "created_at"])
@@ -213,7 +224,8 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
     from .panel import panel as open_panel
 
     return open_panel(session_id=_own_session(nb, options),
-                      user_id=options.get("user", nb.user), store=nb.store)
+                      user_id=options.get("user", nb.user), store=nb.store,
+                      memory_wait=nb.memory_wait)
 
 
 def help_text(cell_options: dict[str, opt.Option]) -> str:

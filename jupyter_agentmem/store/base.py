@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ..types import Memory, ModelCall, Run, RunContext, SessionInfo, SessionSummary
@@ -42,6 +43,20 @@ class Store(ABC):
         """Let go of the database now (hand a DuckDB file to another process); the next
         call opens it again."""
 
+    @abstractmethod
+    def scoped(self, sessions: str | None = None, memories: str | None = None) -> Store:
+        """This store seeing only the sessions / memories of phidata's table names
+        ``sessions`` / ``memories`` (``None``: unchanged). Same database, same engine."""
+
+    @abstractmethod
+    def ensure_view(self, kind: str, name: str) -> None:
+        """A read-only view ``name`` in phidata's row shape over ``kind`` (``sessions`` or
+        ``memories``) of that table name; nothing if it exists."""
+
+    @abstractmethod
+    def batch(self) -> AbstractContextManager[object]:
+        """One transaction around several calls: all of them are stored, or none."""
+
     # --- sessions -------------------------------------------------------------
     @abstractmethod
     def get_session(self, session_id: str) -> SessionInfo | None: ...
@@ -54,6 +69,16 @@ class Store(ABC):
     @abstractmethod
     def list_sessions(self) -> list[dict[str, Any]]:
         """Every session with its run and message counts, newest first."""
+
+    @abstractmethod
+    def save_session(self, session_id: str, user_id: str | None = None,
+                     agent_name: str | None = None, session_name: str | None = None) -> None:
+        """Create the session's row if missing; set the names given (``None`` keeps)."""
+
+    @abstractmethod
+    def delete_session(self, session_id: str, actor: str = "user") -> bool:
+        """Delete a session with its runs, messages and summaries (an event records the
+        counts); memories stay with their user. ``False`` if there was no such session."""
 
     # --- runs and messages ----------------------------------------------------
     @abstractmethod
@@ -155,6 +180,10 @@ class Store(ABC):
 
     @abstractmethod
     def delete_user_memories(self, user_id: str, actor: str) -> int: ...
+
+    @abstractmethod
+    def memory_users(self) -> list[str]:
+        """Every user id that has live memories (phidata's memory db reads all users)."""
 
     # --- summaries ------------------------------------------------------------
     @abstractmethod

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 
+from ..types import AgentSession, Memory, MemoryRow
 from .base import Store
 from .location import default_db_path
-from .registry import open_store
+from .phidata_rows import agent_session, memory_row
+from .registry import open_store, scheme_of
 
 
 class StoreHandle:
@@ -21,23 +23,118 @@ class StoreHandle:
     default_table = ""
 
     def __init__(self, store: Store, table_name: str | None = None) -> None:
-        self.store = store
         self.table_name = table_name or self.default_table
+        # Scoped to table_name; its view (phidata's row shape) is made at the first write.
+        self.store = self.scope(store)
+
+    def scope(self, store: Store) -> Store:
+        return store
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table_name={self.table_name!r}, at={self.store.path!r})"
 
 
+DEFAULT_USER = "default"  # the user of a memory read or written without one
+
+
 class AgentStorage(StoreHandle):
-    """Where an agent's sessions, runs and messages persist (resume by ``session_id``)."""
+    """Where an agent's sessions, runs and messages persist (resume by ``session_id``).
+
+    phidata's storage methods, in phidata's row shape (``AgentSession``).
+    """
 
     default_table = "agent_sessions"
 
+    def scope(self, store: Store) -> Store:
+        """Sessions of this table_name only (agents with other table names are apart)."""
+        return store.scoped(sessions=self.table_name)
+
+    def read(self, session_id: str, user_id: str | None = None) -> AgentSession | None:
+        """The session, or ``None`` (also when ``user_id`` is given and is not its user)."""
+        found = agent_session(self.store, session_id)
+        if found is None or (user_id and found.user_id != user_id):
+            return None
+        return found
+
+    def upsert(self, session: AgentSession, create_and_retry: bool = True) -> AgentSession | None:
+        """Create or update the session's row (ids, agent name, ``session_name``); runs
+        are stored turn by turn, not from ``session.memory``."""
+        name = (session.session_data or {}).get("session_name")
+        agent_name = (session.agent_data or {}).get("name")
+        self.store.save_session(session.session_id, session.user_id, agent_name, name)
+        return self.read(session.session_id)
+
+    def get_all_session_ids(self, user_id: str | None = None,
+                            agent_id: str | None = None) -> list[str]:
+        """Session ids, newest created first (``agent_id``: we keep no agent ids)."""
+        rows = sorted(self.store.list_sessions(), key=lambda r: r["created_at"], reverse=True)
+        return [r["session_id"] for r in rows if user_id is None or r["user_id"] == user_id]
+
+    def get_all_sessions(self, user_id: str | None = None,
+                         agent_id: str | None = None) -> list[AgentSession]:
+        found = (self.read(i) for i in self.get_all_session_ids(user_id, agent_id))
+        return [s for s in found if s is not None]
+
+    def delete_session(self, session_id: str | None = None) -> None:
+        """Delete the session with its runs, messages and summaries (``None``: nothing)."""
+        if session_id is not None:
+            self.store.delete_session(session_id)
+
 
 class MemoryDb(StoreHandle):
-    """Where user memories and their events persist."""
+    """Where user memories and their events persist.
+
+    phidata's memory-db methods, in phidata's row shape (``MemoryRow``). Deletes are
+    soft (undoable from the panel or ``memory_events``).
+    """
 
     default_table = "agent_memory"
+
+    def scope(self, store: Store) -> Store:
+        """Memories of this table_name only."""
+        return store.scoped(memories=self.table_name)
+
+    def read_memories(self, user_id: str | None = None, limit: int | None = None,
+                      sort: str | None = None) -> list[MemoryRow]:
+        """A user's (``None``: every user's) memories, newest first unless ``sort="asc"``."""
+        users = [user_id] if user_id is not None else self.store.memory_users()
+        found = [m for u in users for m in self.store.user_memories(u)]
+        found.sort(key=lambda m: (m.created_at, m.memory_id), reverse=sort != "asc")
+        return [memory_row(m) for m in (found if limit is None else found[:limit])]
+
+    def memory_exists(self, memory: MemoryRow) -> bool:
+        return self._owner(memory.id, memory.user_id) is not None
+
+    def upsert_memory(self, memory: MemoryRow, create_and_retry: bool = True) -> None:
+        """Add the memory, or change it when its id exists."""
+        text = str(memory.memory.get("memory", ""))
+        topic = memory.memory.get("topic")
+        owner = self._owner(memory.id, memory.user_id)
+        if owner is not None and memory.id is not None:
+            self.store.update_memory(owner, memory.id, text, [topic] if topic else None, "user")
+            return
+        kwargs = {"memory_id": memory.id} if memory.id else {}
+        self.store.add_memory(Memory(user_id=memory.user_id or DEFAULT_USER, memory=text,
+                                     topics=[topic] if topic else [],
+                                     input=memory.memory.get("input"), **kwargs), actor="user")
+
+    def delete_memory(self, id: str) -> None:  # noqa: A002 (phidata's name)
+        owner = self._owner(id, None)
+        if owner is not None:
+            self.store.delete_memory(owner, id, "user")
+
+    def clear(self) -> bool:
+        """Delete every user's memories (soft, undoable); True, as phidata's."""
+        for user in self.store.memory_users():
+            self.store.delete_user_memories(user, "user")
+        return True
+
+    def _owner(self, memory_id: str | None, user_id: str | None) -> str | None:
+        if memory_id is None:
+            return None
+        users = [user_id] if user_id else self.store.memory_users()
+        return next((u for u in users if self.store.get_memory(u, memory_id) is not None
+                     and self.store.get_memory(u, memory_id).deleted_at is None), None)
 
 
 class FileHandle(StoreHandle):
@@ -50,14 +147,43 @@ class FileHandle(StoreHandle):
 
 
 class UrlHandle(StoreHandle):
-    """A handle on a database server (``db_url`` as in phidata)."""
+    """A handle on a PostgreSQL server (``db_url``, and ``schema`` as in phidata; ours
+    defaults to ``agentmem``, or ``?schema=`` in the URL)."""
 
-    def __init__(self, table_name: str | None = None, db_url: str = "") -> None:
+    def __init__(self, table_name: str | None = None, schema: str | None = None,
+                 db_url: str = "") -> None:
         if not db_url:
             raise ValueError(f"{type(self).__name__} needs db_url= (e.g. "
                              "postgresql://user@host/dbname)")
+        from .postgres import PostgresStore
+
+        if scheme_of(db_url) not in ("postgresql", "postgres"):
+            raise ValueError(f"{type(self).__name__} takes a postgresql:// db_url, not "
+                             f"{db_url.partition('://')[0] or db_url!r}")
         self.db_url = db_url
-        super().__init__(open_store(db_url), table_name)
+        self.schema = schema
+        super().__init__(PostgresStore(db_url, schema), table_name)
+
+
+class SqliteHandle(StoreHandle):
+    """A handle on a SQLite file, as phidata opens one: ``db_url``, else ``db_file``, else
+    a private in-memory database."""
+
+    def __init__(self, table_name: str | None = None, db_url: str | None = None,
+                 db_file: str | os.PathLike | None = None) -> None:
+        if db_url:
+            if not db_url.startswith("sqlite://"):
+                raise ValueError(f"{type(self).__name__} takes a sqlite:// db_url, not "
+                                 f"{db_url.partition('://')[0]}:// (for PostgreSQL use "
+                                 "PgAgentStorage / PgMemoryDb)")
+            location = db_url
+        elif db_file is not None:
+            location = "sqlite://" + os.path.abspath(os.path.expanduser(os.fspath(db_file)))
+        else:
+            location = "sqlite://"
+        self.db_url = db_url
+        self.db_file = os.fspath(db_file) if db_file is not None else None
+        super().__init__(open_store(location), table_name)
 
 
 class DuckDbAgentStorage(FileHandle, AgentStorage):
@@ -76,7 +202,16 @@ class PgMemoryDb(UrlHandle, MemoryDb):
     """User memories in PostgreSQL."""
 
 
-# phidata's documented examples use these names; they keep the same file on DuckDB.
-SqlAgentStorage = DuckDbAgentStorage
-SqliteAgentStorage = DuckDbAgentStorage
-SqliteMemoryDb = DuckDbMemoryDb
+class SqlAgentStorage(SqliteHandle, AgentStorage):
+    """Sessions in a SQLite file (phidata's ``phi.storage.agent.sqlite.SqlAgentStorage``)."""
+
+
+class SqliteMemoryDb(SqliteHandle, MemoryDb):
+    """User memories in a SQLite file (phidata's default table: ``memory``)."""
+
+    default_table = "memory"
+
+
+# Not a phidata 2.7.10 name (its SQLite storage is SqlAgentStorage), but later phidata
+# and agno use it: the same class.
+SqliteAgentStorage = SqlAgentStorage

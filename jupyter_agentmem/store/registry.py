@@ -1,6 +1,7 @@
 """Which backend serves a location: one row per URL scheme.
 
-A location is a path (DuckDB, the default), ``duckdb:///path``, or a URL such as
+A location is a path (DuckDB, the default), ``duckdb:///path``, ``sqlite:///path``,
+or a URL such as
 ``postgresql://user@host/db`` (``postgresql+psycopg://`` too, as in phidata's
 examples). A new backend is its folder (engine + dialect) and one row here.
 """
@@ -19,7 +20,9 @@ BACKENDS: dict[str, str] = {
     "duckdb": "jupyter_agentmem.store.duckdb:open_duckdb",
     "postgresql": "jupyter_agentmem.store.postgres:open_postgres",
     "postgres": "jupyter_agentmem.store.postgres:open_postgres",
+    "sqlite": "jupyter_agentmem.store.sqlite:open_sqlite",
 }
+FILE_SCHEMES = ("duckdb", "sqlite")  # a file on this machine (created private)
 DEFAULT_SCHEME = "duckdb"  # a plain path
 
 
@@ -50,4 +53,4 @@ def open_store(location: str | os.PathLike | None) -> Store:
 
 def is_url(location: str) -> bool:
     """True for a server URL (no file on this machine to create or protect)."""
-    return scheme_of(location) != DEFAULT_SCHEME and not location.startswith("duckdb://")
+    return scheme_of(location) not in FILE_SCHEMES

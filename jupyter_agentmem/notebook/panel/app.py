@@ -36,8 +36,9 @@ class AgentPanel(w.VBox):
     """The panel widget: a header with the status line, and the four tabs."""
 
     def __init__(self, store: Store, session_id: str | None = None, user_id: str | None = None,
-                 page_size: int = 200) -> None:
+                 page_size: int = 200, memory_wait: float = 30.0) -> None:
         self.store = store
+        self.memory_wait = memory_wait  # a refresh first waits this long for queued work
         self.session_id = session_id
         self.user_id = user_id or "default"
         # One lock for the tabs' frames: edits come from the kernel thread, refreshes
@@ -93,7 +94,10 @@ class AgentPanel(w.VBox):
         self._status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
 
     def refresh(self) -> None:
-        """Reload every tab from the database."""
+        """Reload every tab from the database, after the memory work queued for them."""
+        from ...memory import wait_for_memory_work
+
+        wait_for_memory_work(self.session_id, self.user_id, self.memory_wait)
         with self.lock:
             for tab in self.all_tabs:
                 tab.reload()
@@ -187,7 +191,8 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def panel(session_id: str | None = None, user_id: str | None = None,
-          store: Store | type[Store] | str | None = None, page_size: int = 200) -> AgentPanel:
+          store: Store | type[Store] | str | None = None, page_size: int = 200,
+          memory_wait: float = 30.0) -> AgentPanel:
     """The editable panel for ``session_id`` (default: the newest session) and ``user_id``.
 
     ``store`` is a ``Store``, a store class, a DuckDB file path, or ``None`` for the
@@ -204,4 +209,5 @@ def panel(session_id: str | None = None, user_id: str | None = None,
         session_id = sessions[0]["session_id"] if sessions else None
         if user_id is None and sessions:
             user_id = sessions[0]["user_id"]
-    return AgentPanel(store, session_id=session_id, user_id=user_id, page_size=page_size)
+    return AgentPanel(store, session_id=session_id, user_id=user_id, page_size=page_size,
+                      memory_wait=memory_wait)

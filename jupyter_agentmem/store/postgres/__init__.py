@@ -6,19 +6,28 @@ psycopg is imported when the first connection opens, not with this package.
 from __future__ import annotations
 
 from ..sql.store import SqlStore
-from .engine import PostgresEngine, psycopg_url, redacted, shared_postgres
+from .engine import (
+    DEFAULT_SCHEMA,
+    PostgresEngine,
+    psycopg_url,
+    redacted,
+    shared_postgres,
+    split_schema,
+    valid_schema,
+)
 
 
 class PostgresStore(SqlStore):
-    """The store in a PostgreSQL database (``db_url``: libpq or SQLAlchemy form)."""
+    """The store in a PostgreSQL database (``db_url``: libpq or SQLAlchemy form), in
+    ``schema`` (default ``agentmem``, or ``?schema=`` in the URL)."""
 
-    def __init__(self, db_url: str) -> None:
-        super().__init__(shared_postgres(db_url))
+    def __init__(self, db_url: str, schema: str | None = None) -> None:
+        super().__init__(shared_postgres(db_url, schema))
 
 
 def open_postgres(location: str) -> SqlStore:
     return PostgresStore(location)
 
 
-__all__ = ["PostgresEngine", "PostgresStore", "open_postgres", "psycopg_url", "redacted",
-           "shared_postgres"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresEngine", "PostgresStore", "open_postgres", "psycopg_url",
+           "redacted", "shared_postgres", "split_schema", "valid_schema"]

@@ -1,5 +1,10 @@
 """The PostgreSQL engine: one connection per URL per process, for teams sharing one store.
 
+The tables live in a schema of their own (default ``agentmem``; phidata's
+``schema=``, or ``?schema=`` in the URL): a database that already has ``sessions`` or
+``messages`` tables in ``public`` works and is left untouched. The connection's
+``search_path`` is that schema alone, so the shared SQL names tables unqualified.
+
 Many processes write at once here, so nothing is cached between calls (the generation
 changes at every read), and the two places that number rows (a run's ``seq``, a
 summary's ``version``) take a per-session advisory lock inside their transaction.
@@ -20,6 +25,35 @@ from ..sql.migrations import migrate
 from .dialect import POSTGRES
 
 _MIGRATION_LOCK = 0x6167656E  # any constant: one migrating process at a time
+DEFAULT_SCHEMA = "agentmem"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # a plain identifier, quoted anyway
+
+
+def valid_schema(schema: str) -> str:
+    """``schema`` if it is a plain lower-case identifier; ``ValueError`` naming it if not."""
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(f"invalid PostgreSQL schema name {schema!r}: use lower-case "
+                         "letters, digits and _ (at most 63, not starting with a digit)")
+    return schema
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``postgresql://h/db?schema=ai&x=1`` -> (``postgresql://h/db?x=1``, ``ai``).
+
+    libpq does not know a ``schema`` parameter, so it is taken out of the URL.
+    """
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url, None
+    schema = None
+    kept = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "schema":
+            schema = value
+        elif part:
+            kept.append(part)
+    return base + ("?" + "&".join(kept) if kept else ""), schema
 
 
 def psycopg_url(url: str) -> str:
@@ -78,10 +112,15 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def shared_postgres(url: str) -> PostgresEngine:
-    """The process's one engine for ``url`` (a magic asks for its store on every call)."""
-    key = psycopg_url(url)
-    return runtime.shared("engines", "postgresql:" + key, lambda: PostgresEngine(key))
+def shared_postgres(url: str, schema: str | None = None) -> PostgresEngine:
+    """The process's one engine for ``url`` and schema (a magic asks on every call).
+
+    ``schema`` wins over ``?schema=`` in the URL; the default is ``agentmem``.
+    """
+    key, in_url = split_schema(psycopg_url(url))
+    chosen = valid_schema(schema or in_url or DEFAULT_SCHEMA)
+    return runtime.shared("engines", f"postgresql:{key}#{chosen}",
+                          lambda: PostgresEngine(key, chosen))
 
 
 class PostgresEngine(EngineBase):
@@ -89,10 +128,15 @@ class PostgresEngine(EngineBase):
 
     dialect = POSTGRES
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, schema: str = DEFAULT_SCHEMA) -> None:
         super().__init__()
-        self.url = psycopg_url(url)
-        self.path = redacted(self.url)
+        self.url, in_url = split_schema(psycopg_url(url))
+        self.schema = valid_schema(schema if schema != DEFAULT_SCHEMA or not in_url
+                                   else in_url)
+        # Shown and compared (the change bus): the schema is part of where data lives.
+        self.path = redacted(self.url) + (
+            "" if self.schema == DEFAULT_SCHEMA else
+            ("&" if "?" in self.url else "?") + "schema=" + self.schema)
         self._conn: Any = None
         self._depth = 0
         self._fresh_hold = False
@@ -122,6 +166,12 @@ class PostgresEngine(EngineBase):
                 "the URL (host, port, user, database).") from None
         self._conn = conn
         try:
+            # The schema name is validated (valid_schema) and quoted: never user SQL.
+            if not self._migrated:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(f'SET search_path TO "{self.schema}"')
             if not self._migrated:
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])

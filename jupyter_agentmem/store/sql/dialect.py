@@ -20,6 +20,18 @@ def _list_from_native(value: Any) -> list[str]:
     return list(value or [])
 
 
+def _duckdb_json_array(expr: str, source: str, order: str) -> str:
+    return f"(SELECT coalesce(to_json(list({expr} ORDER BY {order})), '[]'::JSON) FROM {source})"
+
+
+def _same_expr(expr: str) -> str:
+    return expr
+
+
+def _duckdb_epoch(expr: str) -> str:
+    return f"CAST(epoch({expr}) AS BIGINT)"
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The SQL pieces one engine spells its own way."""
@@ -43,3 +55,13 @@ class Dialect:
     # writers can change it meanwhile (PostgreSQL), so compare-and-set holds; nothing
     # where a writer has the whole file to itself (DuckDB).
     lock_row: str = ""
+    # phidata's row shape in read-only views (sql/views.py): a JSON object from
+    # key/value pairs, a JSON array of ``expr`` over ``source`` ordered by ``order``
+    # (``[]`` when empty), a timestamp as integer epoch seconds, and how a view is made
+    # without failing when it (or a table of that name) exists.
+    json_object: str = "json_object"
+    json_array: Callable[[str, str, str], str] = _duckdb_json_array
+    epoch: Callable[[str], str] = _duckdb_epoch
+    create_view: str = "CREATE VIEW IF NOT EXISTS"
+    # A ``text_list_type`` column as a JSON array inside ``json_object``.
+    list_json: Callable[[str], str] = _same_expr

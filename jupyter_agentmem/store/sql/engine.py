@@ -39,6 +39,7 @@ class Engine(Protocol):
     path: str | None  # where the data lives, safe to show (a URL without its password)
     dialect: Dialect
     recent_runs: RecentRuns
+    views_made: set[tuple[str, str]]
 
     @property
     def generation(self) -> int:
@@ -69,6 +70,7 @@ class EngineBase:
         self._mutex = threading.RLock()  # the kernel thread and the memory worker
         self._in_transaction = False
         self.recent_runs = RecentRuns()
+        self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
 
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:

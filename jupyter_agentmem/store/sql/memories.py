@@ -24,13 +24,19 @@ _SUMMARY_COLS = "session_id, version, summary, topics, through_run_seq, created_
 class MemorySummarySql(SqlRows):
     """User memories and session summary versions, in SQL tables."""
 
+    memory_namespace: str  # phidata's memory table_name this store object sees
+
+    def _make_wanted_views(self) -> None:
+        """The views of this store's table names (sql/views.py), before a write."""
+
     # --- memories -------------------------------------------------------------
     def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
         live = "" if include_deleted else "AND deleted_at IS NULL"
         with self._connection() as con:
             rows = con.execute(
-                f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? {live} "
-                "ORDER BY created_at, memory_id", [user_id]).fetchall()
+                f"SELECT {_MEMORY_COLS} FROM memories WHERE user_id = ? AND namespace = ? "
+                f"{live} ORDER BY created_at, memory_id",
+                [user_id, self.memory_namespace]).fetchall()
         keys = [c.strip() for c in _MEMORY_COLS.split(",")]
         topics = self.engine.dialect.decode_list
         return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
@@ -63,12 +69,15 @@ class MemorySummarySql(SqlRows):
 
     def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
         check_id(memory.user_id, "the user id")
+        self._make_wanted_views()
         with self._transaction() as con:
             con.execute(
-                f"INSERT INTO memories ({_MEMORY_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [memory.memory_id, memory.user_id, memory.memory,
                  self.engine.dialect.encode_list(memory.topics), memory.input,
-                 memory.session_id, memory.created_at, memory.updated_at])
+                 memory.session_id, memory.created_at, memory.updated_at,
+                 self.memory_namespace])
             index_docs(con, [(memory.memory_id, "memories", memory.session_id, memory.user_id,
                               None, None, memory.memory)])
             self._event(con, "memory", memory.memory_id, memory.user_id, memory.session_id,
@@ -94,11 +103,17 @@ class MemorySummarySql(SqlRows):
     def delete_user_memories(self, user_id: str, actor: str) -> int:
         with self._transaction() as con:
             ids = [r[0] for r in con.execute(
-                "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL",
-                [user_id]).fetchall()]
+                "SELECT memory_id FROM memories WHERE user_id = ? AND namespace = ? "
+                "AND deleted_at IS NULL", [user_id, self.memory_namespace]).fetchall()]
             for memory_id in ids:
                 self.delete_memory(user_id, memory_id, actor)
         return len(ids)
+
+    def memory_users(self) -> list[str]:
+        with self.engine.connection() as con:
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT user_id FROM memories WHERE deleted_at IS NULL "
+                "AND namespace = ? ORDER BY user_id", [self.memory_namespace]).fetchall()]
 
     # --- summaries ------------------------------------------------------------
     def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:

@@ -184,11 +184,35 @@ def m005_run_contexts_and_cells(schema: Schema) -> None:
     )
 
 
+def m006_session_name(schema: Schema) -> None:
+    # phidata's session_name (rename_session); NULL until a session is named.
+    schema.execute("ALTER TABLE sessions ADD COLUMN session_name VARCHAR")
+
+
+# phidata's table_name: sessions and memories are kept apart per table name (the
+# ``namespace``); rows stored before belong to phidata's default tables.
+DEFAULT_SESSION_NAMESPACE = "agent_sessions"
+DEFAULT_MEMORY_NAMESPACE = "agent_memory"
+
+
+def m007_namespaces(schema: Schema) -> None:
+    execute = schema.execute
+    execute("ALTER TABLE sessions ADD COLUMN namespace VARCHAR "
+            f"DEFAULT '{DEFAULT_SESSION_NAMESPACE}'")
+    # DuckDB refuses some ALTER TABLEs on an indexed table (see m002).
+    execute("DROP INDEX memories_user")
+    execute(f"ALTER TABLE memories ADD COLUMN namespace VARCHAR "
+            f"DEFAULT '{DEFAULT_MEMORY_NAMESPACE}'")
+    execute("CREATE INDEX memories_user ON memories (user_id)")
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
                                               m004_model_calls,
-                                              m005_run_contexts_and_cells]
+                                              m005_run_contexts_and_cells,
+                                              m006_session_name,
+                                              m007_namespaces]
 
 
 def migrate(con: Connection, dialect: Dialect) -> list[int]:

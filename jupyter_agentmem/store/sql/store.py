@@ -9,7 +9,9 @@ at a time).
 
 from __future__ import annotations
 
+import copy
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ...types import Message, Run, RunContext, SessionInfo, utcnow
@@ -19,10 +21,12 @@ from . import cells, contexts
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
+from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
 from .rows import MESSAGE
 from .search import SearchSql
 from .term_index import index_docs
 from .transfer import TransferSql
+from .views import PhidataViews, checked_view_name
 
 _RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
@@ -44,11 +48,26 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
+class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # phidata's table_name: which sessions and memories this store object sees.
+        self.session_namespace = DEFAULT_SESSION_NAMESPACE
+        self.memory_namespace = DEFAULT_MEMORY_NAMESPACE
+
+    def scoped(self, sessions: str | None = None, memories: str | None = None) -> SqlStore:
+        view = copy.copy(self)
+        wanted = list(self.wanted_views)
+        if sessions is not None:
+            view.session_namespace = checked_view_name(sessions)
+            wanted.append(("sessions", sessions))
+        if memories is not None:
+            view.memory_namespace = checked_view_name(memories)
+            wanted.append(("memories", memories))
+        view.wanted_views = tuple(wanted)
+        return view
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path or ':memory:'!r})"
@@ -58,6 +77,9 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
         """Where the data lives (a file path, or a URL without its password)."""
         return self.engine.path
 
+    def batch(self) -> AbstractContextManager[object]:
+        return self.engine.transaction()
+
     # --- sessions -------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionInfo | None:
         with self._connection() as con:
@@ -65,12 +87,12 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
 
     @staticmethod
     def _get_session(con: Connection, session_id: str) -> SessionInfo | None:
-        row = con.execute(
-            "SELECT session_id, user_id, agent_name, model, created_at, updated_at "
-            "FROM sessions WHERE session_id = ?", [session_id]).fetchone()
+        keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at",
+                "session_name"]
+        row = con.execute(f"SELECT {', '.join(keys)} FROM sessions WHERE session_id = ?",
+                          [session_id]).fetchone()
         if row is None:
             return None
-        keys = ["session_id", "user_id", "agent_name", "model", "created_at", "updated_at"]
         return SessionInfo(**dict(zip(keys, row)))
 
     def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
@@ -82,20 +104,57 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             raise StoreError(not_yours(session_id))
         return info
 
+    def save_session(self, session_id: str, user_id: str | None = None,
+                     agent_name: str | None = None, session_name: str | None = None) -> None:
+        self._make_wanted_views()
+        now = utcnow()
+        with self.engine.transaction() as con:
+            self.engine.lock_session(con, session_id)
+            updated = con.execute(
+                "UPDATE sessions SET updated_at = ?, user_id = coalesce(user_id, ?), "
+                "agent_name = coalesce(?, agent_name), "
+                "session_name = coalesce(?, session_name) WHERE session_id = ? "
+                "RETURNING session_id",
+                [now, user_id, agent_name, session_name, session_id]).fetchone()
+            if updated is None:
+                con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                            "created_at, updated_at, session_name, namespace) "
+                            "VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [session_id, user_id, agent_name, now, now, session_name,
+                             self.session_namespace])
+
+    def delete_session(self, session_id: str, actor: str = "user") -> bool:
+        with self.engine.transaction() as con:
+            row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                              [session_id]).fetchone()
+            counts = {}
+            for table in ("messages", "runs", "summaries"):  # our constants
+                (counts[table],) = con.execute(
+                    f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()
+                con.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])
+            con.execute("DELETE FROM sessions WHERE session_id = ?", [session_id])
+            if row is not None:
+                self._event(con, "session", session_id, row[0], session_id, "delete", counts,
+                            None, actor)
+            self.engine.recent_runs.clear()
+        return row is not None
+
     def list_sessions(self) -> list[dict[str, Any]]:
         greatest = self.engine.dialect.greatest
         sql = f"""
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
-                   s.created_at, {greatest}(s.updated_at, r.last_run_at) AS updated_at
+                   s.created_at, {greatest}(s.updated_at, coalesce(r.last_run_at, s.updated_at))
+                       AS updated_at
             FROM sessions s
             LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
                               max(created_at) AS last_run_at
                        FROM runs GROUP BY session_id) r USING (session_id)
             LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
                        WHERE deleted_at IS NULL GROUP BY session_id) m USING (session_id)
+            WHERE s.namespace = ?
             ORDER BY updated_at DESC"""
-        return self._dicts(sql, [])
+        return self._dicts(sql, [self.session_namespace])
 
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
@@ -106,6 +165,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                             ("output_tokens", run.output_tokens)):
             if count is not None:
                 check_int(count, f"the run's {what}", 0, INT32_MAX)
+        self._make_wanted_views()
         now = utcnow()
         cache = self.engine.recent_runs
         # Held around the transaction so the cache update below happens under the same
@@ -116,9 +176,14 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             nested = self.engine.in_transaction
             with self._transaction() as con:
                 self.engine.lock_session(con, run.session_id)
-                seq = cache.next_seq(self.engine.generation, run.session_id)
+                # Read once, under the write lock: the cache is updated below with the
+                # generation the seq was taken at. Read again after COMMIT it could be a
+                # newer one (SQLite: another process committed meanwhile) and mark a cache
+                # that lacks that process's run as fresh (a duplicate seq, seen in 4x50).
+                generation = self.engine.generation
+                seq = cache.next_seq(generation, run.session_id)
                 if seq is not None and user_id is not None and cache.owner(
-                        self.engine.generation, run.session_id) != user_id:
+                        generation, run.session_id) != user_id:
                     seq = None  # the owner is checked (or claimed) below
                 if seq is None:
                     # The session's row is touched once per hold of the file, not every
@@ -133,9 +198,12 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
                     if updated is not None and user_id is not None and updated[0] != user_id:
                         raise StoreError(not_yours(run.session_id))  # rolls back
                     if updated is None:
-                        con.execute("INSERT INTO sessions VALUES (?, ?, NULL, ?, ?, ?) "
+                        con.execute("INSERT INTO sessions (session_id, user_id, agent_name, "
+                                    "model, created_at, updated_at, namespace) "
+                                    "VALUES (?, ?, NULL, ?, ?, ?, ?) "
                                     "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
-                                    [run.session_id, user_id, run.model, now, now])
+                                    [run.session_id, user_id, run.model, now, now,
+                                     self.session_namespace])
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                         [run.session_id]).fetchone()
@@ -164,7 +232,7 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             if nested or superseded:
                 cache.clear()
             else:
-                cache.appended(self.engine.generation, run, user_id)
+                cache.appended(generation, run, user_id)
         return seq
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
@@ -203,11 +271,14 @@ class SqlStore(MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
             return []
         with self._connection():  # holding the file: the generation cannot change
             cache = self.engine.recent_runs
-            cached = cache.recent(self.engine.generation, session_id, n)
+            # Read before the query (SQLite: a commit in between makes it stale, never
+            # the other way round).
+            generation = self.engine.generation
+            cached = cache.recent(generation, session_id, n)
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
-            cache.fill(self.engine.generation, session_id, runs, asked=n)
+            cache.fill(generation, session_id, runs, asked=n)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
