@@ -152,7 +152,8 @@ def test_magics_export_and_import(shell, server, db_path, tmp_path):
 
 def test_migrate_copies_a_whole_store(source, tmp_path, pg_url):
     source.close()
-    for target in (str(tmp_path / "copy.duckdb"), pg_url):
+    for target in (str(tmp_path / "copy.duckdb"), "sqlite:///" + str(tmp_path / "copy.db"),
+                   pg_url):
         out = subprocess.run([sys.executable, "-m", "jupyter_agentmem", "migrate",
                               source.path, target], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
