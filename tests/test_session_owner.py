@@ -79,3 +79,24 @@ def test_history_at_a_message_of_another_users_session_is_refused(shell, server,
         shell.run_line_magic("agent", f"history at={row['message_id']} user=ana")
     frame = shell.run_line_magic("agent", f"history at={row['message_id']} user=bob")
     assert "bob's words" in list(frame["content"])
+
+
+def test_a_user_lists_only_their_sessions(shell, server, db_path):
+    from IPython.utils.capture import capture_output
+
+    from jupyter_agentmem.notebook.panel import panel
+    from jupyter_agentmem.store import DuckDbStore
+
+    with capture_output():
+        shell.run_cell_magic("agent", "session=mine", "hello")  # user default
+        shell.run_cell_magic("agent", "session=anas user=ana", "hello")
+        shell.run_cell_magic("agent", "session=bobs user=bob", "hello")
+    assert list(shell.run_line_magic("agent", "sessions")["session_id"]) == ["mine"]
+    assert list(shell.run_line_magic("agent", "sessions user=ana")["session_id"]) == ["anas"]
+    p = panel(session_id="anas", user_id="ana", store=DuckDbStore(db_path))
+    try:
+        assert list(p.sessions_tab.frame["session_id"]) == ["anas"]
+    finally:
+        p.close()
+    assert sorted(s["session_id"] for s in DuckDbStore(db_path).list_sessions()) == [
+        "anas", "bobs", "mine"]  # the store itself still sees all (export, migrate)

@@ -56,7 +56,8 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
 
 
 def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
-    return _frame(nb.store.list_sessions(),
+    # A user sees their own sessions (and the ones nobody owns), never another user's.
+    return _frame(nb.store.list_sessions(user_id=options.get("user", nb.user)),
                   ["session_id", "user_id", "agent_name", "model", "runs", "messages",
                    "created_at", "updated_at"])
 
@@ -253,7 +254,7 @@ PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path
                   required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("sessions", sessions, (), "every session, with run and message counts"),
+    Command("sessions", sessions, (USER,), "a user's sessions, with run and message counts"),
     Command("history", history,
             (SESSION, USER, opt.Option("at", opt.non_empty, "ID", "a message id (from search)"),
              opt.Option("columns", opt.choice("all"), "all",

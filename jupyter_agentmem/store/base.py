@@ -67,8 +67,9 @@ class Store(ABC):
         ``StoreError`` when it belongs to another user."""
 
     @abstractmethod
-    def list_sessions(self) -> list[dict[str, Any]]:
-        """Every session with its run and message counts, newest first."""
+    def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
+        """Every session (with ``user_id``: that user's and nobody's) with its run and
+        message counts, newest first."""
 
     @abstractmethod
     def save_session(self, session_id: str, user_id: str | None = None,

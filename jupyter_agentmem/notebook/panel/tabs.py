@@ -286,7 +286,9 @@ class SessionsTab(TableTab):
                              self.open_selected, "folder-open")]
 
     def fetch(self) -> pd.DataFrame:
-        return to_frame(self.panel.store.list_sessions(), self.columns)
+        # The panel's user's sessions (and the ones nobody owns), never another user's.
+        return to_frame(self.panel.store.list_sessions(user_id=self.panel.user_id),
+                        self.columns)
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]

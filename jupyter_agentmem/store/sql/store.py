@@ -139,8 +139,9 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             self.engine.recent_runs.clear()
         return row is not None
 
-    def list_sessions(self) -> list[dict[str, Any]]:
+    def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         greatest = self.engine.dialect.greatest
+        mine = "" if user_id is None else "AND (s.user_id = ? OR s.user_id IS NULL)"
         sql = f"""
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
@@ -152,9 +153,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                        FROM runs GROUP BY session_id) r USING (session_id)
             LEFT JOIN (SELECT session_id, count(*) AS messages FROM messages
                        WHERE deleted_at IS NULL GROUP BY session_id) m USING (session_id)
-            WHERE s.namespace = ?
+            WHERE s.namespace = ? {mine}
             ORDER BY updated_at DESC"""
-        return self._dicts(sql, [self.session_namespace])
+        return self._dicts(sql, [self.session_namespace]
+                           + ([] if user_id is None else [user_id]))
 
     # --- runs and messages ----------------------------------------------------
     def append_run(self, run: Run, user_id: str | None = None) -> int:
