@@ -204,13 +204,7 @@ class DuckDbEngine(EngineBase):
         return self._conn is not None
 
     def after_fork_in_child(self) -> None:
-        # The child must neither close the parent's connection (dropping the last
-        # reference shuts DuckDB down: it checkpoints into the parent's file and deletes
-        # its WAL) nor keep its inherited flock. So the connection is kept, unused,
-        # until the child exits.
-        if self._conn is not None:
-            runtime.keep_alive(self._conn)
-        self._conn = None
+        # The connection is kept, unused, by EngineBase; the inherited flock is dropped.
         self._depth = 0
         self._keeper = None
         super().after_fork_in_child()

