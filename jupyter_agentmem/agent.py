@@ -120,6 +120,7 @@ class Agent:
         if self.storage is None:
             return None
         self.memory.reload()
+        self.memory.catch_up_summary()  # the row carries the summary, made lazily
         found = self.storage.read(self.session_id)
         if found is not None and self.session_name is None:
             self.session_name = (found.session_data or {}).get("session_name")
@@ -208,8 +209,13 @@ class Agent:
             if len(picked) < len(runs) or len(runs) < asked or asked >= MAX_BUDGET_RUNS:
                 break
             asked *= 4
-        if summary is not None and len(picked) == len(runs) and len(runs) < asked:
+        if len(picked) == len(runs) and len(runs) < asked:
             summary = None  # every run fits: nothing for a summary to cover
+        elif self.memory.create_session_summary and picked and (
+                summary is None or summary.through_run_seq < (picked[0].seq or 0) - 1):
+            # Fewer runs fit than the window the summary is kept for: it must cover the
+            # runs just before the ones sent, so it is read (brought up to date) now.
+            summary = self.memory.summary
         return Request(self.description, self.instructions, memories, summary,
                        history_messages(picked), user_message)
 

@@ -27,7 +27,8 @@ def test_reply_is_shown_before_memory_work_finishes(shell, server):
         server.script(Reply(content='{"summary": "tea talk", "topics": []}', delay=0.5),
                       kind="summary")
         with capture_output() as out:
-            shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on",
+            # history=0: the next prompt carries the summary alone, so it follows each run.
+            shell.run_cell_magic("agent", "session=s user=ana memories=on summary=on history=0",
                                  "I like tea")
             order.append("cell done")
             texts = [o.data["text/plain"] for o in out.outputs]

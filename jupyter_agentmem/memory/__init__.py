@@ -7,9 +7,9 @@ summary) runs on a background job queue (``worker.py``) built by ``jobs.py``.
 from .agent_memory import AgentMemory
 from .db import DuckDbMemoryDb, MemoryDb, PgMemoryDb, SqliteMemoryDb
 from .helpers import MemoryClassifier, MemoryManager, MemorySummarizer
-from .jobs import take_failures, wait_for_memory_work
+from .jobs import catch_up_summary, take_failures, wait_for_memory_work
 from .worker import MemoryWorkWarning
 
 __all__ = ["AgentMemory", "DuckDbMemoryDb", "MemoryClassifier", "MemoryDb", "MemoryManager",
            "MemorySummarizer", "MemoryWorkWarning", "PgMemoryDb", "SqliteMemoryDb",
-           "take_failures", "wait_for_memory_work"]
+           "catch_up_summary", "take_failures", "wait_for_memory_work"]

@@ -10,7 +10,7 @@ from ..store import DuckDbStore, MemoryDb, Store
 from ..store.phidata_rows import agent_run, message_dict
 from ..types import AgentRun, Memory, Message, Run, SessionSummary
 from .helpers import MemoryClassifier, MemoryManager, MemorySummarizer
-from .jobs import MemoryWork, queue_memory_work, wait_for_memory_work
+from .jobs import MemoryWork, catch_up_summary, queue_memory_work, wait_for_memory_work
 from .selection import select_memories
 from .worker import Outcome
 
@@ -21,6 +21,8 @@ class MemoryOwner(Protocol):
     session_id: str
     model: ChatModel
     user_id: str | None
+    add_history_to_messages: bool
+    num_history_responses: int
 
     @property
     def effective_user_id(self) -> str: ...
@@ -149,11 +151,28 @@ class AgentMemory:
 
     @property
     def summary(self) -> SessionSummary | None:
-        """The session's latest summary, after the summary work queued for it."""
+        """The session's latest summary, brought up to its last run first (summaries are
+        made lazily: see ``memory/jobs.py``)."""
         if self._cleared:
             return None
-        wait_for_memory_work(self.session_id, None, self.wait_timeout)
+        self.catch_up_summary()
         return self.session_store.latest_summary(self.session_id)
+
+    def catch_up_summary(self) -> bool:
+        """Bring the stored summary up to the session's last run (bounded wait): the
+        summary work deferred in this process, or this memory's when it keeps one."""
+        return catch_up_summary(self.session_store, self.session_id, self.wait_timeout,
+                                self._summary_work if self._updates_summary else None)
+
+    @property
+    def _updates_summary(self) -> bool:
+        return self.create_session_summary and self.update_session_summary_after_run
+
+    def _summary_work(self) -> MemoryWork | None:
+        last = self.session_store.recent_runs(self.session_id, 1)
+        if not last:
+            return None
+        return self._work(last[0], self.owner.effective_user_id, self.owner.model)
 
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
         """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
@@ -223,19 +242,24 @@ class AgentMemory:
 
     def after_run(self, run: Run, user_id: str, model: ChatModel) -> None:
         """Queue the memory and summary work the flags ask for."""
+        queue_memory_work(self._work(run, user_id, model))
+
+    def _work(self, run: Run, user_id: str, model: ChatModel) -> MemoryWork:
         manager_model = self.manager.model if self.manager is not None else None
         classifier_model = self.classifier.model if self.classifier is not None else None
         summarizer_model = self.summarizer.model if self.summarizer is not None else None
-        queue_memory_work(MemoryWork(
+        owner = self.owner
+        return MemoryWork(
             run=run, user_id=user_id,
             model=manager_model or classifier_model or self.model or model,
             summary_model=summarizer_model,
             memory_store=self.memory_store, session_store=self.session_store,
             extract_memories=self.create_user_memories and self.update_user_memories_after_run,
             classify=self.classify_memories, memory_limit=self.memory_limit,
-            update_summary=(self.create_session_summary
-                            and self.update_session_summary_after_run),
-            on_outcome=self.on_outcome))
+            update_summary=self._updates_summary,
+            history_window=(owner.num_history_responses
+                            if owner.add_history_to_messages else 0),
+            on_outcome=self.on_outcome)
 
     def update_summary(self) -> SessionSummary | None:
         """Fold the runs since the last summary into a new one now (no background)."""

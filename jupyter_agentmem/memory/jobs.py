@@ -1,8 +1,16 @@
-"""The memory work after a run, queued on the background worker: memories, then the summary."""
+"""The memory work after a run, queued on the background worker: memories, then the summary.
+
+The summary is kept current lazily: a run only queues a cheap check, and the model is
+asked once runs have left the history window (all the runs since the last summary are
+folded at once), or when someone reads the summary (``catch_up_summary``). On the
+bench's 200-turn session (history=3) that is one summary call per 4 runs instead of
+one per run (bench/RESULTS.md).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .. import changes
@@ -30,6 +38,9 @@ class MemoryWork:
     memory_limit: int = 30
     on_outcome: Outcome | None = None
     summary_model: ChatModel | None = None  # the summarizer's own model; else ``model``
+    # Runs the prompt carries whole (0: none): the summary only has to cover the runs
+    # before them, so it is asked for when one of the runs it lacks leaves the window.
+    history_window: int = 0
 
 
 def user_key(user_id: str) -> tuple[str, str]:
@@ -48,6 +59,34 @@ def queue_memory_work(work: MemoryWork) -> None:
     if work.update_summary:
         worker().submit({session_key(work.run.session_id)}, lambda: _summary_job(work),
                         "Updating the summary", work.on_outcome)
+
+
+def deferred_summary_name(store: Store, session_id: str) -> tuple[str, str, str]:
+    """The name a session's deferred summary work is kept under in the worker."""
+    return ("summary", store.path or f"in-memory store {id(store)}", session_id)
+
+
+def catch_up_summary(store: Store, session_id: str, timeout: float,
+                     work: Callable[[], MemoryWork | None] | None = None) -> bool:
+    """Bring the session's summary up to its last run before it is read (bounded wait).
+
+    Runs the summary work this process deferred for the session; without any, and
+    when ``work`` is given (an agent with summaries on), its work. ``False`` on timeout.
+    """
+    if not wait_for_memory_work(session_id, None, timeout):
+        return False
+    jobs = worker()
+    keys = jobs.run_deferred(deferred_summary_name(store, session_id))
+    if not keys and work is not None:
+        found = work()
+        if found is not None:
+            keys = {session_key(session_id)}
+            job = lambda: _summary_job(found, when_due=False)  # noqa: E731
+            if jobs.in_worker_thread():
+                job()
+                return True
+            jobs.submit(keys, job, "Updating the summary")
+    return jobs.wait_for(keys, timeout) if keys else True
 
 
 def metered(work: MemoryWork, kind: str, store: Store,
@@ -79,13 +118,23 @@ def _memories_job(work: MemoryWork) -> str | None:
     return update.describe()
 
 
-def _summary_job(work: MemoryWork) -> str | None:
-    from .summaries import update_session_summary
+def _summary_job(work: MemoryWork, when_due: bool = True) -> str | None:
+    from .summaries import MAX_UPDATES, summary_due, update_session_summary
 
-    log.debug("*********** Updating the summary of session %s ***********",
-              work.run.session_id)
-    model = metered(work, "summary", work.session_store, work.summary_model)
-    stored = update_session_summary(work.session_store, model, work.run.session_id)
+    store, session_id = work.session_store, work.run.session_id
+    if when_due and not summary_due(store, session_id, work.history_window):
+        log.debug("Summary: deferred (the runs it lacks are still in the history window)")
+        worker().defer(deferred_summary_name(store, session_id), {session_key(session_id)},
+                       lambda: _summary_job(work, when_due=False), "Updating the summary")
+        return None
+    log.debug("*********** Updating the summary of session %s ***********", session_id)
+    model = metered(work, "summary", store, work.summary_model)
+    stored = None
+    for _ in range(MAX_UPDATES):  # a long backlog is folded in bounded steps
+        folded = update_session_summary(store, model, session_id)
+        if folded is None:
+            break
+        stored = folded
     if stored is None:
         log.debug("Summary: nothing new to fold in")
         return None

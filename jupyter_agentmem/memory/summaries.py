@@ -38,6 +38,15 @@ SCHEMA = {
 FORMATS: list[dict[str, Any] | None] = [SCHEMA, {"type": "json_object"}, None]
 
 MAX_RUNS_PER_UPDATE = 20  # a summariser that fell behind catches up in bounded steps
+MAX_UPDATES = 50  # steps of one catch-up (1,000 runs); the next one goes on from there
+
+
+def summary_due(store: Store, session_id: str, history_window: int) -> bool:
+    """True when a run the summary lacks has left the history window (the prompt
+    would miss it): more than ``history_window`` runs came after the summary."""
+    previous = store.latest_summary(session_id)
+    after = previous.through_run_seq if previous is not None else -1
+    return len(store.runs_after(session_id, after, limit=history_window + 1)) > history_window
 
 
 def summary_messages(previous: SessionSummary | None, runs: list[Run]) -> list[dict[str, Any]]:

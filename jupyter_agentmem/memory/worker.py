@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from .. import runtime
 
@@ -43,6 +43,8 @@ class JobQueue:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # drained by the notebook, shown at the next cell
+        # Jobs kept until someone reads what they would update (run_deferred).
+        self._deferred: dict[Hashable, tuple[set[Key], Job, str, Outcome | None]] = {}
 
     def submit(self, keys: set[Key], job: Job, what: str,
                on_outcome: Outcome | None = None) -> None:
@@ -73,6 +75,24 @@ class JobQueue:
                     self._pending.subtract(keys)
                     self._pending = +self._pending  # drop zero counts
                     self._cond.notify_all()
+
+    def defer(self, name: Hashable, keys: set[Key], job: Job, what: str) -> None:
+        """Keep ``job`` to run only when ``run_deferred(name)`` asks for it (a read of
+        what it would update); a later deferral under ``name`` replaces it."""
+        with self._cond:
+            self._deferred[name] = (keys, job, what, None)
+
+    def run_deferred(self, name: Hashable) -> set[Key]:
+        """Queue the job deferred under ``name``, if any; the keys to wait for."""
+        with self._cond:
+            found = self._deferred.pop(name, None)
+        if found is None:
+            return set()
+        if self.in_worker_thread():  # a job reading: run it here, it cannot wait for itself
+            found[1]()
+            return set()
+        self.submit(*found)
+        return found[0]
 
     def report(self, message: str) -> None:
         """A problem in background work: logged, warned, and kept for the next cell."""

@@ -107,8 +107,11 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
+    from ..memory import catch_up_summary
+
     session = _own_session(nb, options)
-    _wait_for_memory_work(session, None, nb.memory_wait)
+    # Summaries are made lazily: reading one brings it up to the session's last run.
+    catch_up_summary(nb.store, session, nb.memory_wait)
     found = nb.store.list_summaries(session)
     return _frame([s.model_dump() for s in found],
                   ["session_id", "version", "summary", "topics", "through_run_seq",

@@ -55,6 +55,7 @@ class AgentPanel(w.VBox):
         self.tabs = w.Tab(children=[t.widget for t in self.all_tabs],
                           titles=[t.title for t in self.all_tabs])
         super().__init__([w.HBox([self._header, self._status]), self.tabs])
+        self.tabs.observe(self._on_tab, names="selected_index")
         self._loop = _running_loop()
         self._unsubscribe: Callable[[], None] | None = changes.subscribe(self._on_change)
         self.refresh()
@@ -98,10 +99,24 @@ class AgentPanel(w.VBox):
         from ...memory import wait_for_memory_work
 
         wait_for_memory_work(self.session_id, self.user_id, self.memory_wait)
+        self._catch_up_summary()
         with self.lock:
             for tab in self.all_tabs:
                 tab.reload()
             self._show_header()
+
+    def _catch_up_summary(self) -> None:
+        # Summaries are made lazily (memory/jobs.py): showing them is a read that brings
+        # the session's summary up to its last run first.
+        from ...memory import catch_up_summary
+
+        if self.session_id:
+            catch_up_summary(self.store, self.session_id, self.memory_wait)
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if self.all_tabs[change["new"] or 0] is self.summaries_tab:
+            self._catch_up_summary()
+            self.guard(self.summaries_tab.reload)
 
     def load_session(self, session_id: str, user_id: str | None = None) -> None:
         """Show ``session_id`` (and ``user_id``'s memories, when given) in the tabs.
