@@ -357,6 +357,17 @@ JS_POLISH = """(panel) => {
 }"""
 
 
+JS_HEADER = """(panel) => {
+  const status = panel.querySelector('.agentmem-status');
+  const header = status.parentElement.firstElementChild;
+  const box = status.parentElement.parentElement.getBoundingClientRect();
+  return {status: status.getBoundingClientRect().right,
+          header: header.getBoundingClientRect().right, panel: box.right,
+          statusTop: status.getBoundingClientRect().top,
+          headerTop: header.getBoundingClientRect().top};
+}"""
+
+
 def check_polish(page, panel, tab: str, rows: int) -> None:
     """The visible tab's toolbar is one line, its grid as high as its rows, its detail
     editor inside the tab's border, its export box labelled."""
@@ -415,6 +426,13 @@ def test_run_all_of_the_panel_notebook_stores_only_its_own_edits(lab, browser):
         panel.first.scroll_into_view_if_needed()
         panel.first.screenshot(path=str(ARTIFACTS / "runall_memories_narrow.png"))
         check_polish(page, panel.first, "Memories", rows=3)
+        # Narrower still: the header and the status line wrap, neither runs off the panel.
+        page.set_viewport_size({"width": 560, "height": 1100})
+        page.wait_for_timeout(1000)
+        panel.first.screenshot(path=str(ARTIFACTS / "runall_header_560.png"))
+        edges = panel.first.evaluate(JS_HEADER)
+        assert max(edges["status"], edges["header"]) <= edges["panel"] + 1, edges
+        assert edges["statusTop"] > edges["headerTop"], edges  # wrapped under the header
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "runall_failure.png"), full_page=True)
         print(Path(lab["log"]).read_text()[-5000:])

@@ -44,8 +44,10 @@ class AgentPanel(w.VBox):
         # One lock for the tabs' frames: edits come from the kernel thread, refreshes
         # may come from the memory worker's thread.
         self.lock = threading.RLock()
-        self._header = w.HTML()
-        self._status = w.HTML(layout=w.Layout(margin="0 0 0 1em"))
+        self._header = w.HTML(layout=w.Layout(flex="0 1 auto", min_width="0"))
+        # At least 12em beside the header, or the status line wraps under it.
+        self._status = w.HTML(layout=w.Layout(margin="0 0 0 1em", flex="1 1 12em",
+                                              min_width="0"))
         self._status.add_class("agentmem-status")  # browser tests find it by this
         self._status_text = ""
         self.history_tab = HistoryTab(self, page_size=page_size)
@@ -54,7 +56,11 @@ class AgentPanel(w.VBox):
         self.sessions_tab = SessionsTab(self)
         self.tabs = w.Tab(children=[t.widget for t in self.all_tabs],
                           titles=[t.title for t in self.all_tabs])
-        super().__init__([w.HBox([self._header, self._status]), self.tabs])
+        # In a narrow window the status line wraps under the header instead of
+        # squeezing it (a long session id and a long status both stay readable).
+        header = w.HBox([self._header, self._status],
+                        layout=w.Layout(flex_flow="row wrap", align_items="baseline"))
+        super().__init__([header, self.tabs])
         self.tabs.observe(self._on_tab, names="selected_index")
         self._loop = _running_loop()
         self._unsubscribe: Callable[[], None] | None = changes.subscribe(self._on_change)
@@ -92,7 +98,9 @@ class AgentPanel(w.VBox):
         self._status_text = text
         refused = text.startswith("Not ")
         color = "#b00020" if refused else "#2e7d32"
-        self._status.value = f'<span style="color:{color}">{html.escape(text)}</span>'
+        # A long path or id breaks anywhere rather than running off the panel.
+        self._status.value = (f'<span style="color:{color};overflow-wrap:anywhere">'
+                              f'{html.escape(text)}</span>')
 
     def refresh(self) -> None:
         """Reload every tab from the database, after the memory work queued for them."""
@@ -194,8 +202,9 @@ class AgentPanel(w.VBox):
 
     def _show_header(self) -> None:
         session = html.escape(self.session_id or "(none)")
-        self._header.value = (f"<b>agentmem</b> · session <code>{session}</code> · user "
-                              f"<code>{html.escape(self.user_id)}</code> ·")
+        self._header.value = (f'<span style="overflow-wrap:anywhere"><b>agentmem</b> · '
+                              f"session <code>{session}</code> · user "
+                              f"<code>{html.escape(self.user_id)}</code> ·</span>")
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
