@@ -92,12 +92,7 @@ def test_an_older_database_is_indexed_by_its_migration(tmp_path):
 
     path = str(tmp_path / "old.duckdb")
     con = duckdb.connect(path)
-    saved = migrations.MIGRATIONS
-    migrations.MIGRATIONS = saved[:2]
-    try:
-        migrations.migrate(con, DUCKDB)
-    finally:
-        migrations.MIGRATIONS = saved
+    migrations.migrate(con, DUCKDB, upto=2)
     con.execute("INSERT INTO sessions VALUES ('s', 'ana', NULL, NULL, now(), now())")
     con.execute("INSERT INTO runs (run_id, session_id, seq, status, created_at) "
                 "VALUES ('r', 's', 0, 'ok', now())")

@@ -193,12 +193,7 @@ def _m001_database(location: str) -> None:
 
         con = raw = duckdb.connect(location)
         dialect = DUCKDB
-    saved = migrations.MIGRATIONS
-    migrations.MIGRATIONS = saved[:1]
-    try:
-        migrations.migrate(con, dialect)
-    finally:
-        migrations.MIGRATIONS = saved
+    migrations.migrate(con, dialect, upto=1)
     now = utcnow()
     con.execute("INSERT INTO runs (run_id, session_id, seq, status, created_at) "
                 "VALUES ('r0', 's', 0, 'ok', ?)", [now])

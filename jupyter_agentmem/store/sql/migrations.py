@@ -215,8 +215,9 @@ MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m007_namespaces]
 
 
-def migrate(con: Connection, dialect: Dialect) -> list[int]:
-    """Apply the migrations not yet recorded (inside the caller's transaction).
+def migrate(con: Connection, dialect: Dialect, upto: int | None = None) -> list[int]:
+    """Apply the migrations not yet recorded (inside the caller's transaction), up to
+    version ``upto`` (all when ``None``: a lower one makes an older database in tests).
 
     Returns the versions applied now.
     """
@@ -227,7 +228,7 @@ def migrate(con: Connection, dialect: Dialect) -> list[int]:
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     schema = Schema(con, dialect)
     applied = []
-    for version, migration in enumerate(MIGRATIONS, start=1):
+    for version, migration in enumerate(MIGRATIONS[:upto], start=1):
         if version in done:
             continue
         migration(schema)
