@@ -49,7 +49,15 @@ class Usage(BaseModel):
     output_tokens: int | None = None
 
 
-CONTEXT_PARTS = ("system", "memories", "summary", "history", "message")
+CONTEXT_PARTS = ("system", "memories", "summary", "recalled", "history", "message")
+
+
+class RecalledRun(BaseModel):
+    """An earlier exchange a run's prompt recalled (``recall=N``): where it came from."""
+
+    session_id: str
+    run_id: str
+    seq: int | None = None
 
 
 class RunContext(BaseModel):
@@ -58,6 +66,7 @@ class RunContext(BaseModel):
 
     messages: list[dict[str, Any]]
     tokens: dict[str, int]
+    recalled: list[RecalledRun] = Field(default_factory=list)  # recall=N: which exchanges
     estimated: bool = True  # False once scaled to the input tokens the server reported
 
 

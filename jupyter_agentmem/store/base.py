@@ -103,6 +103,12 @@ class Store(ABC):
         """What the model saw in that run (the request sent, the token split), or None."""
 
     @abstractmethod
+    def user_runs(self, user_id: str, run_ids: Sequence[str]) -> list[Run]:
+        """Those of ``run_ids`` that are live runs (ok, not superseded) of a session of
+        this namespace owned by ``user_id``, with their live messages; any order. A run
+        of another user's session, or of a session owned by nobody, is never returned."""
+
+    @abstractmethod
     def last_run_id(self, session_id: str) -> str | None:
         """The newest run of a session (any status), or None."""
 

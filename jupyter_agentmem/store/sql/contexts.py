@@ -2,8 +2,9 @@
 
 A run's request repeats most of the previous one (system text, history), so a message
 is stored once in ``request_parts`` under the sha256 of its JSON, and ``run_contexts``
-keeps the run's list of hashes and its token split. Reading puts the request back
-exactly: the same dicts, keys in the same order.
+keeps the run's list of hashes, its token split and the earlier exchanges its prompt
+recalled (``recall=N``: session, run and seq of each, JSON; NULL when none). Reading
+puts the request back exactly: the same dicts, keys in the same order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ...types import Run, RunContext
+from ...types import RecalledRun, Run, RunContext
 from .engine import Connection
 
 
@@ -47,14 +48,17 @@ def write(con: Connection, run: Run, lock: Callable[[Connection, str], None]) ->
         if new:
             con.execute("INSERT INTO request_parts VALUES " + ", ".join(["(?, ?)"] * len(new)),
                         [v for item in new for v in item])
-    con.execute("INSERT INTO run_contexts VALUES (?, ?, ?, ?, ?)",
+    recalled = (json.dumps([r.model_dump() for r in context.recalled]) if context.recalled
+                else None)
+    con.execute("INSERT INTO run_contexts (run_id, session_id, parts, tokens, estimated, "
+                "recalled) VALUES (?, ?, ?, ?, ?, ?)",
                 [run.run_id, run.session_id, json.dumps(hashes), json.dumps(context.tokens),
-                 context.estimated])
+                 context.estimated, recalled])
 
 
 def read(con: Connection, run_id: str) -> RunContext | None:
-    row = con.execute("SELECT parts, tokens, estimated FROM run_contexts WHERE run_id = ?",
-                      [run_id]).fetchone()
+    row = con.execute("SELECT parts, tokens, estimated, recalled FROM run_contexts "
+                      "WHERE run_id = ?", [run_id]).fetchone()
     if row is None:
         return None
     hashes = json.loads(row[0])
@@ -65,4 +69,5 @@ def read(con: Connection, run_id: str) -> RunContext | None:
         if part is not None:
             found[h] = part[0]
     messages = [json.loads(found[h]) for h in hashes if h in found]
-    return RunContext(messages=messages, tokens=json.loads(row[1]), estimated=bool(row[2]))
+    return RunContext(messages=messages, tokens=json.loads(row[1]), estimated=bool(row[2]),
+                      recalled=[RecalledRun(**r) for r in json.loads(row[3] or "[]")])

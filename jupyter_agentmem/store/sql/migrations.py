@@ -206,13 +206,20 @@ def m007_namespaces(schema: Schema) -> None:
     execute("CREATE INDEX memories_user ON memories (user_id)")
 
 
+def m008_recalled_runs(schema: Schema) -> None:
+    # recall=N: the earlier exchanges a run's prompt recalled (JSON list of session_id,
+    # run_id, seq); NULL for a run that recalled nothing, and for runs stored before.
+    schema.execute("ALTER TABLE run_contexts ADD COLUMN recalled VARCHAR")
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
                                               m004_model_calls,
                                               m005_run_contexts_and_cells,
                                               m006_session_name,
-                                              m007_namespaces]
+                                              m007_namespaces,
+                                              m008_recalled_runs]
 
 
 def migrate(con: Connection, dialect: Dialect, upto: int | None = None) -> list[int]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -294,6 +295,37 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
     def run_context(self, run_id: str) -> RunContext | None:
         with self._connection() as con:
             return contexts.read(con, run_id)
+
+    def user_runs(self, user_id: str, run_ids: Sequence[str]) -> list[Run]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        check_id(user_id, "the user id")
+        marks = ", ".join("?" for _ in ids)
+        # The owner is checked here again, in SQL, whatever the caller found the ids by:
+        # a run of another user's session (or of one nobody owns) never comes back.
+        runs_sql = f"""
+            SELECT {", ".join("r." + c.strip() for c in _RUN_READ_COLS.split(","))}
+            FROM runs r JOIN sessions s ON s.session_id = r.session_id
+            WHERE r.run_id IN ({marks}) AND s.user_id = ? AND s.namespace = ?
+                  AND r.status = 'ok' AND r.superseded_by IS NULL"""
+        keys = [c.strip() for c in _RUN_READ_COLS.split(",")]
+        with self._connection() as con:
+            runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in con.execute(
+                runs_sql, [*ids, user_id, self.session_namespace]).fetchall()}
+            if not runs:
+                return []
+            sessions = sorted({r.session_id for r in runs.values()})
+            # By session first: messages are indexed by session_id, not run_id.
+            msg_rows = con.execute(
+                f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
+                f"WHERE session_id IN ({', '.join('?' for _ in sessions)}) "
+                f"AND {self.engine.dialect.run_id_in_list} AND deleted_at IS NULL "
+                "ORDER BY run_id, seq",
+                [*sessions, self.engine.dialect.encode_id_list(list(runs))]).fetchall()
+        for row in msg_rows:
+            runs[row[0]].messages.append(_message(row[2:]))
+        return list(runs.values())
 
     def last_run_id(self, session_id: str) -> str | None:
         rows = self._dicts("SELECT run_id FROM runs WHERE session_id = ? "
