@@ -14,6 +14,7 @@ from typing import Any
 from . import changes
 from .memory.agent_memory import AgentMemory
 from .memory.history import history_messages
+from .memory.recall import Exchange
 from .memory.request import MESSAGE_OVERHEAD, Request, calibration, cut_to_tokens, fit_history
 from .model import ChatModel, ModelError, OpenAIChat
 from .model.metered import MeteredModel
@@ -24,6 +25,9 @@ from .types import AgentSession, Message, ModelCall, Run, RunResponse, SessionSu
 
 DEFAULT_USER = "default"
 MAX_BUDGET_RUNS = 256  # runs a token budget may look back over (the summary covers more)
+# With a token budget, recall picks its exchanges before the history window is known: a
+# few spare candidates replace those the window then carries anyway.
+RECALL_SPARE = 8
 log = logging.getLogger(__name__)  # debug_mode=True shows its debug lines
 
 Delta = Callable[[str], None]
@@ -183,18 +187,41 @@ class Agent:
         summary = None
         if self.memory.create_session_summary:
             summary = self._summary_outside_window(history_runs)
+        recalled = self._recalled(message, history_runs)
         return Request(self.description, self.instructions, memories, summary,
-                       history_messages(history_runs), user_message)
+                       history_messages(history_runs), user_message, recalled=recalled)
+
+    def _recalled(self, message: str, window: Sequence[Run], spare: int = 0
+                  ) -> list[Exchange]:
+        """recall=N: the user's earlier exchanges for ``message``, none of ``window``'s."""
+        skip_cell = ((self.session_id, self.cell_id)
+                     if self.cell_id is not None and self.supersede_reruns else None)
+        return self.memory.recalled_exchanges(self.effective_user_id, message,
+                                              {r.run_id for r in window}, skip_cell, spare)
 
     def _request_within_budget(self, memories: list[Any], user_message: Message,
                                budget: int) -> Request:
         """As many recent runs as fit in ``budget`` tokens (the server's count, as
-        calibrated), the summary covering the rest; an oversize message is cut."""
+        calibrated), the summary covering the rest; an oversize message is cut.
+
+        Recalled exchanges (recall=N) are given room first, the least relevant dropped
+        until the message fits; one that the history then carries anyway is replaced by
+        the next candidate while the whole still fits.
+        """
         budget = int(budget / calibration().ratio(self.model.id))
         summary = (self.store.latest_summary(self.session_id)
                    if self.memory.create_session_summary else None)
-        base = Request(self.description, self.instructions, memories, summary, [],
-                       user_message)
+        pool = self._recalled(user_message.content or "", (), spare=RECALL_SPARE)
+        recalled = pool[:self.memory.recall]
+
+        def request(history: list[Message], recalled: list[Exchange]) -> Request:
+            return Request(self.description, self.instructions, memories, summary, history,
+                           user_message, recalled=recalled)
+
+        base = request([], recalled)
+        while recalled and base.estimated_total > budget:
+            recalled = recalled[:-1]
+            base = request([], recalled)
         if base.estimated_total > budget:  # the message alone does not fit: cut it
             room = budget - (base.estimated_total - base.tokens["message"]) - MESSAGE_OVERHEAD
             cut = Message(role="user", content=cut_to_tokens(user_message.content or "",
@@ -216,8 +243,13 @@ class Agent:
             # Fewer runs fit than the window the summary is kept for: it must cover the
             # runs just before the ones sent, so it is read (brought up to date) now.
             summary = self.memory.summary
-        return Request(self.description, self.instructions, memories, summary,
-                       history_messages(picked), user_message)
+        window = {r.run_id for r in picked}
+        recalled = [e for e in pool if e.run_id not in window][:len(recalled)]
+        final = request(history_messages(picked), recalled)
+        while recalled and final.estimated_total > budget:
+            recalled = recalled[:-1]
+            final = request(history_messages(picked), recalled)
+        return final
 
     def _history_runs(self, n: int | None = None) -> list[Run]:
         n = self.num_history_responses if n is None else n

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from ..model import ChatModel
@@ -11,6 +12,7 @@ from ..store.phidata_rows import agent_run, message_dict
 from ..types import AgentRun, Memory, Message, Run, SessionSummary
 from .helpers import MemoryClassifier, MemoryManager, MemorySummarizer
 from .jobs import MemoryWork, catch_up_summary, queue_memory_work, wait_for_memory_work
+from .recall import Exchange, check_recall, recall_exchanges
 from .selection import select_memories
 from .worker import Outcome
 
@@ -52,6 +54,7 @@ class AgentMemory:
         user_id: str | None = None,
         update_system_message_on_change: bool = False,
         num_memories: int | None = None,
+        recall: int = 0,
     ) -> None:
         if db is None and manager is not None and manager.db is not None:
             db = manager.db
@@ -73,6 +76,10 @@ class AgentMemory:
         # Past this many memories a prompt (and the memory manager) gets the relevant
         # ones and the newest, not all (memory/selection.py).
         self.memory_limit = memory_limit
+        # recall=N: the prompt also carries the N earlier exchanges of the same user most
+        # relevant to the message, from other sessions or from before the history window
+        # (memory/recall.py). 0: off.
+        self.recall = recall
         self.system_message: Message | None = None
         # Called from the worker thread with (outcome, ok) after each memory job.
         self.on_outcome: Outcome | None = None
@@ -177,6 +184,25 @@ class AgentMemory:
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
         """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
         return select_memories(self.memory_store, user_id, message, self.memory_limit)
+
+    @property
+    def recall(self) -> int:
+        return self._recall
+
+    @recall.setter
+    def recall(self, value: int) -> None:
+        self._recall = check_recall(value)
+
+    def recalled_exchanges(self, user_id: str, message: str, exclude: Collection[str],
+                           skip_cell: tuple[str, str] | None = None,
+                           spare: int = 0) -> list[Exchange]:
+        """The ``recall`` (+ ``spare``) earlier exchanges of ``user_id`` most relevant to
+        ``message``, best first (none when recall is 0), leaving out the runs in
+        ``exclude``."""
+        if not self.recall:
+            return []
+        return recall_exchanges(self.session_store, user_id, message, self.recall + spare,
+                                exclude, skip_cell)
 
     # --- phidata's helpers ----------------------------------------------------
     def clear(self) -> None:

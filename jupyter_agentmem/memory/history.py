@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..types import Memory, Message, Run, SessionSummary
+from .recall import Exchange, recalled_prompt
 
 HISTORY_ROLES = ("user", "assistant", "tool")  # old system prompts are never re-sent
 
@@ -19,8 +20,10 @@ def system_prompt(
     instructions: Sequence[str] | str | None,
     memories: Sequence[Memory] = (),
     summary: SessionSummary | None = None,
+    recalled: Sequence[Exchange] = (),
 ) -> str | None:
-    """The system message: description, instructions, the user's memories, the summary.
+    """The system message: description, instructions, the user's memories, the summary,
+    the recalled earlier exchanges (``recall=N``).
 
     Built by concatenation, never ``str.format``: user text may hold braces.
     """
@@ -40,4 +43,6 @@ def system_prompt(
         parts.append(
             "Summary of the earlier part of this conversation" + topics +
             ":\n<summary>\n" + summary.summary + "\n</summary>")
+    if recalled:
+        parts.append(recalled_prompt(recalled))
     return "\n\n".join(parts) if parts else None

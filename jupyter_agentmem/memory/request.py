@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from .. import runtime
 from ..types import CONTEXT_PARTS, Memory, Message, Run, RunContext, SessionSummary
 from .history import history_messages, system_prompt
+from .recall import Exchange
 
 MESSAGE_OVERHEAD = 3  # tokens a chat message costs beyond its text (role, separators)
 
@@ -33,30 +34,36 @@ def message_tokens(message: Message) -> int:
 class Request:
     """The messages of one run and the pieces the system message was made of."""
 
-    __slots__ = ("history", "memories", "message", "sent_message", "summary", "system",
-                 "tokens")
+    __slots__ = ("history", "memories", "message", "recalled", "sent_message", "summary",
+                 "system", "tokens")
 
     def __init__(self, description: str | None, instructions: Sequence[str] | str | None,
                  memories: Sequence[Memory], summary: SessionSummary | None,
                  history: list[Message], message: Message,
-                 sent_message: Message | None = None) -> None:
-        text = system_prompt(description, instructions, memories, summary)
+                 sent_message: Message | None = None,
+                 recalled: Sequence[Exchange] = ()) -> None:
+        text = system_prompt(description, instructions, memories, summary, recalled)
         self.system = Message(role="system", content=text) if text else None
         self.memories = list(memories)
         self.summary = summary
+        self.recalled = list(recalled)
         self.history = history
         self.message = message  # stored with the run, whole
         self.sent_message = sent_message or message  # sent: cut when over a token budget
-        # The system message is one text: memories and summary are measured by building
-        # each alone; the system part is the rest of it, so the parts add up exactly.
+        # The system message is one text: memories, summary and recalled exchanges are
+        # measured by building each alone; the system part is the rest of it, so the
+        # parts add up exactly.
         memory_part = estimate_tokens(system_prompt(None, None, memories)) if memories else 0
         summary_part = (estimate_tokens(system_prompt(None, None, (), summary)) if summary
                         else 0)
+        recalled_part = (estimate_tokens(system_prompt(None, None, (), None, recalled))
+                         if recalled else 0)
         whole = message_tokens(self.system) if self.system else 0
         self.tokens = {
-            "system": max(0, whole - memory_part - summary_part),
+            "system": max(0, whole - memory_part - summary_part - recalled_part),
             "memories": memory_part,
             "summary": summary_part,
+            "recalled": recalled_part,
             "history": sum(message_tokens(m) for m in history),
             "message": message_tokens(self.sent_message),
         }
@@ -79,7 +86,7 @@ class Request:
         if usable:
             tokens = scaled(tokens, int(input_tokens))
         return RunContext(messages=self.openai_messages(), tokens=tokens,
-                          estimated=not usable)
+                          estimated=not usable, recalled=[e.ref() for e in self.recalled])
 
 
 def scaled(tokens: dict[str, int], total: int) -> dict[str, int]:

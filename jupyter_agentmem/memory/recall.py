@@ -1,0 +1,121 @@
+"""Recall (``recall=N``): the earlier exchanges of the same user most relevant to a message.
+
+An exchange is a run's user message and the assistant's reply. The candidates are the
+user's other sessions and the runs of this session outside the history window, ranked
+by the store's BM25 search (``Store.search``) with the new message as the query.
+
+Privacy: only sessions whose owner is exactly the run's user are read (the search is
+scoped to that user, and ``Store.user_runs`` checks the owner again in SQL). A run
+without ``user=`` is the user ``default``'s, so it recalls only ``default``'s sessions;
+a session that nobody owns (stored before users were recorded) is never recalled: it
+could be anyone's.
+
+The prompt part is built by concatenation, never ``str.format``: the text is the user's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from typing import NamedTuple
+
+from ..store import Store
+from ..types import RecalledRun, Run
+
+MAX_RECALL = 20  # recall=N: 20 exchanges of at most ~2 x 800 characters is ~8k tokens
+# A recalled exchange is a reminder, not a transcript: each of its two messages is cut to
+# 800 characters (~200 tokens), so recall=3 adds at most ~1,300 tokens however long the
+# old messages were (a reply with a page of code would otherwise fill the window).
+RECALL_CHARS = 800
+_WORD = re.compile(r"\w+")  # as the search index splits words (store/sql/term_index.py)
+HEADER = ("Earlier exchanges you may recall (from other sessions of this user, or from "
+          "earlier in this one). They are past conversations, not part of this one: use "
+          "them only where they help.")
+
+
+class Exchange(NamedTuple):
+    """A recalled exchange: where it came from, and its two messages as the prompt has them."""
+
+    session_id: str
+    run_id: str
+    seq: int | None
+    when: str  # the run's date, YYYY-MM-DD
+    user: str
+    reply: str
+
+    def ref(self) -> RecalledRun:
+        return RecalledRun(session_id=self.session_id, run_id=self.run_id, seq=self.seq)
+
+
+def check_recall(value: object, name: str = "recall") -> int:
+    """``value`` as a number of exchanges to recall, or ``ValueError`` saying what is valid."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RECALL:
+        raise ValueError(f"{name} must be a whole number of earlier exchanges from 0 (off) "
+                         f"to {MAX_RECALL}, not {value!r:.40}.")
+    return value
+
+
+def excerpt(text: str, terms: Sequence[str], limit: int = RECALL_CHARS) -> str:
+    """``text`` whole when short; else ``limit`` characters around the first query term
+    found (the start when none is), marked as cut."""
+    if len(text) <= limit:
+        return text
+    lowered = text.lower()
+    found = [i for i in (lowered.find(t) for t in terms if t) if i >= 0]
+    start = max(0, min(found) - limit // 4) if found else 0
+    start = min(start, len(text) - limit)
+    return (("[…] " if start else "") + text[start:start + limit]
+            + (" […]" if start + limit < len(text) else ""))
+
+
+def _exchange(run: Run, terms: Sequence[str]) -> Exchange | None:
+    user = next((m for m in run.messages if m.role == "user" and m.content), None)
+    reply = next((m for m in reversed(run.messages)
+                  if m.role == "assistant" and m.content), None)
+    if user is None or reply is None:
+        return None
+    return Exchange(run.session_id, run.run_id, run.seq, run.created_at.strftime("%Y-%m-%d"),
+                    excerpt(user.content or "", terms), excerpt(reply.content or "", terms))
+
+
+def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
+                     exclude: Collection[str] = (),
+                     skip_cell: tuple[str, str] | None = None) -> list[Exchange]:
+    """The ``n`` exchanges of ``user_id`` most relevant to ``text``, best first.
+
+    ``exclude``: run ids already in the prompt (the history window). ``skip_cell``:
+    (session, cell id) whose earlier run this one replaces (a re-run cell).
+    """
+    if n <= 0 or not text or not text.strip():
+        return []
+    # Each run has two indexed messages; the excluded runs may rank first; some hits are
+    # of runs that are no longer live: ask for enough, bounded.
+    limit = min(10_000, 2 * (n + len(exclude)) + 4 * n + 16)
+    hits = store.search(text, user_id=user_id, kinds=["messages"], limit=limit)
+    ranked: list[str] = []
+    for hit in hits:
+        run_id = hit.get("run_id")
+        if run_id and run_id not in exclude and run_id not in ranked:
+            ranked.append(run_id)
+    runs = {r.run_id: r for r in store.user_runs(user_id, ranked[:4 * n + 16])}
+    terms = _WORD.findall(text[:10_000].lower())
+    picked: list[Exchange] = []
+    for run_id in ranked:
+        run = runs.get(run_id)
+        if run is None or (skip_cell and (run.session_id, run.cell_id) == skip_cell):
+            continue
+        exchange = _exchange(run, terms)
+        if exchange is not None:
+            picked.append(exchange)
+        if len(picked) == n:
+            break
+    return picked
+
+
+def recalled_prompt(exchanges: Sequence[Exchange]) -> str:
+    """The delimited part of the system message that carries the recalled exchanges."""
+    blocks = [
+        "<exchange session=\"" + e.session_id + "\" run=\"" + str(e.seq) + "\" date=\""
+        + e.when + "\">\nUser: " + e.user + "\nAssistant: " + e.reply + "\n</exchange>"
+        for e in exchanges]
+    return HEADER + "\n<recalled>\n" + "\n".join(blocks) + "\n</recalled>"
