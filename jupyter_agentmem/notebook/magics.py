@@ -39,6 +39,8 @@ def history_size(name: str, value: str) -> tuple[str, int]:
                      f"({name}=8k, {name}=0.5k).")
 
 
+# = memory.recall.MAX_RECALL (not imported here: %load_ext stays light; a test checks).
+MAX_RECALL = 20
 FORMATS = ("markdown", "text", "code")
 RERUNS = ("supersede", "append")
 CELL_OPTIONS = opt.table([
@@ -58,6 +60,9 @@ CELL_OPTIONS = opt.table([
     opt.Option("out", variable_name, "NAME", "also store the reply text in this variable"),
     opt.Option("rerun", opt.choice(*RERUNS), "|".join(RERUNS),
                "re-running a cell replaces its earlier run in history, or appends"),
+    opt.Option("recall", opt.count(0, MAX_RECALL), "N",
+               "also send the N earlier exchanges of this user most relevant to the "
+               "message (other sessions, older runs); 0: off"),
     opt.Option("dry", opt.on_off, "on|off", "show what would be sent; send and store nothing"),
     opt.Option("debug", opt.on_off, "on|off", "show what is sent above the reply"),
 ])
@@ -97,6 +102,9 @@ class AgentMagics(Magics):
                          "(0: off); a cell's history=8k sets it for that cell.").tag(config=True)
     rerun = Unicode("supersede", help="Re-running a cell: supersede its earlier run in "
                     "history, or append (keep both).").tag(config=True)
+    recall = Int(0, help="Also send the N earlier exchanges of the same user most "
+                 "relevant to each message, from other sessions or older runs (0: off)."
+                 ).tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
                         ).tag(config=True)
 
@@ -108,6 +116,14 @@ class AgentMagics(Magics):
         if proposal["value"] < 0:
             raise TraitError(f"AgentMagics.{proposal['trait'].name} must be >= 0.")
         return proposal["value"]
+
+    @validate("recall")
+    def _valid_recall(self, proposal: Any) -> int:
+        value = proposal["value"]
+        if isinstance(value, bool) or not 0 <= value <= MAX_RECALL:
+            raise TraitError(f"AgentMagics.recall must be a whole number of earlier "
+                             f"exchanges from 0 (off) to {MAX_RECALL}, not {value!r:.40}.")
+        return value
 
     @validate("context_chars")
     def _valid_context_chars(self, proposal: Any) -> int:
@@ -218,7 +234,8 @@ class AgentMagics(Magics):
             memory=AgentMemory(
                 create_user_memories=options.get("memories", self.memories),
                 create_session_summary=options.get("summary", self.summary),
-                wait_timeout=self.memory_wait),
+                wait_timeout=self.memory_wait,
+                recall=options.get("recall", self.recall)),
             add_history_to_messages=history > 0,
             num_history_responses=history if kind == "runs" else self.history,
             description=options.get("system", self.system) or None,

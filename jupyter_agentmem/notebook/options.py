@@ -204,10 +204,8 @@ def require(found: dict[str, Any], options: dict[str, Option], usage: str) -> No
 def count(low: int, high: int) -> Parser:
     """A whole number from ``low`` to ``high``."""
     def parse(name: str, value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            n = low - 1
+        # ASCII digits only: int() would take "1_000", " 7 ", "٣" and any size.
+        n = int(value) if re.fullmatch(r"[0-9]{1,9}", value) else low - 1
         if not low <= n <= high:
             raise UsageError(f"{name}={shown(value)} is not valid: give a whole number from "
                              f"{low} to {high}.")
