@@ -67,6 +67,7 @@ class RunContext(BaseModel):
     messages: list[dict[str, Any]]
     tokens: dict[str, int]
     recalled: list[RecalledRun] = Field(default_factory=list)  # recall=N: which exchanges
+    session_id: str | None = None  # the run's session, when read back from the store
     estimated: bool = True  # False once scaled to the input tokens the server reported
 
 

@@ -86,7 +86,7 @@ def test_recall_brings_the_users_fact_and_nothing_of_anyone_else(shell, server, 
     pets = planted.session_runs("ana-pets")[0]
     assert context.recalled[0].run_id == pets.run_id and context.recalled[0].seq == 0
     assert context.tokens["recalled"] > 0
-    shown = line(shell, "context session=ana-now")
+    shown = line(shell, "context session=ana-now user=ana")
     assert "recalled" in shown and f"session 'ana-pets' run 0 ({pets.run_id})" in shown
 
 
@@ -116,7 +116,7 @@ def test_recall_zero_sends_nothing_extra(shell, server, planted):
         {"role": "user", "content": QUESTION}]
     runs = [planted.session_runs(s)[0] for s in ("ana-z1", "ana-z2")]
     assert all(planted.run_context(r.run_id).recalled == [] for r in runs)
-    assert "recalled" not in line(shell, "context session=ana-z2").split("\n", 2)[2]
+    assert "recalled" not in line(shell, "context session=ana-z2 user=ana").split("\n", 2)[2]
 
 
 def test_the_traitlet_sets_recall_for_every_cell(shell, server, planted):
@@ -300,3 +300,17 @@ def test_what_a_run_recalled_travels_with_its_export(shell, server, db_path, tmp
     target = open_store("sqlite://" + str(tmp_path / "copy.sqlite"))
     target.import_rows(read_archive(path))
     assert target.run_context(run.run_id) == source.run_context(run.run_id)
+
+
+def test_context_and_dry_run_show_recall_only_to_the_sessions_user(shell, server, db_path):
+    cell(shell, "session=own user=ana", FACT)
+    out = cell(shell, "session=own-2 user=ana recall=2 dry=on", QUESTION)
+    assert "recalled 1 earlier exchange(s)" in out.stdout and "session 'own' run 0" in out.stdout
+    assert server.of("chat") == [server.of("chat")[0]]  # only the first cell was sent
+    cell(shell, "session=own-2 user=ana recall=2", QUESTION)
+    run_id = open_store(db_path).last_run_id("own-2")
+    for how in ("session=own-2", f"run={run_id}"):
+        for who in (" user=bob", ""):  # bob, and the notebook's default user
+            with pytest.raises(UsageError, match="belongs to another user"):
+                line(shell, "context " + how + who)
+        assert FACT in line(shell, "context user=ana " + how)

@@ -212,7 +212,9 @@ def context(nb: Notebook, options: dict[str, Any]) -> None:
     from .context_view import as_json, as_text
 
     store = nb.store
-    session = options.get("session", nb.session_id)
+    # What a run sent holds its session's history, the user's memories and recalled
+    # exchanges: shown only to the session's user, as %agent history is.
+    session = _own_session(nb, options) if "run" not in options else None
     run_id = options.get("run") or store.last_run_id(session)
     if run_id is None:
         raise UsageError(f"Session {session!r} has no runs yet: nothing to show. "
@@ -221,6 +223,8 @@ def context(nb: Notebook, options: dict[str, Any]) -> None:
     if found is None:
         raise UsageError(f"No stored request for run {run_id!r} (an unknown run, or one "
                          "stored before requests were kept).")
+    if found.session_id is not None:
+        store.session_for_user(found.session_id, options.get("user", nb.user))
     print(as_json(found) if options.get("json") else as_text(found, f"Run {run_id}"))
 
 
@@ -291,7 +295,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             positional="query"),
     Command("context", context,
             (opt.Option("run", opt.non_empty, "ID", "a run id (default: the session's last)"),
-             SESSION, opt.Option("json", opt.on_off, "on|off", "the messages as sent, JSON")),
+             SESSION, USER, opt.Option("json", opt.on_off, "on|off", "the messages as sent, JSON")),
             "what the model saw: the request sent and its token split"),
     Command("help", help_command, (), "every option and subcommand"),
 )}

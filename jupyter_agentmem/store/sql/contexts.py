@@ -57,8 +57,8 @@ def write(con: Connection, run: Run, lock: Callable[[Connection, str], None]) ->
 
 
 def read(con: Connection, run_id: str) -> RunContext | None:
-    row = con.execute("SELECT parts, tokens, estimated, recalled FROM run_contexts "
-                      "WHERE run_id = ?", [run_id]).fetchone()
+    row = con.execute("SELECT parts, tokens, estimated, recalled, session_id "
+                      "FROM run_contexts WHERE run_id = ?", [run_id]).fetchone()
     if row is None:
         return None
     hashes = json.loads(row[0])
@@ -70,4 +70,5 @@ def read(con: Connection, run_id: str) -> RunContext | None:
             found[h] = part[0]
     messages = [json.loads(found[h]) for h in hashes if h in found]
     return RunContext(messages=messages, tokens=json.loads(row[1]), estimated=bool(row[2]),
-                      recalled=[RecalledRun(**r) for r in json.loads(row[3] or "[]")])
+                      recalled=[RecalledRun(**r) for r in json.loads(row[3] or "[]")],
+                      session_id=row[4])

@@ -232,6 +232,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 contexts.write(con, run, self.engine.lock_session)
                 superseded = cells.record(con, run)
                 run.seq = seq
+                if run.context is not None:  # as read back: the context knows its session
+                    run.context.session_id = run.session_id
             if nested or superseded:
                 cache.clear()
             else:
