@@ -210,6 +210,11 @@ def m008_recalled_runs(schema: Schema) -> None:
     # recall=N: the earlier exchanges a run's prompt recalled (JSON list of session_id,
     # run_id, seq); NULL for a run that recalled nothing, and for runs stored before.
     schema.execute("ALTER TABLE run_contexts ADD COLUMN recalled VARCHAR")
+    # Recall reads the messages of runs found anywhere in a user's sessions: *measured*
+    # at 2,000,000 messages (DuckDB 2.0.1), 50 runs' messages took 160-440 ms without an
+    # index on run_id (by session, or by run id alone), ~20 ms with it. (A later
+    # ALTER TABLE messages must drop and recreate it, as m002 does messages_session.)
+    schema.execute("CREATE INDEX messages_run ON messages (run_id)")
 
 
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,

@@ -317,14 +317,12 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 runs_sql, [*ids, user_id, self.session_namespace]).fetchall()}
             if not runs:
                 return []
-            sessions = sorted({r.session_id for r in runs.values()})
-            # By session first: messages are indexed by session_id, not run_id.
+            # By the run_id index (m008); a plain IN list of parameters is what DuckDB
+            # looks up in an index (a list parameter is a full scan).
             msg_rows = con.execute(
                 f"SELECT run_id, seq, {_MSG_COLS} FROM messages "
-                f"WHERE session_id IN ({', '.join('?' for _ in sessions)}) "
-                f"AND {self.engine.dialect.run_id_in_list} AND deleted_at IS NULL "
-                "ORDER BY run_id, seq",
-                [*sessions, self.engine.dialect.encode_id_list(list(runs))]).fetchall()
+                f"WHERE run_id IN ({', '.join('?' for _ in runs)}) AND deleted_at IS NULL "
+                "ORDER BY run_id, seq", list(runs)).fetchall()
         for row in msg_rows:
             runs[row[0]].messages.append(_message(row[2:]))
         return list(runs.values())
