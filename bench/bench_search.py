@@ -40,7 +40,8 @@ def seed(path: str, n: int) -> DuckDbStore:
     store = DuckDbStore(path)
     with store.engine.transaction() as con:
         con.execute("""
-            INSERT INTO sessions
+            INSERT INTO sessions (session_id, user_id, agent_name, model, created_at,
+                                  updated_at)
             SELECT 's' || i, 'u' || (i % 100), NULL, 'm', now(), now() FROM range(1000) t(i)""")
         con.execute(f"""
             INSERT INTO runs (run_id, session_id, seq, status, created_at, user_id)

@@ -314,3 +314,14 @@ def test_context_and_dry_run_show_recall_only_to_the_sessions_user(shell, server
             with pytest.raises(UsageError, match="belongs to another user"):
                 line(shell, "context " + how + who)
         assert FACT in line(shell, "context user=ana " + how)
+
+
+def test_a_long_message_is_cut_around_the_words_it_was_recalled_for():
+    from jupyter_agentmem.memory.recall import excerpt
+
+    text = "a" * 5000 + " Zelda lives in Porto " + "b" * 5000
+    cut = excerpt(text, ["porto"])
+    assert "Zelda lives in Porto" in cut and cut.startswith("[…] ") and cut.endswith(" […]")
+    assert len(cut) <= RECALL_CHARS + 8
+    assert excerpt(text, ["nowhere"]).startswith("aaa")
+    assert excerpt("short", ["x"]) == "short"

@@ -92,13 +92,12 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     # of runs that are no longer live: ask for enough, bounded.
     limit = min(10_000, 2 * (n + len(exclude)) + 4 * n + 16)
     hits = store.search(text, user_id=user_id, kinds=["messages"], limit=limit)
-    ranked: list[str] = []
-    for hit in hits:
-        run_id = hit.get("run_id")
-        if run_id and run_id not in exclude and run_id not in ranked:
-            ranked.append(run_id)
+    ranked = list(dict.fromkeys(hit["run_id"] for hit in hits
+                                if hit.get("run_id") and hit["run_id"] not in exclude))
     runs = {r.run_id: r for r in store.user_runs(user_id, ranked[:4 * n + 16])}
-    terms = _WORD.findall(text[:10_000].lower())
+    # Where to cut a long message: around the first of the message's words (the first
+    # 32 of 3+ letters, as the search uses at most 32 terms) that it holds.
+    terms = [t for t in dict.fromkeys(_WORD.findall(text[:10_000].lower())) if len(t) > 2][:32]
     picked: list[Exchange] = []
     for run_id in ranked:
         run = runs.get(run_id)
