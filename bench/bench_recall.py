@@ -10,7 +10,9 @@ an instant local server, alternating blocks of 10 turns with ``recall=0`` and
 ``recall=3`` in one process (both see the same machine); each message is 12 words of the
 vocabulary, so each query term has ~12 x n / 5,000 postings (the costly case for BM25).
 Reported: the median turn of each mode (the first 5 turns dropped), the difference, and
-the median tokens the recalled part added.
+the median tokens the recalled part added. Then what the ``messages_run`` index (m008)
+adds to a turn: two fresh files, one with the index dropped, alternating blocks of 10
+turns.
 """
 
 from __future__ import annotations
@@ -68,10 +70,36 @@ def turns(path: str, n_turns: int) -> tuple[float, float, float]:
     return off, on, statistics.median(recalled_tokens)
 
 
+def index_cost(n_turns: int) -> tuple[float, float]:
+    """Turns on two fresh files, one without the messages_run index (m008), alternating
+    blocks of 10: what writing the index costs a turn."""
+    server = ChatServer(lambda body: Reply(content="ok " * 20)).start()
+    blocks: dict[bool, list[float]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as d:
+        agents = {}
+        for indexed in (True, False):
+            storage = DuckDbAgentStorage(db_file=os.path.join(d, f"{indexed}.duckdb"))
+            if not indexed:
+                with storage.store.engine.transaction() as con:
+                    con.execute("DROP INDEX messages_run")
+            agents[indexed] = Agent(model=OpenAIChat(id="m", base_url=server.base_url,
+                                                     api_key="x", max_retries=0),
+                                    storage=storage, add_history_to_messages=True,
+                                    num_history_responses=3)
+        for i in range(n_turns):
+            indexed = (i // 10) % 2 == 0
+            t0 = time.perf_counter()
+            agents[indexed].run(f"turn {i}: a message of about a dozen words to index here")
+            blocks[indexed].append((time.perf_counter() - t0) * 1000)
+    server.stop()
+    return statistics.median(blocks[True][5:]), statistics.median(blocks[False][5:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--turns", type=int, default=60)
+    parser.add_argument("--index-turns", type=int, default=400)
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     print(" messages | recall=0 ms | recall=3 ms | recall adds ms | recalled tokens")
@@ -83,6 +111,10 @@ def main() -> None:
             store.close()
             off, on, tokens = turns(path, args.turns)
             print(f"{n:>9,} | {off:11.1f} | {on:11.1f} | {on - off:14.1f} | {tokens:.0f}")
+    with_index, without = index_cost(args.index_turns)
+    print(f"\nper turn ({args.index_turns} turns, alternating blocks of 10): messages_run "
+          f"index {with_index:.2f} ms, without {without:.2f} ms, "
+          f"the index adds {with_index - without:.2f} ms")
 
 
 if __name__ == "__main__":
