@@ -103,5 +103,9 @@ def update_session_summary(store: Store, model: ChatModel,
         summary, topics = parse_summary(_ask(model, summary_messages(previous, runs)))
     except ValueError as exc:
         raise ValueError(f"the summary answer was not usable JSON ({exc})") from None
+    # Provenance: the runs folded in and the version built on (a purge of any of them
+    # removes this version: sql/purge.py).
     return store.add_summary(SessionSummary(session_id=session_id, summary=summary,
-                                            topics=topics, through_run_seq=runs[-1].seq))
+                                            topics=topics, through_run_seq=runs[-1].seq),
+                             runs=runs,
+                             based_on=previous.version if previous is not None else None)

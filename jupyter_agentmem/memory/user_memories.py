@@ -242,7 +242,8 @@ def _add(store: Store, run: Run, user_id: str, args: dict[str, Any],
         return None
     memory = store.add_memory(Memory(user_id=user_id, memory=text, topics=topics,
                                      input=run.message.content if run.message else None,
-                                     session_id=run.session_id), actor="model")
+                                     session_id=run.session_id), actor="model",
+                              runs=[run])  # provenance: a purge of the run removes it
     existing.append(memory)  # a second identical add in the same answer is a duplicate too
     result.added.append(memory.memory_id)
     return None
@@ -262,7 +263,8 @@ def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
     text, topics = parsed
     if normalise(text) == normalise(target.memory) and (not topics or topics == target.topics):
         return None  # no change: nothing to record
-    store.update_memory(user_id, target.memory_id, text, topics or None, actor="model")
+    store.update_memory(user_id, target.memory_id, text, topics or None, actor="model",
+                        runs=[run])
     result.updated.append(target.memory_id)
     return None
 

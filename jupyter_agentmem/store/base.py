@@ -168,16 +168,20 @@ class Store(ABC):
         """One of ``user_id``'s memories (deleted ones too), or None."""
 
     @abstractmethod
-    def add_memory(self, memory: Memory, actor: str = "model") -> Memory: ...
+    def add_memory(self, memory: Memory, actor: str = "model",
+                   runs: Sequence[Run] = ()) -> Memory:
+        """Keep a new memory; ``runs``: the runs it came from (its provenance, what a
+        purge of those runs removes it with). ``StoreError`` if one was purged."""
 
     @abstractmethod
     def update_memory(
         self, user_id: str, memory_id: str, memory: str | None, topics: list[str] | None,
-        actor: str, expected: dict[str, Any] | None = None,
+        actor: str, expected: dict[str, Any] | None = None, runs: Sequence[Run] = (),
     ) -> Memory:
         """Change a memory's text and/or topics (``None``: kept as stored); only the
         given columns are written. ``expected``: as in ``edit_message``
-        (``{"memory": ..., "topics": [...]}``, any of them)."""
+        (``{"memory": ..., "topics": [...]}``, any of them). ``runs``: the runs the
+        change came from, added to the memory's provenance."""
 
     @abstractmethod
     def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
@@ -198,7 +202,10 @@ class Store(ABC):
         """The newest summary version that is not deleted."""
 
     @abstractmethod
-    def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary: ...
+    def add_summary(self, summary: SessionSummary, actor: str = "model",
+                    runs: Sequence[Run] = (), based_on: int | None = None) -> SessionSummary:
+        """Keep a new summary version; ``runs``: the runs folded into it, ``based_on``:
+        the version it was built on (its provenance)."""
 
     @abstractmethod
     def list_summaries(

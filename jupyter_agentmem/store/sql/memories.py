@@ -7,11 +7,13 @@ so it can be undone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ...types import Memory, SessionSummary
+from ...types import Memory, Run, SessionSummary
 from ..base import StoreError
 from ..values import check_id
+from . import provenance
 from .rows import MEMORY, SUMMARY, SqlRows
 from .term_index import index_docs
 
@@ -67,10 +69,12 @@ class MemorySummarySql(SqlRows):
         return next((m for m in self.user_memories(user_id, include_deleted=True)
                      if m.memory_id == memory_id), None)
 
-    def add_memory(self, memory: Memory, actor: str = "model") -> Memory:
+    def add_memory(self, memory: Memory, actor: str = "model",
+                   runs: Sequence[Run] = ()) -> Memory:
         check_id(memory.user_id, "the user id")
         self._make_wanted_views()
         with self._transaction() as con:
+            provenance.record(con, provenance.MEMORY, memory.memory_id, runs, memory.user_id)
             con.execute(
                 f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
@@ -86,9 +90,12 @@ class MemorySummarySql(SqlRows):
 
     def update_memory(self, user_id: str, memory_id: str, memory: str | None,
                       topics: list[str] | None, actor: str,
-                      expected: dict[str, Any] | None = None) -> Memory:
-        self._edit(MEMORY, [memory_id, user_id], memory_id,
-                   text_and_topics("memory", memory, topics), actor, expected)
+                      expected: dict[str, Any] | None = None,
+                      runs: Sequence[Run] = ()) -> Memory:
+        with self._transaction() as con:  # the edit and where it came from, together
+            provenance.record(con, provenance.MEMORY, memory_id, runs, user_id)
+            self._edit(MEMORY, [memory_id, user_id], memory_id,
+                       text_and_topics("memory", memory, topics), actor, expected)
         found = self.get_memory(user_id, memory_id)
         if found is None:  # deleted for good by another writer in between
             raise StoreError(MEMORY.missing([memory_id, user_id]))
@@ -137,7 +144,8 @@ class MemorySummarySql(SqlRows):
         live = "" if include_deleted else " AND deleted_at IS NULL"
         return self._summaries("session_id = ?" + live, [session_id])
 
-    def add_summary(self, summary: SessionSummary, actor: str = "model") -> SessionSummary:
+    def add_summary(self, summary: SessionSummary, actor: str = "model",
+                    runs: Sequence[Run] = (), based_on: int | None = None) -> SessionSummary:
         check_id(summary.session_id, "the session id")
         with self._transaction() as con:
             self.engine.lock_session(con, summary.session_id)
@@ -146,12 +154,16 @@ class MemorySummarySql(SqlRows):
                 [summary.session_id]).fetchone()
             stored = summary.model_copy(update={"version": version})
             con.execute(
-                f"INSERT INTO summaries ({_SUMMARY_COLS}) VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO summaries ({_SUMMARY_COLS}, based_on) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [stored.session_id, version, stored.summary,
                  self.engine.dialect.encode_list(stored.topics), stored.through_run_seq,
-                 stored.created_at])
+                 stored.created_at, based_on])
             owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                                 [stored.session_id]).fetchone()
+            provenance.record(con, provenance.SUMMARY,
+                              summary_target(stored.session_id, version), runs,
+                              owner[0] if owner else None)
             index_docs(con, [(summary_target(stored.session_id, version), "summaries",
                               stored.session_id, owner[0] if owner else None, None, None,
                               stored.summary)])

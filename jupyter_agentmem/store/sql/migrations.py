@@ -217,6 +217,25 @@ def m008_recalled_runs(schema: Schema) -> None:
     schema.execute("CREATE INDEX messages_run ON messages (run_id)")
 
 
+def m009_provenance(schema: Schema) -> None:
+    # Which runs each memory and summary version came from, so that purging a run
+    # (sql/purge.py) finds what was derived from it: one row per (memory or summary
+    # version, run). ``session_id`` is the run's session, ``user_id`` the owner of the
+    # derived row (export scopes). A summary version also records the version it was
+    # built on (``based_on``): it derives from everything that one derives from.
+    schema.execute(
+        """CREATE TABLE provenance (
+            target VARCHAR NOT NULL,
+            target_id VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            session_id VARCHAR,
+            user_id VARCHAR,
+            PRIMARY KEY (target, target_id, run_id))"""
+    )
+    schema.execute("CREATE INDEX provenance_run ON provenance (run_id)")
+    schema.execute("ALTER TABLE summaries ADD COLUMN based_on INTEGER")
+
+
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m002_soft_delete_messages_and_summaries,
                                               m003_search_index,
@@ -224,7 +243,8 @@ MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,
                                               m005_run_contexts_and_cells,
                                               m006_session_name,
                                               m007_namespaces,
-                                              m008_recalled_runs]
+                                              m008_recalled_runs,
+                                              m009_provenance]
 
 
 def migrate(con: Connection, dialect: Dialect, upto: int | None = None) -> list[int]:

@@ -37,7 +37,7 @@ _RUN_READ_COLS = _RUN_COLS + ", cell_id, superseded_by"
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
            "schema_migrations", "model_calls",
-           "request_parts", "run_contexts")
+           "request_parts", "run_contexts", "provenance")
 
 
 def _message(row: tuple) -> Message:

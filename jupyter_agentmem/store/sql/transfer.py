@@ -29,6 +29,7 @@ TRANSFERRED: dict[str, tuple[str, ...]] = {
     "model_calls": ("call_id",),
     "run_contexts": ("run_id",),  # what each run sent the model (sql/contexts.py) ...
     "request_parts": ("part_hash",),  # ... and the messages it is made of, by hash
+    "provenance": ("target", "target_id", "run_id"),  # the runs memories/summaries came from
 }
 
 # Which rows belong to a session / a user: table -> WHERE taking the id (as often as
@@ -50,6 +51,7 @@ SCOPES: dict[str, dict[str, str]] = {
         "model_calls": "session_id = ?",
         "run_contexts": "session_id = ?",
         "request_parts": PARTS_OF_CONTEXTS,
+        "provenance": "session_id = ?",
     },
     "user": {
         "sessions": "user_id = ?",
@@ -61,6 +63,7 @@ SCOPES: dict[str, dict[str, str]] = {
         "model_calls": "user_id = ?",
         "run_contexts": _USER_SESSIONS,
         "request_parts": PARTS_OF_CONTEXTS,
+        "provenance": "user_id = ?",
     },
     "all": {table: "true" for table in TRANSFERRED},
 }
