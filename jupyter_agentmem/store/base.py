@@ -238,6 +238,17 @@ class Store(ABC):
     def undo_event(self, event_id: str, actor: str = "user") -> None:
         """Put back the value an event replaced (itself recorded as an event)."""
 
+    @abstractmethod
+    def purge(self, user_id: str, session_id: str | None = None,
+              message_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        """Remove for good (not a soft delete) the text of ``user_id``'s data: all of it,
+        or one of their sessions, or one message of theirs; with the memories and
+        summary versions derived from it, its search index rows and stored requests;
+        the usage ledger keeps the numbers, the audit trail a sha256 of each value.
+        One transaction, then the database's files are scrubbed. ``StoreError`` for a
+        session or message that is not the user's. Returns counts (``dry_run``: what
+        would be purged, nothing changed)."""
+
     # --- usage ledger ---------------------------------------------------------
     @abstractmethod
     def record_model_call(self, call: ModelCall) -> None:

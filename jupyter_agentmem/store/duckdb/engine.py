@@ -10,6 +10,8 @@ as another process waits for the file or after a short idle time (docs/architect
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -192,6 +194,47 @@ class DuckDbEngine(EngineBase):
                     return
             finally:
                 self._mutex.release()
+
+    def scrub(self) -> None:
+        """Rewrite the file without the bytes of deleted rows (after a purge).
+
+        *Measured* (duckdb 2.0.1): after DELETE and FORCE CHECKPOINT the freed blocks of
+        the file still hold the deleted text, so the database is copied into a fresh
+        file (COPY FROM DATABASE keeps tables, indexes, keys and views), which replaces
+        the old one, all under the file lock. The fresh file is made in a new 0700
+        folder next to it and is 0600 before it takes the old one's place.
+        """
+        if not self.path or self.read_only:
+            return
+        with self._mutex:
+            if self._depth:
+                raise StoreError("the file cannot be rewritten while it is in use")
+            if self._conn is None:
+                self._open()
+            con = self._conn
+            folder = tempfile.mkdtemp(prefix=".agentmem-purge-",
+                                      dir=os.path.dirname(self.path) or ".")
+            fresh = os.path.join(folder, "fresh.duckdb")
+            try:
+                con.execute("FORCE CHECKPOINT")
+                (name,) = con.execute("SELECT current_database()").fetchone()
+                quoted_path = fresh.replace("'", "''")
+                quoted_name = name.replace('"', '""')
+                con.execute(f"ATTACH '{quoted_path}' AS agentmem_purge_copy")
+                try:
+                    con.execute(f'COPY FROM DATABASE "{quoted_name}" TO agentmem_purge_copy')
+                finally:
+                    con.execute("DETACH agentmem_purge_copy")
+                self._conn = None
+                con.close()  # checkpoints the old file and removes its WAL; lock kept
+                make_private(fresh)
+                os.replace(fresh, self.path)
+                if os.path.exists(self._wal_path):
+                    os.unlink(self._wal_path)  # nothing left in it: the close checkpointed
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+                if self._conn is None and self._lock is not None:
+                    self._lock.release()  # the next use reopens the fresh file
 
     def close(self) -> None:
         """Close now (the next use reopens)."""

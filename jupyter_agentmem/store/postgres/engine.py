@@ -22,6 +22,7 @@ from ... import runtime
 from ..base import StoreError
 from ..sql.engine import Cursor, EngineBase
 from ..sql.migrations import migrate
+from ..sql.purge import PURGED_TABLES
 from .dialect import POSTGRES
 
 _MIGRATION_LOCK = 0x6167656E  # any constant: one migrating process at a time
@@ -240,6 +241,15 @@ class PostgresEngine(EngineBase):
     def lock_session(self, con: Any, key: str) -> None:
         """Serialise writers that number rows of one session (released at COMMIT)."""
         con.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [key])
+
+    def scrub(self) -> None:
+        """After a purge: VACUUM FULL of the purged tables rewrites them without the dead
+        rows (a plain VACUUM leaves their bytes in the pages until reused). It locks each
+        table while it is rewritten. The server's own WAL, archives and backups are
+        the server's business."""
+        with self.connection() as con:
+            for table in PURGED_TABLES:  # our constants
+                con.execute(f"VACUUM (FULL) {table}")
 
     def close(self) -> None:
         with self._mutex:

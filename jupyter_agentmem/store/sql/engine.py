@@ -58,6 +58,11 @@ class Engine(Protocol):
     def lock_session(self, con: Connection, key: str) -> None:
         """Serialise writers that number rows of one session, where several can write."""
 
+    def scrub(self) -> None:
+        """After a purge's COMMIT: make the deleted rows' bytes leave the database's
+        files (DuckDB: rewrite the file; SQLite: VACUUM, WAL truncated; PostgreSQL:
+        VACUUM FULL of the purged tables). Outside any transaction."""
+
     def close(self) -> None: ...
 
 
@@ -120,6 +125,9 @@ class EngineBase:
 
     def lock_session(self, con: Connection, key: str) -> None:
         """Nothing by default: an engine with one writer at a time needs no lock."""
+
+    def scrub(self) -> None:
+        """Nothing by default (an in-memory database has no file to scrub)."""
 
     # --- runtime.Resource -------------------------------------------------------
     def idle(self, timeout: float) -> bool:

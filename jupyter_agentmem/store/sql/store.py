@@ -23,6 +23,7 @@ from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
 from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
+from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
 from .term_index import index_docs
@@ -49,7 +50,8 @@ def _message(row: tuple) -> Message:
     )
 
 
-class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql, Store):
+class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql, PurgeSql,
+               Store):
     """Sessions, runs, messages, memories, summaries and events in SQL tables."""
 
     def __init__(self, engine: Engine) -> None:
@@ -396,6 +398,9 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         event = rows[0]
         old = json.loads(event["old"]) if event["old"] else None
         undo = _UNDO.get((event["target"], event["action"]))
+        if is_digest(old):  # the value was purged: only its sha256 is left
+            raise StoreError(f"a {event['target']} {event['action']} of purged text cannot "
+                             "be undone")
         if undo is None:
             raise StoreError(f"a {event['target']} {event['action']} cannot be undone")
         with self._transaction():

@@ -135,6 +135,8 @@ class SqliteEngine(EngineBase):
                                isolation_level=None, check_same_thread=False)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # A deleted row's bytes are overwritten with zeros, not left in free pages.
+            conn.execute("PRAGMA secure_delete = ON")
             if self.path is not None:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")  # a committed run survives power loss
@@ -164,6 +166,15 @@ class SqliteEngine(EngineBase):
 
     def _discard(self) -> None:
         self.close()
+
+    def scrub(self) -> None:
+        """After a purge: VACUUM rewrites the file without free pages, and the WAL (which
+        may hold earlier versions of the pages) is checkpointed and truncated to 0 bytes.
+        Another process reading the file at that moment can keep the WAL from being
+        truncated; its next checkpoint does it."""
+        with self.connection():
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._mutex:

@@ -1,0 +1,370 @@
+"""Purge: a user's, a session's or one message's text removed for good (a mixin of ``SqlStore``).
+
+What goes, in one transaction: the messages (rows deleted, not soft-deleted); with a
+user or a session also its runs, summaries, requests and the session row; the memories
+and summary versions derived from the purged runs (``sql/provenance.py``; see
+``_derived_memories`` / ``_derived_summaries`` for rows stored before provenance); their
+search index rows; the stored requests (``request_parts``) that hold the text: a
+remaining run's request that quoted it gets a copy with ``[purged]`` in its place, a
+part nobody refers to any more is deleted. The usage ledger keeps the numbers (a purged
+run becomes a ``model_calls`` row of kind ``chat``); the audit trail
+(``memory_events``) keeps a sha256 of each old and new value instead of the value.
+After COMMIT the engine scrubs the file (``Engine.scrub``: DuckDB rewrites it, SQLite
+VACUUMs, PostgreSQL VACUUM FULLs the tables) so the bytes are gone too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...types import new_id
+from ..base import StoreError
+from ..values import check_id
+from . import provenance
+from .engine import Connection
+from .memories import summary_target
+from .rows import SqlRows
+
+PURGED = "[purged]"  # what a remaining stored request shows in place of purged text
+# A purged text shorter than this is replaced in a stored request only where it is a
+# message's whole content: as a substring ("yes", "ok") it would hit unrelated words.
+MIN_SUBSTRING_CHARS = 8
+# The tables a purge deletes from (PostgreSQL VACUUMs them afterwards).
+PURGED_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
+                 "run_contexts", "request_parts", "search_docs", "search_terms",
+                 "provenance")
+
+
+@dataclass
+class Plan:
+    """What one purge removes (ids), and the texts that must leave stored requests."""
+
+    user_id: str
+    scope: str  # user | session | message
+    key: str
+    sessions: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)  # deleted (with their messages)
+    source_runs: list[str] = field(default_factory=list)  # what derived rows came from
+    messages: list[str] = field(default_factory=list)
+    memories: list[str] = field(default_factory=list)
+    summaries: list[tuple[str, int]] = field(default_factory=list)
+    texts: set[str] = field(default_factory=set)
+
+    def counts(self) -> dict[str, int]:
+        return {"sessions": len(self.sessions), "runs": len(self.runs),
+                "messages": len(self.messages), "memories": len(self.memories),
+                "summaries": len(self.summaries)}
+
+
+def _chunks(ids: Sequence[Any], size: int = 500) -> Iterable[list[Any]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start:start + size])
+
+
+def _marks(ids: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _rows(con: Connection, sql: str, ids: Sequence[Any],
+          before: Sequence[Any] = ()) -> list[tuple]:
+    """``sql`` with ``{ids}`` standing for a placeholder list, run chunk by chunk."""
+    found: list[tuple] = []
+    for chunk in _chunks(ids):
+        found += con.execute(sql.replace("{ids}", _marks(chunk)),
+                             [*before, *chunk]).fetchall()
+    return found
+
+
+def _delete(con: Connection, table: str, column: str, ids: Sequence[Any]) -> None:
+    for chunk in _chunks(ids):  # table and column: our constants
+        con.execute(f"DELETE FROM {table} WHERE {column} IN ({_marks(chunk)})", chunk)
+
+
+def digest(value: str) -> str:
+    """An audit value after a purge: its sha256 (hex), not its text."""
+    return json.dumps({"sha256": hashlib.sha256(value.encode()).hexdigest()})
+
+
+def is_digest(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"sha256"}
+
+
+class PurgeSql(SqlRows):
+    """``purge``: a user's, a session's or one message's text removed for good."""
+
+    def purge(self, user_id: str, session_id: str | None = None,
+              message_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        check_id(user_id, "the user id")
+        if session_id is not None and message_id is not None:
+            raise StoreError("purge a user, a session or a message: not a session and a "
+                             "message at once")
+        if self.engine.in_transaction:
+            # The file is scrubbed after COMMIT: inside a caller's batch it cannot be.
+            raise StoreError("a purge cannot run inside a batch (store.batch())")
+        with self._transaction() as con:
+            plan = self._plan(con, user_id, session_id, message_id)
+            if dry_run:
+                return plan.counts()
+            counts = {**plan.counts(), **self._apply(con, plan)}
+            self._event(con, plan.scope, plan.key, user_id,
+                        session_id if plan.scope != "user" else None, "purge", None,
+                        counts, "user")
+            self.engine.recent_runs.clear()
+        self.engine.scrub()
+        return counts
+
+    # --- what goes ------------------------------------------------------------
+    def _plan(self, con: Connection, user_id: str, session_id: str | None,
+              message_id: str | None) -> Plan:
+        if message_id is not None:
+            row = con.execute("SELECT session_id, run_id, content FROM messages "
+                              "WHERE message_id = ?", [message_id]).fetchone()
+            if row is None:
+                raise StoreError(f"message {message_id} does not exist")
+            plan = Plan(user_id, "message", message_id)
+            self._check_owner(con, row[0], user_id)
+            plan.messages = [message_id]
+            plan.source_runs = [row[1]]
+            plan.texts.add(row[2] or "")
+        elif session_id is not None:
+            plan = Plan(user_id, "session", session_id)
+            self._check_owner(con, session_id, user_id)
+            plan.sessions = [session_id]
+        else:
+            plan = Plan(user_id, "user", user_id)
+            plan.sessions = [r[0] for r in con.execute(
+                "SELECT session_id FROM sessions WHERE user_id = ? ORDER BY session_id",
+                [user_id]).fetchall()]
+        if plan.sessions:
+            plan.runs = [r[0] for r in _rows(
+                con, "SELECT run_id FROM runs WHERE session_id IN ({ids})", plan.sessions)]
+            plan.source_runs = list(plan.runs)
+            found = _rows(con, "SELECT message_id, content FROM messages "
+                               "WHERE session_id IN ({ids})", plan.sessions)
+            plan.messages = [r[0] for r in found]
+            plan.texts |= {r[1] for r in found if r[1]}
+        plan.memories = self._derived_memories(con, plan, row if message_id else None)
+        plan.summaries = self._derived_summaries(con, plan)
+        self._gather_texts(con, plan)
+        return plan
+
+    @staticmethod
+    def _check_owner(con: Connection, session_id: str, user_id: str) -> None:
+        # A user purges only their own data: a session of nobody (stored without a
+        # user) is not theirs either.
+        row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                          [session_id]).fetchone()
+        if row is None:
+            raise StoreError(f"session {session_id!r} does not exist")
+        if row[0] != user_id:
+            raise StoreError(f"session {session_id!r} is not {user_id!r}'s: a user purges "
+                             "only their own sessions and messages")
+
+    @staticmethod
+    def _derived_memories(con: Connection, plan: Plan, message: tuple | None) -> list[str]:
+        """The user's memories to purge. A user purge takes all of them. Otherwise the
+        ones whose provenance names a purged run, and, of those stored before provenance
+        was recorded (no provenance row), the ones made in a purged session or (one
+        message) made in its session from that message's run's user text."""
+        if plan.scope == "user":
+            return [r[0] for r in con.execute(
+                "SELECT memory_id FROM memories WHERE user_id = ?", [plan.user_id]).fetchall()]
+        derived = provenance.targets_of_runs(con, provenance.MEMORY, plan.source_runs)
+        mine = con.execute("SELECT memory_id, session_id, input FROM memories "
+                           "WHERE user_id = ?", [plan.user_id]).fetchall()
+        known = provenance.with_provenance(con, provenance.MEMORY, [r[0] for r in mine])
+        if message is not None:
+            session, run_id = message[0], message[1]
+            inputs = {r[0] for r in con.execute(
+                "SELECT content FROM messages WHERE run_id = ? AND role = 'user'",
+                [run_id]).fetchall()} | {message[2]}
+            unknown = {r[0] for r in mine if r[1] == session and r[2] in inputs}
+        else:
+            unknown = {r[0] for r in mine if r[1] in plan.sessions}
+        return sorted(r[0] for r in mine
+                      if r[0] in derived or (r[0] not in known and r[0] in unknown))
+
+    @staticmethod
+    def _derived_summaries(con: Connection, plan: Plan) -> list[tuple[str, int]]:
+        """Summary versions to purge: every version of a purged session; and the versions
+        derived from a purged run: folded it in (provenance), or built on a version that
+        did (``based_on``), or, stored before provenance, cover it (``through_run_seq``
+        at or past its seq: an incremental summary carries every run before it)."""
+        found: set[tuple[str, int]] = set(_rows(
+            con, "SELECT session_id, version FROM summaries WHERE session_id IN ({ids})",
+            plan.sessions))
+        direct = provenance.targets_of_runs(con, provenance.SUMMARY, plan.source_runs)
+        sessions = {target.rpartition("#")[0] for target in direct}
+        seqs = dict(_rows(con, "SELECT session_id, min(seq) FROM runs WHERE run_id IN ({ids}) "
+                               "GROUP BY session_id", plan.source_runs))
+        for session in (sessions | set(seqs)) - set(plan.sessions):
+            versions = con.execute("SELECT version, based_on, through_run_seq FROM summaries "
+                                   "WHERE session_id = ? ORDER BY version",
+                                   [session]).fetchall()
+            known = provenance.with_provenance(
+                con, provenance.SUMMARY, [summary_target(session, v[0]) for v in versions])
+            gone: set[int] = set()
+            for version, based_on, through in versions:
+                target = summary_target(session, version)
+                if (target in direct or based_on in gone or (
+                        target not in known and session in seqs
+                        and through >= seqs[session])):
+                    gone.add(version)
+            found |= {(session, v) for v in gone}
+        return sorted(found)
+
+    @staticmethod
+    def _gather_texts(con: Connection, plan: Plan) -> None:
+        """Every text the purged rows held (their earlier versions, from the audit
+        trail, too): what must leave the stored requests of the runs that remain."""
+        plan.texts |= {r[0] for r in _rows(
+            con, "SELECT memory FROM memories WHERE memory_id IN ({ids})", plan.memories)}
+        for session, version in plan.summaries:
+            row = con.execute("SELECT summary FROM summaries WHERE session_id = ? AND "
+                              "version = ?", [session, version]).fetchone()
+            plan.texts.add(row[0])
+        targets = plan.messages + plan.memories + [summary_target(*s) for s in plan.summaries]
+        for old, new in _rows(con, "SELECT old, new FROM memory_events "
+                                   "WHERE target_id IN ({ids})", targets):
+            for value in (old, new):
+                data = json.loads(value) if value else None
+                if isinstance(data, dict):
+                    plan.texts |= {v for k, v in data.items()
+                                   if k in ("content", "memory", "summary") and
+                                   isinstance(v, str)}
+        plan.texts = {t for t in plan.texts if t and t.strip()}
+
+    # --- removing it ----------------------------------------------------------
+    def _apply(self, con: Connection, plan: Plan) -> dict[str, int]:
+        summary_ids = [summary_target(*s) for s in plan.summaries]
+        hashed = self._hash_events(con, plan, summary_ids)
+        if plan.runs:
+            # The ledger keeps the numbers of each purged run, not its text or error.
+            for chunk in _chunks(plan.runs):
+                rows = con.execute(
+                    "SELECT run_id, model, session_id, user_id, input_tokens, output_tokens, "
+                    f"latency_ms, status, created_at FROM runs WHERE run_id IN "
+                    f"({_marks(chunk)})", chunk).fetchall()
+                for run_id, model, session, user, tin, tout, ms, status, at in rows:
+                    con.execute("INSERT INTO model_calls VALUES (?, 'chat', ?, ?, ?, ?, ?, "
+                                "?, ?, ?, ?)",
+                                [new_id(), model or "", session, user, run_id, tin, tout, ms,
+                                 status == "ok", at])
+        contexts = self._scrub_requests(con, plan)
+        doc_ids = plan.messages + plan.memories + summary_ids
+        _delete(con, "search_terms", "doc_id", doc_ids)
+        _delete(con, "search_docs", "doc_id", doc_ids)
+        _delete(con, "provenance", "target_id", plan.memories + summary_ids)
+        _delete(con, "provenance", "run_id", plan.runs)
+        _delete(con, "messages", "message_id", plan.messages)
+        _delete(con, "memories", "memory_id", plan.memories)
+        for session, version in plan.summaries:
+            con.execute("DELETE FROM summaries WHERE session_id = ? AND version = ?",
+                        [session, version])
+        _delete(con, "runs", "run_id", plan.runs)
+        _delete(con, "sessions", "session_id", plan.sessions)
+        return {"events hashed": hashed, **contexts}
+
+    @staticmethod
+    def _hash_events(con: Connection, plan: Plan, summary_ids: list[str]) -> int:
+        """The audit trail of what is purged keeps a sha256 of each old / new value."""
+        targets = plan.messages + plan.memories + summary_ids + plan.sessions
+        rows = _rows(con, "SELECT event_id, old, new FROM memory_events "
+                          "WHERE target_id IN ({ids})", targets)
+        if plan.sessions:
+            rows += _rows(con, "SELECT event_id, old, new FROM memory_events "
+                               "WHERE session_id IN ({ids})", plan.sessions)
+        if plan.scope == "user":
+            rows += con.execute("SELECT event_id, old, new FROM memory_events "
+                                "WHERE user_id = ?", [plan.user_id]).fetchall()
+        done = 0
+        for event_id, old, new in dict((r[0], r) for r in rows).values():
+            if all(v is None or is_digest(json.loads(v)) for v in (old, new)):
+                continue
+            con.execute("UPDATE memory_events SET old = ?, new = ? WHERE event_id = ?",
+                        [None if old is None else digest(old),
+                         None if new is None else digest(new), event_id])
+            done += 1
+        return done
+
+    def _scrub_requests(self, con: Connection, plan: Plan) -> dict[str, int]:
+        """The purged runs' stored requests go; the user's remaining ones that quoted a
+        purged text get a copy of that part with ``[purged]`` instead (a part is shared
+        by hash with other runs, maybe other users' identical ones: never changed in
+        place); parts nobody refers to any more are deleted."""
+        candidates: set[str] = set()
+        for (parts,) in _rows(con, "SELECT parts FROM run_contexts WHERE run_id IN ({ids})",
+                              plan.runs):
+            candidates |= set(json.loads(parts))
+        _delete(con, "run_contexts", "run_id", plan.runs)
+        remaining = con.execute(
+            "SELECT run_id, parts FROM run_contexts WHERE session_id IN "
+            "(SELECT session_id FROM sessions WHERE user_id = ?)", [plan.user_id]).fetchall()
+        needles = _needles(plan.texts)
+        bodies: dict[str, str | None] = {}
+        rewritten = 0
+        for run_id, parts in remaining:
+            hashes = json.loads(parts)
+            new_hashes = []
+            for h in hashes:
+                if h not in bodies:
+                    row = con.execute("SELECT body FROM request_parts WHERE part_hash = ?",
+                                      [h]).fetchone()
+                    bodies[h] = _redacted(row[0], needles) if row is not None else None
+                    if bodies[h] is not None:
+                        candidates.add(h)
+                body = bodies[h]
+                if body is None:
+                    new_hashes.append(h)
+                    continue
+                new_hash = hashlib.sha256(body.encode()).hexdigest()
+                if con.execute("SELECT 1 FROM request_parts WHERE part_hash = ?",
+                               [new_hash]).fetchone() is None:
+                    con.execute("INSERT INTO request_parts VALUES (?, ?)", [new_hash, body])
+                new_hashes.append(new_hash)
+            if new_hashes != hashes:
+                con.execute("UPDATE run_contexts SET parts = ? WHERE run_id = ?",
+                            [json.dumps(new_hashes), run_id])
+                rewritten += 1
+        unused = sorted(candidates - _still_used(con, candidates))
+        _delete(con, "request_parts", "part_hash", unused)
+        return {"requests rewritten": rewritten, "request parts deleted": len(unused)}
+
+
+def _needles(texts: Iterable[str]) -> list[tuple[str, bool]]:
+    """Each purged text as it appears inside a stored part's JSON (escaped), and
+    whether it is matched only as a message's whole content. Longest first."""
+    escaped = [(json.dumps(t, ensure_ascii=False)[1:-1], len(t) < MIN_SUBSTRING_CHARS)
+               for t in texts]
+    return sorted(escaped, key=lambda n: -len(n[0]))
+
+
+def _redacted(body: str, needles: list[tuple[str, bool]]) -> str | None:
+    """``body`` with each purged text replaced by ``[purged]``; None if it holds none."""
+    out = body
+    for needle, whole_only in needles:
+        if whole_only:
+            out = out.replace(f'"content":"{needle}"', f'"content":"{PURGED}"')
+        elif needle in out:
+            out = out.replace(needle, PURGED)
+    return None if out == body else out
+
+
+def _still_used(con: Connection, hashes: set[str]) -> set[str]:
+    """Those of ``hashes`` some stored request still refers to (one pass, in pages)."""
+    used: set[str] = set()
+    if not hashes:
+        return used
+    last = ""
+    while True:
+        page = con.execute("SELECT run_id, parts FROM run_contexts WHERE run_id > ? "
+                           "ORDER BY run_id LIMIT 5000", [last]).fetchall()
+        if not page:
+            return used
+        for _, parts in page:
+            used |= hashes.intersection(json.loads(parts))
+        last = page[-1][0]
