@@ -121,6 +121,12 @@ def summary(nb: Notebook, options: dict[str, Any]) -> Any:
 def forget(nb: Notebook, options: dict[str, Any]) -> None:
     user = options.get("user", nb.user)
     store = nb.store
+    if "purge" in options:
+        purge(nb, options)
+        return
+    if "session" in options or "message" in options:
+        raise UsageError("forget session=ID / message=ID removes text for good: add "
+                         "purge=yes (and confirm=yes). " + line_usage())
     if "memory_id" in options:
         store.delete_memory(user, options["memory_id"], actor="user")
         print(f"Forgot memory {options['memory_id']} of user {user!r} (undo from the "
@@ -134,6 +140,33 @@ def forget(nb: Notebook, options: dict[str, Any]) -> None:
                          "undoable). Add confirm=yes to do it.")
     n = store.delete_user_memories(user, actor="user")
     print(f"Forgot {n} memories of user {user!r}.")
+
+
+def purge(nb: Notebook, options: dict[str, Any]) -> None:
+    """``forget ... purge=yes``: a user's data, a session or one message, gone for good."""
+    if "memory_id" in options:
+        raise UsageError("purge=yes takes user=ID, session=ID or message=ID, not memory_id "
+                         "(a memory derived from a purged run goes with it). " + line_usage())
+    if "session" in options and "message" in options:
+        raise UsageError("purge=yes takes session=ID or message=ID, not both. " + line_usage())
+    if "session" not in options and "message" not in options and "user" not in options:
+        raise UsageError("purge=yes needs what to purge: user=ID (all of a user's data), "
+                         "session=ID or message=ID. " + line_usage())
+    user = options.get("user", nb.user)
+    session, message = options.get("session"), options.get("message")
+    store = nb.store
+    # Memory work queued for this user or session would write after the purge.
+    _wait_for_memory_work(session, user, nb.memory_wait)
+    what = (f"message {message!r}" if message else f"session {session!r}" if session
+            else "all data") + f" of user {user!r}"
+    counts = store.purge(user, session_id=session, message_id=message,
+                         dry_run=options.get("confirm") != "yes")
+    said = ", ".join(f"{n} {name}" for name, n in counts.items())
+    if options.get("confirm") != "yes":
+        raise UsageError(f"This purges {what} for good (not undoable): {said}, with their "
+                         "search index rows, stored requests and audit values. Add "
+                         "confirm=yes to do it.")
+    print(f"Purged {what}: {said}. The text is gone from the database files too.")
 
 
 def export(nb: Notebook, options: dict[str, Any]) -> str:
@@ -273,8 +306,14 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("summary", summary, (SESSION, USER), "a session's summary versions"),
     Command("forget", forget,
             (opt.Option("memory_id", opt.non_empty, "ID", "one memory"), USER,
-             opt.Option("confirm", opt.any_text, "yes", "needed to forget all of a user's")),
-            "soft-delete one memory, or all of a user's (undoable)"),
+             opt.Option("purge", opt.choice("yes"), "yes",
+                        "remove the text for good: the user's, a session's or a message's"),
+             opt.Option("session", opt.non_empty, "ID", "with purge=yes: one session"),
+             opt.Option("message", opt.non_empty, "ID", "with purge=yes: one message"),
+             opt.Option("confirm", opt.any_text, "yes",
+                        "needed to forget all of a user's, and to purge")),
+            "soft-delete one memory or all of a user's (undoable); purge=yes: remove a "
+            "user's, a session's or a message's text for good"),
     Command("panel", panel, (SESSION, USER), "the editable panel"),
     Command("export", export,
             (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),

@@ -161,8 +161,8 @@ class PurgeSql(SqlRows):
         if row is None:
             raise StoreError(f"session {session_id!r} does not exist")
         if row[0] != user_id:
-            raise StoreError(f"session {session_id!r} is not {user_id!r}'s: a user purges "
-                             "only their own sessions and messages")
+            raise StoreError(f"session {session_id!r} does not belong to user {user_id!r}: "
+                             "a user purges only their own sessions and messages")
 
     @staticmethod
     def _derived_memories(con: Connection, plan: Plan, message: tuple | None) -> list[str]:

@@ -398,7 +398,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         event = rows[0]
         old = json.loads(event["old"]) if event["old"] else None
         undo = _UNDO.get((event["target"], event["action"]))
-        if is_digest(old):  # the value was purged: only its sha256 is left
+        new = json.loads(event["new"]) if event["new"] else None
+        if is_digest(old) or is_digest(new):  # purged: only a sha256 of the value is left
             raise StoreError(f"a {event['target']} {event['action']} of purged text cannot "
                              "be undone")
         if undo is None:

@@ -1,0 +1,320 @@
+"""Purge (issue 10, point 7): ``%agent forget ... purge=yes confirm=yes`` removes text for good.
+
+A unique marker is planted in a user's message and reaches a memory, a summary and a
+later prompt through the scripted model server; after the purge it is in none of the
+database's bytes (DuckDB file and WAL, SQLite file and WAL; PostgreSQL rows), the next
+prompt the server receives, or any export; other users' rows are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+from model_server import Reply
+
+from jupyter_agentmem import runtime
+from jupyter_agentmem.store import open_store
+from jupyter_agentmem.store.archive import write_archive
+
+MARKER = "QZXV-purge-marker-7731"
+COUNTED = ("sessions", "runs", "messages", "memories", "summaries", "run_contexts",
+           "memory_events", "search_docs", "provenance")
+
+
+def add_memory(text: str) -> Reply:
+    return Reply(tool_calls=[{"name": "add_memory", "arguments": {"memory": text,
+                                                                 "topics": ["t"]}}])
+
+
+def cell(shell, options: str, text: str) -> None:
+    with capture_output():
+        shell.run_cell_magic("agent", options, text)
+    assert runtime.idle(20)
+
+
+def plant(shell, server) -> None:
+    """ana: session a1 with the marker (-> a memory and summary v2), a2 sees the memory
+    in its prompt; bob: session b1 with his own memory and summary."""
+    opts = "memories=on summary=on"
+    cell(shell, f"session=a1 user=ana {opts}", "hello there")
+    server.script(Reply(content="Noted."))  # the reply does not repeat the marker
+    server.script(add_memory(f"Ana's locker code is {MARKER}."), kind="memory")
+    server.script(Reply(content=json.dumps({"summary": f"Ana gave her code {MARKER}.",
+                                            "topics": ["code"]})), kind="summary")
+    cell(shell, f"session=a1 user=ana {opts}", f"My locker code is {MARKER}, remember it")
+    cell(shell, f"session=a2 user=ana {opts}", "what do you know about me?")
+    assert MARKER in json.dumps(server.of("chat")[-1])  # the memory reached a prompt
+    server.script(add_memory("Bob likes tea."), kind="memory")
+    cell(shell, f"session=b1 user=bob {opts}", "I like tea")
+
+
+def bob_counts(store) -> dict[str, int]:
+    rows = store.export_rows(user_id="bob")
+    return {table: len(rows[table]) for table in COUNTED if table in rows}
+
+
+def database_files(location: str) -> list[Path]:
+    path = Path(location.removeprefix("sqlite://"))
+    return [Path(str(path) + suffix) for suffix in ("", ".wal", "-wal", "-shm")]
+
+
+def marker_bytes(location: str) -> int:
+    return sum(p.read_bytes().count(MARKER.encode()) for p in database_files(location)
+               if p.exists())
+
+
+def exports(shell, store, tmp_path: Path, tag: str) -> list[Path]:
+    """Every export of ana's data (and the whole store's): .md, .jsonl, .parquet."""
+    made = []
+    for suffix in (".md", ".jsonl", ".parquet"):
+        for scope in ("user=ana", "session=a1", "session=a2"):
+            path = tmp_path / (tag + scope.replace("=", "-") + suffix)
+            with capture_output():
+                made.append(Path(shell.run_line_magic("agent",
+                                                      f"export {scope} path={path}")))
+        made.append(Path(write_archive(store.export_rows(),
+                                       str(tmp_path / (tag + "all" + suffix)))))
+    return made
+
+
+def marker_in_exports(paths: list[Path]) -> int:
+    found = 0
+    for path in paths:
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        found += sum(f.read_bytes().count(MARKER.encode()) for f in files if f.is_file())
+    return found
+
+
+def use(shell, location: str) -> None:
+    shell.run_line_magic("config", f"AgentMagics.db = {location!r}")
+
+
+@pytest.fixture(params=["duckdb", "sqlite"])
+def file_location(request, tmp_path) -> str:
+    if request.param == "duckdb":
+        return str(tmp_path / "agentmem.duckdb")
+    return "sqlite://" + str(tmp_path / "agentmem.sqlite")
+
+
+def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tmp_path):
+    use(shell, file_location)
+    plant(shell, server)
+    store = open_store(file_location)
+    store.close()  # DuckDB: checkpointed into the file; SQLite: the WAL is folded in
+    assert marker_bytes(file_location) > 0  # what the test looks for is there before
+    assert marker_in_exports(exports(shell, store, tmp_path, "before")) > 0
+    bob = bob_counts(store)
+
+    with pytest.raises(UsageError, match=r"(?s)all data of user 'ana'.*2 sessions.*"
+                                         r"4 runs? *|confirm=yes") as refused:
+        shell.run_line_magic("agent", "forget user=ana purge=yes")
+    assert "confirm=yes" in str(refused.value) and "1 memories" in str(refused.value)
+    assert store.count_messages("a1") == 4  # nothing purged without confirm=yes
+
+    with capture_output() as out:
+        shell.run_line_magic("agent", "forget user=ana purge=yes confirm=yes")
+    assert "Purged all data of user 'ana'" in out.stdout
+    assert marker_bytes(file_location) == 0
+    assert store.user_memories("ana", include_deleted=True) == []
+    assert store.count_messages("a1", include_deleted=True) == 0
+    assert store.list_sessions(user_id="ana") == []
+    assert bob_counts(store) == bob  # bob's rows are untouched
+    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes tea."]
+    # The usage ledger keeps ana's numbers (4 chat calls), no text.
+    chats = [r for r in store.usage_rows(user_id="ana") if r["kind"] == "chat"]
+    assert len(chats) == 3 and all(r["input_tokens"] for r in chats)
+    # The audit trail keeps hashes: the memory's add event has no text left.
+    events = store.events(user_id="ana")
+    assert events and MARKER not in json.dumps(events, default=str)
+    assert any('"sha256"' in (e["new"] or "") for e in events)
+
+    # The next prompt ana's agent sends holds nothing of it.
+    cell(shell, "session=a3 user=ana memories=on summary=on", "what do you know about me?")
+    prompt = server.of("chat")[-1]
+    assert prompt["messages"][-1]["content"] == "what do you know about me?"
+    assert MARKER not in json.dumps(prompt)
+    assert marker_bytes(file_location) == 0
+    assert marker_in_exports(exports(shell, store, tmp_path, "after")) == 0
+    store.close()
+    assert marker_bytes(file_location) == 0
+
+
+def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_path):
+    plant(shell, server)
+    store = open_store(db_path)
+    bob = bob_counts(store)
+    a2_messages = store.count_messages("a2")
+    with capture_output():
+        shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
+    assert marker_bytes(db_path) == 0
+    assert store.get_session("a1") is None
+    assert store.user_memories("ana", include_deleted=True) == []  # derived from a1
+    assert store.count_messages("a2") == a2_messages  # ana's other session stays
+    # a2's stored request quoted the memory: it now says [purged] in its place.
+    with capture_output() as out:
+        shell.run_line_magic("agent", "context session=a2")
+    assert MARKER not in out.stdout and "[purged]" in out.stdout
+    assert bob_counts(store) == bob
+    cell(shell, "session=a2 user=ana memories=on", "and now?")
+    assert MARKER not in json.dumps(server.of("chat")[-1])
+    assert marker_in_exports(exports(shell, store, tmp_path, "s")) == 0
+    assert marker_bytes(db_path) == 0
+    # Someone else's session is refused, and nothing of it goes.
+    with pytest.raises(UsageError, match="does not belong to user 'ana'"):
+        shell.run_line_magic("agent", "forget session=b1 user=ana purge=yes confirm=yes")
+    assert bob_counts(store) == bob
+
+
+def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path, tmp_path):
+    plant(shell, server)
+    store = open_store(db_path)
+    bob = bob_counts(store)
+    secret = next(r for r in store.message_rows("a1") if MARKER in (r["content"] or ""))
+    assert [s.version for s in store.list_summaries("a1")] == [1, 2]
+    with pytest.raises(UsageError, match="message .* of user 'ana'.*1 messages.*confirm=yes"):
+        shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
+                                      "purge=yes")
+    with capture_output():
+        shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
+                                      "purge=yes confirm=yes")
+    assert marker_bytes(db_path) == 0
+    assert store.get_message(secret["message_id"]) is None
+    # The run stays (its reply), the memory and summary v2 made from it go, v1 stays.
+    assert [r["content"] for r in store.message_rows("a1")] == [
+        "hello there", "echo: hello there", "Noted."]
+    assert store.user_memories("ana", include_deleted=True) == []
+    assert [s.version for s in store.list_summaries("a1", include_deleted=True)] == [1]
+    # The next run folds the runs after v1 in again: a summary rebuilt without it.
+    cell(shell, "session=a1 user=ana memories=on summary=on", "next question")
+    assert MARKER not in json.dumps(server.of("chat")[-1])
+    rebuilt = server.of("summary")[-1]
+    assert "Noted." in json.dumps(rebuilt) and MARKER not in json.dumps(rebuilt)
+    assert [s.version for s in store.list_summaries("a1")][-1] == 2
+    assert marker_in_exports(exports(shell, store, tmp_path, "m")) == 0
+    assert marker_bytes(db_path) == 0
+    assert bob_counts(store) == bob
+
+
+def test_purge_on_postgres_deletes_the_rows(shell, server, pg_url):
+    import psycopg
+
+    use(shell, pg_url)
+    plant(shell, server)
+    store = open_store(pg_url)
+    bob = bob_counts(store)
+
+    def marked() -> dict[str, int]:
+        with psycopg.connect(pg_url) as con:
+            con.execute("SET search_path TO agentmem")
+            return {table: con.execute(
+                f"SELECT count(*) FROM {table} t WHERE t::text LIKE %s",
+                ["%" + MARKER + "%"]).fetchone()[0]
+                for table in ("messages", "memories", "summaries", "memory_events",
+                              "request_parts", "search_terms")}
+
+    assert sum(marked().values()) > 0
+    with capture_output():
+        shell.run_line_magic("agent", "forget user=ana purge=yes confirm=yes")
+    assert marked() == dict.fromkeys(marked(), 0)
+    assert bob_counts(store) == bob
+    with psycopg.connect(pg_url) as con:
+        con.execute("SET search_path TO agentmem")
+        assert con.execute("SELECT count(*) FROM messages m JOIN sessions s "
+                           "USING (session_id) WHERE s.user_id = 'ana'").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "sqlite"])
+def test_deleted_rows_keep_their_bytes_until_the_file_is_scrubbed(backend, tmp_path,
+                                                                  monkeypatch):
+    # Why the engines scrub after a purge. DuckDB: after DELETE and a checkpoint the
+    # freed blocks still hold the text. SQLite (secure_delete zeroes the freed pages):
+    # the WAL still holds the pages as they were before the DELETE.
+    from jupyter_agentmem.types import Message, Run
+
+    location = (str(tmp_path / "x.duckdb") if backend == "duckdb"
+                else "sqlite://" + str(tmp_path / "x.sqlite"))
+    store = open_store(location)
+    store.append_run(Run(session_id="s", messages=[
+        Message(role="user", content=f"{MARKER} " * 50)]), "ana")
+    if backend == "duckdb":
+        store.close()  # checkpointed: the text is in the file itself
+    engine = store.engine
+    monkeypatch.setattr(type(engine), "scrub", lambda self: None)
+    store.purge("ana")
+    if backend == "duckdb":
+        store.close()
+    assert marker_bytes(location) > 0
+    monkeypatch.undo()
+    engine.scrub()
+    assert marker_bytes(location) == 0
+    store.close()
+    assert marker_bytes(location) == 0
+    assert os.stat(location.removeprefix("sqlite://")).st_mode & 0o777 == 0o600
+
+
+def test_purge_options_are_checked(shell, server):
+    cell(shell, "session=a1 user=ana", "hello")
+    for line, says in [
+        ("forget purge=yes confirm=yes", "needs what to purge"),
+        ("forget session=a1 user=ana confirm=yes", "add purge=yes"),
+        ("forget purge=maybe user=ana", "use one of yes"),
+        ("forget session=a1 message=x purge=yes user=ana", "not both"),
+        ("forget message=nope purge=yes user=ana confirm=yes", "does not exist"),
+        ("forget session=a1 user=bob purge=yes confirm=yes", "does not belong to user 'bob'"),
+    ]:
+        with pytest.raises(UsageError, match=says):
+            shell.run_line_magic("agent", line)
+
+
+def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
+    """Memories and summaries without provenance (stored before m008): a session purge
+    takes the user's memories made in that session; a message purge those made in its
+    session from its run's user text, and the summary versions covering its run."""
+    from jupyter_agentmem.store.base import StoreError
+    from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
+
+    store = open_store(any_store_location)
+    runs = []
+    for text in ("first", f"secret {MARKER}", "third"):
+        run = Run(session_id="s", messages=[Message(role="user", content=text),
+                                            Message(role="assistant", content="ok")])
+        store.append_run(run, "ana")
+        runs.append(run)
+    store.append_run(Run(session_id="t", messages=[Message(role="user", content="t")]), "ana")
+    for session, text, source in [("s", f"Ana's secret is {MARKER}.", f"secret {MARKER}"),
+                                  ("s", "Ana says first.", "first"),
+                                  ("t", "Ana was in t.", "t"), (None, "Typed by hand.", None)]:
+        store.add_memory(Memory(user_id="ana", memory=text, session_id=session, input=source))
+    store.add_memory(Memory(user_id="bob", memory="Bob's.", session_id="s", input="first"))
+    for through, text in ((0, "v1 first"), (1, f"v2 {MARKER}"), (2, "v3 still derived")):
+        store.add_summary(SessionSummary(session_id="s", summary=text, through_run_seq=through))
+    secret = runs[1].messages[0].message_id
+
+    store.purge("ana", message_id=secret)
+    assert sorted(m.memory for m in store.user_memories("ana", include_deleted=True)) == [
+        "Ana says first.", "Ana was in t.", "Typed by hand."]
+    assert [s.summary for s in store.list_summaries("s", include_deleted=True)] == ["v1 first"]
+    assert MARKER not in json.dumps(store.export_rows(), default=str)
+
+    store.purge("ana", session_id="s")
+    assert sorted(m.memory for m in store.user_memories("ana", include_deleted=True)) == [
+        "Ana was in t.", "Typed by hand."]
+    assert [m.memory for m in store.user_memories("bob")] == ["Bob's."]
+    # A memory derived from a purged run is refused afterwards (a late background job).
+    with pytest.raises(StoreError, match="was purged"):
+        store.add_memory(Memory(user_id="ana", memory="late", session_id="s"), runs=[runs[2]])
+    # The audit trail of a purged memory keeps only hashes: its undo is refused.
+    hashed = [e for e in store.events(user_id="ana") if e["target"] == "memory"
+              and e["new"] and "sha256" in e["new"]]
+    assert hashed
+    with pytest.raises(StoreError, match="purged"):
+        store.undo_event(hashed[0]["event_id"])
+    store.purge("ana")
+    assert store.user_memories("ana", include_deleted=True) == []
+    assert [m.memory for m in store.user_memories("bob")] == ["Bob's."]
+    store.close()
