@@ -21,7 +21,9 @@ from jupyter_agentmem import runtime
 from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.archive import write_archive
 
-MARKER = "QZXV-purge-marker-7731"
+# One word: the search index keeps it as one (lower-cased) term, looked for too.
+MARKER = "QZXVpurgeMarker7731"
+NEEDLES = (MARKER.encode(), MARKER.lower().encode())
 COUNTED = ("sessions", "runs", "messages", "memories", "summaries", "run_contexts",
            "memory_events", "search_docs", "provenance")
 
@@ -64,8 +66,8 @@ def database_files(location: str) -> list[Path]:
 
 
 def marker_bytes(location: str) -> int:
-    return sum(p.read_bytes().count(MARKER.encode()) for p in database_files(location)
-               if p.exists())
+    return sum(p.read_bytes().count(needle) for p in database_files(location)
+               if p.exists() for needle in NEEDLES)
 
 
 def exports(shell, store, tmp_path: Path, tag: str) -> list[Path]:
@@ -86,7 +88,8 @@ def marker_in_exports(paths: list[Path]) -> int:
     found = 0
     for path in paths:
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
-        found += sum(f.read_bytes().count(MARKER.encode()) for f in files if f.is_file())
+        found += sum(f.read_bytes().count(needle) for f in files if f.is_file()
+                     for needle in NEEDLES)
     return found
 
 
@@ -120,6 +123,7 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
         shell.run_line_magic("agent", "forget user=ana purge=yes confirm=yes")
     assert "Purged all data of user 'ana'" in out.stdout
     assert marker_bytes(file_location) == 0
+    assert store.search(MARKER.lower()) == []  # no index row left either
     assert store.user_memories("ana", include_deleted=True) == []
     assert store.count_messages("a1", include_deleted=True) == 0
     assert store.list_sessions(user_id="ana") == []
@@ -215,7 +219,10 @@ def test_purge_on_postgres_deletes_the_rows(shell, server, pg_url):
                 f"SELECT count(*) FROM {table} t WHERE t::text LIKE %s",
                 ["%" + MARKER + "%"]).fetchone()[0]
                 for table in ("messages", "memories", "summaries", "memory_events",
-                              "request_parts", "search_terms")}
+                              "request_parts", "search_terms")} | {
+                "search_terms (term)": con.execute(
+                    "SELECT count(*) FROM search_terms WHERE term = %s",
+                    [MARKER.lower()]).fetchone()[0]}
 
     assert sum(marked().values()) > 0
     with capture_output():

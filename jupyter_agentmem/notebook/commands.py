@@ -166,6 +166,9 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
         raise UsageError(f"This purges {what} for good (not undoable): {said}, with their "
                          "search index rows, stored requests and audit values. Add "
                          "confirm=yes to do it.")
+    from .. import changes
+
+    changes.notify(changes.Change("edit", session, user, store.path))  # open panels reload
     print(f"Purged {what}: {said}. The text is gone from the database files too.")
 
 
