@@ -324,4 +324,8 @@ def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
     store.purge("ana")
     assert store.user_memories("ana", include_deleted=True) == []
     assert [m.memory for m in store.user_memories("bob")] == ["Bob's."]
+    # Each purge is in the audit trail with its counts (kept readable by later purges).
+    purges = [json.loads(e["new"]) for e in store.events(user_id="ana")
+              if e["action"] == "purge"]
+    assert [p["messages"] for p in purges] == [1, 5, 1]
     store.close()

@@ -93,6 +93,14 @@ def is_digest(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"sha256"}
 
 
+def _json(text: str | None) -> Any:
+    """An audit value as stored (JSON text; an imported one may be anything)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
 class PurgeSql(SqlRows):
     """``purge``: a user's, a session's or one message's text removed for good."""
 
@@ -114,7 +122,14 @@ class PurgeSql(SqlRows):
                         session_id if plan.scope != "user" else None, "purge", None,
                         counts, "user")
             self.engine.recent_runs.clear()
-        self.engine.scrub()
+        try:
+            self.engine.scrub()
+        except Exception as exc:  # noqa: BLE001 (each engine's own error types)
+            raise StoreError(
+                f"The purge is done (the rows are deleted), but the database files could "
+                f"not be rewritten without their bytes ({type(exc).__name__}: {exc}). Run "
+                "the purge again when the database is free: it scrubs the files again."
+            ) from None
         return counts
 
     # --- what goes ------------------------------------------------------------
@@ -127,6 +142,7 @@ class PurgeSql(SqlRows):
                 raise StoreError(f"message {message_id} does not exist")
             plan = Plan(user_id, "message", message_id)
             self._check_owner(con, row[0], user_id)
+            self.engine.lock_session(con, row[0])  # PostgreSQL: no run lands meanwhile
             plan.messages = [message_id]
             plan.source_runs = [row[1]]
             plan.texts.add(row[2] or "")
@@ -139,6 +155,8 @@ class PurgeSql(SqlRows):
             plan.sessions = [r[0] for r in con.execute(
                 "SELECT session_id FROM sessions WHERE user_id = ? ORDER BY session_id",
                 [user_id]).fetchall()]
+        for session in plan.sessions:
+            self.engine.lock_session(con, session)  # PostgreSQL: no run lands meanwhile
         if plan.sessions:
             plan.runs = [r[0] for r in _rows(
                 con, "SELECT run_id FROM runs WHERE session_id IN ({ids})", plan.sessions)]
@@ -231,7 +249,7 @@ class PurgeSql(SqlRows):
         for old, new in _rows(con, "SELECT old, new FROM memory_events "
                                    "WHERE target_id IN ({ids})", targets):
             for value in (old, new):
-                data = json.loads(value) if value else None
+                data = _json(value)
                 if isinstance(data, dict):
                     plan.texts |= {v for k, v in data.items()
                                    if k in ("content", "memory", "summary") and
@@ -273,17 +291,16 @@ class PurgeSql(SqlRows):
     def _hash_events(con: Connection, plan: Plan, summary_ids: list[str]) -> int:
         """The audit trail of what is purged keeps a sha256 of each old / new value."""
         targets = plan.messages + plan.memories + summary_ids + plan.sessions
-        rows = _rows(con, "SELECT event_id, old, new FROM memory_events "
-                          "WHERE target_id IN ({ids})", targets)
+        # Earlier purges' own events hold counts only: they stay readable.
+        select = "SELECT event_id, old, new FROM memory_events WHERE action <> 'purge' AND "
+        rows = _rows(con, select + "target_id IN ({ids})", targets)
         if plan.sessions:
-            rows += _rows(con, "SELECT event_id, old, new FROM memory_events "
-                               "WHERE session_id IN ({ids})", plan.sessions)
+            rows += _rows(con, select + "session_id IN ({ids})", plan.sessions)
         if plan.scope == "user":
-            rows += con.execute("SELECT event_id, old, new FROM memory_events "
-                                "WHERE user_id = ?", [plan.user_id]).fetchall()
+            rows += con.execute(select + "user_id = ?", [plan.user_id]).fetchall()
         done = 0
         for event_id, old, new in dict((r[0], r) for r in rows).values():
-            if all(v is None or is_digest(json.loads(v)) for v in (old, new)):
+            if all(v is None or is_digest(_json(v)) for v in (old, new)):
                 continue
             con.execute("UPDATE memory_events SET old = ?, new = ? WHERE event_id = ?",
                         [None if old is None else digest(old),
@@ -296,6 +313,7 @@ class PurgeSql(SqlRows):
         purged text get a copy of that part with ``[purged]`` instead (a part is shared
         by hash with other runs, maybe other users' identical ones: never changed in
         place); parts nobody refers to any more are deleted."""
+        self.engine.lock_session(con, "request_parts")  # as contexts.write does
         candidates: set[str] = set()
         for (parts,) in _rows(con, "SELECT parts FROM run_contexts WHERE run_id IN ({ids})",
                               plan.runs):
