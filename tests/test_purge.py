@@ -329,3 +329,23 @@ def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
               if e["action"] == "purge"]
     assert [p["messages"] for p in purges] == [1, 5, 1]
     store.close()
+
+
+def test_a_text_the_user_still_has_stays_in_their_stored_requests(tmp_path):
+    """Purging a session whose "thanks!" the user also wrote elsewhere leaves the other
+    session's stored request as sent; the purged session's own text goes."""
+    from jupyter_agentmem.types import Message, Run, RunContext
+
+    store = open_store(str(tmp_path / "x.duckdb"))
+    history: dict[str, list[dict]] = {"p": [], "q": []}
+    for session, text in [("p", "thanks!"), ("p", f"only here {MARKER}"),
+                          ("q", "thanks!"), ("q", "more")]:
+        message = Message(role="user", content=text)
+        store.append_run(Run(session_id=session, messages=[message], context=RunContext(
+            messages=[*history[session], message.to_openai()], tokens={})), "ana")
+        history[session].append(message.to_openai())
+    store.purge("ana", session_id="p")
+    last = store.run_context(store.last_run_id("q"))
+    assert [m["content"] for m in last.messages] == ["thanks!", "more"]
+    assert MARKER not in json.dumps(store.export_rows(), default=str)
+    store.close()

@@ -272,7 +272,6 @@ class PurgeSql(SqlRows):
                                 "?, ?, ?, ?)",
                                 [new_id(), model or "", session, user, run_id, tin, tout, ms,
                                  status == "ok", at])
-        contexts = self._scrub_requests(con, plan)
         doc_ids = plan.messages + plan.memories + summary_ids
         _delete(con, "search_terms", "doc_id", doc_ids)
         _delete(con, "search_docs", "doc_id", doc_ids)
@@ -285,6 +284,7 @@ class PurgeSql(SqlRows):
                         [session, version])
         _delete(con, "runs", "run_id", plan.runs)
         _delete(con, "sessions", "session_id", plan.sessions)
+        contexts = self._scrub_requests(con, plan)  # after: it compares with what remains
         return {"events hashed": hashed, **contexts}
 
     @staticmethod
@@ -322,7 +322,7 @@ class PurgeSql(SqlRows):
         remaining = con.execute(
             "SELECT run_id, parts FROM run_contexts WHERE session_id IN "
             "(SELECT session_id FROM sessions WHERE user_id = ?)", [plan.user_id]).fetchall()
-        needles = _needles(plan.texts)
+        needles = _needles(plan.texts - _remaining_texts(con, plan.user_id))
         bodies: dict[str, str | None] = {}
         rewritten = 0
         for run_id, parts in remaining:
@@ -351,6 +351,22 @@ class PurgeSql(SqlRows):
         unused = sorted(candidates - _still_used(con, candidates))
         _delete(con, "request_parts", "part_hash", unused)
         return {"requests rewritten": rewritten, "request parts deleted": len(unused)}
+
+
+def _remaining_texts(con: Connection, user_id: str) -> set[str]:
+    """The user's texts that are still stored (after the deletes): a purged text that is
+    also one of them ("thanks!" in another session) is theirs to keep, and stays in the
+    stored requests that quote it."""
+    mine = "SELECT session_id FROM sessions WHERE user_id = ?"
+    found = {r[0] for r in con.execute(
+        f"SELECT DISTINCT content FROM messages WHERE session_id IN ({mine}) "
+        "AND content IS NOT NULL", [user_id]).fetchall()}
+    found |= {r[0] for r in con.execute(
+        "SELECT DISTINCT memory FROM memories WHERE user_id = ?", [user_id]).fetchall()}
+    found |= {r[0] for r in con.execute(
+        f"SELECT DISTINCT summary FROM summaries WHERE session_id IN ({mine})",
+        [user_id]).fetchall()}
+    return found
 
 
 def _needles(texts: Iterable[str]) -> list[tuple[str, bool]]:
