@@ -349,3 +349,33 @@ def test_a_text_the_user_still_has_stays_in_their_stored_requests(tmp_path):
     assert [m["content"] for m in last.messages] == ["thanks!", "more"]
     assert MARKER not in json.dumps(store.export_rows(), default=str)
     store.close()
+
+
+def test_a_purge_whose_scrub_failed_is_finished_by_running_it_again(tmp_path, monkeypatch):
+    from jupyter_agentmem.store.base import StoreError
+    from jupyter_agentmem.types import Message, Run
+
+    location = str(tmp_path / "x.duckdb")
+    store = open_store(location)
+    store.append_run(Run(session_id="s", messages=[
+        Message(role="user", content=f"{MARKER} " * 50)]), "ana")
+    store.close()
+    engine = store.engine
+
+    def busy(self) -> None:
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(type(engine), "scrub", busy)
+    with pytest.raises(StoreError, match="rows are deleted.*disk is full.*again"):
+        store.purge("ana", session_id="s")
+    assert store.get_session("s") is None  # committed before the scrub
+    store.close()
+    assert marker_bytes(location) > 0
+    monkeypatch.undo()
+    assert store.purge("ana", session_id="s")["messages"] == 0  # nothing left but bytes
+    assert marker_bytes(location) == 0
+    with pytest.raises(StoreError, match="does not exist"):
+        store.purge("ana", session_id="never-was")
+    with pytest.raises(StoreError, match="does not exist"):
+        store.purge("bob", session_id="s")  # not bob's purge: nothing said about it
+    store.close()

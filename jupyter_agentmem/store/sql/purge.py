@@ -53,6 +53,7 @@ class Plan:
     memories: list[str] = field(default_factory=list)
     summaries: list[tuple[str, int]] = field(default_factory=list)
     texts: set[str] = field(default_factory=set)
+    done_before: bool = False  # purged already: only the files are scrubbed again
 
     def counts(self) -> dict[str, int]:
         return {"sessions": len(self.sessions), "runs": len(self.runs),
@@ -117,18 +118,23 @@ class PurgeSql(SqlRows):
             plan = self._plan(con, user_id, session_id, message_id)
             if dry_run:
                 return plan.counts()
-            counts = {**plan.counts(), **self._apply(con, plan)}
-            self._event(con, plan.scope, plan.key, user_id,
-                        session_id if plan.scope != "user" else None, "purge", None,
-                        counts, "user")
-            self.engine.recent_runs.clear()
+            counts = plan.counts()
+            if not plan.done_before:
+                counts.update(self._apply(con, plan))
+                self._event(con, plan.scope, plan.key, user_id,
+                            session_id if plan.scope != "user" else None, "purge", None,
+                            counts, "user")
+                self.engine.recent_runs.clear()
+        return self._scrubbed(counts)
+
+    def _scrubbed(self, counts: dict[str, int]) -> dict[str, int]:
         try:
             self.engine.scrub()
         except Exception as exc:  # noqa: BLE001 (each engine's own error types)
             raise StoreError(
                 f"The purge is done (the rows are deleted), but the database files could "
                 f"not be rewritten without their bytes ({type(exc).__name__}: {exc}). Run "
-                "the purge again when the database is free: it scrubs the files again."
+                "the same purge again when the database is free: it scrubs the files."
             ) from None
         return counts
 
@@ -139,7 +145,7 @@ class PurgeSql(SqlRows):
             row = con.execute("SELECT session_id, run_id, content FROM messages "
                               "WHERE message_id = ?", [message_id]).fetchone()
             if row is None:
-                raise StoreError(f"message {message_id} does not exist")
+                return self._purged_before(con, user_id, "message", message_id)
             plan = Plan(user_id, "message", message_id)
             self._check_owner(con, row[0], user_id)
             self.engine.lock_session(con, row[0])  # PostgreSQL: no run lands meanwhile
@@ -148,6 +154,9 @@ class PurgeSql(SqlRows):
             plan.texts.add(row[2] or "")
         elif session_id is not None:
             plan = Plan(user_id, "session", session_id)
+            if con.execute("SELECT 1 FROM sessions WHERE session_id = ?",
+                           [session_id]).fetchone() is None:
+                return self._purged_before(con, user_id, "session", session_id)
             self._check_owner(con, session_id, user_id)
             plan.sessions = [session_id]
         else:
@@ -169,6 +178,16 @@ class PurgeSql(SqlRows):
         plan.summaries = self._derived_summaries(con, plan)
         self._gather_texts(con, plan)
         return plan
+
+    @staticmethod
+    def _purged_before(con: Connection, user_id: str, scope: str, key: str) -> Plan:
+        """A message or session that is not there: purged before by this user (its files
+        are scrubbed again: how a purge whose scrub failed is finished), or unknown."""
+        if con.execute("SELECT 1 FROM memory_events WHERE action = 'purge' AND target = ? "
+                       "AND target_id = ? AND user_id = ?",
+                       [scope, key, user_id]).fetchone() is None:
+            raise StoreError(f"{scope} {key!r} does not exist")
+        return Plan(user_id, scope, key, done_before=True)
 
     @staticmethod
     def _check_owner(con: Connection, session_id: str, user_id: str) -> None:
