@@ -39,20 +39,29 @@ def cell(shell, options: str, text: str) -> None:
     assert runtime.idle(20)
 
 
+def read_summary(shell, session: str, user: str) -> None:
+    # Summaries are lazy: reading one brings it up to the session's last run.
+    with capture_output():
+        shell.run_line_magic("agent", f"summary session={session} user={user}")
+
+
 def plant(shell, server) -> None:
     """ana: session a1 with the marker (-> a memory and summary v2), a2 sees the memory
     in its prompt; bob: session b1 with his own memory and summary."""
     opts = "memories=on summary=on"
     cell(shell, f"session=a1 user=ana {opts}", "hello there")
+    read_summary(shell, "a1", "ana")
     server.script(Reply(content="Noted."))  # the reply does not repeat the marker
     server.script(add_memory(f"Ana's locker code is {MARKER}."), kind="memory")
     server.script(Reply(content=json.dumps({"summary": f"Ana gave her code {MARKER}.",
                                             "topics": ["code"]})), kind="summary")
     cell(shell, f"session=a1 user=ana {opts}", f"My locker code is {MARKER}, remember it")
+    read_summary(shell, "a1", "ana")
     cell(shell, f"session=a2 user=ana {opts}", "what do you know about me?")
     assert MARKER in json.dumps(server.of("chat")[-1])  # the memory reached a prompt
     server.script(add_memory("Bob likes tea."), kind="memory")
     cell(shell, f"session=b1 user=bob {opts}", "I like tea")
+    read_summary(shell, "b1", "bob")
 
 
 def bob_counts(store) -> dict[str, int]:
@@ -180,6 +189,7 @@ def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path,
     bob = bob_counts(store)
     secret = next(r for r in store.message_rows("a1") if MARKER in (r["content"] or ""))
     assert [s.version for s in store.list_summaries("a1")] == [1, 2]
+    assert MARKER in store.list_summaries("a1")[-1].summary  # it reached the summary
     with pytest.raises(UsageError, match="message .* of user 'ana'.*1 messages.*confirm=yes"):
         shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
                                       "purge=yes")
@@ -193,9 +203,11 @@ def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path,
         "hello there", "echo: hello there", "Noted."]
     assert store.user_memories("ana", include_deleted=True) == []
     assert [s.version for s in store.list_summaries("a1", include_deleted=True)] == [1]
-    # The next run folds the runs after v1 in again: a summary rebuilt without it.
+    # The runs after v1 are folded in again (here when the summary is next read): a
+    # summary rebuilt without it.
     cell(shell, "session=a1 user=ana memories=on summary=on", "next question")
     assert MARKER not in json.dumps(server.of("chat")[-1])
+    read_summary(shell, "a1", "ana")
     rebuilt = server.of("summary")[-1]
     assert "Noted." in json.dumps(rebuilt) and MARKER not in json.dumps(rebuilt)
     assert [s.version for s in store.list_summaries("a1")][-1] == 2
