@@ -156,7 +156,8 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
     session, message = options.get("session"), options.get("message")
     store = nb.store
     # Memory work queued for this user or session would write after the purge.
-    _wait_for_memory_work(session, user, nb.memory_wait)
+    found = store.get_message(message) if message else None
+    _wait_for_memory_work(found["session_id"] if found else session, user, nb.memory_wait)
     what = (f"message {message!r}" if message else f"session {session!r}" if session
             else "all data") + f" of user {user!r}"
     counts = store.purge(user, session_id=session, message_id=message,
