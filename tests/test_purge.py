@@ -291,7 +291,7 @@ def test_purge_options_are_checked(shell, server):
 
 
 def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
-    """Memories and summaries without provenance (stored before m008): a session purge
+    """Memories and summaries without provenance (stored before m009): a session purge
     takes the user's memories made in that session; a message purge those made in its
     session from its run's user text, and the summary versions covering its run."""
     from jupyter_agentmem.store.base import StoreError
