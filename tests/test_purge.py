@@ -170,7 +170,7 @@ def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_
     assert store.count_messages("a2") == a2_messages  # ana's other session stays
     # a2's stored request quoted the memory: it now says [purged] in its place.
     with capture_output() as out:
-        shell.run_line_magic("agent", "context session=a2")
+        shell.run_line_magic("agent", "context session=a2 user=ana")
     assert MARKER not in out.stdout and "[purged]" in out.stdout
     assert bob_counts(store) == bob
     cell(shell, "session=a2 user=ana memories=on", "and now?")
