@@ -294,6 +294,11 @@ class Agent:
         if on_request is not None:
             on_request(request)
         started = time.perf_counter()
+        # The user's message is kept before the model is called (a file write, no
+        # commit: the first token never waits for the disk); should the process die
+        # before the run is stored, the run is kept as interrupted with this message.
+        run.messages = [user_message]
+        self.store.stage_run(run, user_id)
         reply: Message | None = None
         streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:

@@ -9,7 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
-RunStatus = Literal["ok", "error", "cancelled"]
+# "interrupted": the process stopped after the user's message was stored and before
+# the reply was (store/sql/staged.py); such a run holds the user's message only.
+RunStatus = Literal["ok", "error", "cancelled", "interrupted"]
+INTERRUPTED_ERROR = "the process stopped before the reply was stored"
 
 
 def new_id() -> str:

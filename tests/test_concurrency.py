@@ -42,21 +42,27 @@ def table(db_path: str, sql: str) -> list[tuple]:
 
 
 def check_runs_whole(db_path: str, session: str) -> list[tuple]:
-    """Every run has its user message and its reply; no message without a run; seq 0..n-1."""
+    """Every run is whole: one that worked has its user message and its reply, one a kill
+    cut short (``interrupted``) its user message only; no message without a run; seq
+    0..n-1. Returns (seq, user message, status) per run."""
     store = DuckDbStore(db_path)
     try:
         runs = store.session_runs(session)
         assert [r.seq for r in runs] == list(range(len(runs)))
         for run in runs:
-            assert run.status == "ok"
+            assert run.status in ("ok", "interrupted"), run
+            if run.status == "interrupted":
+                (user,) = run.messages
+                assert user.role == "user" and run.error
+                continue
             (user, reply) = run.messages
             assert (user.role, reply.role) == ("user", "assistant")
             assert reply.content == "echo: " + user.content
-        assert store.count_messages(session) == 2 * len(runs)
+        assert store.count_messages(session) == sum(len(r.messages) for r in runs)
         orphans = store._scalar(
             "SELECT count(*) FROM messages WHERE run_id NOT IN (SELECT run_id FROM runs)", [])
         assert orphans == 0
-        return [(r.seq, r.messages[0].content) for r in runs]
+        return [(r.seq, r.messages[0].content, r.status) for r in runs]
     finally:
         store.close()
 
@@ -75,11 +81,12 @@ def test_four_processes_hundred_turns_each(server, db_path):
                             "(SELECT max(seq) FROM runs)")
     assert counts == [(400, 800, 400, 399)]
     stored = check_runs_whole(db_path, "shared")
-    assert sorted(c for _, c in stored) == sorted(f"p{p}-t{t}" for p in range(4)
+    assert {status for *_, status in stored} == {"ok"}
+    assert sorted(c for _, c, _ in stored) == sorted(f"p{p}-t{t}" for p in range(4)
                                                   for t in range(100))
     # Each process's own turns are stored in the order it made them.
     for p in range(4):
-        mine = [c for _, c in stored if c.startswith(f"p{p}-")]
+        mine = [c for _, c, _ in stored if c.startswith(f"p{p}-")]
         assert mine == [f"p{p}-t{t}" for t in range(100)]
     # Every request carried at most 3 earlier runs, all from this session.
     for body in server.of("chat"):
@@ -109,6 +116,7 @@ def test_sigkill_while_waiting_for_the_model(db_path):
                       "messages": [f"t{i}" for i in range(10)]})
         try:
             assert gate.arrived.wait(60), proc.stderr.read()
+            # Killed the moment its request arrives: its message was kept before it left.
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(30)
         finally:
@@ -117,12 +125,14 @@ def test_sigkill_while_waiting_for_the_model(db_path):
         close_pipes(proc)
     assert proc.returncode == -signal.SIGKILL
     assert done == [f"done {i} 'echo: t{i}'" for i in range(5)]
-    assert check_runs_whole(db_path, "k") == [(i, f"t{i}") for i in range(5)]
+    # The message of the turn that was waiting for the model is kept, its run interrupted.
+    assert check_runs_whole(db_path, "k") == (
+        [(i, f"t{i}", "ok") for i in range(5)] + [(5, "t5", "interrupted")])
 
 
 def test_sigkill_at_random_moments(server, db_path):
     rng = random.Random(20240602)
-    completed: list[str] = []
+    stored: list[tuple] = []
     for round_ in range(6):
         messages = [f"r{round_}-t{i}" for i in range(200)]
         proc = start({"db": db_path, "base_url": server.base_url, "session": "rk",
@@ -138,10 +148,15 @@ def test_sigkill_at_random_moments(server, db_path):
         proc.wait(30)
         seen += proc.stdout.read().splitlines(keepends=True)
         close_pipes(proc)
-        completed += messages[:len(seen)]
-        stored = [c for _, c in check_runs_whole(db_path, "rk")]
-        # Every completed run is there; at most the one in flight got committed too.
-        assert stored[:len(completed)] == completed
-        assert len(stored) - len(completed) in (0, 1)
-        completed = stored
-    assert table(db_path, "SELECT count(*) FROM runs")[0][0] == len(completed)
+        before = stored
+        stored = check_runs_whole(db_path, "rk")
+        # Every run stored before is still there, as it was; every completed turn is
+        # stored whole, in order; the turn in flight is stored whole, kept as
+        # interrupted (its message), or absent (killed before its message was written).
+        assert stored[:len(before)] == before
+        new = [(c, status) for _, c, status in stored[len(before):]]
+        done = [(m, "ok") for m in messages[:len(seen)]]
+        assert new[:len(done)] == done
+        assert new[len(done):] in ([], [(messages[len(seen)], "ok")],
+                                   [(messages[len(seen)], "interrupted")])
+    assert table(db_path, "SELECT count(*) FROM runs")[0][0] == len(stored)

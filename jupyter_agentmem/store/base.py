@@ -83,6 +83,13 @@ class Store(ABC):
 
     # --- runs and messages ----------------------------------------------------
     @abstractmethod
+    def stage_run(self, run: Run, user_id: str | None = None) -> None:
+        """Keep ``run.messages[0]`` (the user's message) where the death of this process
+        cannot lose it, before the model is called, without waiting for a disk write.
+        Should the process die before ``append_run(run)``, the run is kept with status
+        ``interrupted`` and that message (sql/staged.py)."""
+
+    @abstractmethod
     def append_run(self, run: Run, user_id: str | None = None) -> int:
         """Store a run and its messages in one transaction; return its seq."""
 

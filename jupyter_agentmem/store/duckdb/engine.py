@@ -21,8 +21,10 @@ from typing import Any
 from ... import runtime
 from ..base import StoreError
 from ..files import make_private, private_folder
+from ..journal import beside
 from ..sql.engine import Connection, EngineBase
 from ..sql.migrations import migrate
+from ..sql.staged import recover
 from .dialect import DUCKDB
 from .file_faults import file_fault, read_only_reason
 from .file_lock import HandoverLock
@@ -69,6 +71,7 @@ class DuckDbEngine(EngineBase):
         # since another process could have written while we did not hold the file.
         self.generation = 0
         self._wal_path = path + ".wal" if path else None
+        self.journal = beside(path) if path else None
         self.read_only: str | None = None  # why, when this process may only read the file
 
     def __repr__(self) -> str:
@@ -119,14 +122,16 @@ class DuckDbEngine(EngineBase):
         try:
             self._conn = self._connect()
             self.generation += 1
-            if not self._migrated and self.read_only:
-                self._migrated = True  # nothing can be written: read what is there
-            if not self._migrated:
+            if not self.read_only:  # else nothing can be written: read what is there
                 con = self._conn
                 con.execute("BEGIN TRANSACTION")
-                migrate(con, self.dialect)
+                if not self._migrated:
+                    migrate(con, self.dialect)
+                # Another process may have died mid-turn (sql/staged.py).
+                after_commit = recover(con, self)
                 con.execute("COMMIT")
-                self._migrated = True
+                after_commit()
+            self._migrated = True
             if self.path:  # created by DuckDB under the umask: 0600 from here on
                 make_private(self.path, self._wal_path)
         except BaseException as exc:
@@ -241,6 +246,8 @@ class DuckDbEngine(EngineBase):
         with self._mutex:
             if self._conn is not None:
                 self._close()
+            if self.journal is not None:
+                self.journal.close()
 
     @property
     def is_open(self) -> bool:

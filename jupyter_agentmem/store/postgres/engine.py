@@ -20,9 +20,11 @@ from typing import Any
 
 from ... import runtime
 from ..base import StoreError
+from ..journal import for_server
 from ..sql.engine import Cursor, EngineBase
 from ..sql.migrations import migrate
 from ..sql.purge import PURGED_TABLES
+from ..sql.staged import recover
 from .dialect import POSTGRES
 
 _MIGRATION_LOCK = 0x6167656E  # any constant: one migrating process at a time
@@ -143,6 +145,7 @@ class PostgresEngine(EngineBase):
         self._fresh_hold = False
         self._migrated = False
         self._generations = itertools.count(1)
+        self.journal = for_server(self.path)  # this host's turns in flight
 
     def __repr__(self) -> str:
         return f"PostgresEngine({self.path!r})"
@@ -178,6 +181,9 @@ class PostgresEngine(EngineBase):
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
                     migrate(PgConnection(conn), self.dialect)
                 self._migrated = True
+            with conn.transaction():  # a process may have died mid-turn (sql/staged.py)
+                after_commit = recover(PgConnection(conn), self)
+            after_commit()
         except BaseException:
             self._conn = None
             conn.close()
@@ -254,6 +260,8 @@ class PostgresEngine(EngineBase):
     def close(self) -> None:
         with self._mutex:
             self._drop()
+            if self.journal is not None:
+                self.journal.close()
 
     @property
     def is_open(self) -> bool:

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from ... import runtime
+from ..journal import Journal
 from .dialect import Dialect
 from .run_cache import RecentRuns
 
@@ -40,6 +41,7 @@ class Engine(Protocol):
     path: str | None  # where the data lives, safe to show (a URL without its password)
     dialect: Dialect
     recent_runs: RecentRuns
+    journal: Journal | None  # turns in flight (store/journal.py); None: in memory
     views_made: set[tuple[str, str]]
 
     @property
@@ -77,6 +79,7 @@ class EngineBase:
         self._in_transaction = False
         self._conn: Any = None  # the driver's connection, opened by the backend
         self.recent_runs = RecentRuns()
+        self.journal: Journal | None = None  # each backend sets its own (not in memory)
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
 
     # --- what a backend provides ----------------------------------------------
@@ -143,3 +146,5 @@ class EngineBase:
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()
+        if self.journal is not None:
+            self.journal.after_fork_in_child()

@@ -26,6 +26,7 @@ from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
 from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
+from .staged import recover, turn_entry
 from .term_index import index_docs
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
@@ -162,15 +163,44 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                            + ([] if user_id is None else [user_id]))
 
     # --- runs and messages ----------------------------------------------------
+    def stage_run(self, run: Run, user_id: str | None = None) -> None:
+        check_id(run.session_id, "the session id")
+        journal = self.engine.journal
+        if journal is not None:  # None: an in-memory database, nothing outlives us
+            try:
+                journal.add(turn_entry(run, user_id))
+            except OSError:  # (a read-only or foreign folder) the turn goes on unprotected
+                pass
+
     def append_run(self, run: Run, user_id: str | None = None) -> int:
         check_id(run.session_id, "the session id")
         if user_id is not None:
             check_id(user_id, "the user id")
-        for what, count in (("input_tokens", run.input_tokens),
-                            ("output_tokens", run.output_tokens)):
-            if count is not None:
-                check_int(count, f"the run's {what}", 0, INT32_MAX)
-        self._make_wanted_views()
+        journal = self.engine.journal
+        staged = journal is not None and run.run_id in journal.in_flight
+        stored = False
+        try:
+            for what, count in (("input_tokens", run.input_tokens),
+                                ("output_tokens", run.output_tokens)):
+                if count is not None:
+                    check_int(count, f"the run's {what}", 0, INT32_MAX)
+            self._make_wanted_views()
+            try:
+                seq = self._append(run, user_id)
+            except Exception:
+                # Taken for dead by another process (kept as interrupted) meanwhile?
+                if not staged or not self._completes_interrupted(run, user_id):
+                    raise
+                assert run.seq is not None
+                seq = run.seq
+            stored = True
+            return seq
+        finally:
+            if staged:
+                # Not stored: kept in this process, to be stored as interrupted.
+                journal.done(run.run_id, None if stored else turn_entry(run, user_id))
+
+    def _append(self, run: Run, user_id: str | None) -> int:
         now = utcnow()
         cache = self.engine.recent_runs
         # Held around the transaction so the cache update below happens under the same
@@ -179,6 +209,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             # Inside a caller's transaction this run may still be rolled back: then the
             # cache must not hold it, so it is dropped instead of updated.
             nested = self.engine.in_transaction
+            after_commit = None
             with self._transaction() as con:
                 self.engine.lock_session(con, run.session_id)
                 # Read once, under the write lock: the cache is updated below with the
@@ -209,6 +240,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                                     "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
                                     [run.session_id, user_id, run.model, now, now,
                                      self.session_namespace])
+                    if not nested:  # runs a dead process left half-made come first
+                        after_commit = recover(con, self.engine)
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                         [run.session_id]).fetchone()
@@ -218,29 +251,59 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
                      run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
                 )
-                if run.messages:
-                    # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
-                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"  # edited, deleted
-                    con.execute(
-                        "INSERT INTO messages VALUES " + ", ".join([row] * len(run.messages)),
-                        [v for i, m in enumerate(run.messages) for v in (
-                            m.message_id, run.session_id, run.run_id, i, m.role, m.content,
-                            m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
-                            m.tool_call_id, m.created_at)],
-                    )
-                index_docs(con, [
-                    (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
-                     m.content) for m in run.messages if m.content])
+                self._insert_messages(con, run, user_id, 0)
                 contexts.write(con, run, self.engine.lock_session)
                 superseded = cells.record(con, run)
                 run.seq = seq
                 if run.context is not None:  # as read back: the context knows its session
                     run.context.session_id = run.session_id
+            if after_commit is not None:
+                after_commit()  # the files of turns in flight it emptied go
             if nested or superseded:
                 cache.clear()
             else:
                 cache.appended(generation, run, user_id)
         return seq
+
+    @staticmethod
+    def _insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
+                         indexed: int = 0) -> None:
+        """``run.messages[first:]`` (the earlier ones are stored) and the search index of
+        ``run.messages[indexed:]``."""
+        new = list(enumerate(run.messages))[first:]
+        if new:
+            # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
+            row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"  # edited, deleted
+            con.execute(
+                "INSERT INTO messages VALUES " + ", ".join([row] * len(new)),
+                [v for i, m in new for v in (
+                    m.message_id, run.session_id, run.run_id, i, m.role, m.content,
+                    m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
+                    m.tool_call_id, m.created_at)],
+            )
+        index_docs(con, [
+            (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
+             m.content) for m in run.messages[indexed:] if m.content])
+
+    def _completes_interrupted(self, run: Run, user_id: str | None) -> bool:
+        """Complete ``run`` if another process kept it as interrupted (it took this
+        process for dead); False when it is not stored so."""
+        with self._transaction() as con:
+            self.engine.lock_session(con, run.session_id)
+            found = con.execute("SELECT seq FROM runs WHERE run_id = ? AND status = ?",
+                                [run.run_id, "interrupted"]).fetchone()
+            if found is None:
+                return False
+            con.execute("UPDATE runs SET status = ?, model = ?, input_tokens = ?, "
+                        "output_tokens = ?, latency_ms = ?, error = ? WHERE run_id = ?",
+                        [run.status, run.model, run.input_tokens, run.output_tokens,
+                         run.latency_ms, run.error, run.run_id])
+            self._insert_messages(con, run, user_id, 1, indexed=1)  # kept: indexed then
+            contexts.write(con, run, self.engine.lock_session)
+            cells.record(con, run)
+            run.seq = found[0]
+        self.engine.recent_runs.clear()
+        return True
 
     def _run_query(self, where: str, params: list[Any], limit: int | None,
                    newest: bool) -> list[Run]:

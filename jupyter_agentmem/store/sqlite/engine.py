@@ -26,8 +26,10 @@ from typing import Any
 
 from ... import runtime
 from ..files import make_private, open_private, private_folder
+from ..journal import beside
 from ..sql.engine import Cursor, EngineBase
 from ..sql.migrations import migrate
+from ..sql.staged import recover
 from .dialect import SQLITE
 
 BUSY_TIMEOUT_S = 60.0  # a writer waits this long for another process's transaction
@@ -113,6 +115,7 @@ class SqliteEngine(EngineBase):
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._opens = itertools.count(1)
+        self.journal = beside(path) if path else None
         self._open_number = 0
 
     def __repr__(self) -> str:
@@ -143,7 +146,10 @@ class SqliteEngine(EngineBase):
             conn.execute("BEGIN IMMEDIATE")  # one migrating process at a time
             try:
                 migrate(SqliteConnection(conn), self.dialect)
+                # A process may have died mid-turn (sql/staged.py).
+                after_commit = recover(SqliteConnection(conn), self)
                 conn.execute("COMMIT")
+                after_commit()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -181,6 +187,8 @@ class SqliteEngine(EngineBase):
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+            if self.journal is not None:
+                self.journal.close()
 
     @property
     def is_open(self) -> bool:
