@@ -25,12 +25,20 @@ class TextFrame(pd.DataFrame):
         return _STYLE + '<div class="agentmem-frame">' + table + "</div>"
 
 
+# Runs that got no reply stored: an interrupted one (the process stopped before its
+# reply was stored) holds the user's message alone.
+_NO_REPLY = ("interrupted", "error", "cancelled")
+
+
 def readable_history(rows: list[dict], all_columns: list[str], show_all: bool) -> pd.DataFrame:
-    """A session's messages: run, role, content and time (``show_all``: every column)."""
+    """A session's messages: run, role, content and time (``show_all``: every column),
+    and each run's status when some run has no reply (interrupted, error, cancelled)."""
     frame = pd.DataFrame(rows, columns=all_columns)
     if show_all:
         return frame
     view = pd.DataFrame({"run": frame["run_seq"], "role": frame["role"],
                          "content": frame["content"],
                          "time": pd.to_datetime(frame["created_at"]).dt.floor("s")})
+    if frame["status"].isin(_NO_REPLY).any():
+        view["status"] = frame["status"]
     return TextFrame(view)
