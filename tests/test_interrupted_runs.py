@@ -214,9 +214,15 @@ def test_a_live_process_file_is_left_until_it_ends(backend, tmp_path):
     try:
         with open(f"/proc/{alive.pid}/stat", "rb") as f:
             start = f.read().rsplit(b")", 1)[-1].split()[19].decode()
+        writer = f"{socket.gethostname()}:{alive.pid}:{start}"
+        idle = os.path.join(store.engine.journal.folder, file_name(writer))
+        os.makedirs(os.path.dirname(idle), exist_ok=True)
+        open(idle, "w").close()  # between two turns: an empty file, still its own
+        store.close()
+        store = open_store(db)
+        assert os.path.exists(idle)
         run = a_run("mid-stream in another kernel")
-        path = write_turn_file(store, f"{socket.gethostname()}:{alive.pid}:{start}", run,
-                               "ana")
+        path = write_turn_file(store, writer, run, "ana")
         store.close()
         store = open_store(db)
         assert store.session_runs("s") == [] and os.path.exists(path)
@@ -248,6 +254,10 @@ def test_the_file_of_turns_in_flight_is_private_and_emptied(server, model, tmp_p
     (name,) = os.listdir(journal.folder)
     info = os.stat(os.path.join(journal.folder, name))
     assert info.st_mode & 0o777 == 0o600 and info.st_size == 0  # emptied once stored
+    os.unlink(os.path.join(journal.folder, name))  # deleted (by hand, by another process)
+    seen.clear()
+    agent.respond("another message", on_delta=on_delta)
+    assert seen and b"another message" in seen[0]  # written to a new file, not to the lost one
 
 
 def test_writers_alive_or_dead():

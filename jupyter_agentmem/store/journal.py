@@ -115,6 +115,9 @@ class Journal:
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode(
             "utf-8", "surrogatepass")
         with self._lock:
+            if self._fd is not None and os.fstat(self._fd).st_nlink == 0:
+                os.close(self._fd)  # our file was deleted (by hand?): a new one (~1 us)
+                self._fd = None
             if self._fd is None:  # first use (a forked child starts afresh)
                 writer = writer_id()
                 private_folder(self.folder)

@@ -52,8 +52,8 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
     own = [turn["run_id"] for turn in turns]
     paths: list[str] = []
     for path, writer, written in journal.others(writer_id()):
-        if written and writer_alive(writer, _time(written[0]["created_at"])):
-            continue  # turns in flight in a live process
+        if writer_alive(writer, _time(written[0]["created_at"]) if written else utcnow()):
+            continue  # a live process's file (its turns in flight, or empty): its own
         turns += written
         paths.append(path)
     kept = _keep_interrupted(con, engine.lock_session, turns) if turns else []
