@@ -311,3 +311,19 @@ def test_phidata_shapes_leave_an_interrupted_run_out(server, model, db_path):
     assert agent.get_chat_history() and "cut short" not in agent.get_chat_history()
     assert [(r.seq, r.status) for r in agent.store.session_runs("p")] == [
         (0, "ok"), (1, "interrupted"), (2, "ok")]
+
+
+def test_a_purge_takes_a_dead_processs_turns_too(any_store_location):
+    """A turn a killed process left in its file is the user's text like any other: a
+    purge deletes it, and it never comes back as an interrupted run afterwards."""
+    store = open_store(any_store_location)
+    store.append_run(reply(a_run("kept? no: purged"), "a0"), "ana")
+    lost = a_run("a secret the kernel died with")
+    path = write_turn_file(store, dead_writer(), lost, "ana")
+    store.purge("ana", session_id="s")
+    assert store.session_runs("s") == [] and not os.path.exists(path)
+    store.close()
+    store = open_store(any_store_location)
+    assert store.session_runs("s") == []
+    assert store.search("secret", user_id="ana") == []
+    store.close()

@@ -28,6 +28,7 @@ from . import provenance
 from .engine import Connection
 from .memories import summary_target
 from .rows import SqlRows
+from .staged import recover
 
 PURGED = "[purged]"  # what a remaining stored request shows in place of purged text
 # A purged text shorter than this is replaced in a stored request only where it is a
@@ -115,6 +116,9 @@ class PurgeSql(SqlRows):
             # The file is scrubbed after COMMIT: inside a caller's batch it cannot be.
             raise StoreError("a purge cannot run inside a batch (store.batch())")
         with self._transaction() as con:
+            # A dead process's turns in flight become runs first: purged with the rest
+            # (its file is deleted after COMMIT), never kept again after the purge.
+            after_commit = recover(con, self.engine)
             plan = self._plan(con, user_id, session_id, message_id)
             if dry_run:
                 return plan.counts()
@@ -125,6 +129,7 @@ class PurgeSql(SqlRows):
                             session_id if plan.scope != "user" else None, "purge", None,
                             counts, "user")
                 self.engine.recent_runs.clear()
+        after_commit()
         return self._scrubbed(counts)
 
     def _scrubbed(self, counts: dict[str, int]) -> dict[str, int]:
