@@ -24,6 +24,7 @@ from model_server import Reply, roles_and_contents
 from jupyter_agentmem import Agent
 from jupyter_agentmem.storage import AgentStorage
 from jupyter_agentmem.store import open_store
+from jupyter_agentmem.store.files import private_folder
 from jupyter_agentmem.store.journal import file_name, writer_alive, writer_id
 from jupyter_agentmem.store.sql.staged import turn_entry
 from jupyter_agentmem.types import Message, Run, utcnow
@@ -43,7 +44,7 @@ def dead_writer() -> str:
 def write_turn_file(store, writer: str, run: Run, user: str | None) -> str:
     """A file of turns in flight of ``writer`` holding ``run``, as its process left it."""
     journal = store.engine.journal
-    os.makedirs(journal.folder, exist_ok=True)
+    private_folder(journal.folder)
     path = os.path.join(journal.folder, file_name(writer))
     with open(path, "a") as f:
         f.write(json.dumps(turn_entry(run, user)) + "\n")
@@ -216,7 +217,7 @@ def test_a_live_process_file_is_left_until_it_ends(backend, tmp_path):
             start = f.read().rsplit(b")", 1)[-1].split()[19].decode()
         writer = f"{socket.gethostname()}:{alive.pid}:{start}"
         idle = os.path.join(store.engine.journal.folder, file_name(writer))
-        os.makedirs(os.path.dirname(idle), exist_ok=True)
+        private_folder(os.path.dirname(idle))
         open(idle, "w").close()  # between two turns: an empty file, still its own
         store.close()
         store = open_store(db)

@@ -123,9 +123,10 @@ class Journal:
                 private_folder(self.folder)
                 for folder in self._checked:  # another user's folder: never written to
                     info = os.lstat(folder)
-                    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
-                            or stat.S_IMODE(info.st_mode) & 0o077):
-                        raise PermissionError(f"{folder} is not a private folder of ours")
+                    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+                        raise PermissionError(f"{folder} is not a folder of ours")
+                    if stat.S_IMODE(info.st_mode) & 0o077:  # ours, made by hand: private
+                        os.chmod(folder, 0o700)
                 self._fd = open_private(os.path.join(self.folder, file_name(writer)),
                                         os.O_WRONLY | os.O_CREAT | os.O_APPEND)
                 self._writer = writer
@@ -190,14 +191,15 @@ class Journal:
     def close(self) -> None:
         """Let go of our file; deleted (and the folder, if empty) when nothing is kept."""
         with self._lock:
-            if self._fd is None or self.in_flight or self.unstored:
+            if self.in_flight or self.unstored:
                 return
-            os.close(self._fd)
-            self._fd = None
-            assert self._writer is not None
             try:
-                os.unlink(os.path.join(self.folder, file_name(self._writer)))
-                os.rmdir(self.folder)
+                if self._fd is not None:
+                    os.close(self._fd)
+                    self._fd = None
+                    assert self._writer is not None
+                    os.unlink(os.path.join(self.folder, file_name(self._writer)))
+                os.rmdir(self.folder)  # only when empty (no other process's file)
             except OSError:  # another process's file is there, or it is gone already
                 pass
 
