@@ -391,3 +391,40 @@ def test_a_purge_whose_scrub_failed_is_finished_by_running_it_again(tmp_path, mo
     with pytest.raises(StoreError, match="does not exist"):
         store.purge("bob", session_id="s")  # not bob's purge: nothing said about it
     store.close()
+
+
+def test_a_long_message_recalled_cut_leaves_the_other_sessions_request(shell, server,
+                                                                      db_path):
+    # recall=N quotes ~800 characters of a long message (not the whole text): the cut
+    # quoted in another session's stored request goes too, however repetitive the text.
+    long = "lorem ipsum " * 150 + MARKER + " bees " + "dolor sit " * 150
+    cell(shell, "session=a1 user=ana", long)
+    cell(shell, "session=a2 user=ana recall=3", "Tell me about the bees")
+    recalled = server.of("chat")[-1]["messages"][0]["content"]
+    assert MARKER in recalled and long not in recalled  # a cut of it was sent
+    with capture_output():
+        shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
+    assert marker_bytes(db_path) == 0
+    with capture_output() as out:
+        shell.run_line_magic("agent", "context session=a2 user=ana")
+    assert MARKER not in out.stdout and "[purged]" in out.stdout
+    assert "Tell me about the bees" in out.stdout  # a2's own text stays
+
+
+def test_a_derived_summarys_topics_leave_the_stored_requests(shell, server, db_path):
+    # The prompt carries a summary's topics ("(topics: ...)") as well as its text.
+    opts = "session=a1 user=ana summary=on history=1"
+    cell(shell, opts, "hello there")
+    cell(shell, opts, "a secret thing")
+    server.script(Reply(content=json.dumps({"summary": "Ana said things.",
+                                            "topics": [MARKER]})), kind="summary")
+    for text in ("more", "and more", "still more"):
+        cell(shell, opts, text)
+    assert MARKER in json.dumps(server.of("chat")[-1])  # the topic reached a prompt
+    store = open_store(db_path)
+    secret = next(r for r in store.message_rows("a1") if r["content"] == "a secret thing")
+    with capture_output():
+        shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
+                                      "purge=yes confirm=yes")
+    assert MARKER not in json.dumps([s.topics for s in store.list_summaries("a1")])
+    assert marker_bytes(db_path) == 0

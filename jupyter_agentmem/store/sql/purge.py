@@ -34,6 +34,11 @@ PURGED = "[purged]"  # what a remaining stored request shows in place of purged 
 # A purged text shorter than this is replaced in a stored request only where it is a
 # message's whole content: as a substring ("yes", "ok") it would hit unrelated words.
 MIN_SUBSTRING_CHARS = 8
+# A long text may be quoted cut in a stored request (recall sends ~800 characters of a
+# long message: memory/recall.py RECALL_CHARS): any stretch of a stored request this
+# long that is also in a purged text (of at least twice this) is replaced. Shorter
+# shared stretches are common phrases, not a quote.
+FRAGMENT_CHARS = 64
 # The tables a purge deletes from (PostgreSQL VACUUMs them afterwards).
 PURGED_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
                  "run_contexts", "request_parts", "search_docs", "search_terms",
@@ -259,16 +264,18 @@ class PurgeSql(SqlRows):
             found |= {(session, v) for v in gone}
         return sorted(found)
 
-    @staticmethod
-    def _gather_texts(con: Connection, plan: Plan) -> None:
+    def _gather_texts(self, con: Connection, plan: Plan) -> None:
         """Every text the purged rows held (their earlier versions, from the audit
         trail, too): what must leave the stored requests of the runs that remain."""
         plan.texts |= {r[0] for r in _rows(
             con, "SELECT memory FROM memories WHERE memory_id IN ({ids})", plan.memories)}
+        decode = self.engine.dialect.decode_list
         for session, version in plan.summaries:
-            row = con.execute("SELECT summary FROM summaries WHERE session_id = ? AND "
-                              "version = ?", [session, version]).fetchone()
-            plan.texts.add(row[0])
+            row = con.execute("SELECT summary, topics FROM summaries WHERE session_id = ? "
+                              "AND version = ?", [session, version]).fetchone()
+            # A summary's topics reach the prompt too, joined: "(topics: a, b)".
+            topics = [str(t) for t in decode(row[1])]
+            plan.texts |= {row[0], ", ".join(topics), *topics}
         targets = plan.messages + plan.memories + [summary_target(*s) for s in plan.summaries]
         for old, new in _rows(con, "SELECT old, new FROM memory_events "
                                    "WHERE target_id IN ({ids})", targets):
@@ -347,6 +354,7 @@ class PurgeSql(SqlRows):
             "SELECT run_id, parts FROM run_contexts WHERE session_id IN "
             "(SELECT session_id FROM sessions WHERE user_id = ?)", [plan.user_id]).fetchall()
         needles = _needles(plan.texts - _remaining_texts(con, plan.user_id))
+        windows = _cut_windows(needles) if remaining else set()
         bodies: dict[str, str | None] = {}
         rewritten = 0
         for run_id, parts in remaining:
@@ -356,7 +364,7 @@ class PurgeSql(SqlRows):
                 if h not in bodies:
                     row = con.execute("SELECT body FROM request_parts WHERE part_hash = ?",
                                       [h]).fetchone()
-                    bodies[h] = _redacted(row[0], needles) if row is not None else None
+                    bodies[h] = _redacted(row[0], needles, windows) if row is not None else None
                     if bodies[h] is not None:
                         candidates.add(h)
                 body = bodies[h]
@@ -401,15 +409,42 @@ def _needles(texts: Iterable[str]) -> list[tuple[str, bool]]:
     return sorted(escaped, key=lambda n: -len(n[0]))
 
 
-def _redacted(body: str, needles: list[tuple[str, bool]]) -> str | None:
-    """``body`` with each purged text replaced by ``[purged]``; None if it holds none."""
+def _redacted(body: str, needles: list[tuple[str, bool]],
+              windows: set[int] = frozenset()) -> str | None:
+    """``body`` with each purged text (and each cut of a long one: ``windows``) replaced
+    by ``[purged]``; None if it holds none."""
     out = body
     for needle, whole_only in needles:
         if whole_only:
             out = out.replace(f'"content":"{needle}"', f'"content":"{PURGED}"')
         elif needle in out:
             out = out.replace(needle, PURGED)
+    out = _without_cuts(out, windows)
     return None if out == body else out
+
+
+def _cut_windows(needles: list[tuple[str, bool]]) -> set[int]:
+    """The hash of every FRAGMENT_CHARS-long stretch of each purged text long enough to
+    be quoted cut."""
+    return {hash(needle[i:i + FRAGMENT_CHARS]) for needle, _ in needles
+            if len(needle) >= 2 * FRAGMENT_CHARS
+            for i in range(len(needle) - FRAGMENT_CHARS + 1)}
+
+
+def _without_cuts(body: str, windows: set[int]) -> str:
+    """``body`` with each stretch of FRAGMENT_CHARS or more characters that is also in a
+    purged text replaced by ``[purged]`` (a stretch is covered by its windows, however
+    repetitive the text)."""
+    spans: list[list[int]] = []
+    for i in range(len(body) - FRAGMENT_CHARS + 1) if windows else ():
+        if hash(body[i:i + FRAGMENT_CHARS]) in windows:
+            if spans and i <= spans[-1][1]:
+                spans[-1][1] = i + FRAGMENT_CHARS
+            else:
+                spans.append([i, i + FRAGMENT_CHARS])
+    for start, end in reversed(spans):
+        body = body[:start] + PURGED + body[end:]
+    return body
 
 
 def _still_used(con: Connection, hashes: set[str]) -> set[str]:
