@@ -265,7 +265,15 @@ class Agent:
                 len(history_runs) < self.num_history_responses
                 or self.store.count_runs(self.session_id) <= len(history_runs)):
             return None
-        return self.store.latest_summary(self.session_id)
+        summary = self.store.latest_summary(self.session_id)
+        first = (history_runs[0].seq or 0) if history_runs else 0
+        after = summary.through_run_seq if summary is not None else -1
+        if after < first - 1 and any(
+                (r.seq or 0) < first for r in self.store.runs_after(self.session_id, after, 1)):
+            # It lacks a run before the window (its versions made from a purged run are
+            # gone, or its background work failed): read it brought up to date now.
+            return self.memory.summary
+        return summary
 
     # --- one run --------------------------------------------------------------
     def respond(self, message: str, on_delta: Delta | None = None,

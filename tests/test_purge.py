@@ -428,3 +428,23 @@ def test_a_derived_summarys_topics_leave_the_stored_requests(shell, server, db_p
                                       "purge=yes confirm=yes")
     assert MARKER not in json.dumps([s.topics for s in store.list_summaries("a1")])
     assert marker_bytes(db_path) == 0
+
+
+def test_the_next_prompt_after_a_purge_misses_no_run(shell, server, db_path):
+    # A message purge takes the summary versions made from its run; the next prompt's
+    # summary is rebuilt first: the runs before the history window are not dropped.
+    opts = "session=a1 user=ana summary=on history=1"
+    for i in range(6):
+        cell(shell, opts, f"turn {i} word{i}x")
+    store = open_store(db_path)
+    assert store.latest_summary("a1").through_run_seq >= 3
+    secret = next(r for r in store.message_rows("a1") if r["content"] == "turn 1 word1x")
+    with capture_output():
+        shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
+                                      "purge=yes confirm=yes")
+    assert store.latest_summary("a1") is None  # every version folded run 1 in
+    cell(shell, opts, "turn 6")
+    system = server.of("chat")[-1]["messages"][0]
+    assert system["role"] == "system" and "<summary>" in system["content"]
+    for word in ("word3x", "word4x"):  # runs outside the window (history=1)
+        assert word in system["content"]
