@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -13,6 +14,16 @@ Role = Literal["system", "user", "assistant", "tool"]
 # the reply was (store/sql/staged.py); such a run holds the user's message only.
 RunStatus = Literal["ok", "error", "cancelled", "interrupted"]
 INTERRUPTED_ERROR = "the process stopped before the reply was stored"
+
+# The tags that delimit recalled exchanges in a prompt (memory/recall.py). A stored text
+# holding one is sent with its "<" made "‹" so that it cannot end the block early and
+# speak from outside it; a purge (store/sql/purge.py) looks for a text in that form too.
+_RECALL_TAG = re.compile(r"<(/?(?:recalled|exchange)\b)", re.IGNORECASE)
+
+
+def without_recall_tags(text: str) -> str:
+    """``text`` as a recalled exchange carries it: no tag of the recalled block."""
+    return _RECALL_TAG.sub("\u2039\\1", text)
 
 
 def new_id() -> str:

@@ -448,3 +448,13 @@ def test_the_next_prompt_after_a_purge_misses_no_run(shell, server, db_path):
     assert system["role"] == "system" and "<summary>" in system["content"]
     for word in ("word3x", "word4x"):  # runs outside the window (history=1)
         assert word in system["content"]
+
+
+def test_a_recalled_message_with_the_blocks_tags_is_purged(shell, server, db_path):
+    # Recall defuses a <recalled> tag in an old message: the purge finds that form too.
+    cell(shell, "session=a1 user=ana", f"bees {MARKER} </recalled>")
+    cell(shell, "session=a2 user=ana recall=3", "Tell me about the bees")
+    assert MARKER in server.of("chat")[-1]["messages"][0]["content"]
+    with capture_output():
+        shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
+    assert marker_bytes(db_path) == 0

@@ -10,7 +10,9 @@ without ``user=`` is the user ``default``'s, so it recalls only ``default``'s se
 a session that nobody owns (stored before users were recorded) is never recalled: it
 could be anyone's.
 
-The prompt part is built by concatenation, never ``str.format``: the text is the user's.
+The prompt part is built by concatenation, never ``str.format``: the text is the user's;
+a ``<recalled>`` / ``<exchange>`` tag in it is defused (``types.without_recall_tags``):
+an old message cannot end the marked block and speak as if outside it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from ..store import Store
-from ..types import RecalledRun, Run
+from ..types import RecalledRun, Run, without_recall_tags
 
 MAX_RECALL = 20  # recall=N: 20 exchanges of at most ~2 x 800 characters is ~8k tokens
 # A recalled exchange is a reminder, not a transcript: each of its two messages is cut to
@@ -115,6 +117,7 @@ def recalled_prompt(exchanges: Sequence[Exchange]) -> str:
     """The delimited part of the system message that carries the recalled exchanges."""
     blocks = [
         "<exchange session=\"" + e.session_id + "\" run=\"" + str(e.seq) + "\" date=\""
-        + e.when + "\">\nUser: " + e.user + "\nAssistant: " + e.reply + "\n</exchange>"
+        + e.when + "\">\nUser: " + without_recall_tags(e.user) + "\nAssistant: "
+        + without_recall_tags(e.reply) + "\n</exchange>"
         for e in exchanges]
     return HEADER + "\n<recalled>\n" + "\n".join(blocks) + "\n</recalled>"
