@@ -202,3 +202,29 @@ def test_a_token_budget_that_fits_fewer_runs_than_the_window_reads_a_current_sum
     # ...so the summary covering them was brought up to date for this prompt.
     assert "<summary>\nruns 0 and 1\n</summary>" in sent[0]["content"]
     assert len(server.of("summary")) == 1
+
+
+def test_a_restarted_kernel_shows_a_current_summary(shell, server, db_path):
+    # Nothing deferred survives a restart: %agent summary and the panel still bring the
+    # summary up to the session's last run (with the notebook's model).
+    from IPython.utils.capture import capture_output
+
+    from jupyter_agentmem import runtime
+
+    shell.run_line_magic("config", f"AgentMagics.db = {db_path!r}")
+    with capture_output():
+        for text in ("one", "two", "three", "four", "five"):
+            shell.run_cell_magic("agent", "session=s user=ana summary=on history=3", text)
+    assert runtime.idle(20)
+    assert DuckDbStore(db_path).latest_summary("s").through_run_seq == 3  # lazy: 4 is not in
+    runtime.reset()  # a new kernel
+    frame = shell.run_line_magic("agent", "summary session=s user=ana")
+    assert list(frame["through_run_seq"])[-1] == 4 and "five" in list(frame["summary"])[-1]
+    with capture_output():
+        shell.run_cell_magic("agent", "session=s user=ana summary=on history=3", "six")
+    runtime.reset()
+    panel = shell.run_line_magic("agent", "panel session=s user=ana")
+    try:
+        assert list(panel.summaries_tab.frame["through_run_seq"])[-1] == 5
+    finally:
+        panel.close()

@@ -28,6 +28,8 @@ class Notebook(Protocol):
 
     def cell_option_table(self) -> dict[str, opt.Option]: ...
 
+    def catch_up_summary(self, session_id: str, user_id: str) -> None: ...
+
 
 Handler = Callable[[Notebook, dict[str, Any]], Any]
 
@@ -107,11 +109,9 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
-    from ..memory import catch_up_summary
-
     session = _own_session(nb, options)
     # Summaries are made lazily: reading one brings it up to the session's last run.
-    catch_up_summary(nb.store, session, nb.memory_wait)
+    nb.catch_up_summary(session, options.get("user", nb.user))
     found = nb.store.list_summaries(session)
     return _frame([s.model_dump() for s in found],
                   ["session_id", "version", "summary", "topics", "through_run_seq",
@@ -270,7 +270,7 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
 
     return open_panel(session_id=_own_session(nb, options),
                       user_id=options.get("user", nb.user), store=nb.store,
-                      memory_wait=nb.memory_wait)
+                      memory_wait=nb.memory_wait, catch_up=nb.catch_up_summary)
 
 
 def help_text(cell_options: dict[str, opt.Option]) -> str:

@@ -168,6 +168,30 @@ class AgentMagics(Magics):
     def cell_option_table(self) -> dict[str, opt.Option]:
         return CELL_OPTIONS
 
+    def catch_up_summary(self, session_id: str, user_id: str) -> None:
+        """Bring a session's summary up to its last run before it is shown (summaries
+        are lazy: memory/jobs.py). A session that keeps one (a summary is stored, or
+        summaries are on) is caught up with the notebook's model even when this kernel
+        deferred nothing for it (a restarted kernel, another process's runs)."""
+        from ..agent import Agent
+        from ..memory import AgentMemory, catch_up_summary
+        from ..model.base import ModelConfigError
+        from ..store import AgentStorage
+
+        store = self.store
+        model = self.chat_model(self.model)
+        try:
+            model.check()
+        except ModelConfigError:
+            model = None  # no model to make one with: only the work deferred here
+        if model is None or not (self.summary or store.latest_summary(session_id)):
+            catch_up_summary(store, session_id, self.memory_wait)
+            return
+        agent = Agent(model=model, storage=AgentStorage(store), session_id=session_id,
+                      user_id=user_id, memory=AgentMemory(create_session_summary=True,
+                                                          wait_timeout=self.memory_wait))
+        agent.memory.catch_up_summary()
+
     def known_sessions(self) -> list[dict[str, Any]]:
         return self.store.list_sessions()
 

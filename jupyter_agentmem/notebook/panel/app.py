@@ -32,12 +32,19 @@ __all__ = ["AgentPanel", "panel"]
 log = logging.getLogger(__name__)
 
 
+CatchUp = Callable[[str, str], None]  # (session, user): its summary brought up to date
+
+
 class AgentPanel(w.VBox):
     """The panel widget: a header with the status line, and the four tabs."""
 
     def __init__(self, store: Store, session_id: str | None = None, user_id: str | None = None,
-                 page_size: int = 200, memory_wait: float = 30.0) -> None:
+                 page_size: int = 200, memory_wait: float = 30.0,
+                 catch_up: CatchUp | None = None) -> None:
         self.store = store
+        # How a shown summary is brought up to its session's last run: the magics'
+        # (with the notebook's model); else the work this process deferred.
+        self._catch_up = catch_up
         self.memory_wait = memory_wait  # a refresh first waits this long for queued work
         self.session_id = session_id
         self.user_id = user_id or "default"
@@ -118,7 +125,9 @@ class AgentPanel(w.VBox):
         # the session's summary up to its last run first.
         from ...memory import catch_up_summary
 
-        if self.session_id:
+        if self.session_id and self._catch_up is not None:
+            self._catch_up(self.session_id, self.user_id)
+        elif self.session_id:
             catch_up_summary(self.store, self.session_id, self.memory_wait)
 
     def _on_tab(self, change: dict[str, Any]) -> None:
@@ -216,7 +225,7 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def panel(session_id: str | None = None, user_id: str | None = None,
           store: Store | type[Store] | str | None = None, page_size: int = 200,
-          memory_wait: float = 30.0) -> AgentPanel:
+          memory_wait: float = 30.0, catch_up: CatchUp | None = None) -> AgentPanel:
     """The editable panel for ``session_id`` (default: the newest session) and ``user_id``.
 
     ``store`` is a ``Store``, a store class, a DuckDB file path, or ``None`` for the
@@ -234,4 +243,4 @@ def panel(session_id: str | None = None, user_id: str | None = None,
         if user_id is None and sessions:
             user_id = sessions[0]["user_id"]
     return AgentPanel(store, session_id=session_id, user_id=user_id, page_size=page_size,
-                      memory_wait=memory_wait)
+                      memory_wait=memory_wait, catch_up=catch_up)
