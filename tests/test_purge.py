@@ -458,3 +458,20 @@ def test_a_recalled_message_with_the_blocks_tags_is_purged(shell, server, db_pat
     with capture_output():
         shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
     assert marker_bytes(db_path) == 0
+
+
+@pytest.mark.parametrize("before", ["\n", "\t", "\\", "\u0001"])
+def test_a_redacted_request_part_stays_valid_json(before):
+    # A stored part is a message's JSON: a text is found decoded, so a replacement never
+    # splits an escape ("\n" + "ation..." holds "nation..." only in its escaped form).
+    from jupyter_agentmem.store.sql.contexts import part_json
+    from jupyter_agentmem.store.sql.purge import _cut_windows, _needles, _redacted
+
+    tail = "ation of bees keeps the hive warm through a long winter in Porto, said Zelda "
+    needles = _needles(["The whole n" + tail * 3, "n" + tail])
+    kept = "Quoted:" + before + tail * 2 + " end"
+    body = _redacted(part_json({"role": "user", "content": kept}), needles,
+                     _cut_windows(needles))
+    content = json.loads(body)["content"]  # valid JSON
+    assert content.startswith("Quoted:" + before) and "[purged]" in content
+    assert "bees" not in content and content.endswith(" end")

@@ -25,6 +25,7 @@ from ...types import new_id, without_recall_tags
 from ..base import StoreError
 from ..values import check_id
 from . import provenance
+from .contexts import part_json
 from .engine import Connection
 from .memories import summary_target
 from .rows import SqlRows
@@ -402,27 +403,39 @@ def _remaining_texts(con: Connection, user_id: str) -> set[str]:
 
 
 def _needles(texts: Iterable[str]) -> list[tuple[str, bool]]:
-    """Each purged text as it appears inside a stored part's JSON (escaped), and
-    whether it is matched only as a message's whole content. Longest first."""
+    """Each purged text, and whether it is matched only as a message's whole content.
+    Longest first."""
     # A recalled exchange carries a text with its block's tags defused: that form too.
     forms = {form for t in texts for form in (t, without_recall_tags(t))}
-    escaped = [(json.dumps(t, ensure_ascii=False)[1:-1], len(t) < MIN_SUBSTRING_CHARS)
-               for t in forms]
-    return sorted(escaped, key=lambda n: -len(n[0]))
+    return sorted(((t, len(t) < MIN_SUBSTRING_CHARS) for t in forms), key=lambda n: -len(n[0]))
 
 
 def _redacted(body: str, needles: list[tuple[str, bool]],
               windows: set[int] = frozenset()) -> str | None:
-    """``body`` with each purged text (and each cut of a long one: ``windows``) replaced
-    by ``[purged]``; None if it holds none."""
-    out = body
-    for needle, whole_only in needles:
-        if whole_only:
-            out = out.replace(f'"content":"{needle}"', f'"content":"{PURGED}"')
-        elif needle in out:
-            out = out.replace(needle, PURGED)
-    out = _without_cuts(out, windows)
-    return None if out == body else out
+    """``body`` (a stored part: one message as JSON) with each purged text (and each cut
+    of a long one: ``windows``) replaced by ``[purged]``; None if it holds none. The
+    strings are compared decoded, so a replacement never splits a JSON escape."""
+    message = json.loads(body)
+    redacted = _redacted_value(message, needles, windows, None)
+    return None if redacted == message else part_json(redacted)
+
+
+def _redacted_value(value: Any, needles: list[tuple[str, bool]], windows: set[int],
+                    key: str | None) -> Any:
+    if isinstance(value, str):
+        out = value
+        for needle, whole_only in needles:
+            if whole_only:
+                if key == "content" and out == needle:
+                    out = PURGED
+            elif needle in out:
+                out = out.replace(needle, PURGED)
+        return _without_cuts(out, windows)
+    if isinstance(value, list):
+        return [_redacted_value(v, needles, windows, key) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted_value(v, needles, windows, k) for k, v in value.items()}
+    return value
 
 
 def _cut_windows(needles: list[tuple[str, bool]]) -> set[int]:
