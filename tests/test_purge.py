@@ -475,3 +475,17 @@ def test_a_redacted_request_part_stays_valid_json(before):
     content = json.loads(body)["content"]  # valid JSON
     assert content.startswith("Quoted:" + before) and "[purged]" in content
     assert "bees" not in content and content.endswith(" end")
+
+
+def test_only_a_request_that_quoted_a_cut_is_searched_for_one(shell, server, db_path):
+    # The user's own boilerplate shared with a purged long message stays in the stored
+    # requests of runs that did not recall it.
+    boilerplate = "Please review the following paragraph for grammar and clarity: " * 2
+    cell(shell, "session=a1 user=ana", boilerplate + MARKER + " " + "x" * 300)
+    cell(shell, "session=a2 user=ana", boilerplate + "my own text")
+    with capture_output():
+        shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
+    with capture_output() as out:
+        shell.run_line_magic("agent", "context session=a2 user=ana")
+    assert boilerplate + "my own text" in out.stdout and "[purged]" not in out.stdout
+    assert marker_bytes(db_path) == 0

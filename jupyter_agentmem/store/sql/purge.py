@@ -352,23 +352,29 @@ class PurgeSql(SqlRows):
             candidates |= set(json.loads(parts))
         _delete(con, "run_contexts", "run_id", plan.runs)
         remaining = con.execute(
-            "SELECT run_id, parts FROM run_contexts WHERE session_id IN "
+            "SELECT run_id, parts, recalled FROM run_contexts WHERE session_id IN "
             "(SELECT session_id FROM sessions WHERE user_id = ?)", [plan.user_id]).fetchall()
         needles = _needles(plan.texts - _remaining_texts(con, plan.user_id))
+        # A text is quoted cut only where a request recalled a purged run, or in the
+        # purged message's own run (an oversize message is sent cut): only those are
+        # searched for cuts (elsewhere a shared stretch is the user's own boilerplate).
+        sources = set(plan.source_runs)
         windows = _cut_windows(needles) if remaining else set()
-        bodies: dict[str, str | None] = {}
+        bodies: dict[tuple[str, bool], str | None] = {}
         rewritten = 0
-        for run_id, parts in remaining:
+        for run_id, parts, recalled in remaining:
             hashes = json.loads(parts)
+            cut = run_id in sources or not sources.isdisjoint(_recalled_runs(recalled))
             new_hashes = []
             for h in hashes:
-                if h not in bodies:
+                if (h, cut) not in bodies:
                     row = con.execute("SELECT body FROM request_parts WHERE part_hash = ?",
                                       [h]).fetchone()
-                    bodies[h] = _redacted(row[0], needles, windows) if row is not None else None
-                    if bodies[h] is not None:
+                    bodies[h, cut] = (None if row is None else
+                                      _redacted(row[0], needles, windows if cut else set()))
+                    if bodies[h, cut] is not None:
                         candidates.add(h)
-                body = bodies[h]
+                body = bodies[h, cut]
                 if body is None:
                     new_hashes.append(h)
                     continue
@@ -384,6 +390,14 @@ class PurgeSql(SqlRows):
         unused = sorted(candidates - _still_used(con, candidates))
         _delete(con, "request_parts", "part_hash", unused)
         return {"requests rewritten": rewritten, "request parts deleted": len(unused)}
+
+
+def _recalled_runs(recalled: str | None) -> set[str]:
+    """The run ids a stored request recalled (``run_contexts.recalled``; an imported
+    value may be anything: unreadable is none)."""
+    data = _json(recalled)
+    return {r["run_id"] for r in data if isinstance(r, dict) and isinstance(r.get("run_id"), str)
+            } if isinstance(data, list) else set()
 
 
 def _remaining_texts(con: Connection, user_id: str) -> set[str]:
