@@ -22,10 +22,9 @@ import sys
 import tempfile
 import time
 
-from jupyter_agentmem import Agent, OpenAIChat
+from bench_turns import bench_agent  # the same agent (this folder is on sys.path)
+
 from jupyter_agentmem.model.server import ChatServer, Reply
-from jupyter_agentmem.storage import AgentStorage
-from jupyter_agentmem.store import open_store
 
 WAYS = ("none", "file")
 
@@ -41,13 +40,7 @@ def main() -> None:
     times: dict[str, list[float]] = {way: [] for way in WAYS}
     with tempfile.TemporaryDirectory() as tmp, ChatServer(
             lambda body: Reply(content="An instant answer of a few words.")) as server:
-        db = {"duckdb": os.path.join(tmp, "bench.duckdb"),
-              "sqlite": "sqlite://" + os.path.join(tmp, "bench.sqlite")}.get(args.db, args.db)
-        model = OpenAIChat(id="bench", base_url=server.base_url, api_key="bench",
-                           max_retries=0)
-        agent = Agent(model=model, storage=AgentStorage(open_store(db)),
-                      add_history_to_messages=True, num_history_responses=3,
-                      description="You are a benchmark.", session_id="bench")
+        agent = bench_agent(tmp, args.db, server.base_url)
         engine = agent.store.engine
         journal = engine.journal
         agent.run("warm-up")

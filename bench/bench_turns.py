@@ -32,6 +32,17 @@ from jupyter_agentmem.store import open_store
 WINDOWS = [(1, 10), (91, 100), (991, 1000)]
 
 
+def bench_agent(tmp: str, db: str, base_url: str) -> Agent:
+    """The bench's agent: session ``bench``, history of 3, on ``db`` (duckdb or sqlite: a
+    file in ``tmp``; else a postgresql:// URL) against the server at ``base_url``."""
+    location = {"duckdb": os.path.join(tmp, "bench.duckdb"),
+                "sqlite": "sqlite://" + os.path.join(tmp, "bench.sqlite")}.get(db, db)
+    model = OpenAIChat(id="bench", base_url=base_url, api_key="bench", max_retries=0)
+    return Agent(model=model, storage=AgentStorage(open_store(location)),
+                 add_history_to_messages=True, num_history_responses=3,
+                 description="You are a benchmark.", session_id="bench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=1000)
@@ -55,13 +66,8 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
 
     with tempfile.TemporaryDirectory() as tmp, ChatServer(responder) as server:
-        db = {"duckdb": os.path.join(tmp, "bench.duckdb"),
-              "sqlite": "sqlite://" + os.path.join(tmp, "bench.sqlite")}.get(args.db, args.db)
-        model = OpenAIChat(id="bench", base_url=server.base_url, api_key="bench",
-                           max_retries=0)
-        agent = Agent(model=model, storage=AgentStorage(open_store(db)),
-                      add_history_to_messages=True, num_history_responses=3,
-                      description="You are a benchmark.", session_id="bench")
+        agent = bench_agent(tmp, args.db, server.base_url)
+        model = agent.model
         client = model.client
         agent.run("warm-up")  # imports, the HTTP connection, the file and its schema
         for turn in range(1, args.turns + 1):
