@@ -76,17 +76,13 @@ def catch_up_summary(store: Store, session_id: str, timeout: float,
     if not wait_for_memory_work(session_id, None, timeout):
         return False
     jobs = worker()
-    keys = jobs.run_deferred(deferred_summary_name(store, session_id))
-    if not keys and work is not None:
-        found = work()
-        if found is not None:
-            keys = {session_key(session_id)}
-            job = lambda: _summary_job(found, when_due=False)  # noqa: E731
-            if jobs.in_worker_thread():
-                job()
-                return True
-            jobs.submit(keys, job, "Updating the summary")
-    return jobs.wait_for(keys, timeout) if keys else True
+    if not jobs.run_deferred(deferred_summary_name(store, session_id)):
+        found = work() if work is not None else None
+        if found is None:
+            return True
+        jobs.run_soon({session_key(session_id)}, lambda: _summary_job(found, when_due=False),
+                      "Updating the summary")
+    return wait_for_memory_work(session_id, None, timeout)
 
 
 def metered(work: MemoryWork, kind: str, store: Store,

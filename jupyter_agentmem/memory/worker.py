@@ -44,7 +44,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # drained by the notebook, shown at the next cell
         # Jobs kept until someone reads what they would update (run_deferred).
-        self._deferred: dict[Hashable, tuple[set[Key], Job, str, Outcome | None]] = {}
+        self._deferred: dict[Hashable, tuple[set[Key], Job, str]] = {}
 
     def submit(self, keys: set[Key], job: Job, what: str,
                on_outcome: Outcome | None = None) -> None:
@@ -80,19 +80,23 @@ class JobQueue:
         """Keep ``job`` to run only when ``run_deferred(name)`` asks for it (a read of
         what it would update); a later deferral under ``name`` replaces it."""
         with self._cond:
-            self._deferred[name] = (keys, job, what, None)
+            self._deferred[name] = (keys, job, what)
 
-    def run_deferred(self, name: Hashable) -> set[Key]:
-        """Queue the job deferred under ``name``, if any; the keys to wait for."""
+    def run_deferred(self, name: Hashable) -> bool:
+        """Run soon the job deferred under ``name``; ``False`` when there is none."""
         with self._cond:
             found = self._deferred.pop(name, None)
-        if found is None:
-            return set()
-        if self.in_worker_thread():  # a job reading: run it here, it cannot wait for itself
-            found[1]()
-            return set()
-        self.submit(*found)
-        return found[0]
+        if found is not None:
+            self.run_soon(*found)
+        return found is not None
+
+    def run_soon(self, keys: set[Key], job: Job, what: str) -> None:
+        """Queue ``job``; in the job thread itself (a job that reads) run it now: it
+        could not wait for a job queued behind it."""
+        if self.in_worker_thread():
+            job()
+        else:
+            self.submit(keys, job, what)
 
     def report(self, message: str) -> None:
         """A problem in background work: logged, warned, and kept for the next cell."""
