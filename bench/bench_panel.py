@@ -68,7 +68,7 @@ def seed_memories(store) -> None:
     from jupyter_agentmem.types import Memory
 
     for i in range(50):
-        store.add_memory(Memory(user_id="bench", memory=f"fact {i} about the user",
+        store.as_user("bench").add_memory(Memory(user_id="bench", memory=f"fact {i} about the user",
                                 topics=["bench"]), actor="model")
 
 

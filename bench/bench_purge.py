@@ -36,9 +36,10 @@ def build(location: str, users: int, sessions: int, runs: int) -> None:
                         context=RunContext(messages=[
                             {"role": "system", "content": "You help."}, *history[-6:],
                             {"role": "user", "content": text}], tokens={}))
-                    store.append_run(run, user)
+                    store.as_user(user).append_run(run)
                     history += [m.to_openai() for m in run.messages]
-                    store.add_memory(Memory(user_id=user, memory=f"{user} fact {s}-{r}",
+                    store.as_user(user).add_memory(Memory(user_id=user,
+                                                          memory=f"{user} fact {s}-{r}",
                                             session_id=session, input=text), runs=[run])
                     if r % 10 == 9:
                         store.add_summary(SessionSummary(session_id=session,

@@ -66,7 +66,7 @@ def seed(path: str, n: int) -> DuckDbStore:
                 SELECT message_id, unnest(string_split(content, ' ')) AS term FROM messages)
             GROUP BY ALL""")
     run = Run(session_id="s7", messages=[Message(role="user", content=PLANTED)])
-    store.append_run(run, user_id="u7")
+    store.as_user("u7").append_run(run)
     return store
 
 
@@ -87,9 +87,9 @@ def search_sizes(sizes: list[int]) -> None:
             t0 = time.perf_counter()
             store = seed(os.path.join(d, "s.duckdb"), n)
             seeded = time.perf_counter() - t0
-            rare_ms, hits = timed(lambda s=store: s.search("quartzite zeppelin marigold",
-                                                            user_id="u7"))
-            common_ms, _ = timed(lambda s=store: s.search("w10 w20", user_id="u7"))
+            rare_ms, hits = timed(
+                lambda s=store: s.as_user("u7").search("quartzite zeppelin marigold"))
+            common_ms, _ = timed(lambda s=store: s.as_user("u7").search("w10 w20"))
             first = "yes" if hits and hits[0]["snippet"].startswith(PLANTED[:20]) else "NO"
             print(f"{n:>9,} | {seeded:6.1f} | {rare_ms:17.1f} | {first:>9} | {common_ms:.1f}")
             store.close()

@@ -22,7 +22,7 @@ _LAZY = {
     "DuckDbMemoryDb": ".memory",
     "DuckDbStore": ".store",
     "panel": ".notebook.panel",
-    "search": ".search",
+    "search": ".ranked",
 }
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .memory import AgentMemory, DuckDbMemoryDb
     from .model import ModelError, OpenAIChat
     from .notebook.panel import panel
-    from .search import search
+    from .ranked import search
     from .storage import DuckDbAgentStorage
     from .store import DuckDbStore
     from .types import Message, RunResponse

@@ -72,8 +72,9 @@ def migrate(source: str, target: str) -> dict[str, int]:
     if "://" not in source and not os.path.exists(source):
         raise SystemExit(f"migrate: {source} does not exist")
     try:
-        rows = open_store(source).export_rows()
-        added = open_store(target).import_rows(rows)
+        # The whole store, every user's rows as they are: the files' owner's command.
+        rows = open_store(source).export_all()
+        added = open_store(target).import_all(rows)
     except StoreError as exc:
         raise SystemExit(f"migrate: {exc}") from None
     for table, found in rows.items():

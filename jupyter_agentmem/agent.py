@@ -19,11 +19,10 @@ from .memory.request import MESSAGE_OVERHEAD, Request, calibration, cut_to_token
 from .model import ChatModel, ModelError, OpenAIChat
 from .model.metered import MeteredModel
 from .render import ReplyRenderer
-from .store import AgentStorage, DuckDbStore, Store, StoreError
+from .store import DEFAULT_USER, AgentStorage, DuckDbStore, Store, StoreError
 from .store.values import check_id, check_text
 from .types import AgentSession, Message, ModelCall, Run, RunResponse, SessionSummary, new_id
 
-DEFAULT_USER = "default"
 MAX_BUDGET_RUNS = 256  # runs a token budget may look back over (the summary covers more)
 # With a token budget, recall picks its exchanges before the history window is known: a
 # few spare candidates replace those the window then carries anyway.
@@ -54,7 +53,7 @@ class Agent:
         session_name: str | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
-        self.storage = storage
+        self._storage = storage
         self.memory = memory if memory is not None else AgentMemory()
         # phidata's alias of the same setting: either spelling sets it.
         self.add_history_to_messages = (add_history_to_messages
@@ -87,7 +86,20 @@ class Agent:
         self.memory.attach(self, store)
 
     @property
+    def storage(self) -> AgentStorage | None:
+        """phidata's storage, its calls acting as this agent's user."""
+        if self._storage is None:
+            return None
+        return self._storage.for_user(self.effective_user_id)  # type: ignore[return-value]
+
+    @storage.setter
+    def storage(self, value: AgentStorage | None) -> None:
+        self._storage = value
+
+    @property
     def store(self) -> Store:
+        """The sessions' store, acting as this agent's user (every read and write of
+        the phidata API goes through it: ownership is the store's to check)."""
         return self.memory.session_store
 
     @property
@@ -125,7 +137,7 @@ class Agent:
             return None
         self.memory.reload()
         self.memory.catch_up_summary()  # the row carries the summary, made lazily
-        found = self.storage.read(self.session_id)
+        found = self.storage.read(self.session_id, self.effective_user_id)
         if found is not None and self.session_name is None:
             self.session_name = (found.session_data or {}).get("session_name")
         return found
@@ -134,8 +146,7 @@ class Agent:
         """Write the session's row (ids, name) now; runs are stored turn by turn."""
         if self.storage is None:
             return None
-        self.store.save_session(self.session_id, self.effective_user_id, self.name,
-                                self.session_name)
+        self.store.save_session(self.session_id, self.name, self.session_name)
         return self.read_from_storage()
 
     def get_agent_session(self) -> AgentSession:
@@ -155,7 +166,7 @@ class Agent:
         at once (its row, empty): use ``new_session()`` first to leave it."""
         if self.storage is None:
             return
-        self.storage.delete_session(session_id)
+        self.store.delete_session(session_id)  # another user's: StoreError, nothing gone
         self.write_to_storage()
 
     def get_chat_history(self, num_chats: int | None = None) -> str:
@@ -306,7 +317,7 @@ class Agent:
         # commit: the first token never waits for the disk); should the process die
         # before the run is stored, the run is kept as interrupted with this message.
         run.messages = [user_message]
-        self.store.stage_run(run, user_id)
+        self.store.stage_run(run)
         reply: Message | None = None
         streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:
@@ -337,7 +348,7 @@ class Agent:
         """``StoreError`` when the session belongs to another user (checked once per
         agent, session and user: a session's owner never changes once set)."""
         if self._owner_checked != (self.session_id, user_id):
-            info = self.store.session_for_user(self.session_id, user_id)
+            info = self.store.usable_session(self.session_id)
             if info is not None and info.user_id == user_id:
                 self._owner_checked = (self.session_id, user_id)
 
@@ -349,7 +360,7 @@ class Agent:
             reply = Message(role="assistant", content="".join(streamed))
         run.messages = [user_message] + ([reply] if reply is not None else [])
         try:
-            self.store.append_run(run, user_id=user_id)
+            self.store.append_run(run)
         except Exception as exc:  # noqa: BLE001 (the reply is still shown; the user is told)
             return f"The run could not be stored ({type(exc).__name__}: {exc})."
         changes.notify(changes.Change("run", self.session_id, user_id, self.store.path))

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).parent.parent / "jupyter_agentmem"
 LAYERS: list[tuple[str, ...]] = [
     ("types", "runtime"),             # vocabulary; the process-wide objects
     ("changes", "store", "model"),    # change bus | persistence | chat models
-    ("memory", "render", "storage", "search"),  # memory | showing a reply | names | search
+    ("memory", "render", "storage", "ranked"),  # memory | showing a reply | names | search()
     ("agent",),                       # one run
     ("notebook", "__main__"),         # magics and panel | the command line
     ("__init__",),                    # the public API (lazy)

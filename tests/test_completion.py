@@ -49,8 +49,8 @@ def test_sessions_and_users_complete_from_the_store(shell, server):
     assert complete(shell, "%%agent user=bob session=") == ["%%agent user=bob session=beta"]
     assert complete(shell, "%agent history session=alpha-2") == [
         "%agent history session=alpha-2"]
-    assert complete(shell, "%agent memories user=") == ["%agent memories user=bob",
-                                                        "%agent memories user=default"]
+    # Other users' ids are never offered (only the notebook's user).
+    assert complete(shell, "%agent memories user=") == ["%agent memories user=default"]
 
 
 def test_help_lists_every_option_and_subcommand_from_the_tables(shell):

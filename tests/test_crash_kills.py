@@ -116,8 +116,8 @@ def check_store(db: str) -> dict[str, str]:
         assert store.count_messages("s") == sum(len(r.messages) for r in runs)
         # The killed process's file of turns in flight was read and deleted.
         assert store.engine.journal.others(writer_id()) == []
-        added = {e["target_id"] for e in store.events(user_id="ana") if e["action"] == "add"}
-        assert {m.memory_id for m in store.user_memories("ana")} <= added
+        added = {e["target_id"] for e in store.as_user("ana").events() if e["action"] == "add"}
+        assert {m.memory_id for m in store.as_user("ana").user_memories()} <= added
         for summary in store.list_summaries("s"):
             assert summary.through_run_seq < len(runs)
         return status_of

@@ -146,7 +146,7 @@ def test_a_refused_memory_change_skips_only_that_call(server, model, db_path):
     agent = history_agent(model, db_path, user_id="ana",
                           memory=AgentMemory(create_user_memories=True))
     store = DuckDbStore(db_path)
-    store.add_memory(Memory(user_id="ana", memory="Ana has a dog.", topics=[]))
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana has a dog.", topics=[]))
     server.script(Reply(tool_calls=[
         {"name": "delete_memory", "arguments": {"memory_id": "m1"}},
         {"name": "update_memory", "arguments": {"memory_id": "m1", "memory": "Ana has 2 dogs."}},
@@ -156,7 +156,7 @@ def test_a_refused_memory_change_skips_only_that_call(server, model, db_path):
         warnings.simplefilter("ignore")
         agent.run("my dog is gone; I have a cat, Tom")
         assert agent.memory.wait(10)
-    assert [m.memory for m in store.user_memories("ana")] == ["Ana has a cat named Tom."]
+    assert [m.memory for m in store.as_user("ana").user_memories()] == ["Ana has a cat named Tom."]
     assert any("was deleted" in f for f in take_failures())
 
 

@@ -22,8 +22,8 @@ from jupyter_agentmem.types import Message, Run
 def good_db(path: str, runs: int = 300) -> str:
     store = DuckDbStore(path)
     for i in range(runs):
-        store.append_run(Run(session_id="s", messages=[Message(role="user", content=f"m{i}")]),
-                         user_id="default")
+        store.as_user("default").append_run(Run(session_id="s", messages=[Message(role="user",
+                                                                                  content=f"m{i}")]))
     store.close()
     return path
 
@@ -132,7 +132,7 @@ AS_CHILD = textwrap.dedent("""
         from jupyter_agentmem.store import DuckDbStore, StoreError
         from jupyter_agentmem.types import Memory
         try:
-            DuckDbStore(sys.argv[1]).add_memory(Memory(user_id="x", memory="y"))
+            DuckDbStore(sys.argv[1]).as_user("x").add_memory(Memory(user_id="x", memory="y"))
         except StoreError as exc:
             out["write"] = str(exc)
     except UsageError as exc:

@@ -25,7 +25,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def compare_with_manifest(store, manifest: dict) -> None:
+    owners = {r["session_id"]: r["user_id"] for r in store.table_rows("sessions")}
     for session_id, expected in manifest["sessions"].items():
+        store = store.as_user(owners[session_id])  # each session is read as its user
         runs = store.session_runs(session_id)
         assert len(runs) == expected["n_runs"]
         assert [r.message.content for r in runs] == expected["run_messages"]
@@ -41,16 +43,16 @@ def compare_with_manifest(store, manifest: dict) -> None:
         else:
             assert summary is None
     for user, memories in manifest["memories"].items():
-        got = store.user_memories(user)
+        got = store.as_user(user).user_memories()
         assert [(m.memory_id, m.memory, m.input) for m in got] == [
             (m["id"], m["memory"], m["input"]) for m in memories]
 
 
 def counts(store) -> tuple:
-    sessions = store.list_sessions()
+    sessions = [s for u in ("ana", "bob", "default") for s in store.as_user(u).list_sessions()]
     return (len(sessions), sum(s["runs"] for s in sessions),
             sum(s["messages"] for s in sessions),
-            sum(len(store.user_memories(u)) for u in ("ana", "bob")))
+            sum(len(store.as_user(u).user_memories()) for u in ("ana", "bob")))
 
 
 def test_import_sqlite_fixture_with_the_cli_twice(tmp_path):
@@ -69,7 +71,7 @@ def test_import_sqlite_fixture_with_the_cli_twice(tmp_path):
     assert "imported 0 sessions, 0 runs, 0 messages, 0 summaries, 0 memories" in again.stdout
     assert counts(open_store(target)) == before
     # The tool call of bob's first run came over whole (call, result, answer).
-    bob = store.session_runs("sess-bob-0001")[0]
+    bob = store.as_user("bob").session_runs("sess-bob-0001")[0]
     assert [m.role for m in bob.messages] == ["user", "assistant", "tool", "assistant"]
     assert bob.messages[1].tool_calls[0]["function"]["name"] == "update_memory"
 
@@ -95,7 +97,7 @@ def test_truncated_source_fails_cleanly_and_writes_nothing(tmp_path):
     assert out.returncode == 2
     assert "is not a readable SQLite database" in out.stderr
     assert "nothing was imported" in out.stderr and "Traceback" not in out.stderr
-    assert open_store(target).list_sessions() == []
+    assert open_store(target).table_rows("sessions") == []
 
 
 def test_foreign_or_broken_tables_write_nothing(tmp_path):
@@ -118,4 +120,4 @@ def test_foreign_or_broken_tables_write_nothing(tmp_path):
     con.close()
     with pytest.raises(PhidataImportError, match="sess-bob-0001"):
         import_phidata(store, str(source), memory_table="agent_memory")
-    assert store.list_sessions() == [] and store.user_memories("ana") == []
+    assert store.table_rows("sessions") == [] and store.as_user("ana").user_memories() == []

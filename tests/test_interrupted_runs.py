@@ -55,7 +55,7 @@ def interrupt(store, text: str, session: str = "s", user: str | None = "ana") ->
     """A turn whose process 'died' before its run was stored: its file of turns in
     flight, as that process left it."""
     run = a_run(text, session)
-    store.stage_run(run, user)
+    store.as_user(user).stage_run(run)
     store.engine.journal.done(run.run_id, None)  # ours: emptied (as if never written)
     write_turn_file(store, dead_writer(), run, user)
     return run
@@ -120,27 +120,27 @@ def test_a_turn_inside_a_callers_batch_writes_at_once(server, model, db_path):
 
 def test_a_run_is_stored_as_before_message_by_message(any_store_location):
     """Staged + appended: the same rows as one append (seq, roles, search index)."""
-    store = open_store(any_store_location)
+    store = open_store(any_store_location).as_user("ana")
     run = a_run("staged question")
-    store.stage_run(run, "ana")
-    assert store.append_run(reply(run, "the answer"), "ana") == 0
-    store.append_run(reply(a_run("whole question"), "another answer"), "ana")
+    store.as_user("ana").stage_run(run)
+    assert store.as_user("ana").append_run(reply(run, "the answer")) == 0
+    store.as_user("ana").append_run(reply(a_run("whole question"), "another answer"))
     rows = store.message_rows("s")
     assert [(r["run_seq"], r["seq"], r["role"], r["content"], r["status"]) for r in rows] == [
         (0, 0, "user", "staged question", "ok"), (0, 1, "assistant", "the answer", "ok"),
         (1, 0, "user", "whole question", "ok"), (1, 1, "assistant", "another answer", "ok")]
-    assert [h["id"] for h in store.search("staged", user_id="ana")] == [
+    assert [h["id"] for h in store.as_user("ana").search("staged")] == [
         run.messages[0].message_id]
     assert store.engine.journal.in_flight == set()
     store.close()
 
 
 def test_a_dead_turn_is_kept_as_an_interrupted_run(any_store_location):
-    store = open_store(any_store_location)
-    store.append_run(reply(a_run("q0"), "a0"), "ana")
+    store = open_store(any_store_location).as_user("ana")
+    store.as_user("ana").append_run(reply(a_run("q0"), "a0"))
     lost = interrupt(store, "the message of a kernel that died")
     store.close()  # a new process opens the database: the run is kept, interrupted
-    store = open_store(any_store_location)
+    store = open_store(any_store_location).as_user("ana")
     runs = store.session_runs("s")
     assert [(r.seq, r.status, [m.content for m in r.messages]) for r in runs] == [
         (0, "ok", ["q0", "a0"]),
@@ -148,7 +148,7 @@ def test_a_dead_turn_is_kept_as_an_interrupted_run(any_store_location):
     assert runs[1].run_id == lost.run_id and runs[1].error
     assert store.get_session("s").user_id == "ana"
     # The next turn follows it: no gap, no duplicate, nothing twice.
-    assert store.append_run(reply(a_run("q2"), "a2"), "ana") == 2
+    assert store.as_user("ana").append_run(reply(a_run("q2"), "a2")) == 2
     assert store.count_messages("s") == 5
     store.close()
 
@@ -156,51 +156,51 @@ def test_a_dead_turn_is_kept_as_an_interrupted_run(any_store_location):
 def test_an_interrupted_run_is_kept_at_the_next_append_of_its_session(any_store_location):
     """Without a new open (PostgreSQL and SQLite stay connected): the session's next
     append that does not come from the run cache keeps it first."""
-    store = open_store(any_store_location)
+    store = open_store(any_store_location).as_user("ana")
     interrupt(store, "lost")
     store.engine.recent_runs.clear()
-    assert store.append_run(reply(a_run("next"), "answer"), "ana") == 1
+    assert store.as_user("ana").append_run(reply(a_run("next"), "answer")) == 1
     assert [(r.seq, r.status) for r in store.session_runs("s")] == [
         (0, "interrupted"), (1, "ok")]
     store.close()
 
 
 def test_a_first_turn_that_died_leaves_its_session(db_path):
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     interrupt(store, "hello?", session="new")
     store.close()
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     assert store.get_session("new").user_id == "ana"
-    assert [s["session_id"] for s in store.list_sessions("ana")] == ["new"]
+    assert [s["session_id"] for s in store.list_sessions()] == ["new"]
     with pytest.raises(Exception, match="another user"):  # still ana's session
-        store.append_run(a_run("mine now?", "new"), "bob")
+        store.as_user("bob").append_run(a_run("mine now?", "new"))
     store.close()
 
 
 def test_a_run_in_flight_elsewhere_is_left_to_its_writer(any_store_location):
     """A staged run whose writer lives (another kernel, mid-stream) is not taken; one whose
     writer is taken for dead anyway is completed by its writer's own append."""
-    writer = open_store(any_store_location)
+    writer = open_store(any_store_location).as_user("ana")
     run = a_run("in flight")
-    writer.stage_run(run, "ana")
-    other = open_store(any_store_location)  # (this process: the same engine)
+    writer.as_user("ana").stage_run(run)
+    other = open_store(any_store_location).as_user("ana")  # (this process: the same engine)
     other.engine.recent_runs.clear()
-    other.append_run(reply(a_run("meanwhile"), "answer"), "ana")  # in flight: left alone
+    other.as_user("ana").append_run(reply(a_run("meanwhile"), "answer"))  # in flight: left alone
     assert [(r.status, r.messages[0].content) for r in other.session_runs("s")] == [
         ("ok", "meanwhile")]
     # Taken for dead (its file seen as a dead process's): kept as interrupted...
     write_turn_file(writer, dead_writer(), run, "ana")
     other.engine.recent_runs.clear()
-    other.append_run(reply(a_run("later"), "answer"), "ana")
+    other.as_user("ana").append_run(reply(a_run("later"), "answer"))
     assert [(r.seq, r.status) for r in other.session_runs("s")] == [
         (0, "ok"), (1, "interrupted"), (2, "ok")]
     # ...and its writer's append completes it: one run, whole, its seq kept.
-    assert writer.append_run(reply(run, "the reply"), "ana") == 1
+    assert writer.as_user("ana").append_run(reply(run, "the reply")) == 1
     runs = writer.session_runs("s")
     assert [(r.seq, r.status, [m.content for m in r.messages]) for r in runs] == [
         (0, "ok", ["meanwhile", "answer"]), (1, "ok", ["in flight", "the reply"]),
         (2, "ok", ["later", "answer"])]
-    assert [h["id"] for h in writer.search("reply", user_id="ana")] == [
+    assert [h["id"] for h in writer.as_user("ana").search("reply")] == [
         run.messages[1].message_id]
     writer.close()
     other.close()
@@ -210,7 +210,7 @@ def test_a_run_in_flight_elsewhere_is_left_to_its_writer(any_store_location):
 def test_a_live_process_file_is_left_until_it_ends(backend, tmp_path):
     db = (str(tmp_path / "a.duckdb") if backend == "duckdb"
           else "sqlite://" + str(tmp_path / "a.sqlite"))
-    store = open_store(db)
+    store = open_store(db).as_user("ana")
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with open(f"/proc/{alive.pid}/stat", "rb") as f:
@@ -220,18 +220,18 @@ def test_a_live_process_file_is_left_until_it_ends(backend, tmp_path):
         private_folder(os.path.dirname(idle))
         open(idle, "w").close()  # between two turns: an empty file, still its own
         store.close()
-        store = open_store(db)
+        store = open_store(db).as_user("ana")
         assert os.path.exists(idle)
         run = a_run("mid-stream in another kernel")
         path = write_turn_file(store, writer, run, "ana")
         store.close()
-        store = open_store(db)
+        store = open_store(db).as_user("ana")
         assert store.session_runs("s") == [] and os.path.exists(path)
     finally:
         alive.kill()
         alive.wait()
     store.close()
-    store = open_store(db)  # the process is gone: its turn is kept, its file deleted
+    store = open_store(db).as_user("ana")  # the process is gone: its turn is kept, its file deleted
     assert [(r.status, r.messages[0].content) for r in store.session_runs("s")] == [
         ("interrupted", "mid-stream in another kernel")]
     assert not os.path.exists(path)
@@ -317,14 +317,14 @@ def test_phidata_shapes_leave_an_interrupted_run_out(server, model, db_path):
 def test_a_purge_takes_a_dead_processs_turns_too(any_store_location):
     """A turn a killed process left in its file is the user's text like any other: a
     purge deletes it, and it never comes back as an interrupted run afterwards."""
-    store = open_store(any_store_location)
-    store.append_run(reply(a_run("kept? no: purged"), "a0"), "ana")
+    store = open_store(any_store_location).as_user("ana")
+    store.as_user("ana").append_run(reply(a_run("kept? no: purged"), "a0"))
     lost = a_run("a secret the kernel died with")
     path = write_turn_file(store, dead_writer(), lost, "ana")
-    store.purge("ana", session_id="s")
+    store.as_user("ana").purge(session_id="s")
     assert store.session_runs("s") == [] and not os.path.exists(path)
     store.close()
-    store = open_store(any_store_location)
+    store = open_store(any_store_location).as_user("ana")
     assert store.session_runs("s") == []
-    assert store.search("secret", user_id="ana") == []
+    assert store.as_user("ana").search("secret") == []
     store.close()

@@ -25,7 +25,7 @@ EDITS = int(os.environ.get("AGENTMEM_FLEET_EDITS", "15"))
 
 
 def check_nothing_lost(db: str, result: dict, writers: int, cells: int) -> dict:
-    store = DuckDbStore(db)
+    store = DuckDbStore(db).as_user("ana")
     try:
         for s in range(2):
             runs = store.session_runs(f"shared-{s}")
@@ -35,8 +35,8 @@ def check_nothing_lost(db: str, result: dict, writers: int, cells: int) -> dict:
                        for r in store.session_runs(f"shared-{s}"))
         assert said == Counter(f"I live in town {k}x{i}." for k in range(writers)
                                for i in range(cells))  # every message, once
-        events = store.events(user_id="ana")
-        memories = {m.memory_id: m for m in store.user_memories("ana")}
+        events = store.as_user("ana").events()
+        memories = {m.memory_id: m for m in store.as_user("ana").user_memories()}
         added = [e["target_id"] for e in events if e["action"] == "add"]
         assert added and sorted(added) == sorted(memories)  # every memory added is there
         edits = [tuple(e) for e in result["kernels"][writers]["edits"]]

@@ -100,7 +100,8 @@ def check_db(shell, server, db_path, tmp_path):
 
 def check_user(shell, server, db_path, tmp_path):
     run_cells(shell, "a")
-    assert [s["user_id"] for s in DuckDbStore(db_path).list_sessions()] == ["ana"]
+    assert [s["user_id"] for s in DuckDbStore(db_path).as_user("ana").list_sessions()] == [
+        "ana"]
 
 
 def check_system(shell, server, db_path, tmp_path):

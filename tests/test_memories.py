@@ -34,7 +34,7 @@ def system_of(body: dict) -> str:
 
 
 def kept(db_path: str, user: str) -> list[str]:
-    return [m.memory for m in DuckDbStore(db_path).user_memories(user)]
+    return [m.memory for m in DuckDbStore(db_path).as_user(user).user_memories()]
 
 
 def run_and_wait(agent: Agent, text: str):
@@ -107,14 +107,14 @@ def test_malformed_manager_answers_change_nothing_and_warn(server, model, db_pat
     server.script(Reply(tool_calls=[add("Ana likes tea.", "food")]), kind="memory")
     run_and_wait(agent, "I like tea")
     before_memories = kept(db_path, "ana")
-    before_events = len(DuckDbStore(db_path).events(user_id="ana"))
+    before_events = len(DuckDbStore(db_path).as_user("ana").events())
     take_failures()
     server.script(Reply(tool_calls=calls), kind="memory")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run_and_wait(agent, "something")
     assert kept(db_path, "ana") == before_memories
-    assert len(DuckDbStore(db_path).events(user_id="ana")) == before_events
+    assert len(DuckDbStore(db_path).as_user("ana").events()) == before_events
     failures = take_failures()
     assert len(failures) == 1 and "Skipped a memory change" in failures[0]
     assert any(issubclass(w.category, MemoryWorkWarning) for w in caught)
@@ -124,7 +124,7 @@ def test_foreign_memory_id_cannot_touch_another_user(server, model, db_path):
     bob = make_agent(model, db_path, user="bob", session="b")
     server.script(Reply(tool_calls=[add("Bob likes coffee.", "food")]), kind="memory")
     run_and_wait(bob, "I like coffee")
-    bob_id = DuckDbStore(db_path).user_memories("bob")[0].memory_id
+    bob_id = DuckDbStore(db_path).as_user("bob").user_memories()[0].memory_id
     ana = make_agent(model, db_path, user="ana", session="a")
     take_failures()
     server.script(Reply(tool_calls=[_call("delete_memory", {"memory_id": bob_id}),
@@ -190,8 +190,8 @@ def test_memories_survive_a_new_process_and_events_hold_their_history(server, mo
         import json
         from jupyter_agentmem.store import DuckDbStore
         store = DuckDbStore({db_path!r})
-        mems = store.user_memories("ana")
-        events = store.events(target_id=mems[0].memory_id)
+        mems = store.as_user("ana").user_memories()
+        events = store.as_user("ana").events(target_id=mems[0].memory_id)
         print(json.dumps({{"memories": [m.memory for m in mems],
                           "events": [[e["action"], e["old"], e["new"], e["actor"]]
                                      for e in events]}}))

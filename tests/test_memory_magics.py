@@ -78,16 +78,16 @@ def test_forget_one_memory_and_all_of_a_user(shell, server, db_path):
         runtime.idle(10)
         shell.run_cell_magic("agent", "session=b user=bob memories=on", "facts")
         runtime.idle(10)
-    tea = store.user_memories("ana")[0].memory_id
+    tea = store.as_user("ana").user_memories()[0].memory_id
     shell.run_line_magic("agent", f"forget memory_id={tea} user=ana")
-    assert [m.memory for m in store.user_memories("ana")] == ["Ana lives in Porto."]
+    assert [m.memory for m in store.as_user("ana").user_memories()] == ["Ana lives in Porto."]
     with pytest.raises(UsageError, match="confirm=yes"):
         shell.run_line_magic("agent", "forget user=ana")
-    assert len(store.user_memories("ana")) == 1  # nothing forgotten without confirm
+    assert len(store.as_user("ana").user_memories()) == 1  # nothing forgotten without confirm
     shell.run_line_magic("agent", "forget user=ana confirm=yes")
-    assert store.user_memories("ana") == []
-    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes coffee."]
-    deleted = store.user_memories("ana", include_deleted=True)
+    assert store.as_user("ana").user_memories() == []
+    assert [m.memory for m in store.as_user("bob").user_memories()] == ["Bob likes coffee."]
+    deleted = store.as_user("ana").user_memories(include_deleted=True)
     assert len(deleted) == 2 and all(m.deleted_at is not None for m in deleted)
     with pytest.raises(UsageError, match="does not exist"):
         shell.run_line_magic("agent", f"forget memory_id={tea} user=bob")

@@ -29,9 +29,10 @@ def crowded(model, db_path):
              "updated_at": now} for i in range(4999)]
     rows.insert(2500, {"memory_id": new_id(), "user_id": "ana", "memory": PLANTED,
                        "topics": ["family"], "created_at": now, "updated_at": now})
-    rows.append({"memory_id": new_id(), "user_id": "bob", "memory": "Bob plays the oboe too.",
-                 "topics": [], "created_at": now, "updated_at": now})
     agent.store.import_rows({"memories": rows})
+    agent.store.as_user("bob").import_rows({"memories": [{
+        "memory_id": new_id(), "user_id": "bob", "memory": "Bob plays the oboe too.",
+        "topics": [], "created_at": now, "updated_at": now}]})
     return agent
 
 

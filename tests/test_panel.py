@@ -145,11 +145,11 @@ def shown_in_browser(grid, row: int, column: str):
 
 @pytest.fixture
 def store(db_path):
-    store = DuckDbStore(db_path)
+    store = DuckDbStore(db_path).as_user("ana")  # the panel's user: ana
     for i in range(3):
-        store.append_run(Run(session_id="foo", model="m", messages=[
+        store.as_user("ana").append_run(Run(session_id="foo", model="m", messages=[
             Message(role="user", content=f"question {i}"),
-            Message(role="assistant", content=f"answer {i}")]), user_id="ana")
+            Message(role="assistant", content=f"answer {i}")]))
     store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["drinks"]))
     store.add_memory(Memory(user_id="ana", memory="Ana lives in Porto.", topics=["home"]))
     store.add_summary(SessionSummary(session_id="foo", summary="Questions 0-2.",
@@ -223,7 +223,7 @@ def test_browser_edit_is_stored_once(agent_panel, store):
     memory_id = p.memories_tab.frame.at[row, "memory_id"]
     browser_edit(p.memories, row, "memory", "Ana lives in Lisbon.")
     assert p.status.startswith("saved")
-    assert store.get_memory("ana", memory_id).memory == "Ana lives in Lisbon."
+    assert store.as_user("ana").get_memory(memory_id).memory == "Ana lives in Lisbon."
     # ipydatagrid's on_cell_change and our on_msg both see it: one write, one event.
     assert [e["action"] for e in store.events(target_id=memory_id)] == ["add", "update"]
 
@@ -240,7 +240,7 @@ def test_refused_edits_are_reverted_and_the_store_keeps_its_value(agent_panel, s
     # The browser is sent the stored value, never the refused one.
     assert shown_in_browser(p.memories, row, "memory") == "Ana likes tea."
     assert "   " not in [c.get("value") for c in sent]
-    assert store.get_memory("ana", memory_id).memory == "Ana likes tea."
+    assert store.as_user("ana").get_memory(memory_id).memory == "Ana likes tea."
 
     # A read-only column (ids, roles, timestamps) never reaches the store.
     hist_sent = sent_to_browser(p.history)
@@ -269,14 +269,14 @@ def test_undo_puts_back_the_previous_values(agent_panel, store):
     set_cell(p.memories, "topics", memory_row(p, "Ana likes coffee."), "drinks, mornings")
     set_cell(p.history, "content", 1, "a different answer")
     set_cell(p.summaries, "summary", 0, "Edited summary.")
-    assert store.get_memory("ana", memory_id).topics == ["drinks", "mornings"]
+    assert store.as_user("ana").get_memory(memory_id).topics == ["drinks", "mornings"]
 
     p.memories_tab.undo()
     assert p.status.startswith("undone")
-    assert store.get_memory("ana", memory_id).topics == ["drinks"]
-    assert store.get_memory("ana", memory_id).memory == "Ana likes coffee."
+    assert store.as_user("ana").get_memory(memory_id).topics == ["drinks"]
+    assert store.as_user("ana").get_memory(memory_id).memory == "Ana likes coffee."
     p.memories_tab.undo()
-    assert store.get_memory("ana", memory_id).memory == "Ana likes tea."
+    assert store.as_user("ana").get_memory(memory_id).memory == "Ana likes tea."
     assert "Ana likes tea." in list(p.memories.data["memory"])
     p.memories_tab.undo()
     assert p.status == "Nothing to undo in Memories."
@@ -299,8 +299,8 @@ def test_delete_is_soft_and_undoable(agent_panel, store, db_path):
     p.memories_tab.delete_selected()
     assert p.status.startswith("deleted memory")
     assert list(p.memories.data["memory"]) == ["Ana likes tea."]
-    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea."]
-    kept = store.get_memory("ana", memory_id)
+    assert [m.memory for m in store.as_user("ana").user_memories()] == ["Ana likes tea."]
+    kept = store.as_user("ana").get_memory(memory_id)
     assert kept.memory == "Ana lives in Porto." and kept.deleted_at is not None
 
     p.memories_tab.show_deleted.value = True  # deleted rows can be looked at
@@ -310,7 +310,7 @@ def test_delete_is_soft_and_undoable(agent_panel, store, db_path):
     assert "deleted" in p.status
 
     p.memories_tab.undo()
-    assert store.get_memory("ana", memory_id).deleted_at is None
+    assert store.as_user("ana").get_memory(memory_id).deleted_at is None
     store.close()
     assert in_other_process(db_path, "SELECT memory, deleted_at FROM memories "
                             "WHERE memory_id = ?", [memory_id]) == [("Ana lives in Porto.", None)]
@@ -321,15 +321,15 @@ def test_add_memory_validates_and_undo_removes_it(agent_panel, store):
     p.memories_tab.add_box.value = "  "
     p.memories_tab.add_from_box()
     assert p.status == "Not added: a memory cannot be empty"
-    assert len(store.user_memories("ana")) == 2
+    assert len(store.as_user("ana").user_memories()) == 2
     p.memories_tab.add_box.value = "Ana has a cat."
     p.memories_tab.add_from_box()
     assert p.status.startswith("added memory")
-    added = [m for m in store.user_memories("ana") if m.memory == "Ana has a cat."]
+    added = [m for m in store.as_user("ana").user_memories() if m.memory == "Ana has a cat."]
     assert len(added) == 1 and "Ana has a cat." in list(p.memories.data["memory"])
     assert store.events(target_id=added[0].memory_id)[-1]["actor"] == "user"
     p.memories_tab.undo()
-    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea.",
+    assert [m.memory for m in store.as_user("ana").user_memories()] == ["Ana likes tea.",
                                                               "Ana lives in Porto."]
 
 
@@ -340,13 +340,14 @@ def test_row_deleted_by_another_process_is_refused(agent_panel, store, db_path):
     store.close()
     subprocess.run([sys.executable, "-c", (
         "import sys; from jupyter_agentmem.store import DuckDbStore; "
-        "s = DuckDbStore(sys.argv[1]); s.delete_memory('ana', sys.argv[2], 'model'); s.close()"),
+        "s = DuckDbStore(sys.argv[1]).as_user('ana'); s.delete_memory(sys.argv[2], 'model'); "
+        "s.close()"),
         db_path, memory_id], check=True, timeout=60)
     browser_edit(p.memories, row, "memory", "Ana likes black tea.")
     assert p.status == f"Not saved: memory {memory_id} was deleted"
     assert shown_in_browser(p.memories, row, "memory") == "Ana likes tea."
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
-    kept = store.get_memory("ana", memory_id)
+    kept = store.as_user("ana").get_memory(memory_id)
     assert kept.memory == "Ana likes tea." and kept.deleted_at is not None
 
 
@@ -358,12 +359,13 @@ def test_late_messages_after_a_refresh_are_not_edits(agent_panel, store):
     fake.deliver({"row": row, "column_index": p.memories._column_name_to_index("memory"),
                   "value": "Ana lives in Lisbon."})  # the user's edit; answers held back
     older = Memory(user_id="ana", memory="Ana was born in 1990.",
-                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+                   created_at=(store.as_user("ana").user_memories()[0].created_at
+                               - timedelta(days=1)))
     store.add_memory(older, actor="model")  # sorts first: every row moves down one
     p.memories_tab.reload()
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
     fake.settle()  # (row, memory, "Ana lives in Lisbon.") arrives for what is now tea
-    assert sorted(m.memory for m in store.user_memories("ana")) == [
+    assert sorted(m.memory for m in store.as_user("ana").user_memories()) == [
         "Ana likes tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
     assert p.status.startswith("saved memory")
 
@@ -395,7 +397,7 @@ def test_run_all_stores_only_the_notebooks_edits(agent_panel, store):
         ("memory", "update", "Ana lives in Lisbon."), ("message", "edit", None),
         ("memory", "update", "Ana lives in Porto."), ("memory", "delete", None),
         ("memory", "restore", None)]
-    assert store.get_memory("ana", memory_id).memory == "Ana lives in Porto."
+    assert store.as_user("ana").get_memory(memory_id).memory == "Ana lives in Porto."
     assert shown_in_browser(p.memories, 0, "memory_id") == p.memories_tab.frame.at[0,
                                                                                    "memory_id"]
 
@@ -407,23 +409,24 @@ def test_edit_made_before_a_refresh_lands_on_its_row(agent_panel, store):
     fake = frontend(p.memories)
     row = memory_row(p, "Ana lives in Porto.")
     older = Memory(user_id="ana", memory="Ana was born in 1990.",
-                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+                   created_at=(store.as_user("ana").user_memories()[0].created_at
+                               - timedelta(days=1)))
     store.add_memory(older, actor="model")
     p.memories_tab.reload()  # every row moves down one; the browser has not seen it yet
     assert p.memories_tab.frame.at[row, "memory"] == "Ana likes tea."
     fake.deliver({"row": row, "column_index": p.memories._column_name_to_index("memory"),
                   "value": "Ana lives in Lisbon."})
     fake.settle()
-    assert sorted(m.memory for m in store.user_memories("ana")) == [
+    assert sorted(m.memory for m in store.as_user("ana").user_memories()) == [
         "Ana likes tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
     # Once the browser shows the new rows, its row numbers are the new ones.
     fake.edit(memory_row(p, "Ana likes tea."), "memory", "Ana likes green tea.")
-    assert sorted(m.memory for m in store.user_memories("ana")) == [
+    assert sorted(m.memory for m in store.as_user("ana").user_memories()) == [
         "Ana likes green tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
     # A click made before a refresh selects the row that was clicked, too.
     browser_click(p.memories, 0, "memory")
     assert p.memories_tab.detail.value == "Ana was born in 1990."
-    store.delete_memory("ana", older.memory_id, actor="model")
+    store.as_user("ana").delete_memory(older.memory_id, actor="model")
     p.memories_tab.reload()
     browser_click(p.memories, 0, "memory")  # the browser still shows 1990 there
     assert p.memories_tab.selected is None
@@ -438,7 +441,8 @@ def test_two_browsers_on_one_panel(agent_panel, store):
     p = agent_panel
     a, b = FakeFrontend(p.memories, "session-a"), FakeFrontend(p.memories, "session-b")
     older = Memory(user_id="ana", memory="Ana was born in 1990.",
-                   created_at=store.user_memories("ana")[0].created_at - timedelta(days=1))
+                   created_at=(store.as_user("ana").user_memories()[0].created_at
+                               - timedelta(days=1)))
     store.add_memory(older, actor="model")
     p.memories_tab.reload()
     a.settle()  # a shows the new rows, b not yet
@@ -447,7 +451,7 @@ def test_two_browsers_on_one_panel(agent_panel, store):
     b.deliver({"row": 0, "column_index": index, "value": "Ana likes green tea."})
     b.settle()
     a.settle()
-    assert sorted(m.memory for m in store.user_memories("ana")) == [
+    assert sorted(m.memory for m in store.as_user("ana").user_memories()) == [
         "Ana likes green tea.", "Ana lives in Lisbon.", "Ana was born in 1990."]
     assert len(user_events(store)) == 2
 
@@ -568,7 +572,7 @@ def test_edited_memory_is_in_the_next_system_prompt(shell, server, db_path):
     with capture_output():
         shell.run_cell_magic("agent", "session=s user=ana memories=on", "hello")
     store = DuckDbStore(db_path)
-    store.add_memory(Memory(user_id="ana", memory="Ana likes tea."), actor="model")
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea."), actor="model")
     p = panel(session_id="s", user_id="ana", store=store)
     try:
         assert set_cell(p.memories, "memory", 0, "Ana likes coffee, not tea.")
@@ -584,8 +588,8 @@ def test_edited_memory_is_in_the_next_system_prompt(shell, server, db_path):
 
 def test_refreshes_on_changes_from_another_thread(agent_panel, store, db_path):
     p = agent_panel
-    store.add_memory(Memory(user_id="ana", memory="Ana plays chess."), actor="model")
-    store.add_memory(Memory(user_id="bob", memory="Bob plays go."), actor="model")
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana plays chess."), actor="model")
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob plays go."), actor="model")
     assert "Ana plays chess." not in list(p.memories.data["memory"])
     errors: list[BaseException] = []
 
@@ -655,8 +659,8 @@ def test_export_csv_and_parquet(agent_panel, tmp_path):
 
 
 def test_sessions_tab_loads_a_session(agent_panel, store):
-    store.append_run(Run(session_id="bar", messages=[Message(role="user", content="in bar")]),
-                     user_id="ana")
+    store.as_user("ana").append_run(Run(session_id="bar", messages=[Message(role="user",
+                                                                            content="in bar")]))
     p = agent_panel
     p.sessions_tab.reload()
     row = list(p.sessions_tab.frame["session_id"]).index("bar")
@@ -672,13 +676,13 @@ def test_sessions_tab_loads_a_session(agent_panel, store):
 def test_the_panel_refuses_another_users_session(agent_panel, store):
     from jupyter_agentmem.store import StoreError
 
-    store.append_run(Run(session_id="bar", messages=[Message(role="user", content="in bar")]),
-                     user_id="bob")
-    store.add_memory(Memory(user_id="bob", memory="Bob plays go."))
+    store.as_user("bob").append_run(Run(session_id="bar", messages=[Message(role="user",
+                                                                            content="in bar")]))
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob plays go."))
     p = agent_panel
     p.sessions_tab.reload()
     assert "bar" not in list(p.sessions_tab.frame["session_id"])  # not even listed
-    p.load_session("bar", "bob")  # asked for by id all the same
+    p.load_session("bar")  # asked for by id all the same
     assert p.session_id == "foo" and p.user_id == "ana"  # stayed where it was
     assert "belongs to another user" in p.status and "bob" not in p.status
     assert "in bar" not in list(p.history.data["content"])
@@ -749,7 +753,7 @@ from jupyter_agentmem.store import open_store
 store = open_store(sys.argv[1])
 user, memory_id, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
 for i in range(n):
-    store.update_memory(user, memory_id, f"Ana lives in city {i}.", None, "model")
+    store.as_user(user).update_memory(memory_id, f"Ana lives in city {i}.", None, "model")
     store.close()  # a DuckDB file: hand it over at once
     time.sleep(0.02)
 """
@@ -777,12 +781,12 @@ def test_topics_edit_does_not_revert_a_change_made_elsewhere(agent_panel, store,
     finished(change_memory_elsewhere(db_path, memory_id))
     assert not set_cell(p.memories, "topics", row, "home, city")
     assert p.status.startswith("Not saved: memory") and "Ana lives in city 0." in p.status
-    (stored,) = [m for m in store.user_memories("ana") if m.memory_id == memory_id]
+    (stored,) = [m for m in store.as_user("ana").user_memories() if m.memory_id == memory_id]
     assert (stored.memory, stored.topics) == ("Ana lives in city 0.", ["home"])
     row = memory_row(p, "Ana lives in city 0.")  # the grid shows the stored row now
     assert p.memories.data["memory"].iloc[row] == "Ana lives in city 0."
     assert set_cell(p.memories, "topics", row, "home, city")  # read again: saved
-    (stored,) = [m for m in store.user_memories("ana") if m.memory_id == memory_id]
+    (stored,) = [m for m in store.as_user("ana").user_memories() if m.memory_id == memory_id]
     assert (stored.memory, stored.topics) == ("Ana lives in city 0.", ["home", "city"])
 
 
@@ -808,7 +812,7 @@ def test_topics_edits_while_another_process_changes_the_text(any_store_location)
     from jupyter_agentmem.store import open_store
 
     store = open_store(any_store_location)
-    memory = store.add_memory(Memory(user_id="ana", memory="Ana lives in Porto.",
+    memory = store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana lives in Porto.",
                                      topics=["home"]))
     p = panel(session_id=None, user_id="ana", store=store)
     try:
@@ -824,10 +828,10 @@ def test_topics_edits_while_another_process_changes_the_text(any_store_location)
             store.close()
         finished(writer)
         assert saved and len(saved) + refused == 20
-        final = store.get_memory("ana", memory.memory_id)
+        final = store.as_user("ana").get_memory(memory.memory_id)
         assert final.memory == "Ana lives in city 19."  # the other process's last text
         assert final.topics == saved[-1]  # the panel's last saved topics
-        user_events = [e for e in store.events(target_id=memory.memory_id)
+        user_events = [e for e in store.as_user("ana").events(target_id=memory.memory_id)
                        if e["actor"] == "user"]
         assert len(user_events) == len(saved)
         for e in user_events:  # a topics edit never wrote the text
@@ -856,9 +860,9 @@ def test_any_panel_edit_is_stored_exactly_or_refused_cleanly(agent_panel, store,
     p = agent_panel
     p.memories_tab.reload()
     memory_id = p.memories_tab.frame.at[0, "memory_id"]
-    before = store.get_memory("ana", memory_id)
+    before = store.as_user("ana").get_memory(memory_id)
     ok = set_cell(p.memories, column, 0, text)
-    after = store.get_memory("ana", memory_id)
+    after = store.as_user("ana").get_memory(memory_id)
     if ok:
         assert p.status.startswith("saved") or after == before  # same value: nothing to do
         if column == "memory":
@@ -893,7 +897,7 @@ def test_the_panel_is_readable(agent_panel, store):
     assert heights["History"] < 300 and heights["Memories"] < heights["History"]
     assert p.memories_tab.count_text() == "2 memories"
     assert p.sessions_tab.count_text() == "1 session"
-    store.delete_memory("ana", p.memories_tab.frame.at[0, "memory_id"], "user")
+    store.as_user("ana").delete_memory(p.memories_tab.frame.at[0, "memory_id"], "user")
     p.memories_tab.reload()
     assert p.memories_tab.count_text() == "1 memory"
     for i in range(30):

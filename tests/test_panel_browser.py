@@ -177,8 +177,8 @@ def edit_cell(page, viewport, x: int, row: int, value: str) -> None:
 
 def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    read_file(lab["db"], lambda s: s.add_memory(Memory(user_id="ana", memory="Ana likes tea."),
-                                                actor="model"))
+    read_file(lab["db"], lambda s: s.as_user("ana").add_memory(
+        Memory(user_id="ana", memory="Ana likes tea."), actor="model"))
     write_notebook(lab["root"] / "panel_test.ipynb")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     kernel_ws: list[str] = []
@@ -218,10 +218,11 @@ def test_panel_edits_in_the_browser_reach_the_file_and_the_next_run(lab, server,
         page.screenshot(path=str(ARTIFACTS / "panel_2_memories.png"), full_page=True)
         edit_cell(page, viewport, MEMORY_X, 0, "Ana drinks coffee, not tea.")
         wait_status(page, "saved memory")
-        memories = read_file(lab["db"], lambda s: [m.memory for m in s.user_memories("ana")])
+        memories = read_file(lab["db"],
+                             lambda s: [m.memory for m in s.as_user("ana").user_memories()])
         assert memories == ["Ana drinks coffee, not tea."]
         events = read_file(lab["db"], lambda s: [(e["action"], e["actor"])
-                                                 for e in s.events(user_id="ana")])
+                                                 for e in s.as_user("ana").events()])
         assert events == [("add", "model"), ("update", "user")]  # stored once, no echo
         page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "panel_3_memory_edited.png"), full_page=True)
@@ -318,7 +319,7 @@ def user_events(db: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     def read(store):
         events = sorted(store.table_rows("memory_events"),
                         key=lambda e: (e["created_at"], e["event_id"]))
-        return events, [m.memory for m in store.user_memories("ana")]
+        return events, [m.memory for m in store.as_user("ana").user_memories()]
 
     events, memories = read_file(db, read)
     found = []

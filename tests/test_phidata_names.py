@@ -74,7 +74,7 @@ def _new_session(agent: Agent) -> dict[str, Any]:
 def _load_session(agent: Agent) -> tuple:
     fresh = Agent(model=agent.model, storage=SqlAgentStorage(table_name="agent_sessions",
                                                              db_file=agent.db),
-                  session_id="sess-demo")
+                  session_id="sess-demo", user_id="ana")  # ours: loaded by its user
     loaded = fresh.load_session()
     session = fresh.read_from_storage()
     return (loaded, type(session).__name__, session.user_id, len(session.memory["runs"]),
@@ -100,7 +100,8 @@ def _storage(agent: Agent) -> list:
             type(storage.upsert(AgentSession(session_id="other", user_id="bob"))).__name__,
             storage.get_all_session_ids(user_id="bob"),
             [s.session_id for s in storage.get_all_sessions(user_id="ana")],
-            storage.delete_session(None), storage.delete_session("other"),
+            storage.delete_session(None),
+            storage.delete_session("other", user_id="bob"),  # ours: deleted by its user
             storage.get_all_session_ids(user_id="bob")]
 
 
@@ -158,7 +159,8 @@ NAMES: list[tuple[str, Callable[[Agent], Any], Any, str]] = [
         a.memory.runs[0].response.content),
      ("RunResponse", "My name is Ana Lima.", "echo: My name is Ana Lima."), "3"),
     ("storage read/upsert/get_all_session_ids/get_all_sessions/delete_session", _storage,
-     [None, "AgentSession", "AgentSession", ["other"], ["sess-demo"], None, None, []], "4"),
+     [None, "AgentSession", "AgentSession", ["other"], ["sess-demo"], None, None, []],
+     "4 (ours: an agent's storage acts as its user; bob's session is deleted as bob)"),
     ("memory db read_memories/memory_exists/delete_memory/clear", _memory_db,
      [2, True, 1, True, 0], "5: [2, 1, True, 0]"),
     ("MemoryRow shape", lambda a: sorted(a.memory.db.read_memories("ana", sort="asc")[0]

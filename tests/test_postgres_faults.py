@@ -28,10 +28,10 @@ def a_run(text: str) -> Run:
 
 
 def test_a_killed_connection_is_replaced_for_the_next_operation(pg_url):
-    store = open_store(pg_url)
-    store.append_run(a_run("before"), user_id="ana")
+    store = open_store(pg_url).as_user("ana")
+    store.as_user("ana").append_run(a_run("before"))
     assert kill_backends(pg_url) == 1
-    store.append_run(a_run("after"), user_id="ana")  # reconnects: a fresh transaction
+    store.as_user("ana").append_run(a_run("after"))  # reconnects: a fresh transaction
     assert [r.message.content for r in store.session_runs("s")] == ["before", "after"]
     assert kill_backends(pg_url) == 1
     assert store.count_runs("s") == 2  # a read too
@@ -47,8 +47,8 @@ def test_the_cell_after_a_dropped_connection_works_and_is_stored(shell, server, 
 
 
 def test_a_connection_lost_inside_a_transaction_stores_nothing_and_says_so(pg_url):
-    store = open_store(pg_url)
-    store.append_run(a_run("before"), user_id="ana")
+    store = open_store(pg_url).as_user("ana")
+    store.as_user("ana").append_run(a_run("before"))
     engine = store.engine
     with pytest.raises(StoreError, match="was lost.*nothing of this operation was stored"):
         with engine.transaction() as con:

@@ -65,7 +65,7 @@ def plant(shell, server) -> None:
 
 
 def bob_counts(store) -> dict[str, int]:
-    rows = store.export_rows(user_id="bob")
+    rows = store.as_user("bob").export_rows()
     return {table: len(rows[table]) for table in COUNTED if table in rows}
 
 
@@ -83,12 +83,12 @@ def exports(shell, store, tmp_path: Path, tag: str) -> list[Path]:
     """Every export of ana's data (and the whole store's): .md, .jsonl, .parquet."""
     made = []
     for suffix in (".md", ".jsonl", ".parquet"):
-        for scope in ("user=ana", "session=a1", "session=a2"):
-            path = tmp_path / (tag + scope.replace("=", "-") + suffix)
+        for scope in ("user=ana", "session=a1 user=ana", "session=a2 user=ana"):
+            path = tmp_path / (tag + scope.replace("=", "-").replace(" ", "_") + suffix)
             with capture_output():
                 made.append(Path(shell.run_line_magic("agent",
                                                       f"export {scope} path={path}")))
-        made.append(Path(write_archive(store.export_rows(),
+        made.append(Path(write_archive(store.export_all(),
                                        str(tmp_path / (tag + "all" + suffix)))))
     return made
 
@@ -116,7 +116,7 @@ def file_location(request, tmp_path) -> str:
 def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tmp_path):
     use(shell, file_location)
     plant(shell, server)
-    store = open_store(file_location)
+    store = open_store(file_location).as_user("ana")
     store.close()  # DuckDB: checkpointed into the file; SQLite: the WAL is folded in
     assert marker_bytes(file_location) > 0  # what the test looks for is there before
     assert marker_in_exports(exports(shell, store, tmp_path, "before")) > 0
@@ -133,16 +133,16 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
     assert "Purged all data of user 'ana'" in out.stdout
     assert marker_bytes(file_location) == 0
     assert store.search(MARKER.lower()) == []  # no index row left either
-    assert store.user_memories("ana", include_deleted=True) == []
+    assert store.as_user("ana").user_memories(include_deleted=True) == []
     assert store.count_messages("a1", include_deleted=True) == 0
-    assert store.list_sessions(user_id="ana") == []
+    assert store.as_user("ana").list_sessions() == []
     assert bob_counts(store) == bob  # bob's rows are untouched
-    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes tea."]
+    assert [m.memory for m in store.as_user("bob").user_memories()] == ["Bob likes tea."]
     # The usage ledger keeps ana's numbers (4 chat calls), no text.
-    chats = [r for r in store.usage_rows(user_id="ana") if r["kind"] == "chat"]
+    chats = [r for r in store.as_user("ana").usage_rows() if r["kind"] == "chat"]
     assert len(chats) == 3 and all(r["input_tokens"] for r in chats)
     # The audit trail keeps hashes: the memory's add event has no text left.
-    events = store.events(user_id="ana")
+    events = store.as_user("ana").events()
     assert events and MARKER not in json.dumps(events, default=str)
     assert any('"sha256"' in (e["new"] or "") for e in events)
 
@@ -159,14 +159,14 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
 
 def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_path):
     plant(shell, server)
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     bob = bob_counts(store)
     a2_messages = store.count_messages("a2")
     with capture_output():
         shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
     assert marker_bytes(db_path) == 0
     assert store.get_session("a1") is None
-    assert store.user_memories("ana", include_deleted=True) == []  # derived from a1
+    assert store.as_user("ana").user_memories(include_deleted=True) == []  # derived from a1
     assert store.count_messages("a2") == a2_messages  # ana's other session stays
     # a2's stored request quoted the memory: it now says [purged] in its place.
     with capture_output() as out:
@@ -185,7 +185,7 @@ def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_
 
 def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path, tmp_path):
     plant(shell, server)
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     bob = bob_counts(store)
     secret = next(r for r in store.message_rows("a1") if MARKER in (r["content"] or ""))
     assert [s.version for s in store.list_summaries("a1")] == [1, 2]
@@ -201,7 +201,7 @@ def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path,
     # The run stays (its reply), the memory and summary v2 made from it go, v1 stays.
     assert [r["content"] for r in store.message_rows("a1")] == [
         "hello there", "echo: hello there", "Noted."]
-    assert store.user_memories("ana", include_deleted=True) == []
+    assert store.as_user("ana").user_memories(include_deleted=True) == []
     assert [s.version for s in store.list_summaries("a1", include_deleted=True)] == [1]
     # The runs after v1 are folded in again (here when the summary is next read): a
     # summary rebuilt without it.
@@ -221,7 +221,7 @@ def test_purge_on_postgres_deletes_the_rows(shell, server, pg_url):
 
     use(shell, pg_url)
     plant(shell, server)
-    store = open_store(pg_url)
+    store = open_store(pg_url).as_user("ana")
     bob = bob_counts(store)
 
     def marked() -> dict[str, int]:
@@ -257,14 +257,14 @@ def test_deleted_rows_keep_their_bytes_until_the_file_is_scrubbed(backend, tmp_p
 
     location = (str(tmp_path / "x.duckdb") if backend == "duckdb"
                 else "sqlite://" + str(tmp_path / "x.sqlite"))
-    store = open_store(location)
-    store.append_run(Run(session_id="s", messages=[
-        Message(role="user", content=f"{MARKER} " * 50)]), "ana")
+    store = open_store(location).as_user("ana")
+    store.as_user("ana").append_run(Run(session_id="s", messages=[
+        Message(role="user", content=f"{MARKER} " * 50)]))
     if backend == "duckdb":
         store.close()  # checkpointed: the text is in the file itself
     engine = store.engine
     monkeypatch.setattr(type(engine), "scrub", lambda self: None)
-    store.purge("ana")
+    store.as_user("ana").purge()
     if backend == "duckdb":
         store.close()
     assert marker_bytes(location) > 0
@@ -297,47 +297,51 @@ def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
     from jupyter_agentmem.store.base import StoreError
     from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
 
-    store = open_store(any_store_location)
+    store = open_store(any_store_location).as_user("ana")
     runs = []
     for text in ("first", f"secret {MARKER}", "third"):
         run = Run(session_id="s", messages=[Message(role="user", content=text),
                                             Message(role="assistant", content="ok")])
-        store.append_run(run, "ana")
+        store.as_user("ana").append_run(run)
         runs.append(run)
-    store.append_run(Run(session_id="t", messages=[Message(role="user", content="t")]), "ana")
+    store.as_user("ana").append_run(Run(session_id="t", messages=[Message(role="user",
+                                                                          content="t")]))
     for session, text, source in [("s", f"Ana's secret is {MARKER}.", f"secret {MARKER}"),
                                   ("s", "Ana says first.", "first"),
                                   ("t", "Ana was in t.", "t"), (None, "Typed by hand.", None)]:
-        store.add_memory(Memory(user_id="ana", memory=text, session_id=session, input=source))
-    store.add_memory(Memory(user_id="bob", memory="Bob's.", session_id="s", input="first"))
+        store.as_user("ana").add_memory(Memory(user_id="ana", memory=text, session_id=session,
+                                               input=source))
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob's.", session_id="s",
+                                           input="first"))
     for through, text in ((0, "v1 first"), (1, f"v2 {MARKER}"), (2, "v3 still derived")):
         store.add_summary(SessionSummary(session_id="s", summary=text, through_run_seq=through))
     secret = runs[1].messages[0].message_id
 
-    store.purge("ana", message_id=secret)
-    assert sorted(m.memory for m in store.user_memories("ana", include_deleted=True)) == [
+    store.as_user("ana").purge(message_id=secret)
+    assert sorted(m.memory for m in store.as_user("ana").user_memories(include_deleted=True)) == [
         "Ana says first.", "Ana was in t.", "Typed by hand."]
     assert [s.summary for s in store.list_summaries("s", include_deleted=True)] == ["v1 first"]
     assert MARKER not in json.dumps(store.export_rows(), default=str)
 
-    store.purge("ana", session_id="s")
-    assert sorted(m.memory for m in store.user_memories("ana", include_deleted=True)) == [
+    store.as_user("ana").purge(session_id="s")
+    assert sorted(m.memory for m in store.as_user("ana").user_memories(include_deleted=True)) == [
         "Ana was in t.", "Typed by hand."]
-    assert [m.memory for m in store.user_memories("bob")] == ["Bob's."]
+    assert [m.memory for m in store.as_user("bob").user_memories()] == ["Bob's."]
     # A memory derived from a purged run is refused afterwards (a late background job).
     with pytest.raises(StoreError, match="was purged"):
-        store.add_memory(Memory(user_id="ana", memory="late", session_id="s"), runs=[runs[2]])
+        store.as_user("ana").add_memory(Memory(user_id="ana", memory="late", session_id="s"),
+                                        runs=[runs[2]])
     # The audit trail of a purged memory keeps only hashes: its undo is refused.
-    hashed = [e for e in store.events(user_id="ana") if e["target"] == "memory"
+    hashed = [e for e in store.as_user("ana").events() if e["target"] == "memory"
               and e["new"] and "sha256" in e["new"]]
     assert hashed
     with pytest.raises(StoreError, match="purged"):
         store.undo_event(hashed[0]["event_id"])
-    store.purge("ana")
-    assert store.user_memories("ana", include_deleted=True) == []
-    assert [m.memory for m in store.user_memories("bob")] == ["Bob's."]
+    store.as_user("ana").purge()
+    assert store.as_user("ana").user_memories(include_deleted=True) == []
+    assert [m.memory for m in store.as_user("bob").user_memories()] == ["Bob's."]
     # Each purge is in the audit trail with its counts (kept readable by later purges).
-    purges = [json.loads(e["new"]) for e in store.events(user_id="ana")
+    purges = [json.loads(e["new"]) for e in store.as_user("ana").events()
               if e["action"] == "purge"]
     assert [p["messages"] for p in purges] == [1, 5, 1]
     store.close()
@@ -348,15 +352,16 @@ def test_a_text_the_user_still_has_stays_in_their_stored_requests(tmp_path):
     session's stored request as sent; the purged session's own text goes."""
     from jupyter_agentmem.types import Message, Run, RunContext
 
-    store = open_store(str(tmp_path / "x.duckdb"))
+    store = open_store(str(tmp_path / "x.duckdb")).as_user("ana")
     history: dict[str, list[dict]] = {"p": [], "q": []}
     for session, text in [("p", "thanks!"), ("p", f"only here {MARKER}"),
                           ("q", "thanks!"), ("q", "more")]:
         message = Message(role="user", content=text)
-        store.append_run(Run(session_id=session, messages=[message], context=RunContext(
-            messages=[*history[session], message.to_openai()], tokens={})), "ana")
+        store.as_user("ana").append_run(Run(session_id=session, messages=[message],
+                                            context=RunContext(
+            messages=[*history[session], message.to_openai()], tokens={})))
         history[session].append(message.to_openai())
-    store.purge("ana", session_id="p")
+    store.as_user("ana").purge(session_id="p")
     last = store.run_context(store.last_run_id("q"))
     assert [m["content"] for m in last.messages] == ["thanks!", "more"]
     assert MARKER not in json.dumps(store.export_rows(), default=str)
@@ -368,9 +373,9 @@ def test_a_purge_whose_scrub_failed_is_finished_by_running_it_again(tmp_path, mo
     from jupyter_agentmem.types import Message, Run
 
     location = str(tmp_path / "x.duckdb")
-    store = open_store(location)
-    store.append_run(Run(session_id="s", messages=[
-        Message(role="user", content=f"{MARKER} " * 50)]), "ana")
+    store = open_store(location).as_user("ana")
+    store.as_user("ana").append_run(Run(session_id="s", messages=[
+        Message(role="user", content=f"{MARKER} " * 50)]))
     store.close()
     engine = store.engine
 
@@ -379,17 +384,17 @@ def test_a_purge_whose_scrub_failed_is_finished_by_running_it_again(tmp_path, mo
 
     monkeypatch.setattr(type(engine), "scrub", busy)
     with pytest.raises(StoreError, match="rows are deleted.*disk is full.*again"):
-        store.purge("ana", session_id="s")
+        store.as_user("ana").purge(session_id="s")
     assert store.get_session("s") is None  # committed before the scrub
     store.close()
     assert marker_bytes(location) > 0
     monkeypatch.undo()
-    assert store.purge("ana", session_id="s")["messages"] == 0  # nothing left but bytes
+    assert store.as_user("ana").purge(session_id="s")["messages"] == 0  # nothing left but bytes
     assert marker_bytes(location) == 0
     with pytest.raises(StoreError, match="does not exist"):
-        store.purge("ana", session_id="never-was")
+        store.as_user("ana").purge(session_id="never-was")
     with pytest.raises(StoreError, match="does not exist"):
-        store.purge("bob", session_id="s")  # not bob's purge: nothing said about it
+        store.as_user("bob").purge(session_id="s")  # not bob's purge: nothing said about it
     store.close()
 
 
@@ -421,7 +426,7 @@ def test_a_derived_summarys_topics_leave_the_stored_requests(shell, server, db_p
     for text in ("more", "and more", "still more"):
         cell(shell, opts, text)
     assert MARKER in json.dumps(server.of("chat")[-1])  # the topic reached a prompt
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     secret = next(r for r in store.message_rows("a1") if r["content"] == "a secret thing")
     with capture_output():
         shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
@@ -436,7 +441,7 @@ def test_the_next_prompt_after_a_purge_misses_no_run(shell, server, db_path):
     opts = "session=a1 user=ana summary=on history=1"
     for i in range(6):
         cell(shell, opts, f"turn {i} word{i}x")
-    store = open_store(db_path)
+    store = open_store(db_path).as_user("ana")
     assert store.latest_summary("a1").through_run_seq >= 3
     secret = next(r for r in store.message_rows("a1") if r["content"] == "turn 1 word1x")
     with capture_output():

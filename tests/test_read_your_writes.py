@@ -40,7 +40,7 @@ def test_memories_and_summary_right_after_the_first_turn(server, model, db_path)
     agent.run("My name is john billings?")
     # The reply did not wait: the slow memory call has not been answered yet.
     assert ("request", "chat") in server.log
-    assert DuckDbStore(db_path).user_memories("default") == []
+    assert DuckDbStore(db_path).as_user("default").user_memories() == []
     # The read waits for the work queued for this user and session.
     assert [m.memory for m in agent.memory.memories] == ["The user's name is John Billings."]
     assert agent.memory.summary is not None

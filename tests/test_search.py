@@ -13,7 +13,7 @@ from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
 def add_run(store, session: str, user: str, text: str, reply: str = "ok") -> Run:
     run = Run(session_id=session, messages=[Message(role="user", content=text),
                                             Message(role="assistant", content=reply)])
-    store.append_run(run, user_id=user)
+    store.as_user(user).append_run(run)
     return run
 
 
@@ -25,16 +25,20 @@ def filled(any_store_location):
     planted = add_run(store, "ana-2", "ana", "my cat Mistigri sleeps on the violet piano")
     for i in range(10):
         add_run(store, "bob-1", "bob", f"bob's note {i}: the violet piano of bob is Mistigri's")
-    store.add_memory(Memory(user_id="ana", memory="Ana plays the violet piano", topics=[]))
-    store.add_memory(Memory(user_id="bob", memory="Bob owns a violet piano too", topics=[]))
-    store.add_summary(SessionSummary(session_id="bob-1", summary="Bob talks of his violet piano"))
-    store.add_summary(SessionSummary(session_id="ana-2", summary="Ana's cat and her piano"))
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana plays the violet piano",
+                                           topics=[]))
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob owns a violet piano too",
+                                           topics=[]))
+    store.as_user("bob").add_summary(SessionSummary(session_id="bob-1",
+                                                    summary="Bob talks of his violet piano"))
+    store.as_user("ana").add_summary(SessionSummary(session_id="ana-2",
+                                                    summary="Ana's cat and her piano"))
     return store, planted
 
 
 def test_the_planted_message_comes_first(filled):
     store, planted = filled
-    hits = store.search("violet piano Mistigri", user_id="ana")
+    hits = store.as_user("ana").search("violet piano Mistigri")
     assert hits[0]["id"] == planted.messages[0].message_id
     assert hits[0]["kind"] == "messages" and hits[0]["session_id"] == "ana-2"
     assert "Mistigri" in hits[0]["snippet"] and hits[0]["run_seq"] == 0
@@ -43,10 +47,10 @@ def test_the_planted_message_comes_first(filled):
 def test_a_users_search_never_returns_another_users_rows(filled):
     store, _ = filled
     for query in ("violet piano", "bob", "Mistigri", "note weather"):
-        hits = store.search(query, user_id="ana", limit=200)
+        hits = store.as_user("ana").search(query, limit=200)
         assert {h["user_id"] for h in hits} <= {"ana"}
         assert not any("bob" in h["snippet"].lower() for h in hits)
-    bobs = store.search("violet piano", user_id="bob", limit=200)
+    bobs = store.as_user("bob").search("violet piano", limit=200)
     assert bobs and {h["user_id"] for h in bobs} == {"bob"}
     assert {h["kind"] for h in bobs} == {"messages", "memories", "summaries"}
 
@@ -54,34 +58,35 @@ def test_a_users_search_never_returns_another_users_rows(filled):
 def test_rare_terms_outrank_common_ones(filled):
     store, planted = filled
     # "the" is in almost every message; "mistigri" in one of ana's.
-    hits = store.search("the Mistigri", user_id="ana", kinds=["messages"])
+    hits = store.as_user("ana").search("the Mistigri", kinds=["messages"])
     assert hits[0]["id"] == planted.messages[0].message_id
 
 
 def test_edits_deletes_and_restores_keep_the_index_current(filled):
     store, planted = filled
     message_id = planted.messages[0].message_id
+    store = store.as_user("ana")
     store.edit_message(message_id, "my dog Rex sleeps on the sofa", actor="user")
-    assert store.search("Mistigri", user_id="ana") == [] or all(
-        h["id"] != message_id for h in store.search("Mistigri", user_id="ana"))
-    assert store.search("Rex sofa", user_id="ana")[0]["id"] == message_id
+    assert store.as_user("ana").search("Mistigri") == [] or all(
+        h["id"] != message_id for h in store.as_user("ana").search("Mistigri"))
+    assert store.as_user("ana").search("Rex sofa")[0]["id"] == message_id
     store.delete_message(message_id, actor="user")
-    assert all(h["id"] != message_id for h in store.search("Rex sofa", user_id="ana"))
+    assert all(h["id"] != message_id for h in store.as_user("ana").search("Rex sofa"))
     store.restore_message(message_id, actor="user")
-    assert store.search("Rex sofa", user_id="ana")[0]["id"] == message_id
+    assert store.as_user("ana").search("Rex sofa")[0]["id"] == message_id
     memory = store.add_memory(Memory(user_id="ana", memory="Ana collects stamps", topics=[]))
-    store.update_memory("ana", memory.memory_id, "Ana collects coins", None, actor="user")
-    assert [h["id"] for h in store.search("coins", user_id="ana")] == [memory.memory_id]
-    assert store.search("stamps", user_id="ana") == []
+    store.as_user("ana").update_memory(memory.memory_id, "Ana collects coins", None, actor="user")
+    assert [h["id"] for h in store.as_user("ana").search("coins")] == [memory.memory_id]
+    assert store.as_user("ana").search("stamps") == []
 
 
 def test_imported_rows_are_searchable(filled, tmp_path):
     store, planted = filled
     target = open_store(str(tmp_path / "copy.duckdb"))
-    target.import_rows(store.export_rows(user_id="ana"))
-    assert target.search("Mistigri violet", user_id="ana")[0]["id"] == \
+    target.as_user("ana").import_rows(store.as_user("ana").export_rows())
+    assert target.as_user("ana").search("Mistigri violet")[0]["id"] == \
         planted.messages[0].message_id
-    assert target.search("violet", user_id="bob") == []
+    assert target.as_user("bob").search("violet") == []
 
 
 def test_an_older_database_is_indexed_by_its_migration(tmp_path):
@@ -99,7 +104,7 @@ def test_an_older_database_is_indexed_by_its_migration(tmp_path):
     con.execute("INSERT INTO messages (message_id, session_id, run_id, seq, role, content, "
                 "created_at) VALUES ('m', 's', 'r', 0, 'user', 'an ancient zeppelin', now())")
     con.close()
-    assert [h["id"] for h in open_store(path).search("zeppelin", user_id="ana")] == ["m"]
+    assert [h["id"] for h in open_store(path).as_user("ana").search("zeppelin")] == ["m"]
 
 
 def test_bad_searches_are_clear_errors(filled):
@@ -110,9 +115,9 @@ def test_bad_searches_are_clear_errors(filled):
         store.search("x", kinds=["tables"])
     with pytest.raises(StoreError, match="limit"):
         store.search("x", limit=0)
-    assert store.search("", user_id="ana") == [] and store.search("!!!", user_id="ana") == []
+    assert store.as_user("ana").search("") == [] and store.as_user("ana").search("!!!") == []
     # SQL-looking text is only words to look for.
-    assert store.search("'; DROP TABLE messages; --", user_id="ana") == []
+    assert store.as_user("ana").search("'; DROP TABLE messages; --") == []
     assert store.table_rows("messages")
 
 

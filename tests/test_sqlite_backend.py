@@ -45,7 +45,7 @@ def test_sql_agent_storage_writes_a_sqlite_file(server, model, tmp_path):
     finally:
         con.close()
     # SqliteMemoryDb's default table_name is phidata's "memory".
-    memory = SqliteStore(str(db_file)).scoped(memories="memory").user_memories("ana")[0]
+    memory = SqliteStore(str(db_file)).scoped(memories="memory").as_user("ana").user_memories()[0]
     assert memory.topics == ["food", "drinks"] and isinstance(memory.created_at, datetime)
     # The second turn's request held the first turn: history comes from the file.
     assert [m["content"] for m in server.of("chat")[-1]["messages"][-3:]] == [

@@ -53,22 +53,26 @@ def test_awkward_text_round_trips(any_store_location):
 
 def test_memories_are_scoped_to_their_user_and_undoable(any_store_location):
     store = open_store(any_store_location)
-    tea = store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["food"]))
-    store.add_memory(Memory(user_id="bob", memory="Bob likes coffee.", topics=[]))
+    tea = store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea.",
+                                                 topics=["food"]))
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob likes coffee.", topics=[]))
     with pytest.raises(StoreError):
-        store.update_memory("bob", tea.memory_id, "hijacked", None, "model")
+        store.as_user("bob").update_memory(tea.memory_id, "hijacked", None, "model")
     with pytest.raises(StoreError):
-        store.delete_memory("bob", tea.memory_id, "model")
-    store.update_memory("ana", tea.memory_id, AWKWARD, ["x"], "user")
-    assert [m.memory for m in store.user_memories("ana")] == [AWKWARD]
-    last = store.events(target_id=tea.memory_id)[-1]
+        store.as_user("bob").delete_memory(tea.memory_id, "model")
+    store.as_user("ana").update_memory(tea.memory_id, AWKWARD, ["x"], "user")
+    assert [m.memory for m in store.as_user("ana").user_memories()] == [AWKWARD]
+    last = store.as_user("ana").events(target_id=tea.memory_id)[-1]
     assert (last["action"], last["actor"], json.loads(last["old"])["memory"]) == (
         "update", "user", "Ana likes tea.")
-    store.undo_event(last["event_id"])
-    assert [m.memory for m in store.user_memories("ana")] == ["Ana likes tea."]
-    assert store.delete_user_memories("ana", "user") == 1
-    assert store.user_memories("ana") == []
-    assert [m.memory for m in store.user_memories("bob")] == ["Bob likes coffee."]
+    assert store.as_user("bob").events(target_id=tea.memory_id) == []  # not bob's to see
+    with pytest.raises(StoreError, match="does not exist for user 'bob'"):
+        store.as_user("bob").undo_event(last["event_id"])
+    store.as_user("ana").undo_event(last["event_id"])
+    assert [m.memory for m in store.as_user("ana").user_memories()] == ["Ana likes tea."]
+    assert store.as_user("ana").delete_user_memories("user") == 1
+    assert store.as_user("ana").user_memories() == []
+    assert [m.memory for m in store.as_user("bob").user_memories()] == ["Bob likes coffee."]
 
 
 def test_summaries_and_message_edits(any_store_location):
@@ -268,10 +272,11 @@ def test_panel_edits_reach_postgres(pg_url):
     from jupyter_agentmem import panel
 
     store = open_store(pg_url)
-    store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=[]))
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=[]))
     p = panel(user_id="ana", store=store)
     p.memories.set_cell_value("memory", 0, "Ana likes green tea.")
-    assert [m.memory for m in open_store(pg_url).user_memories("ana")] == ["Ana likes green tea."]
+    assert [m.memory for m in open_store(pg_url).as_user("ana").user_memories()] == [
+        "Ana likes green tea."]
     p.close()
 
 
@@ -302,23 +307,25 @@ def test_edits_are_compare_and_set(any_store_location):
     from jupyter_agentmem.store import StaleEdit
 
     store = open_store(any_store_location)
-    tea = store.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["food"]))
+    tea = store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea.",
+                                                 topics=["food"]))
     read = {"memory": "Ana likes tea.", "topics": ["food"]}
-    store.update_memory("ana", tea.memory_id, "Ana likes green tea.", None, "model")
-    events = len(store.events(target_id=tea.memory_id))
+    store.as_user("ana").update_memory(tea.memory_id, "Ana likes green tea.", None, "model")
+    events = len(store.as_user("ana").events(target_id=tea.memory_id))
     with pytest.raises(StaleEdit, match="memory is now 'Ana likes green tea.'") as info:
-        store.update_memory("ana", tea.memory_id, None, ["drinks"], "user", expected=read)
+        store.as_user("ana").update_memory(tea.memory_id, None, ["drinks"], "user", expected=read)
     assert info.value.current == {"memory": "Ana likes green tea.", "topics": ["food"]}
-    assert len(store.events(target_id=tea.memory_id)) == events  # nothing written
+    assert len(store.as_user("ana").events(target_id=tea.memory_id)) == events  # unchanged
     # Topics only: the text someone else wrote stays.
     fresh = {"memory": "Ana likes green tea.", "topics": ["food"]}
-    stored = store.update_memory("ana", tea.memory_id, None, ["drinks"], "user", expected=fresh)
+    stored = store.as_user("ana").update_memory(tea.memory_id, None, ["drinks"], "user",
+                                                expected=fresh)
     assert (stored.memory, stored.topics) == ("Ana likes green tea.", ["drinks"])
-    last = store.events(target_id=tea.memory_id)[-1]
+    last = store.as_user("ana").events(target_id=tea.memory_id)[-1]
     assert (json.loads(last["old"]), json.loads(last["new"])) == (
         fresh, {"memory": "Ana likes green tea.", "topics": ["drinks"]})
     with pytest.raises(StoreError, match="nothing to change"):
-        store.update_memory("ana", tea.memory_id, None, None, "user")
+        store.as_user("ana").update_memory(tea.memory_id, None, None, "user")
 
     store.append_run(turn("s", "hello"))
     store.add_summary(SessionSummary(session_id="s", summary="first", topics=["t"],
@@ -352,7 +359,7 @@ def test_postgres_keeps_its_tables_in_its_own_schema(pg_url):
         raw.execute("INSERT INTO sessions (note) VALUES ('theirs')")
     store = open_store(pg_url)
     store.append_run(turn("s", "hello"))
-    store.add_memory(Memory(user_id="ana", memory="Ana likes tea."))
+    store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea."))
     assert contents(store.recent_runs("s", 1)) == ["hello", "re: hello"]
     ai = PgAgentStorage(table_name="agent_sessions", schema="ai", db_url=pg_url).store
     ai.append_run(turn("s", "in ai"))

@@ -29,20 +29,21 @@ def a_run(session_id: str = "s", content: str = "hello") -> Run:
 def test_bad_text_is_refused_the_same_on_every_backend(any_store_location, bad):
     store = open_store(any_store_location)
     store.append_run(a_run())
-    memory = store.add_memory(Memory(user_id="ana", memory="The user's name is Ana."))
+    memory = store.as_user("ana").add_memory(Memory(user_id="ana",
+                                                    memory="The user's name is Ana."))
     (message_id, _) = [m["message_id"] for m in store.message_rows("s")]
     before = counts(store)
     attempts = [
         lambda: store.append_run(a_run(session_id=bad)),
         lambda: store.append_run(a_run(content=bad)),
-        lambda: store.append_run(a_run(), user_id=bad),
-        lambda: store.add_memory(Memory(user_id="ana", memory=bad)),
-        lambda: store.add_memory(Memory(user_id=bad, memory="x")),
-        lambda: store.add_memory(Memory(user_id="ana", memory="x", topics=[bad])),
-        lambda: store.update_memory("ana", memory.memory_id, "x " + bad, None, "user"),
+        lambda: store.as_user(bad).append_run(a_run()),
+        lambda: store.as_user("ana").add_memory(Memory(user_id="ana", memory=bad)),
+        lambda: store.as_user(bad).add_memory(Memory(user_id=bad, memory="x")),
+        lambda: store.as_user("ana").add_memory(Memory(user_id="ana", memory="x", topics=[bad])),
+        lambda: store.as_user("ana").update_memory(memory.memory_id, "x " + bad, None, "user"),
         lambda: store.edit_message(message_id, "x " + bad),
         lambda: store.message_rows(bad),
-        lambda: store.user_memories(bad),
+        lambda: store.as_user(bad).user_memories(),
         lambda: store.recent_runs(bad, 3),
         lambda: store.get_session(bad),
     ]
@@ -50,7 +51,7 @@ def test_bad_text_is_refused_the_same_on_every_backend(any_store_location, bad):
         with pytest.raises(StoreError, match="NUL byte|lone surrogate"):
             attempt()
     assert counts(store) == before  # nothing partly written
-    assert store.get_memory("ana", memory.memory_id).memory == "The user's name is Ana."
+    assert store.as_user("ana").get_memory(memory.memory_id).memory == "The user's name is Ana."
     assert store.message_rows("s")[0]["content"] == "hello"
 
 
@@ -59,7 +60,7 @@ def test_ids_longer_than_every_backend_indexes_are_refused(any_store_location):
     with pytest.raises(StoreError, match="at most 256"):
         store.append_run(a_run(session_id="x" * 10_000))
     with pytest.raises(StoreError, match="at most 256"):
-        store.add_memory(Memory(user_id="u" * 257, memory="x"))
+        store.as_user("u" * 257).add_memory(Memory(user_id="u" * 257, memory="x"))
     assert counts(store) == dict.fromkeys(TABLES, 0)
 
 
@@ -130,13 +131,14 @@ ANY_TEXT = st.one_of(
 def _round_trip(store, session_id: str, user_id: str, content: str) -> None:
     before = counts(store)
     try:
-        store.append_run(a_run(session_id, content), user_id=user_id)
+        store.as_user(user_id).append_run(a_run(session_id, content))
     except StoreError:
         assert counts(store) == before  # a clean refusal writes nothing
         return
-    (run,) = [r for r in store.session_runs(session_id) if r.message.content == content][-1:]
+    mine = store.as_user(user_id)
+    (run,) = [r for r in mine.session_runs(session_id) if r.message.content == content][-1:]
     assert [m.content for m in run.messages] == [content, "hi"]
-    assert store.get_session(session_id).user_id == user_id
+    assert mine.get_session(session_id).user_id == user_id
 
 
 PROPERTY = settings(max_examples=40, deadline=None,
@@ -156,14 +158,15 @@ def test_any_text_round_trips_or_is_a_clean_store_error(backend, tmp_path, reque
         _round_trip(store, "s-" + session_id[:200], "ana", content)
         before = counts(store)
         try:
-            added = store.add_memory(Memory(user_id="ana", memory=memory, topics=[topic]))
+            added = store.as_user("ana").add_memory(Memory(user_id="ana", memory=memory,
+                                                           topics=[topic]))
         except StoreError:
             assert counts(store) == before
         else:
-            found = store.get_memory("ana", added.memory_id)
+            found = store.as_user("ana").get_memory(added.memory_id)
             assert (found.memory, found.topics) == (memory, [topic])
         try:
-            rows = store.message_rows("s-" + session_id)
+            rows = store.as_user("ana").message_rows("s-" + session_id)
         except StoreError:
             return
         assert all(isinstance(r["content"], str) for r in rows)

@@ -40,7 +40,7 @@ def test_summary_request_holds_previous_summary_and_only_new_runs(server, model,
     assert "User: tell me about tea" in content
     assert "hi there" not in content  # the old run is only in the summary
     assert second["response_format"]["type"] == "json_schema"
-    versions = DuckDbStore(db_path).list_summaries("sum")
+    versions = DuckDbStore(db_path).as_user("ana").list_summaries("sum")
     assert [(s.version, s.summary, s.through_run_seq) for s in versions] == [
         (1, "Ana said hi.", 0), (2, "Ana asked about tea.", 1)]
     assert agent.memory.summary.topics == ["greeting", "tea"]
@@ -77,7 +77,7 @@ def test_a_summary_call_folds_the_runs_that_left_the_window_not_one_per_run(
         # Every prompt carries each earlier run, whole in the window or in the summary.
         sent = server.of("chat")[-1]["messages"]
         window = [m["content"] for m in sent if m["role"] == "user"][:-1]
-        summary = DuckDbStore(db_path).latest_summary("sum")
+        summary = DuckDbStore(db_path).as_user("ana").latest_summary("sum")
         covered = summary.through_run_seq if summary is not None else -1
         missing = [k for k in range(i) if k > covered and f"message {k}" not in window]
         assert missing == [], f"turn {i}: runs {missing} in neither window nor summary"
@@ -85,7 +85,7 @@ def test_a_summary_call_folds_the_runs_that_left_the_window_not_one_per_run(
     calls = server.of("summary")
     assert len(calls) == 3
     assert [c["messages"][1]["content"].count("User: ") for c in calls] == [4, 4, 4]
-    assert DuckDbStore(db_path).latest_summary("sum").through_run_seq == 11
+    assert DuckDbStore(db_path).as_user("ana").latest_summary("sum").through_run_seq == 11
 
 
 def test_reading_the_summary_brings_it_up_to_the_last_run(server, model, db_path):
@@ -216,7 +216,8 @@ def test_a_restarted_kernel_shows_a_current_summary(shell, server, db_path):
         for text in ("one", "two", "three", "four", "five"):
             shell.run_cell_magic("agent", "session=s user=ana summary=on history=3", text)
     assert runtime.idle(20)
-    assert DuckDbStore(db_path).latest_summary("s").through_run_seq == 3  # lazy: 4 is not in
+    latest = DuckDbStore(db_path).as_user("ana").latest_summary("s")
+    assert latest.through_run_seq == 3  # lazy: 4 is not in
     runtime.reset()  # a new kernel
     frame = shell.run_line_magic("agent", "summary session=s user=ana")
     assert list(frame["through_run_seq"])[-1] == 4 and "five" in list(frame["summary"])[-1]

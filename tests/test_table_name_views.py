@@ -48,20 +48,20 @@ def rows_from_outside(location: str, sql: str) -> tuple[list[str], list[tuple]]:
 
 
 def test_table_names_keep_agents_apart_and_are_views(any_store_location):
-    tea = AgentStorage(open_store(any_store_location), "agent_sessions").store
-    other = AgentStorage(open_store(any_store_location), "other_sessions").store
-    tea.append_run(turn("s-tea", "I like tea"), user_id="ana")
+    tea = AgentStorage(open_store(any_store_location), "agent_sessions").store.as_user("ana")
+    other = AgentStorage(open_store(any_store_location), "other_sessions").store.as_user("ana")
+    tea.as_user("ana").append_run(turn("s-tea", "I like tea"))
     tea.add_summary(SessionSummary(session_id="s-tea", summary="Ana likes tea.",
                                    topics=["tea"], through_run_seq=0))
-    other.append_run(turn("s-other", "hello"), user_id="ana")
+    other.as_user("ana").append_run(turn("s-other", "hello"))
     assert [s["session_id"] for s in tea.list_sessions()] == ["s-tea"]
     assert [s["session_id"] for s in other.list_sessions()] == ["s-other"]
     mem_a = MemoryDb(open_store(any_store_location), "agent_memory").store
     mem_b = MemoryDb(open_store(any_store_location), "team_memory").store
-    mem_a.add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["tea"]))
-    mem_b.add_memory(Memory(user_id="ana", memory="Ana works at Acme."))
-    assert [m.memory for m in mem_a.user_memories("ana")] == ["Ana likes tea."]
-    assert [m.memory for m in mem_b.user_memories("ana")] == ["Ana works at Acme."]
+    mem_a.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana likes tea.", topics=["tea"]))
+    mem_b.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana works at Acme."))
+    assert [m.memory for m in mem_a.as_user("ana").user_memories()] == ["Ana likes tea."]
+    assert [m.memory for m in mem_b.as_user("ana").user_memories()] == ["Ana works at Acme."]
     tea.close()
 
     header, rows = rows_from_outside(any_store_location, "SELECT * FROM agent_sessions")

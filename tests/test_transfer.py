@@ -21,7 +21,7 @@ from jupyter_agentmem.types import Memory
 
 def conversation(model, location: str, session: str, user: str, facts: list[str]) -> Store:
     """A session with runs, a summary, memories and edit/delete events, through the agent."""
-    store = open_store(location)
+    store = open_store(location).as_user(user)
     agent = Agent(model=model, storage=AgentStorage(store), session_id=session, user_id=user,
                   add_history_to_messages=True, num_history_responses=1,
                   memory=AgentMemory(create_session_summary=True))
@@ -30,7 +30,7 @@ def conversation(model, location: str, session: str, user: str, facts: list[str]
     assert agent.memory.wait(30)
     memory = store.add_memory(Memory(user_id=user, memory=f"{user} said {facts[0]}",
                                      topics=["t1", "t2"], session_id=session), actor="model")
-    store.update_memory(user, memory.memory_id, f"{user} said it twice", None, actor="user")
+    store.as_user(user).update_memory(memory.memory_id, f"{user} said it twice", None, actor="user")
     first = store.message_rows(session)[0]["message_id"]
     store.edit_message(first, facts[0] + " (edited)", actor="user")
     store.delete_message(store.message_rows(session)[-1]["message_id"], actor="user")
@@ -42,12 +42,13 @@ def frames(store: Store, session: str, user: str) -> dict[str, pd.DataFrame]:
     def frame(rows: list[dict]) -> pd.DataFrame:
         return pd.DataFrame(rows).astype(str).reset_index(drop=True)
 
+    store = store.as_user(user)
     return {
         "history": frame(store.message_rows(session, include_deleted=True)),
-        "memories": frame([m.model_dump() for m in store.user_memories(user, True)]),
+        "memories": frame([m.model_dump() for m in store.as_user(user).user_memories(True)]),
         "summaries": frame([s.model_dump() for s in store.list_summaries(session, True)]),
         "runs": frame([r.model_dump(exclude={"messages"}) for r in store.session_runs(session)]),
-        "events": frame(sorted(store.events(user_id=user), key=lambda e: e["event_id"])),
+        "events": frame(sorted(store.as_user(user).events(), key=lambda e: e["event_id"])),
         "sessions": frame([{k: v for k, v in s.items() if k != "updated_at"}
                            for s in store.list_sessions()]),
     }
@@ -68,7 +69,7 @@ def test_export_then_import_into_another_backend_gives_identical_frames(
     write_archive(source.export_rows(session_id="foo"), path)
     target = open_store(str(tmp_path / "target.duckdb") if target_kind == "duckdb"
                         else request.getfixturevalue("pg_url"))
-    added = target.import_rows(read_archive(path))
+    added = target.as_user("ana").import_rows(read_archive(path))
     assert added["runs"] == 2 and added["messages"] == 4 and added["summaries"] >= 1
     mine, theirs = frames(source, "foo", "ana"), frames(target, "foo", "ana")
     for name in mine:
@@ -79,11 +80,11 @@ def test_export_then_import_into_another_backend_gives_identical_frames(
         else:
             pd.testing.assert_frame_equal(mine[name], theirs[name], check_dtype=False)
     # Twice adds nothing.
-    assert set(target.import_rows(read_archive(path)).values()) == {0}
+    assert set(target.as_user("ana").import_rows(read_archive(path)).values()) == {0}
 
 
 def test_a_users_export_holds_only_that_user(source, tmp_path):
-    rows = source.export_rows(user_id="ana")
+    rows = source.as_user("ana").export_rows()
     text = json.dumps(rows)
     assert "Porto" in text and "Oslo" not in text and "bob" not in text
     assert {s["session_id"] for s in rows["sessions"]} == {"foo"}
@@ -105,7 +106,7 @@ BAD_FILES = {
     "no_key": ({"table": "messages", "row": {"content": "x"}}, "lacks its key"),
     "bad_time": ({"table": "sessions", "row": {"session_id": "s", "created_at": "yesterday",
                                                "updated_at": "now"}}, "not a timestamp"),
-    "bad_topics": ({"table": "memories", "row": {"memory_id": "m", "user_id": "u",
+    "bad_topics": ({"table": "memories", "row": {"memory_id": "m", "user_id": "ana",
                                                  "memory": "x", "topics": "a,b"}}, "topics"),
 }
 
@@ -118,7 +119,7 @@ def test_a_bad_file_adds_nothing(source, tmp_path, name):
     write_archive(good, str(path))
     with path.open("a") as f:  # valid rows first, the bad one last
         f.write(json.dumps(line) + "\n")
-    target = open_store(str(tmp_path / "target.duckdb"))
+    target = open_store(str(tmp_path / "target.duckdb")).as_user("ana")
     with pytest.raises(StoreError, match=message):
         target.import_rows(read_archive(str(path)))
     assert target.list_sessions() == [] and target.table_rows("messages") == []
@@ -135,10 +136,12 @@ def test_a_truncated_file_is_refused(source, tmp_path):
 def test_magics_export_and_import(shell, server, db_path, tmp_path):
     shell.run_cell_magic("agent", "session=nb user=ana", "hello there")
     path = str(tmp_path / "nb.jsonl")
-    assert shell.run_line_magic("agent", f"export session=nb path={path}") == path
+    assert shell.run_line_magic("agent", f"export session=nb user=ana path={path}") == path
     other = str(tmp_path / "other.duckdb")
     shell.run_line_magic("config", f"AgentMagics.db = {other!r}")
-    added = shell.run_line_magic("agent", f"import path={path}")
+    with pytest.raises(UsageError, match="another user"):  # ana's rows, imported as default
+        shell.run_line_magic("agent", f"import path={path}")
+    added = shell.run_line_magic("agent", f"import path={path} user=ana")
     assert added["runs"] == 1 and added["messages"] == 2
     history = shell.run_line_magic("agent", "history session=nb user=ana")
     assert list(history["content"]) == ["hello there", "echo: hello there"]
@@ -174,23 +177,27 @@ def test_a_scripted_server_reply_is_exported_as_it_was_stored(server, model, db_
     server.script(Reply(content="quotes ' \" ; -- DROP TABLE runs; emoji 🎉\nnew line"))
     store = conversation(model, db_path, "q", "ana", ["tricky"])
     rows = store.export_rows(session_id="q")
-    target = open_store(str(tmp_path / "t.duckdb"))
+    target = open_store(str(tmp_path / "t.duckdb")).as_user("ana")
     target.import_rows(read_archive(write_archive(rows, str(tmp_path / "q.jsonl"))))
     assert [m["content"] for m in target.message_rows("q", include_deleted=True)] == [
         m["content"] for m in store.message_rows("q", include_deleted=True)]
 
 
-@pytest.mark.parametrize("scope", [{"session_id": "foo"}, {"user_id": "ana"}, {}])
+@pytest.mark.parametrize("scope", ["session", "user", "all"])
 def test_what_the_model_saw_travels_with_the_runs(source, tmp_path, pg_url, scope):
     path = str(tmp_path / "foo.jsonl")
-    rows = source.export_rows(**scope)
+    rows = {"session": lambda: source.export_rows(session_id="foo"),
+            "user": source.export_rows, "all": source.export_all}[scope]()
     write_archive(rows, path)
-    target = open_store(pg_url)
-    target.import_rows(read_archive(path))
+    target = open_store(pg_url).as_user("ana")
+    if scope == "all":  # every user's rows: the file owner's migrate
+        target.import_all(read_archive(path))
+    else:
+        target.import_rows(read_archive(path))
     runs = source.session_runs("foo")
     assert runs and all(source.run_context(r.run_id) is not None for r in runs)
     for run in runs:
         assert target.run_context(run.run_id) == source.run_context(run.run_id)
-    if scope:  # bob's requests stay out of ana's and foo's exports
+    if scope != "all":  # bob's requests stay out of ana's and foo's exports
         assert "Oslo" not in json.dumps(rows["request_parts"] + rows["run_contexts"])
     target.close()

@@ -146,7 +146,7 @@ def test_a_memory_answer_with_500_tool_calls_applies_20_and_warns(server, model,
     calls = [memory_call(f"Fact number {i} is {'xyz' * (i % 7)} {i * 7919}.") for i in range(500)]
     store, result = run_memory_answer(server, model, db_path, calls)
     assert len(result.added) == 20
-    assert [m.memory for m in store.user_memories("ana")] == [
+    assert [m.memory for m in store.as_user("ana").user_memories()] == [
         c["arguments"]["memory"] for c in calls[:20]]
     assert result.skipped == ["480 more tool calls in one answer ignored (at most 20 are applied)"]
 
@@ -170,7 +170,7 @@ def test_each_bad_memory_call_is_skipped_and_the_rest_applied(server, model, db_
             memory_call("The user lives in Porto.", "place")]
     calls = [good[0], *(c for c, _ in BAD_CALLS), good[1]]
     store, result = run_memory_answer(server, model, db_path, calls)
-    kept = store.user_memories("ana")
+    kept = store.as_user("ana").user_memories()
     assert [(m.memory, m.topics) for m in kept] == [
         ("The user's name is Ana.", ["name"]), ("The user lives in Porto.", ["place"])]
     assert len(result.skipped) == len(BAD_CALLS)
@@ -228,7 +228,7 @@ def test_server_fault_table(server, model, request, fault):
 
     script, memories_kept = SERVER_FAULTS[fault]
     location = request.getfixturevalue("pg_url")
-    store = open_store(location)
+    store = open_store(location).as_user("ana")
     agent = Agent(model=model, storage=AgentStorage(store), session_id="s", user_id="ana",
                   memory=AgentMemory(create_user_memories=True))
     if script is None:  # the server side: PostgreSQL drops the agent's connection
@@ -244,7 +244,7 @@ def test_server_fault_table(server, model, request, fault):
     (run,) = store.session_runs("s")
     assert run.messages[0].content == "my message" and run.status == "ok"
     assert run.input_tokens is None or 0 <= run.input_tokens < 2**31
-    kept = store.user_memories("ana")
+    kept = store.as_user("ana").user_memories()
     assert len(kept) == memories_kept
     assert all(len(m.memory) <= 2000 for m in kept)
     assert KEY not in repr([store.table_rows(t) for t in ("runs", "messages", "memories")])

@@ -27,10 +27,10 @@ def test_every_call_chat_and_background_is_a_ledger_row(shell, server, db_path):
     server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
         "memory": "Ana likes tea.", "topics": ["drinks"]}}]), kind="memory")
     run_cells(shell, "I like tea", "and biscuits", "what do I like?")
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     chats = ledger[ledger["kind"] == "chat"]
     background = ledger[ledger["kind"] != "chat"]
-    runs = DuckDbStore(db_path).session_runs("u")
+    runs = DuckDbStore(db_path).as_user("ana").session_runs("u")
     assert sorted(chats["run_id"]) == sorted(r.run_id for r in runs)
     assert list(chats["input_tokens"]) == [r.input_tokens for r in runs]
     # A memory call after each run; the summary only once runs leave the window.
@@ -40,20 +40,20 @@ def test_every_call_chat_and_background_is_a_ledger_row(shell, server, db_path):
     assert (ledger["input_tokens"] > 0).all() and (ledger["output_tokens"] > 0).all()
     assert set(ledger["user_id"]) == {"ana"} and ledger["ok"].all()
 
-    by_kind = shell.run_line_magic("agent", "usage by=kind").set_index("kind")
+    by_kind = shell.run_line_magic("agent", "usage by=kind user=ana").set_index("kind")
     assert by_kind.loc["chat", "calls"] == 3 and by_kind.loc["memory", "calls"] == 3
     assert by_kind["tokens"].sum() == ledger["input_tokens"].sum() + ledger[
         "output_tokens"].sum()
-    assert list(shell.run_line_magic("agent", "usage by=session")["session_id"]) == ["u"]
-    assert list(shell.run_line_magic("agent", "usage by=model")["model"]) == ["test-model"]
-    assert len(shell.run_line_magic("agent", "usage by=day")) == 1
+    assert list(shell.run_line_magic("agent", "usage by=session user=ana")["session_id"]) == ["u"]
+    assert list(shell.run_line_magic("agent", "usage by=model user=ana")["model"]) == ["test-model"]
+    assert len(shell.run_line_magic("agent", "usage by=day user=ana")) == 1
 
 
 def test_a_failed_background_call_is_in_the_ledger(shell, server):
     server.script(Reply(status=500), kind="memory")
     with pytest.warns(Warning):
         run_cells(shell, "I like tea", line="session=f user=ana memories=on")
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     failed = ledger[ledger["kind"] == "memory"]
     assert len(failed) == 1 and not failed["ok"].iloc[0]
 
@@ -63,12 +63,13 @@ def test_the_budget_refuses_a_cell_before_anything_is_sent(shell, server, db_pat
     spent = tokens_today()
     assert spent > 0  # the chat call counted
     shell.run_line_magic("config", f"AgentMagics.budget_tokens = {spent + 5}")
-    sent_before, runs_before = len(server.requests), len(DuckDbStore(db_path).session_runs("b"))
+    ana = DuckDbStore(db_path).as_user("ana")
+    sent_before, runs_before = len(server.requests), len(ana.session_runs("b"))
     with pytest.raises(UsageError, match="budget") as info:
         shell.run_cell_magic("agent", "session=b user=ana", "a message long enough " * 5)
     assert f"{spent:,}" in str(info.value) and "budget_tokens" in str(info.value)
     assert len(server.requests) == sent_before  # nothing was sent
-    assert len(DuckDbStore(db_path).session_runs("b")) == runs_before  # nothing stored
+    assert len(ana.session_runs("b")) == runs_before  # nothing stored
     shell.run_line_magic("config", "AgentMagics.budget_tokens = 0")  # no budget
     run_cells(shell, "now it goes", line="session=b user=ana")
 
@@ -78,7 +79,7 @@ def test_background_work_counts_toward_the_budget(shell, server):
     run_cells(shell, "My name is Ana")  # memories and summary on
     memory_tokens = sum(r["kind"] == "memory" for r in server.requests)
     assert memory_tokens == 1
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     assert tokens_today() - before == int(ledger["input_tokens"].sum()
                                           + ledger["output_tokens"].sum())
 
@@ -92,7 +93,7 @@ def test_bad_budget_and_usage_options(shell, caplog):
     assert next(m for m in shell.configurables
                 if type(m).__name__ == "AgentMagics").budget_tokens == 0
     with pytest.raises(UsageError, match="by='week' is not valid"):
-        shell.run_line_magic("agent", "usage by=week")
+        shell.run_line_magic("agent", "usage by=week user=ana")
 
 
 def test_plot_draws_with_matplotlib_and_says_how_without(shell, server, monkeypatch):

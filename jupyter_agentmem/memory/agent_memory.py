@@ -58,7 +58,7 @@ class AgentMemory:
     ) -> None:
         if db is None and manager is not None and manager.db is not None:
             db = manager.db
-        self.db = db
+        self._db = db
         self.classifier = classifier
         self.manager = manager
         self.summarizer = summarizer
@@ -93,13 +93,32 @@ class AgentMemory:
 
     @property
     def session_store(self) -> Store:
+        """The sessions' store, acting as this memory's user (``user_id``)."""
         if self._session_store is None:
             self._session_store = DuckDbStore(None)
-        return self._session_store
+        return self._session_store.as_user(self._acting_user)
 
     @property
     def memory_store(self) -> Store:
-        return self.db.store if self.db is not None else self.session_store
+        """The memories' store (the memory db's, else the sessions'), acting as this
+        memory's user."""
+        return (self._db.store.as_user(self._acting_user) if self._db is not None
+                else self.session_store)
+
+    @property
+    def db(self) -> MemoryDb | None:
+        """phidata's memory db, its calls acting as this memory's user."""
+        if self._db is None:
+            return None
+        return self._db.for_user(self._acting_user)  # type: ignore[return-value]
+
+    @db.setter
+    def db(self, value: MemoryDb | None) -> None:
+        self._db = value
+
+    @property
+    def _acting_user(self) -> str | None:
+        return self._agent.effective_user_id if self._agent is not None else self._user_id
 
     @property
     def owner(self) -> MemoryOwner:
@@ -153,7 +172,7 @@ class AgentMemory:
         if self._cleared:
             return []
         wait_for_memory_work(None, self.user_id, self.wait_timeout)
-        found = self.memory_store.user_memories(self.user_id)[::-1]
+        found = self.memory_store.user_memories()[::-1]
         return found if self.num_memories is None else found[:self.num_memories]
 
     @property

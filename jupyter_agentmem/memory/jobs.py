@@ -90,7 +90,7 @@ def metered(work: MemoryWork, kind: str, store: Store,
     """The work's model (or ``model``), each call of it a row of the usage ledger in
     ``store``."""
     def record(call: ModelCall) -> None:
-        store.record_model_call(call.model_copy(update={
+        store.as_user(work.user_id).record_model_call(call.model_copy(update={
             "session_id": work.run.session_id, "user_id": work.user_id,
             "run_id": work.run.run_id}))
 

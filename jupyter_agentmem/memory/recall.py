@@ -93,10 +93,11 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     # Each run has two indexed messages; the excluded runs may rank first; some hits are
     # of runs that are no longer live: ask for enough, bounded.
     limit = min(10_000, 2 * (n + len(exclude)) + 4 * n + 16)
-    hits = store.search(text, user_id=user_id, kinds=["messages"], limit=limit)
+    store = store.as_user(user_id)
+    hits = store.search(text, kinds=["messages"], limit=limit)
     ranked = list(dict.fromkeys(hit["run_id"] for hit in hits
                                 if hit.get("run_id") and hit["run_id"] not in exclude))
-    runs = {r.run_id: r for r in store.user_runs(user_id, ranked[:4 * n + 16])}
+    runs = {r.run_id: r for r in store.user_runs(ranked[:4 * n + 16])}
     # Where to cut a long message: around the first of the message's words (the first
     # 32 of 3+ letters, as the search uses at most 32 terms) that it holds.
     terms = [t for t in dict.fromkeys(_WORD.findall(text[:10_000].lower())) if len(t) > 2][:32]

@@ -18,9 +18,10 @@ def select_memories(store: Store, user_id: str, text: str | None, limit: int) ->
     """At most ``limit`` of ``user_id``'s live memories for ``text``, oldest first."""
     if limit <= 0:
         return []
-    if store.count_memories(user_id) <= limit:
-        return store.user_memories(user_id)
+    store = store.as_user(user_id)
+    if store.count_memories() <= limit:
+        return store.user_memories()
     newest = min(NEWEST, limit)
-    hits = store.search(text, user_id=user_id, kinds=["memories"],
+    hits = store.search(text, kinds=["memories"],
                         limit=limit) if text and text.strip() else []
-    return store.memories_by_relevance(user_id, [h["id"] for h in hits], newest, limit)
+    return store.memories_by_relevance([h["id"] for h in hits], newest, limit)

@@ -240,7 +240,7 @@ def _add(store: Store, run: Run, user_id: str, args: dict[str, Any],
     if is_duplicate(text, existing):
         result.duplicates.append(text)
         return None
-    memory = store.add_memory(Memory(user_id=user_id, memory=text, topics=topics,
+    memory = store.as_user(user_id).add_memory(Memory(user_id=user_id, memory=text, topics=topics,
                                      input=run.message.content if run.message else None,
                                      session_id=run.session_id), actor="model",
                               runs=[run])  # provenance: a purge of the run removes it
@@ -263,8 +263,8 @@ def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
     text, topics = parsed
     if normalise(text) == normalise(target.memory) and (not topics or topics == target.topics):
         return None  # no change: nothing to record
-    store.update_memory(user_id, target.memory_id, text, topics or None, actor="model",
-                        runs=[run])
+    store.as_user(user_id).update_memory(target.memory_id, text, topics or None,
+                                         actor="model", runs=[run])
     result.updated.append(target.memory_id)
     return None
 
@@ -273,7 +273,7 @@ def _delete(store: Store, run: Run, user_id: str, args: dict[str, Any],
             target: Memory, existing: list[Memory], result: MemoryUpdate) -> str | None:
     if target.memory_id in result.deleted:
         return None
-    store.delete_memory(user_id, target.memory_id, actor="model")
+    store.as_user(user_id).delete_memory(target.memory_id, actor="model")
     result.deleted.append(target.memory_id)
     return None
 

@@ -57,9 +57,15 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _store(nb: Notebook, options: dict[str, Any]) -> Store:
+    """The store acting as the command's user (``user=``, else the notebook's): every
+    read and write below is that user's, checked by the store itself."""
+    return nb.store.as_user(options.get("user", nb.user))
+
+
 def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
     # A user sees their own sessions (and the ones nobody owns), never another user's.
-    return _frame(nb.store.list_sessions(user_id=options.get("user", nb.user)),
+    return _frame(_store(nb, options).list_sessions(),
                   ["session_id", "user_id", "agent_name", "model", "runs", "messages",
                    "created_at", "updated_at"])
 
@@ -67,21 +73,21 @@ def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
 def _own_session(nb: Notebook, options: dict[str, Any]) -> str:
     """The session asked for, when it is the user's (StoreError otherwise)."""
     session = options.get("session", nb.session_id)
-    nb.store.session_for_user(session, options.get("user", nb.user))
+    _store(nb, options).usable_session(session)
     return session
 
 
 def history(nb: Notebook, options: dict[str, Any]) -> Any:
+    store = _store(nb, options)
     if "at" in options:  # a search hit: its session, from 2 runs before to 2 after
-        found = nb.store.get_message(options["at"])
-        if found is None:
-            raise UsageError(f"No message {options['at']!r} in this store.")
-        nb.store.session_for_user(found["session_id"], options.get("user", nb.user))
-        rows = nb.store.message_rows(found["session_id"])
+        found = store.get_message(options["at"])
+        if found is None:  # none, or of another user's session: the same answer
+            raise UsageError(f"No message {options['at']!r} for user {store.user_id!r}.")
+        rows = store.message_rows(found["session_id"])
         mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
     else:
-        rows = nb.store.message_rows(_own_session(nb, options))
+        rows = store.message_rows(_own_session(nb, options))
     from .frames import readable_history
 
     return readable_history(rows, list(HISTORY_COLUMNS), options.get("columns") == "all")
@@ -101,8 +107,7 @@ def _wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: 
 
 def memories(nb: Notebook, options: dict[str, Any]) -> Any:
     _wait_for_memory_work(None, options.get("user", nb.user), nb.memory_wait)
-    found = nb.store.user_memories(options.get("user", nb.user),
-                                   include_deleted=options.get("deleted", False))
+    found = _store(nb, options).user_memories(include_deleted=options.get("deleted", False))
     return _frame([m.model_dump() for m in found],
                   ["memory_id", "user_id", "memory", "topics", "input", "session_id",
                    "created_at", "updated_at", "deleted_at"])
@@ -112,15 +117,15 @@ def summary(nb: Notebook, options: dict[str, Any]) -> Any:
     session = _own_session(nb, options)
     # Summaries are made lazily: reading one brings it up to the session's last run.
     nb.catch_up_summary(session, options.get("user", nb.user))
-    found = nb.store.list_summaries(session)
+    found = _store(nb, options).list_summaries(session)
     return _frame([s.model_dump() for s in found],
                   ["session_id", "version", "summary", "topics", "through_run_seq",
                    "created_at"])
 
 
 def forget(nb: Notebook, options: dict[str, Any]) -> None:
-    user = options.get("user", nb.user)
-    store = nb.store
+    store = _store(nb, options)
+    user = store.user_id
     if "purge" in options:
         purge(nb, options)
         return
@@ -128,17 +133,17 @@ def forget(nb: Notebook, options: dict[str, Any]) -> None:
         raise UsageError("forget session=ID / message=ID removes text for good: add "
                          "purge=yes (and confirm=yes). " + line_usage())
     if "memory_id" in options:
-        store.delete_memory(user, options["memory_id"], actor="user")
+        store.delete_memory(options["memory_id"], actor="user")
         print(f"Forgot memory {options['memory_id']} of user {user!r} (undo from the "
               "panel or memory_events).")
         return
     if "user" not in options:
         raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. " + line_usage())
     if options.get("confirm") != "yes":
-        n = len(store.user_memories(user))
+        n = len(store.user_memories())
         raise UsageError(f"This forgets all {n} memories of user {user!r} (soft delete, "
                          "undoable). Add confirm=yes to do it.")
-    n = store.delete_user_memories(user, actor="user")
+    n = store.delete_user_memories(actor="user")
     print(f"Forgot {n} memories of user {user!r}.")
 
 
@@ -152,15 +157,15 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
     if "session" not in options and "message" not in options and "user" not in options:
         raise UsageError("purge=yes needs what to purge: user=ID (all of a user's data), "
                          "session=ID or message=ID. " + line_usage())
-    user = options.get("user", nb.user)
+    store = _store(nb, options)
+    user = store.user_id
     session, message = options.get("session"), options.get("message")
-    store = nb.store
     # Memory work queued for this user or session would write after the purge.
     found = store.get_message(message) if message else None
     _wait_for_memory_work(found["session_id"] if found else session, user, nb.memory_wait)
     what = (f"message {message!r}" if message else f"session {session!r}" if session
             else "all data") + f" of user {user!r}"
-    counts = store.purge(user, session_id=session, message_id=message,
+    counts = store.purge(session_id=session, message_id=message,
                          dry_run=options.get("confirm") != "yes")
     said = ", ".join(f"{n} {name}" for name, n in counts.items())
     if options.get("confirm") != "yes":
@@ -174,12 +179,14 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
 
 
 def export(nb: Notebook, options: dict[str, Any]) -> str:
-    from ..store.archive import write_archive
+    from ..store.archive import format_of, write_archive
 
-    if "session" in options and "user" in options:
-        raise UsageError("export takes session=ID or user=ID, not both. " + line_usage())
+    format_of(options["path"])  # a path we cannot write is said before anything is read
+
+    # session=: that session (of user=, else the notebook's user); user= alone: all of
+    # that user's data; neither: the kernel's session.
     session = options.get("session", None if "user" in options else nb.session_id)
-    rows = nb.store.export_rows(session_id=session, user_id=options.get("user"))
+    rows = _store(nb, options).export_rows(session_id=session)
     where = write_archive(rows, options["path"])
     counts = ", ".join(f"{len(found)} {table}" for table, found in rows.items() if found)
     print(f"Exported {counts or 'nothing'} to {where}.")
@@ -189,14 +196,14 @@ def export(nb: Notebook, options: dict[str, Any]) -> str:
 def import_(nb: Notebook, options: dict[str, Any]) -> dict[str, int]:
     from ..store.archive import read_archive
 
-    added = nb.store.import_rows(read_archive(options["path"]))
+    added = _store(nb, options).import_rows(read_archive(options["path"]))
     counts = ", ".join(f"{n} {table}" for table, n in added.items() if n)
     print(f"Imported {counts or 'nothing new'} from {options['path']}.")
     return added
 
 
 def search(nb: Notebook, options: dict[str, Any]) -> Any:
-    from ..search import search as search_store
+    from ..ranked import search as search_store
 
     if not options.get("query", "").strip():
         raise UsageError('search needs words: %agent search "words" [user=ID] [session=ID] '
@@ -215,7 +222,7 @@ def usage(nb: Notebook, options: dict[str, Any]) -> Any:
     """The usage ledger (every model call), or its sums by session, model, day or kind."""
     import pandas as pd
 
-    rows = pd.DataFrame(nb.store.usage_rows(), columns=USAGE_COLUMNS)
+    rows = pd.DataFrame(_store(nb, options).usage_rows(), columns=USAGE_COLUMNS)
     by = {"session": "session_id"}.get(options.get("by"), options.get("by"))
     if options.get("plot") and by is None:
         by = "day"
@@ -248,9 +255,9 @@ def _plot(table: Any, by: str) -> None:
 def context(nb: Notebook, options: dict[str, Any]) -> None:
     from .context_view import as_json, as_text
 
-    store = nb.store
+    store = _store(nb, options)
     # What a run sent holds its session's history, the user's memories and recalled
-    # exchanges: shown only to the session's user, as %agent history is.
+    # exchanges: shown only to the session's user (the store reads it for them only).
     session = _own_session(nb, options) if "run" not in options else None
     run_id = options.get("run") or store.last_run_id(session)
     if run_id is None:
@@ -258,10 +265,9 @@ def context(nb: Notebook, options: dict[str, Any]) -> None:
                          "Give run=ID or session=ID.")
     found = store.run_context(run_id)
     if found is None:
-        raise UsageError(f"No stored request for run {run_id!r} (an unknown run, or one "
-                         "stored before requests were kept).")
-    if found.session_id is not None:
-        store.session_for_user(found.session_id, options.get("user", nb.user))
+        raise UsageError(f"No stored request for run {run_id!r} for user {store.user_id!r} "
+                         "(an unknown run, another user's, or one stored before requests "
+                         "were kept).")
     print(as_json(found) if options.get("json") else as_text(found, f"Run {run_id}"))
 
 
@@ -320,14 +326,18 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "user's, a session's or a message's text for good"),
     Command("panel", panel, (SESSION, USER), "the editable panel"),
     Command("export", export,
-            (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),
+            (SESSION, opt.Option("user", opt.non_empty, "ID",
+                                 "whose (alone: every session of that user)"), PATH),
             "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
-    Command("import", import_, (PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
+    Command("import", import_,
+            (PATH, opt.Option("user", opt.non_empty, "ID", "whose rows they become (default: "
+                              "AgentMagics.user); another user's rows are refused")),
+            "a user's rows from a .jsonl or .parquet export (ids kept)"),
     Command("usage", usage,
-            (opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
+            (USER, opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
                         "session|model|day|kind", "sum the calls by this"),
              opt.Option("plot", opt.on_off, "on|off", "draw it (needs matplotlib)")),
-            "every model call (chat, memory, summary) with its tokens; sums; a plot"),
+            "a user's model calls (chat, memory, summary) with their tokens; sums; a plot"),
     Command("search", search,
             (opt.Option("query", opt.any_text, '"WORDS"', "what to look for (first word)",
                         required=True), USER, SESSION,

@@ -32,7 +32,7 @@ class Source(Protocol):
 
     def cell_option_table(self) -> dict[str, opt.Option]: ...
 
-    def known_sessions(self) -> list[dict[str, Any]]: ...
+    def known_sessions(self, user: str) -> list[dict[str, Any]]: ...
 
 
 def words_before(line: str) -> tuple[str, list[str], str] | None:
@@ -67,11 +67,10 @@ def option_values(source: Source, key: str, option: opt.Option,
                   words: list[str]) -> list[str]:
     if key == "session":
         user = next((w[5:] for w in words if w.startswith("user=")), source.user)
-        return _unique(s["session_id"] for s in source.known_sessions()
+        return _unique(s["session_id"] for s in source.known_sessions(user)
                        if s.get("user_id") == user)
-    if key == "user":
-        return _unique([source.user] + [s.get("user_id") or "" for s in
-                                        source.known_sessions()])
+    if key == "user":  # other users' ids are not offered: the store lists none
+        return [source.user]
     if "|" in option.shape:
         return option.shape.split("|")
     return []

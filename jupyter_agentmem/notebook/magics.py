@@ -178,7 +178,7 @@ class AgentMagics(Magics):
         from ..model.base import ModelConfigError
         from ..store import AgentStorage
 
-        store = self.store
+        store = self.store.as_user(user_id)
         model = self.chat_model(self.model)
         try:
             model.check()
@@ -192,8 +192,9 @@ class AgentMagics(Magics):
                                                           wait_timeout=self.memory_wait))
         agent.memory.catch_up_summary()
 
-    def known_sessions(self) -> list[dict[str, Any]]:
-        return self.store.list_sessions()
+    def known_sessions(self, user: str) -> list[dict[str, Any]]:
+        """``user``'s sessions (tab completion offers no other user's ids)."""
+        return self.store.as_user(user).list_sessions()
 
     # --- shared pieces --------------------------------------------------------
     @property

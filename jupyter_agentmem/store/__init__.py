@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from .base import StaleEdit, Store, StoreError
+from .base import DEFAULT_USER, StaleEdit, Store, StoreError
 from .duckdb import DuckDbStore
 from .duckdb.file_lock import LockTimeout
 from .handles import AgentStorage, MemoryDb, StoreHandle
 from .postgres import PostgresStore  # psycopg itself is imported at the first connection
 from .registry import open_store
 
-__all__ = ["AgentStorage", "DuckDbStore", "LockTimeout", "MemoryDb", "PostgresStore",
-           "StaleEdit", "Store", "StoreError", "StoreHandle", "open_store"]
+__all__ = ["DEFAULT_USER", "AgentStorage", "DuckDbStore", "LockTimeout", "MemoryDb",
+           "PostgresStore", "StaleEdit", "Store", "StoreError", "StoreHandle", "open_store"]
 

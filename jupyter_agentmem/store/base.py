@@ -1,8 +1,15 @@
 """The store contract: everything the agent, the memory work, the magics and the panel
 ask of persistence.
 
-``sql/store.py`` implements it once in SQL for every engine (DuckDB, PostgreSQL);
-a caller never knows which engine it talks to.
+``sql/store.py`` implements it once in SQL for every engine (DuckDB, SQLite,
+PostgreSQL); a caller never knows which engine it talks to.
+
+Every store object acts as one user (``user_id``; ``DEFAULT_USER`` unless ``as_user``
+says otherwise), and every session- or user-scoped call is that user's: ownership is
+checked here, in the store, in the statement that reads or writes (``sql/owner.py``),
+never by the caller. Another user's session reads as absent; a write into it is
+refused. Store-wide calls (``export_all``, ``import_all``, ``table_rows``) are for the
+file's owner at the command line (``migrate``), not for a notebook user.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..types import Memory, ModelCall, Run, RunContext, SessionInfo, SessionSummary
+
+DEFAULT_USER = "default"  # who acts when nobody says (phidata's user_id=None)
 
 
 class StoreError(RuntimeError):
@@ -38,6 +47,16 @@ class Store(ABC):
         """Where the data lives, safe to show: a file path, a URL without its password,
         or ``None`` for a private in-memory store."""
 
+    @property
+    @abstractmethod
+    def user_id(self) -> str:
+        """The user this store object acts as."""
+
+    @abstractmethod
+    def as_user(self, user_id: str | None) -> Store:
+        """This store acting as ``user_id`` (``None``: ``DEFAULT_USER``). Same database,
+        same engine, same table names."""
+
     @abstractmethod
     def close(self) -> None:
         """Let go of the database now (hand a DuckDB file to another process); the next
@@ -59,39 +78,44 @@ class Store(ABC):
 
     # --- sessions -------------------------------------------------------------
     @abstractmethod
-    def get_session(self, session_id: str) -> SessionInfo | None: ...
+    def get_session(self, session_id: str) -> SessionInfo | None:
+        """The session, if the acting user may see it (theirs or nobody's), else None."""
 
     @abstractmethod
-    def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
-        """The session if ``user_id`` may use it (theirs, new, or owned by nobody yet);
-        ``StoreError`` when it belongs to another user."""
+    def usable_session(self, session_id: str) -> SessionInfo | None:
+        """The session if the acting user may use it (theirs, or owned by nobody yet);
+        None when there is none; ``StoreError`` when it belongs to another user."""
 
     @abstractmethod
-    def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        """Every session (with ``user_id``: that user's and nobody's) with its run and
-        message counts, newest first."""
+    def list_sessions(self) -> list[dict[str, Any]]:
+        """The acting user's sessions (and nobody's) with their run and message counts,
+        newest first."""
 
     @abstractmethod
-    def save_session(self, session_id: str, user_id: str | None = None,
-                     agent_name: str | None = None, session_name: str | None = None) -> None:
-        """Create the session's row if missing; set the names given (``None`` keeps)."""
+    def save_session(self, session_id: str, agent_name: str | None = None,
+                     session_name: str | None = None) -> None:
+        """Create the session's row (the acting user's) if missing; set the names given
+        (``None`` keeps). ``StoreError`` when it belongs to another user."""
 
     @abstractmethod
     def delete_session(self, session_id: str, actor: str = "user") -> bool:
-        """Delete a session with its runs, messages and summaries (an event records the
-        counts); memories stay with their user. ``False`` if there was no such session."""
+        """Delete a session with its runs, messages, summaries and search rows (an event
+        records the counts); memories stay with their user. ``False`` if there was no
+        such session; ``StoreError`` when it belongs to another user."""
 
     # --- runs and messages ----------------------------------------------------
     @abstractmethod
-    def stage_run(self, run: Run, user_id: str | None = None) -> None:
+    def stage_run(self, run: Run) -> None:
         """Keep ``run.messages[0]`` (the user's message) where the death of this process
         cannot lose it, before the model is called, without waiting for a disk write.
         Should the process die before ``append_run(run)``, the run is kept with status
         ``interrupted`` and that message (sql/staged.py)."""
 
     @abstractmethod
-    def append_run(self, run: Run, user_id: str | None = None) -> int:
-        """Store a run and its messages in one transaction; return its seq."""
+    def append_run(self, run: Run) -> int:
+        """Store a run and its messages in one transaction, in a session of the acting
+        user (created or claimed if needed); return its seq. ``StoreError`` when the
+        session belongs to another user."""
 
     @abstractmethod
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
@@ -110,10 +134,10 @@ class Store(ABC):
         """What the model saw in that run (the request sent, the token split), or None."""
 
     @abstractmethod
-    def user_runs(self, user_id: str, run_ids: Sequence[str]) -> list[Run]:
+    def user_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Those of ``run_ids`` that are live runs (ok, not superseded) of a session of
-        this namespace owned by ``user_id``, with their live messages; any order. A run
-        of another user's session, or of a session owned by nobody, is never returned."""
+        this namespace owned by the acting user, with their live messages; any order. A
+        run of another user's session, or of a session owned by nobody, never comes."""
 
     @abstractmethod
     def last_run_id(self, session_id: str) -> str | None:
@@ -158,31 +182,33 @@ class Store(ABC):
 
     # --- memories -------------------------------------------------------------
     @abstractmethod
-    def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]: ...
+    def user_memories(self, include_deleted: bool = False) -> list[Memory]:
+        """The acting user's memories (of this namespace), oldest first."""
 
     @abstractmethod
-    def count_memories(self, user_id: str) -> int:
-        """How many live memories ``user_id`` has."""
+    def count_memories(self) -> int:
+        """How many live memories the acting user has."""
 
     @abstractmethod
-    def memories_by_relevance(self, user_id: str, ranked_ids: list[str], newest: int,
+    def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
-        """At most ``limit`` live memories of ``user_id``: the ``newest`` most recently
-        updated, then ``ranked_ids`` in their order; returned oldest first."""
+        """At most ``limit`` live memories of the acting user: the ``newest`` most
+        recently updated, then ``ranked_ids`` in their order; returned oldest first."""
 
     @abstractmethod
-    def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
-        """One of ``user_id``'s memories (deleted ones too), or None."""
+    def get_memory(self, memory_id: str) -> Memory | None:
+        """One of the acting user's memories (deleted ones too), or None."""
 
     @abstractmethod
     def add_memory(self, memory: Memory, actor: str = "model",
                    runs: Sequence[Run] = ()) -> Memory:
-        """Keep a new memory; ``runs``: the runs it came from (its provenance, what a
-        purge of those runs removes it with). ``StoreError`` if one was purged."""
+        """Keep a new memory of the acting user (``memory.user_id`` must be theirs);
+        ``runs``: the runs it came from (its provenance, what a purge of those runs
+        removes it with). ``StoreError`` if one was purged, or its id is taken."""
 
     @abstractmethod
     def update_memory(
-        self, user_id: str, memory_id: str, memory: str | None, topics: list[str] | None,
+        self, memory_id: str, memory: str | None, topics: list[str] | None,
         actor: str, expected: dict[str, Any] | None = None, runs: Sequence[Run] = (),
     ) -> Memory:
         """Change a memory's text and/or topics (``None``: kept as stored); only the
@@ -191,17 +217,14 @@ class Store(ABC):
         change came from, added to the memory's provenance."""
 
     @abstractmethod
-    def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
+    def delete_memory(self, memory_id: str, actor: str) -> None: ...
 
     @abstractmethod
-    def restore_memory(self, user_id: str, memory_id: str, actor: str) -> None: ...
+    def restore_memory(self, memory_id: str, actor: str) -> None: ...
 
     @abstractmethod
-    def delete_user_memories(self, user_id: str, actor: str) -> int: ...
-
-    @abstractmethod
-    def memory_users(self) -> list[str]:
-        """Every user id that has live memories (phidata's memory db reads all users)."""
+    def delete_user_memories(self, actor: str) -> int:
+        """Soft-delete every live memory of the acting user; how many."""
 
     # --- summaries ------------------------------------------------------------
     @abstractmethod
@@ -236,20 +259,21 @@ class Store(ABC):
 
     # --- events ---------------------------------------------------------------
     @abstractmethod
-    def events(
-        self, target_id: str | None = None, user_id: str | None = None
-    ) -> list[dict[str, Any]]:
-        """Changes, oldest first, optionally for one target or user."""
+    def events(self, target_id: str | None = None) -> list[dict[str, Any]]:
+        """Changes to the acting user's memories and sessions, oldest first (optionally
+        of one target)."""
 
     @abstractmethod
     def undo_event(self, event_id: str, actor: str = "user") -> None:
-        """Put back the value an event replaced (itself recorded as an event)."""
+        """Put back the value an event of the acting user replaced (itself recorded as
+        an event); ``StoreError`` for another user's event."""
 
     @abstractmethod
-    def purge(self, user_id: str, session_id: str | None = None,
+    def purge(self, session_id: str | None = None,
               message_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
-        """Remove for good (not a soft delete) the text of ``user_id``'s data: all of it,
-        or one of their sessions, or one message of theirs; with the memories and
+        """Remove for good (not a soft delete) the text of the acting user's data: all of
+        it (everything they wrote, in whatever session it landed), or one of their
+        sessions, or one message of theirs; with the memories and
         summary versions derived from it, its search index rows and stored requests;
         the usage ledger keeps the numbers, the audit trail a sha256 of each value.
         One transaction, then the database's files are scrubbed. ``StoreError`` for a
@@ -259,34 +283,44 @@ class Store(ABC):
     # --- usage ledger ---------------------------------------------------------
     @abstractmethod
     def record_model_call(self, call: ModelCall) -> None:
-        """Keep one background model call (chat calls are kept as runs)."""
+        """Keep one background model call of the acting user (chat calls are runs)."""
 
     @abstractmethod
-    def usage_rows(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        """Every model call, chat and background, oldest first: kind, model, session_id,
-        user_id, run_id, input_tokens, output_tokens, latency_ms, ok, created_at."""
+    def usage_rows(self) -> list[dict[str, Any]]:
+        """The acting user's model calls, chat and background, oldest first: kind,
+        model, session_id, user_id, run_id, input_tokens, output_tokens, latency_ms, ok,
+        created_at."""
 
     # --- search ---------------------------------------------------------------
     @abstractmethod
-    def search(self, query: str, session_id: str | None = None, user_id: str | None = None,
+    def search(self, query: str, session_id: str | None = None,
                kinds: Sequence[str] = ("messages", "memories", "summaries"),
                limit: int = 20) -> list[dict[str, Any]]:
-        """The best-ranked texts for ``query`` (BM25), best first: id, kind, session_id,
-        user_id, run_id, run_seq, role, score, snippet, created_at. ``user_id`` keeps only
-        that user's texts, ``session_id`` only that session's."""
+        """The acting user's best-ranked texts for ``query`` (BM25), best first: id,
+        kind, session_id, user_id, run_id, run_seq, role, score, snippet, created_at;
+        ``session_id`` keeps only that session's."""
 
     # --- transfer (export, import, migrate) -----------------------------------
     @abstractmethod
-    def export_rows(self, session_id: str | None = None,
-                    user_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
-        """Every row of a session, or of a user, or (neither) of the whole store, by
-        table, as plain values (timestamps as ISO text)."""
+    def export_rows(self, session_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every row of one of the acting user's sessions, or (``None``) of all the
+        acting user's data, by table, as plain values (timestamps as ISO text)."""
 
     @abstractmethod
     def import_rows(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
-        """Add the rows not there yet, ids kept, all or nothing; how many each table
-        gained (importing twice adds nothing)."""
+        """Add the rows not there yet, ids kept, as the acting user's, all or nothing;
+        how many each table gained (importing twice adds nothing). A row naming another
+        user, or another user's session, memory or message, refuses the whole import."""
 
-    # --- raw tables (for pandas) ---------------------------------------------
+    # --- the whole store (the file's owner, at the command line) --------------
     @abstractmethod
-    def table_rows(self, table: str) -> list[dict[str, Any]]: ...
+    def export_all(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every user (``migrate``)."""
+
+    @abstractmethod
+    def import_all(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+        """``import_rows`` with every user's rows kept as they are (``migrate``)."""
+
+    @abstractmethod
+    def table_rows(self, table: str) -> list[dict[str, Any]]:
+        """A raw table, every user's rows (tests and the command line)."""

@@ -8,6 +8,7 @@ that location; the backend classes differ only in how the location is given.
 
 from __future__ import annotations
 
+import copy
 import os
 
 from ..types import AgentSession, Memory, MemoryRow
@@ -26,21 +27,35 @@ class StoreHandle:
         self.table_name = table_name or self.default_table
         # Scoped to table_name; its view (phidata's row shape) is made at the first write.
         self.store = self.scope(store)
+        # Who a call without a user_id acts as (None: "default"); an Agent's handles act
+        # as the agent's user (``for_user``), as phidata's examples expect.
+        self.user_id: str | None = None
 
     def scope(self, store: Store) -> Store:
         return store
+
+    def for_user(self, user_id: str | None) -> StoreHandle:
+        """This handle, its calls without a ``user_id`` acting as ``user_id``."""
+        if user_id == self.user_id:
+            return self
+        bound = copy.copy(self)
+        bound.user_id = user_id
+        return bound
+
+    def acting(self, user_id: str | None = None) -> Store:
+        """The store acting as ``user_id``, else as this handle's user."""
+        return self.store.as_user(user_id if user_id is not None else self.user_id)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(table_name={self.table_name!r}, at={self.store.path!r})"
 
 
-DEFAULT_USER = "default"  # the user of a memory read or written without one
-
-
 class AgentStorage(StoreHandle):
     """Where an agent's sessions, runs and messages persist (resume by ``session_id``).
 
-    phidata's storage methods, in phidata's row shape (``AgentSession``).
+    phidata's storage methods, in phidata's row shape (``AgentSession``). Each call acts
+    as its ``user_id`` (``None``: ``"default"``, as an Agent without a user): a user
+    sees their own sessions and nobody's, never another user's (the store checks).
     """
 
     default_table = "agent_sessions"
@@ -50,42 +65,43 @@ class AgentStorage(StoreHandle):
         return store.scoped(sessions=self.table_name)
 
     def read(self, session_id: str, user_id: str | None = None) -> AgentSession | None:
-        """The session, or ``None`` (also when ``user_id`` is given and is not its user)."""
-        found = agent_session(self.store, session_id)
-        if found is None or (user_id and found.user_id != user_id):
-            return None
-        return found
+        """The session, or ``None`` (also when it is another user's)."""
+        return agent_session(self.acting(user_id), session_id)
 
     def upsert(self, session: AgentSession, create_and_retry: bool = True) -> AgentSession | None:
         """Create or update the session's row (ids, agent name, ``session_name``); runs
         are stored turn by turn, not from ``session.memory``."""
         name = (session.session_data or {}).get("session_name")
         agent_name = (session.agent_data or {}).get("name")
-        self.store.save_session(session.session_id, session.user_id, agent_name, name)
-        return self.read(session.session_id)
+        store = self.acting(session.user_id)
+        store.save_session(session.session_id, agent_name, name)
+        return self.read(session.session_id, session.user_id)
 
     def get_all_session_ids(self, user_id: str | None = None,
                             agent_id: str | None = None) -> list[str]:
-        """Session ids, newest created first (``agent_id``: we keep no agent ids)."""
-        rows = sorted(self.store.list_sessions(), key=lambda r: r["created_at"], reverse=True)
-        return [r["session_id"] for r in rows if user_id is None or r["user_id"] == user_id]
+        """The user's session ids, newest created first (``agent_id``: we keep none)."""
+        rows = sorted(self.acting(user_id).list_sessions(),
+                      key=lambda r: r["created_at"], reverse=True)
+        return [r["session_id"] for r in rows]
 
     def get_all_sessions(self, user_id: str | None = None,
                          agent_id: str | None = None) -> list[AgentSession]:
-        found = (self.read(i) for i in self.get_all_session_ids(user_id, agent_id))
+        found = (self.read(i, user_id) for i in self.get_all_session_ids(user_id, agent_id))
         return [s for s in found if s is not None]
 
-    def delete_session(self, session_id: str | None = None) -> None:
-        """Delete the session with its runs, messages and summaries (``None``: nothing)."""
+    def delete_session(self, session_id: str | None = None, user_id: str | None = None) -> None:
+        """Delete the user's session with its runs, messages and summaries (``None``:
+        nothing); another user's: ``StoreError``, nothing deleted."""
         if session_id is not None:
-            self.store.delete_session(session_id)
+            self.acting(user_id).delete_session(session_id)
 
 
 class MemoryDb(StoreHandle):
     """Where user memories and their events persist.
 
     phidata's memory-db methods, in phidata's row shape (``MemoryRow``). Deletes are
-    soft (undoable from the panel or ``memory_events``).
+    soft (undoable from the panel or ``memory_events``). Each call acts as a user
+    (``None``: ``"default"``): phidata's "every user's memories" reads are that user's.
     """
 
     default_table = "agent_memory"
@@ -96,45 +112,42 @@ class MemoryDb(StoreHandle):
 
     def read_memories(self, user_id: str | None = None, limit: int | None = None,
                       sort: str | None = None) -> list[MemoryRow]:
-        """A user's (``None``: every user's) memories, newest first unless ``sort="asc"``."""
-        users = [user_id] if user_id is not None else self.store.memory_users()
-        found = [m for u in users for m in self.store.user_memories(u)]
+        """The user's memories, newest first unless ``sort="asc"``."""
+        found = self.acting(user_id).user_memories()
         found.sort(key=lambda m: (m.created_at, m.memory_id), reverse=sort != "asc")
         return [memory_row(m) for m in (found if limit is None else found[:limit])]
 
     def memory_exists(self, memory: MemoryRow) -> bool:
-        return self._owner(memory.id, memory.user_id) is not None
+        return self._live(memory.id, memory.user_id)
 
     def upsert_memory(self, memory: MemoryRow, create_and_retry: bool = True) -> None:
-        """Add the memory, or change it when its id exists."""
+        """Add the memory, or change it when its id exists (as the row's user's)."""
         text = str(memory.memory.get("memory", ""))
         topic = memory.memory.get("topic")
-        owner = self._owner(memory.id, memory.user_id)
-        if owner is not None and memory.id is not None:
-            self.store.update_memory(owner, memory.id, text, [topic] if topic else None, "user")
+        store = self.acting(memory.user_id)
+        if memory.id is not None and self._live(memory.id, memory.user_id):
+            store.update_memory(memory.id, text, [topic] if topic else None, "user")
             return
         kwargs = {"memory_id": memory.id} if memory.id else {}
-        self.store.add_memory(Memory(user_id=memory.user_id or DEFAULT_USER, memory=text,
-                                     topics=[topic] if topic else [],
-                                     input=memory.memory.get("input"), **kwargs), actor="user")
+        store.add_memory(Memory(user_id=store.user_id, memory=text,
+                                topics=[topic] if topic else [],
+                                input=memory.memory.get("input"), **kwargs), actor="user")
 
-    def delete_memory(self, id: str) -> None:  # noqa: A002 (phidata's name)
-        owner = self._owner(id, None)
-        if owner is not None:
-            self.store.delete_memory(owner, id, "user")
+    def delete_memory(self, id: str, user_id: str | None = None) -> None:  # noqa: A002
+        """Delete the user's memory ``id`` (phidata's name); nothing for another's."""
+        if self._live(id, user_id):
+            self.acting(user_id).delete_memory(id, "user")
 
-    def clear(self) -> bool:
-        """Delete every user's memories (soft, undoable); True, as phidata's."""
-        for user in self.store.memory_users():
-            self.store.delete_user_memories(user, "user")
+    def clear(self, user_id: str | None = None) -> bool:
+        """Delete the user's memories (soft, undoable); True, as phidata's."""
+        self.acting(user_id).delete_user_memories("user")
         return True
 
-    def _owner(self, memory_id: str | None, user_id: str | None) -> str | None:
+    def _live(self, memory_id: str | None, user_id: str | None) -> bool:
         if memory_id is None:
-            return None
-        users = [user_id] if user_id else self.store.memory_users()
-        return next((u for u in users if self.store.get_memory(u, memory_id) is not None
-                     and self.store.get_memory(u, memory_id).deleted_at is None), None)
+            return False
+        found = self.acting(user_id).get_memory(memory_id)
+        return found is not None and found.deleted_at is None
 
 
 class FileHandle(StoreHandle):

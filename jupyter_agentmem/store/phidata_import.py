@@ -221,27 +221,30 @@ def import_phidata(store: Store, source: str, table: str = "agent_sessions",
     result = ImportResult()
     with store.batch():
         for session in sessions:
-            known = {r.run_id for r in store.session_runs(session.session_id)}
-            if store.get_session(session.session_id) is None:
+            # Each session is its user's (phidata's None: ``default_user``); a session
+            # id another user holds in ``store`` is refused by the store, nothing kept.
+            mine = store.as_user(session.user_id or default_user)
+            known = {r.run_id for r in mine.session_runs(session.session_id)}
+            if mine.usable_session(session.session_id) is None:
                 result.sessions += 1
-            store.save_session(session.session_id, session.user_id, session.agent_name,
-                               session.session_name)
+            mine.save_session(session.session_id, session.agent_name, session.session_name)
             for run in session.runs:
                 if run.run_id in known:
                     result.skipped.append(run.run_id)
                     continue
-                store.append_run(run, user_id=session.user_id)
+                mine.append_run(run)
                 result.runs += 1
                 result.messages += len(run.messages)
-            latest = store.latest_summary(session.session_id)
+            latest = mine.latest_summary(session.session_id)
             if session.summary is not None and (latest is None
                                                 or latest.summary != session.summary.summary):
-                store.add_summary(session.summary, actor="user")
+                mine.add_summary(session.summary, actor="user")
                 result.summaries += 1
         for memory in memories:
-            if store.get_memory(memory.user_id, memory.memory_id) is not None:
+            mine = store.as_user(memory.user_id)
+            if mine.get_memory(memory.memory_id) is not None:
                 result.skipped.append(memory.memory_id)
                 continue
-            store.add_memory(memory, actor="user")
+            mine.add_memory(memory, actor="user")
             result.memories += 1
     return result

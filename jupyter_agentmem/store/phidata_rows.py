@@ -50,14 +50,18 @@ def run_dict(run: Run) -> dict[str, Any]:
 
 def agent_session(store: Store, session_id: str, memory_store: Store | None = None,
                   flags: dict[str, Any] | None = None) -> AgentSession | None:
-    """The session as phidata's ``AgentSession`` (``None`` if it does not exist)."""
+    """The session as phidata's ``AgentSession`` (``None`` if it does not exist, or is
+    not for ``store``'s acting user to see)."""
     info = store.get_session(session_id)
     if info is None:
         return None
     runs = [r for r in store.session_runs(session_id) if r.status == "ok"]
     summary = store.latest_summary(session_id)
     user = info.user_id
-    memories = (memory_store or store).user_memories(user) if user else []
+    # The memories are the acting user's (never another's: a session nobody owns shows
+    # none).
+    memories = ((memory_store or store).user_memories()
+                if user and user == store.user_id else [])
     memory: dict[str, Any] = {
         "runs": [run_dict(r) for r in runs],
         "messages": [message_dict(m) for r in runs for m in r.messages],

@@ -22,7 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from ... import changes
-from ...store import Store, StoreError, open_store
+from ...store import DEFAULT_USER, Store, StoreError, open_store
 from ...store.location import default_db_path
 from .grid import TableTab
 from .tabs import HistoryTab, MemoriesTab, SessionsTab, SummariesTab
@@ -41,13 +41,14 @@ class AgentPanel(w.VBox):
     def __init__(self, store: Store, session_id: str | None = None, user_id: str | None = None,
                  page_size: int = 200, memory_wait: float = 30.0,
                  catch_up: CatchUp | None = None) -> None:
-        self.store = store
+        self.user_id = user_id or DEFAULT_USER
+        # Everything the panel reads or writes is this user's: the store checks it.
+        self.store = store.as_user(self.user_id)
         # How a shown summary is brought up to its session's last run: the magics'
         # (with the notebook's model); else the work this process deferred.
         self._catch_up = catch_up
         self.memory_wait = memory_wait  # a refresh first waits this long for queued work
         self.session_id = session_id
-        self.user_id = user_id or "default"
         # One lock for the tabs' frames: edits come from the kernel thread, refreshes
         # may come from the memory worker's thread.
         self.lock = threading.RLock()
@@ -135,23 +136,16 @@ class AgentPanel(w.VBox):
             self._catch_up_summary()
             self.guard(self.summaries_tab.reload)
 
-    def load_session(self, session_id: str, user_id: str | None = None) -> None:
-        """Show ``session_id`` (and ``user_id``'s memories, when given) in the tabs.
-
-        A panel opened for a user shows only that user's sessions: another user's is
-        refused in the status line (and the panel stays where it was).
-        """
+    def load_session(self, session_id: str) -> None:
+        """Show ``session_id`` in the tabs: the panel's user's sessions only, another
+        user's is refused in the status line (and the panel stays where it was)."""
         with self.lock:
-            owner = self.user_id or user_id
-            if owner:
-                try:
-                    self.store.session_for_user(session_id, owner)
-                except StoreError as exc:
-                    self.say(f"Not loaded: {exc}")
-                    return
+            try:
+                self.store.usable_session(session_id)
+            except StoreError as exc:
+                self.say(f"Not loaded: {exc}")
+                return
             self.session_id = session_id
-            if user_id and not self.user_id:
-                self.user_id = user_id
             self.history_tab.follow_end = True
             self.refresh()
             self.tabs.selected_index = 0
@@ -226,21 +220,22 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 def panel(session_id: str | None = None, user_id: str | None = None,
           store: Store | type[Store] | str | None = None, page_size: int = 200,
           memory_wait: float = 30.0, catch_up: CatchUp | None = None) -> AgentPanel:
-    """The editable panel for ``session_id`` (default: the newest session) and ``user_id``.
+    """The editable panel of ``user_id`` (default ``"default"``) for ``session_id``
+    (default: their newest session).
 
     ``store`` is a ``Store``, a store class, a DuckDB file path, or ``None`` for the
-    default database (``AGENTMEM_DB`` or the Jupyter data dir).
+    default database (``AGENTMEM_DB`` or the Jupyter data dir). Another user's session
+    is refused (``StoreError``); their memories are never shown.
     """
     if store is None or isinstance(store, (str, os.PathLike)):
         store = open_store(default_db_path(os.fspath(store) if store else None))
     elif isinstance(store, type):
         store = store(default_db_path())
-    if session_id is not None and user_id is not None:
-        store.session_for_user(session_id, user_id)  # another user's: StoreError
-    if session_id is None:
+    store = store.as_user(user_id)
+    if session_id is not None:
+        store.usable_session(session_id)  # another user's: StoreError
+    else:
         sessions = store.list_sessions()
         session_id = sessions[0]["session_id"] if sessions else None
-        if user_id is None and sessions:
-            user_id = sessions[0]["user_id"]
     return AgentPanel(store, session_id=session_id, user_id=user_id, page_size=page_size,
                       memory_wait=memory_wait, catch_up=catch_up)

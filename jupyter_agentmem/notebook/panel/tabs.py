@@ -169,8 +169,7 @@ class MemoriesTab(TableTab):
                        layout=w.Layout(flex_flow="row nowrap", align_items="center"))]
 
     def fetch(self) -> pd.DataFrame:
-        memories = self.panel.store.user_memories(self.panel.user_id,
-                                                  include_deleted=self.with_deleted)
+        memories = self.panel.store.user_memories(include_deleted=self.with_deleted)
         return to_frame(self.remember([m.model_dump() for m in memories]), self.columns)
 
     def describe(self, row: int) -> str:
@@ -183,8 +182,8 @@ class MemoriesTab(TableTab):
         if self.frame.at[row, "deleted_at"]:
             raise Refused(f"memory {memory_id} is deleted (undo the delete first)")
         text, topics, shown = text_or_topics(column, value, "memory", "a memory")
-        stored = self.panel.store.update_memory(self.panel.user_id, memory_id, text, topics,
-                                                actor="user", expected=self.expected(row))
+        stored = self.panel.store.update_memory(memory_id, text, topics, actor="user",
+                                                expected=self.expected(row))
         self.stored(row, {"memory": stored.memory, "topics": stored.topics})
         event = self.last_event(memory_id, f"edit of memory {memory_id}")
         self.frame.at[row, "updated_at"] = to_frame(  # shown with the edit (push)
@@ -213,7 +212,7 @@ class MemoriesTab(TableTab):
 
     def delete_row(self, row: int) -> tuple[str, str]:
         memory_id = self.frame.at[row, "memory_id"]
-        self.panel.store.delete_memory(self.panel.user_id, memory_id, actor="user")
+        self.panel.store.delete_memory(memory_id, actor="user")
         return memory_id, f"memory {memory_id}"
 
 
@@ -287,8 +286,7 @@ class SessionsTab(TableTab):
 
     def fetch(self) -> pd.DataFrame:
         # The panel's user's sessions (and the ones nobody owns), never another user's.
-        return to_frame(self.panel.store.list_sessions(user_id=self.panel.user_id),
-                        self.columns)
+        return to_frame(self.panel.store.list_sessions(), self.columns)
 
     def describe(self, row: int) -> str:
         r = self.frame.iloc[row]
@@ -300,4 +298,4 @@ class SessionsTab(TableTab):
             self.panel.say("Click a session first.")
             return
         r = self.frame.iloc[self.selected]
-        self.panel.load_session(r["session_id"], r["user_id"] or None)
+        self.panel.load_session(r["session_id"])

@@ -20,15 +20,19 @@ _LEDGER = """
 class LedgerSql(SqlRows):
     """Recording and reading model calls (a mixin of ``SqlStore``)."""
 
+    _user_id: str  # the acting user (SqlStore.as_user)
+
     def record_model_call(self, call: ModelCall) -> None:
+        # The row is the acting user's, whatever the call object says.
         with self._transaction() as con:
             con.execute(
                 "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [call.call_id, call.kind, call.model, call.session_id, call.user_id,
+                [call.call_id, call.kind, call.model, call.session_id, self._user_id,
                  call.run_id, call.input_tokens, call.output_tokens, call.latency_ms,
                  call.ok, call.created_at])
 
-    def usage_rows(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        where = "" if user_id is None else "WHERE user_id = ?"
-        return self._dicts(f"SELECT * FROM ({_LEDGER}) ledger {where} ORDER BY created_at",
-                           [] if user_id is None else [user_id])
+    def usage_rows(self) -> list[dict[str, Any]]:
+        # A chat call's row is its run, whose user_id is its author; a background
+        # call's, the user it worked for: a user sees only their own calls.
+        return self._dicts(f"SELECT * FROM ({_LEDGER}) ledger WHERE user_id = ? "
+                           "ORDER BY created_at", [self._user_id])

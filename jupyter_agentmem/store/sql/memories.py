@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...types import Memory, Run, SessionSummary
+from ...types import Memory, Run, SessionSummary, utcnow
 from ..base import StoreError
 from ..values import check_id
-from . import provenance
+from . import owner, provenance
 from .rows import MEMORY, SUMMARY, SqlRows
 from .term_index import index_docs
 
@@ -27,12 +27,15 @@ class MemorySummarySql(SqlRows):
     """User memories and session summary versions, in SQL tables."""
 
     memory_namespace: str  # phidata's memory table_name this store object sees
+    session_namespace: str  # phidata's session table_name this store object sees
+    _user_id: str  # the acting user (SqlStore.as_user)
 
     def _make_wanted_views(self) -> None:
         """The views of this store's table names (sql/views.py), before a write."""
 
     # --- memories -------------------------------------------------------------
-    def user_memories(self, user_id: str, include_deleted: bool = False) -> list[Memory]:
+    def user_memories(self, include_deleted: bool = False) -> list[Memory]:
+        user_id = self._user_id
         live = "" if include_deleted else "AND deleted_at IS NULL"
         with self._connection() as con:
             rows = con.execute(
@@ -43,12 +46,13 @@ class MemorySummarySql(SqlRows):
         topics = self.engine.dialect.decode_list
         return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
 
-    def count_memories(self, user_id: str) -> int:
+    def count_memories(self) -> int:
         return self._scalar("SELECT count(*) FROM memories WHERE user_id = ? "
-                            "AND deleted_at IS NULL", [user_id])
+                            "AND deleted_at IS NULL", [self._user_id])
 
-    def memories_by_relevance(self, user_id: str, ranked_ids: list[str], newest: int,
+    def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
+        user_id = self._user_id
         with self._connection() as con:
             recent = [r[0] for r in con.execute(
                 "SELECT memory_id FROM memories WHERE user_id = ? AND deleted_at IS NULL "
@@ -65,15 +69,29 @@ class MemorySummarySql(SqlRows):
         topics = self.engine.dialect.decode_list
         return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
 
-    def get_memory(self, user_id: str, memory_id: str) -> Memory | None:
-        return next((m for m in self.user_memories(user_id, include_deleted=True)
-                     if m.memory_id == memory_id), None)
+    def get_memory(self, memory_id: str) -> Memory | None:
+        with self._connection() as con:
+            rows = con.execute(
+                f"SELECT {_MEMORY_COLS} FROM memories WHERE memory_id = ? AND user_id = ? "
+                "AND namespace = ?", [memory_id, self._user_id, self.memory_namespace]
+            ).fetchall()
+        keys = [c.strip() for c in _MEMORY_COLS.split(",")]
+        topics = self.engine.dialect.decode_list
+        return next((Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows),
+                    None)
 
     def add_memory(self, memory: Memory, actor: str = "model",
                    runs: Sequence[Run] = ()) -> Memory:
         check_id(memory.user_id, "the user id")
+        if memory.user_id != self._user_id:
+            raise StoreError(f"a memory of user {memory.user_id!r} cannot be added by user "
+                             f"{self._user_id!r}")
         self._make_wanted_views()
         with self._transaction() as con:
+            taken = con.execute("SELECT user_id FROM memories WHERE memory_id = ?",
+                                [memory.memory_id]).fetchone()
+            if taken is not None:  # never overwrite, nor tell whose it is
+                raise StoreError(f"memory id {memory.memory_id} is taken: use a new id")
             provenance.record(con, provenance.MEMORY, memory.memory_id, runs, memory.user_id)
             con.execute(
                 f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "
@@ -88,39 +106,34 @@ class MemorySummarySql(SqlRows):
                         "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
         return memory
 
-    def update_memory(self, user_id: str, memory_id: str, memory: str | None,
+    def update_memory(self, memory_id: str, memory: str | None,
                       topics: list[str] | None, actor: str,
                       expected: dict[str, Any] | None = None,
                       runs: Sequence[Run] = ()) -> Memory:
+        user_id = self._user_id
         with self._transaction() as con:  # the edit and where it came from, together
             provenance.record(con, provenance.MEMORY, memory_id, runs, user_id)
             self._edit(MEMORY, [memory_id, user_id], memory_id,
                        text_and_topics("memory", memory, topics), actor, expected)
-        found = self.get_memory(user_id, memory_id)
+        found = self.get_memory(memory_id)
         if found is None:  # deleted for good by another writer in between
             raise StoreError(MEMORY.missing([memory_id, user_id]))
         return found
 
-    def delete_memory(self, user_id: str, memory_id: str, actor: str) -> None:
-        self._set_deleted(MEMORY, [memory_id, user_id], memory_id, True, actor)
+    def delete_memory(self, memory_id: str, actor: str) -> None:
+        self._set_deleted(MEMORY, [memory_id, self._user_id], memory_id, True, actor)
 
-    def restore_memory(self, user_id: str, memory_id: str, actor: str) -> None:
-        self._set_deleted(MEMORY, [memory_id, user_id], memory_id, False, actor)
+    def restore_memory(self, memory_id: str, actor: str) -> None:
+        self._set_deleted(MEMORY, [memory_id, self._user_id], memory_id, False, actor)
 
-    def delete_user_memories(self, user_id: str, actor: str) -> int:
+    def delete_user_memories(self, actor: str) -> int:
         with self._transaction() as con:
             ids = [r[0] for r in con.execute(
                 "SELECT memory_id FROM memories WHERE user_id = ? AND namespace = ? "
-                "AND deleted_at IS NULL", [user_id, self.memory_namespace]).fetchall()]
+                "AND deleted_at IS NULL", [self._user_id, self.memory_namespace]).fetchall()]
             for memory_id in ids:
-                self.delete_memory(user_id, memory_id, actor)
+                self.delete_memory(memory_id, actor)
         return len(ids)
-
-    def memory_users(self) -> list[str]:
-        with self.engine.connection() as con:
-            return [r[0] for r in con.execute(
-                "SELECT DISTINCT user_id FROM memories WHERE deleted_at IS NULL "
-                "AND namespace = ? ORDER BY user_id", [self.memory_namespace]).fetchall()]
 
     # --- summaries ------------------------------------------------------------
     def _summaries(self, where: str, params: list[Any]) -> list[SessionSummary]:
@@ -136,19 +149,33 @@ class MemorySummarySql(SqlRows):
         # (and what the next incremental summary builds on).
         found = self._summaries(
             "session_id = ? AND version = (SELECT max(version) FROM summaries "
-            "WHERE session_id = ? AND deleted_at IS NULL)", [session_id, session_id])
+            f"WHERE session_id = ? AND deleted_at IS NULL) AND {owner.SESSION}",
+            [session_id, session_id, session_id, self._user_id])
         return found[0] if found else None
 
     def list_summaries(self, session_id: str,
                        include_deleted: bool = False) -> list[SessionSummary]:
         live = "" if include_deleted else " AND deleted_at IS NULL"
-        return self._summaries("session_id = ?" + live, [session_id])
+        return self._summaries(f"session_id = ? AND {owner.SESSION}" + live,
+                               [session_id, session_id, self._user_id])
 
     def add_summary(self, summary: SessionSummary, actor: str = "model",
                     runs: Sequence[Run] = (), based_on: int | None = None) -> SessionSummary:
         check_id(summary.session_id, "the session id")
         with self._transaction() as con:
             self.engine.lock_session(con, summary.session_id)
+            owned = con.execute(
+                "SELECT user_id FROM sessions WHERE session_id = ?",
+                [summary.session_id]).fetchone()
+            if owned is None:  # a summary before any run: the session is the user's
+                now = utcnow()
+                con.execute("INSERT INTO sessions (session_id, user_id, created_at, "
+                            "updated_at, namespace) VALUES (?, ?, ?, ?, ?)",
+                            [summary.session_id, self._user_id, now, now,
+                             self.session_namespace])
+                owned = (self._user_id,)
+            elif owned[0] not in (None, self._user_id):
+                raise StoreError(owner.not_yours(summary.session_id))
             (version,) = con.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM summaries WHERE session_id = ?",
                 [summary.session_id]).fetchone()
@@ -159,14 +186,10 @@ class MemorySummarySql(SqlRows):
                 [stored.session_id, version, stored.summary,
                  self.engine.dialect.encode_list(stored.topics), stored.through_run_seq,
                  stored.created_at, based_on])
-            owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
-                                [stored.session_id]).fetchone()
             provenance.record(con, provenance.SUMMARY,
-                              summary_target(stored.session_id, version), runs,
-                              owner[0] if owner else None)
+                              summary_target(stored.session_id, version), runs, owned[0])
             index_docs(con, [(summary_target(stored.session_id, version), "summaries",
-                              stored.session_id, owner[0] if owner else None, None, None,
-                              stored.summary)])
+                              stored.session_id, owned[0], None, None, stored.summary)])
             self._event(con, "summary", summary_target(stored.session_id, version), None,
                         stored.session_id, "add", None,
                         {"summary": stored.summary, "topics": stored.topics}, actor)
@@ -175,16 +198,17 @@ class MemorySummarySql(SqlRows):
     def edit_summary(self, session_id: str, version: int, summary: str | None,
                      topics: list[str] | None, actor: str,
                      expected: dict[str, Any] | None = None) -> None:
-        self._edit(SUMMARY, [session_id, version], summary_target(session_id, version),
+        self._edit(SUMMARY, [session_id, version, self._user_id],
+                   summary_target(session_id, version),
                    text_and_topics("summary", summary, topics), actor, expected)
 
     def delete_summary(self, session_id: str, version: int, actor: str) -> None:
-        self._set_deleted(SUMMARY, [session_id, version], summary_target(session_id, version),
-                          True, actor)
+        self._set_deleted(SUMMARY, [session_id, version, self._user_id],
+                          summary_target(session_id, version), True, actor)
 
     def restore_summary(self, session_id: str, version: int, actor: str) -> None:
-        self._set_deleted(SUMMARY, [session_id, version], summary_target(session_id, version),
-                          False, actor)
+        self._set_deleted(SUMMARY, [session_id, version, self._user_id],
+                          summary_target(session_id, version), False, actor)
 
 
 def summary_target(session_id: str, version: int) -> str:

@@ -112,8 +112,11 @@ def _json(text: str | None) -> Any:
 class PurgeSql(SqlRows):
     """``purge``: a user's, a session's or one message's text removed for good."""
 
-    def purge(self, user_id: str, session_id: str | None = None,
+    _user_id: str  # the acting user (SqlStore.as_user): only their data is purged
+
+    def purge(self, session_id: str | None = None,
               message_id: str | None = None, dry_run: bool = False) -> dict[str, int]:
+        user_id = self._user_id
         check_id(user_id, "the user id")
         if session_id is not None and message_id is not None:
             raise StoreError("purge a user, a session or a message: not a session and a "
@@ -184,6 +187,22 @@ class PurgeSql(SqlRows):
             found = _rows(con, "SELECT message_id, content FROM messages "
                                "WHERE session_id IN ({ids})", plan.sessions)
             plan.messages = [r[0] for r in found]
+            plan.texts |= {r[1] for r in found if r[1]}
+        if plan.scope == "user":
+            # By author, wherever the text landed: runs this user wrote into sessions
+            # that are not theirs (nobody's, or stored before ownership was checked).
+            mine = set(plan.sessions)
+            elsewhere = [r for r in con.execute(
+                "SELECT run_id, session_id FROM runs WHERE user_id = ?", [user_id]).fetchall()
+                if r[1] not in mine]
+            for session in sorted({r[1] for r in elsewhere}):
+                self.engine.lock_session(con, session)
+            runs = [r[0] for r in elsewhere]
+            plan.runs += runs
+            plan.source_runs += runs
+            found = _rows(con, "SELECT message_id, content FROM messages "
+                               "WHERE run_id IN ({ids})", runs)
+            plan.messages += [r[0] for r in found]
             plan.texts |= {r[1] for r in found if r[1]}
         plan.memories = self._derived_memories(con, plan, row if message_id else None)
         plan.summaries = self._derived_summaries(con, plan)

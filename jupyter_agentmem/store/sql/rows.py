@@ -15,6 +15,7 @@ from typing import Any
 from ...types import new_id, utcnow
 from ..base import StaleEdit, StoreError
 from ..values import check_params
+from . import owner
 from .engine import Connection, Cursor, Engine
 from .term_index import mark_deleted, reindex_text
 
@@ -38,19 +39,25 @@ class EditableRow:
     in_history: bool = False
 
 
+# Keys end with the acting user: a message or summary of a session they may not see is
+# not found (sql/owner.py), a memory of another user neither.
 MESSAGE = EditableRow(
-    "message", "messages", "message_id = ?", "content", "session_id", None,
-    lambda key: f"message {key[0]} no longer exists", "edited_at", "edit", ("content",),
-    in_history=True)
+    "message", "messages", "message_id = ? AND " + owner.sessions_of("messages.session_id"),
+    "content",
+    "session_id", None,
+    lambda key: f"message {key[0]} no longer exists for user {key[1]!r}", "edited_at", "edit",
+    ("content",), in_history=True)
 MEMORY = EditableRow(
     "memory", "memories", "memory_id = ? AND user_id = ?", "memory", None, "user_id",
     # Scoped by user: no id can reach another user's memory.
     lambda key: f"memory {key[0]} does not exist for user {key[1]!r}", "updated_at", "update",
     ("memory", "topics"))
 SUMMARY = EditableRow(
-    "summary", "summaries", "session_id = ? AND version = ?", "summary", "session_id", None,
-    lambda key: f"summary version {key[1]} of {key[0]!r} does not exist", "edited_at", "edit",
-    ("summary", "topics"))
+    "summary", "summaries",
+    "session_id = ? AND version = ? AND " + owner.sessions_of("summaries.session_id"),
+    "summary", "session_id", None,
+    lambda key: f"summary version {key[1]} of {key[0]!r} does not exist for user {key[2]!r}",
+    "edited_at", "edit", ("summary", "topics"))
 LIST_COLUMNS = ("topics",)  # stored in the dialect's list type
 
 

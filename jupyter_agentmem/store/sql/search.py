@@ -38,14 +38,14 @@ def snippet(text: str, terms: Sequence[str], width: int = 160) -> str:
 class SearchSql(SqlRows):
     """The BM25 query over the term index (a mixin of ``SqlStore``)."""
 
-    # --- reading ---------------------------------------------------------------
-    def search(self, query: str, session_id: str | None = None, user_id: str | None = None,
-               kinds: Sequence[str] = KINDS, limit: int = 20) -> list[dict[str, Any]]:
-        """The ``limit`` best-ranked texts for ``query``, best first.
+    _user_id: str  # the acting user (SqlStore.as_user)
 
-        ``user_id`` keeps only that user's texts (their sessions' messages and
-        summaries, their memories); ``session_id`` only that session's.
-        """
+    # --- reading ---------------------------------------------------------------
+    def search(self, query: str, session_id: str | None = None,
+               kinds: Sequence[str] = KINDS, limit: int = 20) -> list[dict[str, Any]]:
+        """The ``limit`` best-ranked texts of the acting user for ``query``, best first:
+        their sessions' messages and summaries, their memories; ``session_id`` keeps
+        only that session's."""
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown:
             raise StoreError(f"cannot search in {', '.join(unknown)}: use {', '.join(KINDS)}")
@@ -69,7 +69,7 @@ class SearchSql(SqlRows):
                 return []
             # The weights come in as a VALUES list of parameters, joined by term.
             values = ", ".join("(?, ?)" for _ in weights)
-            scope, params = self._scope(session_id, user_id, kinds)
+            scope, params = self._scope(session_id, self._user_id, kinds)
             rows = con.execute(
                 f"""WITH q(term, idf) AS (VALUES {values})
                     SELECT d.doc_id, d.kind, d.session_id, d.user_id, d.run_id, d.role,
@@ -87,16 +87,15 @@ class SearchSql(SqlRows):
         return hits
 
     @staticmethod
-    def _scope(session_id: str | None, user_id: str | None,
+    def _scope(session_id: str | None, user_id: str,
                kinds: Sequence[str]) -> tuple[str, list[Any]]:
         where = [f"AND d.kind IN ({', '.join('?' for _ in kinds)})"]
         params: list[Any] = list(kinds)
         if session_id is not None:
             where.append("AND d.session_id = ?")
             params.append(session_id)
-        if user_id is not None:
-            where.append("AND d.user_id = ?")
-            params.append(user_id)
+        where.append("AND d.user_id = ?")  # the owner (sql/owner.py), in the same query
+        params.append(user_id)
         return " ".join(where), params
 
     @staticmethod

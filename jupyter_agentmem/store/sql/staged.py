@@ -21,8 +21,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ...types import INTERRUPTED_ERROR, Run, utcnow
+from ...types import INTERRUPTED_ERROR, Run, new_id, utcnow
 from ..journal import writer_alive, writer_id
+from ..values import ID_MAX_CHARS
 from .engine import Connection, Engine
 from .term_index import index_docs
 
@@ -91,6 +92,24 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
         if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
             continue  # stored meanwhile by another process
         message_id, role, content = turn["message_id"], turn["role"], turn["content"]
+        error = INTERRUPTED_ERROR
+        writer = turn["user_id"]
+        owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                            [session]).fetchone()
+        if owner is not None and owner[0] is not None and writer is not None \
+                and owner[0] != writer:
+            # Another user took the id while this turn was in flight: the turn goes to
+            # a new session of its writer's, never into hers (sql/owner.py).
+            taken = session
+            session = _kept_session_id(taken, run_id)
+            lock_session(con, session)
+            error = (f"{INTERRUPTED_ERROR}; session {taken!r} was taken by another user "
+                     f"meanwhile, so this turn was kept in a new session, {session!r}")
+            now = utcnow()
+            con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                        "created_at, updated_at, session_name) VALUES (?, ?, NULL, ?, ?, ?, "
+                        "?) ON CONFLICT DO NOTHING",
+                        [session, writer, turn["model"], now, now, f"kept from {taken}"])
         con.execute("INSERT INTO messages VALUES (?, ?, ?, 0, ?, ?, NULL, NULL, NULL, ?, "
                     "NULL, NULL)",
                     [message_id, session, run_id, role, content,
@@ -107,10 +126,17 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
         con.execute("INSERT INTO runs (run_id, session_id, seq, status, model, error, "
                     "user_id, created_at, cell_id) VALUES (?, ?, ?, 'interrupted', ?, ?, ?, "
                     "?, ?)",
-                    [run_id, session, seq, turn["model"], INTERRUPTED_ERROR,
+                    [run_id, session, seq, turn["model"], error,
                      turn["user_id"], _time(turn["created_at"]), turn["cell_id"]])
         if content:
             index_docs(con, [(message_id, "messages", session, turn["user_id"], run_id,
                               role, content)])
         kept.append(run_id)
     return kept
+
+
+def _kept_session_id(taken: str, run_id: str) -> str:
+    """A new session id for a turn whose session another user took: the old one with a
+    mark, when that fits, so the user can find it."""
+    kept = f"{taken}-kept-{run_id[:8]}"
+    return kept if len(kept) <= ID_MAX_CHARS else new_id()

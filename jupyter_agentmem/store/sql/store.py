@@ -16,18 +16,19 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ...types import Message, Run, RunContext, SessionInfo, utcnow
-from ..base import Store, StoreError
+from ..base import DEFAULT_USER, Store, StoreError
 from ..values import INT32_MAX, check_id, check_int, count_limit
-from . import cells, contexts
+from . import cells, contexts, owner
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
 from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
+from .owner import not_yours
 from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
 from .staged import recover, turn_entry
-from .term_index import index_docs
+from .term_index import drop_docs, index_docs
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
 
@@ -60,6 +61,20 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         # phidata's table_name: which sessions and memories this store object sees.
         self.session_namespace = DEFAULT_SESSION_NAMESPACE
         self.memory_namespace = DEFAULT_MEMORY_NAMESPACE
+        self._user_id = DEFAULT_USER  # who acts: every scoped statement checks it
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id
+
+    def as_user(self, user_id: str | None) -> SqlStore:
+        user_id = DEFAULT_USER if user_id is None else user_id
+        check_id(user_id, "the user id")
+        if user_id == self._user_id:
+            return self
+        view = copy.copy(self)
+        view._user_id = user_id
+        return view
 
     def scoped(self, sessions: str | None = None, memories: str | None = None) -> SqlStore:
         view = copy.copy(self)
@@ -74,7 +89,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         return view
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path or ':memory:'!r})"
+        return f"{type(self).__name__}({self.path or ':memory:'!r}, user={self.user_id!r})"
 
     @property
     def path(self) -> str | None:
@@ -87,7 +102,11 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
     # --- sessions -------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionInfo | None:
         with self._connection() as con:
-            return self._get_session(con, session_id)
+            info = self._get_session(con, session_id)
+        return None if info is None or not self._may_see(info.user_id) else info
+
+    def _may_see(self, session_owner: str | None) -> bool:
+        return session_owner is None or session_owner == self._user_id
 
     @staticmethod
     def _get_session(con: Connection, session_id: str) -> SessionInfo | None:
@@ -99,53 +118,65 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             return None
         return SessionInfo(**dict(zip(keys, row)))
 
-    def session_for_user(self, session_id: str, user_id: str) -> SessionInfo | None:
+    def usable_session(self, session_id: str) -> SessionInfo | None:
         # A session belongs to the user who started it. One whose user_id is NULL
         # (stored without a user, before users were recorded) is nobody's: any user
-        # may read it, and the first run with a user claims it.
-        info = self.get_session(session_id)
-        if info is not None and info.user_id is not None and info.user_id != user_id:
+        # may read it, and the first run with a user claims it (sql/owner.py).
+        with self._connection() as con:
+            info = self._get_session(con, session_id)
+        if info is not None and not self._may_see(info.user_id):
             raise StoreError(not_yours(session_id))
         return info
 
-    def save_session(self, session_id: str, user_id: str | None = None,
-                     agent_name: str | None = None, session_name: str | None = None) -> None:
+    def save_session(self, session_id: str, agent_name: str | None = None,
+                     session_name: str | None = None) -> None:
+        check_id(session_id, "the session id")
         self._make_wanted_views()
         now = utcnow()
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
             self.engine.lock_session(con, session_id)
             updated = con.execute(
                 "UPDATE sessions SET updated_at = ?, user_id = coalesce(user_id, ?), "
                 "agent_name = coalesce(?, agent_name), "
                 "session_name = coalesce(?, session_name) WHERE session_id = ? "
-                "RETURNING session_id",
-                [now, user_id, agent_name, session_name, session_id]).fetchone()
+                "AND (user_id = ? OR user_id IS NULL) RETURNING session_id",
+                [now, self._user_id, agent_name, session_name, session_id,
+                 self._user_id]).fetchone()
             if updated is None:
-                con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
-                            "created_at, updated_at, session_name, namespace) "
-                            "VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                            [session_id, user_id, agent_name, now, now, session_name,
-                             self.session_namespace])
+                inserted = con.execute(
+                    "INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                    "created_at, updated_at, session_name, namespace) "
+                    "VALUES (?, ?, ?, NULL, ?, ?, ?, ?) ON CONFLICT DO NOTHING "
+                    "RETURNING session_id",
+                    [session_id, self._user_id, agent_name, now, now, session_name,
+                     self.session_namespace]).fetchone()
+                if inserted is None:  # it exists, and is another user's: nothing changed
+                    raise StoreError(not_yours(session_id))
 
     def delete_session(self, session_id: str, actor: str = "user") -> bool:
-        with self.engine.transaction() as con:
+        with self._transaction() as con:
+            self.engine.lock_session(con, session_id)
             row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                               [session_id]).fetchone()
+            if row is not None and not self._may_see(row[0]):
+                raise StoreError(not_yours(session_id))  # nothing deleted
             counts = {}
+            # Its search rows first: they are found through the messages and summaries.
+            drop_docs(con, session_id)
             for table in ("messages", "runs", "summaries"):  # our constants
                 (counts[table],) = con.execute(
                     f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()
                 con.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])
             con.execute("DELETE FROM sessions WHERE session_id = ?", [session_id])
             if row is not None:
-                self._event(con, "session", session_id, row[0], session_id, "delete", counts,
-                            None, actor)
+                self._event(con, "session", session_id, row[0] or self._user_id, session_id,
+                            "delete", counts, None, actor)
             self.engine.recent_runs.clear()
         return row is not None
 
-    def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
+    def list_sessions(self) -> list[dict[str, Any]]:
         greatest = self.engine.dialect.greatest
-        mine = "" if user_id is None else "AND (s.user_id = ? OR s.user_id IS NULL)"
+        mine = "AND (s.user_id = ? OR s.user_id IS NULL)"
         sql = f"""
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
@@ -159,23 +190,21 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                        WHERE deleted_at IS NULL GROUP BY session_id) m USING (session_id)
             WHERE s.namespace = ? {mine}
             ORDER BY updated_at DESC"""
-        return self._dicts(sql, [self.session_namespace]
-                           + ([] if user_id is None else [user_id]))
+        return self._dicts(sql, [self.session_namespace, self._user_id])
 
     # --- runs and messages ----------------------------------------------------
-    def stage_run(self, run: Run, user_id: str | None = None) -> None:
+    def stage_run(self, run: Run) -> None:
         check_id(run.session_id, "the session id")
         journal = self.engine.journal
         if journal is not None:  # None: an in-memory database, nothing outlives us
             try:
-                journal.add(turn_entry(run, user_id))
+                journal.add(turn_entry(run, self._user_id))
             except OSError:  # (a read-only or foreign folder) the turn goes on unprotected
                 pass
 
-    def append_run(self, run: Run, user_id: str | None = None) -> int:
+    def append_run(self, run: Run) -> int:
         check_id(run.session_id, "the session id")
-        if user_id is not None:
-            check_id(user_id, "the user id")
+        user_id = self._user_id
         journal = self.engine.journal
         staged = journal is not None and run.run_id in journal.in_flight
         stored = False
@@ -218,8 +247,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 # that lacks that process's run as fresh (a duplicate seq, seen in 4x50).
                 generation = self.engine.generation
                 seq = cache.next_seq(generation, run.session_id)
-                if seq is not None and user_id is not None and cache.owner(
-                        generation, run.session_id) != user_id:
+                if seq is not None and cache.owner(generation, run.session_id) != user_id:
                     seq = None  # the owner is checked (or claimed) below
                 if seq is None:
                     # The session's row is touched once per hold of the file, not every
@@ -231,15 +259,21 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                         "user_id = coalesce(user_id, ?) WHERE session_id = ? "
                         "RETURNING user_id",
                         [now, run.model, user_id, run.session_id]).fetchone()
-                    if updated is not None and user_id is not None and updated[0] != user_id:
+                    if updated is not None and updated[0] != user_id:
                         raise StoreError(not_yours(run.session_id))  # rolls back
-                    if updated is None:
-                        con.execute("INSERT INTO sessions (session_id, user_id, agent_name, "
-                                    "model, created_at, updated_at, namespace) "
-                                    "VALUES (?, ?, NULL, ?, ?, ?, ?) "
-                                    "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
-                                    [run.session_id, user_id, run.model, now, now,
-                                     self.session_namespace])
+                    if updated is None and con.execute(
+                            "INSERT INTO sessions (session_id, user_id, agent_name, "
+                            "model, created_at, updated_at, namespace) "
+                            "VALUES (?, ?, NULL, ?, ?, ?, ?) "
+                            "ON CONFLICT DO NOTHING RETURNING session_id",
+                            [run.session_id, user_id, run.model, now, now,
+                             self.session_namespace]).fetchone() is None:
+                        # Another writer made it meanwhile: whose is it?
+                        (taken,) = con.execute(
+                            "SELECT user_id FROM sessions WHERE session_id = ?",
+                            [run.session_id]).fetchone()
+                        if not self._may_see(taken):
+                            raise StoreError(not_yours(run.session_id))  # rolls back
                     if not nested:  # runs a dead process left half-made come first
                         after_commit = recover(con, self.engine)
                     (seq,) = con.execute(
@@ -315,10 +349,11 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         dialect = self.engine.dialect
         runs_sql = f"""
             WITH r AS {dialect.materialized} (SELECT {_RUN_READ_COLS} FROM runs
-                                              WHERE session_id = ?)
+                                              WHERE session_id = ? AND {owner.SESSION})
             SELECT * FROM r WHERE {where} ORDER BY seq {order} {lim}"""
         session_id = params[0]
-        args = [*params, *([limit] if limit is not None else [])]
+        args = [session_id, session_id, self._user_id, *params[1:],
+                *([limit] if limit is not None else [])]
         with self._connection() as con:
             run_rows = con.execute(runs_sql, args).fetchall()
             if not run_rows:
@@ -344,7 +379,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             # Read before the query (SQLite: a commit in between makes it stale, never
             # the other way round).
             generation = self.engine.generation
-            cached = cache.recent(generation, session_id, n)
+            cached = (cache.recent(generation, session_id, n)
+                      if cache.owner(generation, session_id) == self._user_id else None)
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
@@ -361,13 +397,17 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
 
     def run_context(self, run_id: str) -> RunContext | None:
         with self._connection() as con:
-            return contexts.read(con, run_id)
+            found = con.execute(
+                "SELECT 1 FROM runs WHERE run_id = ? AND "
+                + owner.sessions_of("runs.session_id"),
+                [run_id, self._user_id]).fetchone()
+            return contexts.read(con, run_id) if found is not None else None
 
-    def user_runs(self, user_id: str, run_ids: Sequence[str]) -> list[Run]:
+    def user_runs(self, run_ids: Sequence[str]) -> list[Run]:
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        check_id(user_id, "the user id")
+        user_id = self._user_id
         marks = ", ".join("?" for _ in ids)
         # The owner is checked here again, in SQL, whatever the caller found the ids by:
         # a run of another user's session (or of one nobody owns) never comes back.
@@ -393,13 +433,13 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         return list(runs.values())
 
     def last_run_id(self, session_id: str) -> str | None:
-        rows = self._dicts("SELECT run_id FROM runs WHERE session_id = ? "
-                           "ORDER BY seq DESC LIMIT 1", [session_id])
+        rows = self._dicts(f"SELECT run_id FROM runs WHERE session_id = ? AND {owner.SESSION} "
+                           "ORDER BY seq DESC LIMIT 1", [session_id, session_id, self._user_id])
         return rows[0]["run_id"] if rows else None
 
     def count_runs(self, session_id: str) -> int:
-        return self._scalar(f"SELECT count(*) FROM runs WHERE session_id = ? AND {cells.LIVE}",
-                            [session_id])
+        return self._scalar(f"SELECT count(*) FROM runs WHERE session_id = ? AND {cells.LIVE} "
+                            f"AND {owner.SESSION}", [session_id, session_id, self._user_id])
 
     def message_rows(self, session_id: str, offset: int = 0, limit: int | None = None,
                      include_deleted: bool = False,
@@ -408,7 +448,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         current = "" if include_superseded else "AND superseded_by IS NULL"
         materialized = self.engine.dialect.materialized
         sql = f"""
-            WITH m AS {materialized} (SELECT * FROM messages WHERE session_id = ? {live}),
+            WITH m AS {materialized} (SELECT * FROM messages WHERE session_id = ? {live}
+                                      AND {owner.SESSION}),
                  r AS {materialized} (SELECT run_id, seq AS run_seq,
                                            {cells.SHOWN_STATUS} AS status FROM runs
                                     WHERE session_id = ? {current})
@@ -419,7 +460,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             ORDER BY r.run_seq, m.seq
             LIMIT ? OFFSET ?"""
         limit = INT32_MAX if limit is None else count_limit(limit, "limit")
-        return self._dicts(sql, [session_id, session_id, limit,
+        return self._dicts(sql, [session_id, session_id, self._user_id, session_id, limit,
                                  count_limit(offset, "offset")])
 
     def count_messages(self, session_id: str, include_deleted: bool = False,
@@ -429,35 +470,39 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             "AND run_id NOT IN (SELECT run_id FROM runs WHERE session_id = ? "
             "AND superseded_by IS NOT NULL)")
         return self._scalar(f"SELECT count(*) FROM messages WHERE session_id = ? {live} "
-                            f"{current}",
-                            [session_id] + ([] if include_superseded else [session_id]))
+                            f"{current} AND {owner.SESSION}",
+                            [session_id] + ([] if include_superseded else [session_id])
+                            + [session_id, self._user_id])
 
     def get_message(self, message_id: str) -> dict[str, Any] | None:
-        rows = self._dicts("SELECT * FROM messages WHERE message_id = ?", [message_id])
+        rows = self._dicts(f"SELECT * FROM messages WHERE message_id = ? "
+                           f"AND {owner.sessions_of('messages.session_id')}",
+                           [message_id, self._user_id])
         return rows[0] if rows else None
 
     def edit_message(self, message_id: str, content: str, actor: str = "user",
                      expected: dict[str, Any] | None = None) -> None:
-        self._edit(MESSAGE, [message_id], message_id, {"content": content}, actor, expected)
+        self._edit(MESSAGE, [message_id, self._user_id], message_id, {"content": content},
+                   actor, expected)
 
     def delete_message(self, message_id: str, actor: str = "user") -> None:
-        self._set_deleted(MESSAGE, [message_id], message_id, True, actor)
+        self._set_deleted(MESSAGE, [message_id, self._user_id], message_id, True, actor)
 
     def restore_message(self, message_id: str, actor: str = "user") -> None:
-        self._set_deleted(MESSAGE, [message_id], message_id, False, actor)
+        self._set_deleted(MESSAGE, [message_id, self._user_id], message_id, False, actor)
 
     # --- events ---------------------------------------------------------------
-    def events(self, target_id: str | None = None,
-               user_id: str | None = None) -> list[dict[str, Any]]:
+    def events(self, target_id: str | None = None) -> list[dict[str, Any]]:
         return self._dicts(
             "SELECT * FROM memory_events WHERE (? IS NULL OR target_id = ?) "
-            "AND (? IS NULL OR user_id = ?) ORDER BY created_at, event_id",
-            [target_id, target_id, user_id, user_id])
+            f"AND {_EVENT_MINE} ORDER BY created_at, event_id",
+            [target_id, target_id, self._user_id, self._user_id])
 
     def undo_event(self, event_id: str, actor: str = "user") -> None:
-        rows = self._dicts("SELECT * FROM memory_events WHERE event_id = ?", [event_id])
+        rows = self._dicts(f"SELECT * FROM memory_events WHERE event_id = ? AND {_EVENT_MINE}",
+                           [event_id, self._user_id, self._user_id])
         if not rows:
-            raise StoreError(f"event {event_id} does not exist")
+            raise StoreError(f"event {event_id} does not exist for user {self._user_id!r}")
         event = rows[0]
         old = json.loads(event["old"]) if event["old"] else None
         undo = _UNDO.get((event["target"], event["action"]))
@@ -471,6 +516,12 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             undo(self, event, old, actor)
 
     # --- raw tables -----------------------------------------------------------
+    def export_all(self) -> dict[str, list[dict[str, Any]]]:
+        return self._export("all", [])
+
+    def import_all(self, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+        return self._import(rows, owner_check=False)
+
     def table_rows(self, table: str) -> list[dict[str, Any]]:
         if table not in _TABLES:  # a table name cannot be a parameter: check it instead
             raise StoreError(f"unknown table {table!r}; tables: {', '.join(_TABLES)}")
@@ -480,19 +531,19 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         self.engine.close()
 
 
-def not_yours(session_id: str) -> str:
-    # The owner is not named: that would tell one user about another.
-    return (f"session {session_id!r} belongs to another user. Use your own session "
-            "(or a new session id) with this user.")
+# An event is the acting user's when it names them (memories, sessions), or is of a
+# session they may see (messages and summaries record no user). Two parameters: the user.
+_EVENT_MINE = ("(user_id = ? OR (user_id IS NULL AND session_id IS NOT NULL AND "
+               f"{owner.sessions_of('memory_events.session_id')}))")
 
 
 # How to put back what an event changed: (target, action) -> function.
 _UNDO = {
-    ("memory", "add"): lambda s, e, old, a: s.delete_memory(e["user_id"], e["target_id"], a),
+    ("memory", "add"): lambda s, e, old, a: s.delete_memory(e["target_id"], a),
     ("memory", "update"): lambda s, e, old, a: s.update_memory(
-        e["user_id"], e["target_id"], old["memory"], old.get("topics"), a),
-    ("memory", "delete"): lambda s, e, old, a: s.restore_memory(e["user_id"], e["target_id"], a),
-    ("memory", "restore"): lambda s, e, old, a: s.delete_memory(e["user_id"], e["target_id"], a),
+        e["target_id"], old["memory"], old.get("topics"), a),
+    ("memory", "delete"): lambda s, e, old, a: s.restore_memory(e["target_id"], a),
+    ("memory", "restore"): lambda s, e, old, a: s.delete_memory(e["target_id"], a),
     ("message", "edit"): lambda s, e, old, a: s.edit_message(e["target_id"], old["content"], a),
     ("message", "delete"): lambda s, e, old, a: s.restore_message(e["target_id"], a),
     ("message", "restore"): lambda s, e, old, a: s.delete_message(e["target_id"], a),

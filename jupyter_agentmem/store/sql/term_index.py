@@ -71,6 +71,15 @@ def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
     con.execute("UPDATE search_docs SET deleted = ? WHERE doc_id = ?", [deleted, doc_id])
 
 
+def drop_docs(con: Connection, session_id: str) -> None:
+    """A deleted session's messages and summary versions leave the index (its memories
+    stay with their user)."""
+    con.execute("DELETE FROM search_terms WHERE doc_id IN (SELECT doc_id FROM search_docs "
+                "WHERE session_id = ? AND kind <> 'memories')", [session_id])
+    con.execute("DELETE FROM search_docs WHERE session_id = ? AND kind <> 'memories'",
+                [session_id])
+
+
 SUMMARY_DOC_ID = "session_id || '#' || CAST(version AS VARCHAR)"  # = summary_target()
 
 

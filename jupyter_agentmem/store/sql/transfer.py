@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from ..base import StoreError
+from .import_owner import owned_rows
+from .owner import not_yours
 from .rows import LIST_COLUMNS, SqlRows
 from .term_index import index_unindexed
 
@@ -83,12 +85,20 @@ def plain(value: Any) -> Any:
 class TransferSql(SqlRows):
     """Export and import of rows (a mixin of ``SqlStore``)."""
 
-    def export_rows(self, session_id: str | None = None, user_id: str | None = None) -> Rows:
-        """Every row of ``session_id``'s session, or of ``user_id``, or (neither) all."""
-        if session_id is not None and user_id is not None:
-            raise StoreError("export a session or a user, not both")
-        scope, key = (("session", session_id) if session_id is not None
-                      else ("user", user_id) if user_id is not None else ("all", None))
+    _user_id: str  # the acting user (SqlStore.as_user)
+
+    def export_rows(self, session_id: str | None = None) -> Rows:
+        """Every row of one of the acting user's sessions, or of all their data."""
+        if session_id is None:
+            return self._export("user", self._user_id)
+        with self._connection() as con:
+            found = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                                [session_id]).fetchone()
+        if found is not None and found[0] not in (None, self._user_id):
+            raise StoreError(not_yours(session_id))
+        return self._export("session", session_id)
+
+    def _export(self, scope: str, key: Any) -> Rows:
         decode = self.engine.dialect.decode_list
         out: Rows = {}
         with self._connection():
@@ -114,11 +124,18 @@ class TransferSql(SqlRows):
         return sorted(found, key=lambda row: row["part_hash"])
 
     def import_rows(self, rows: Rows) -> dict[str, int]:
-        """Add the rows not there yet (ids kept); returns how many each table gained.
+        """Add the rows not there yet (ids kept), as the acting user's; returns how many
+        each table gained.
 
-        All or nothing: an unknown table or column, or a value the database refuses,
-        raises ``StoreError`` and nothing is added.
+        All or nothing: an unknown table or column, a value the database refuses, or a
+        row of another user's (``sql/import_owner.py``) raises ``StoreError`` and
+        nothing is added.
         """
+        return self._import(rows, owner_check=True)
+
+    def _import(self, rows: Rows, owner_check: bool) -> dict[str, int]:
+        if not isinstance(rows, dict):
+            raise StoreError("an import is a mapping of table names to rows")
         unknown = sorted(set(rows) - set(TRANSFERRED))
         if unknown:
             raise StoreError(f"unknown table(s) {', '.join(map(repr, unknown))}; "
@@ -126,6 +143,8 @@ class TransferSql(SqlRows):
         added: dict[str, int] = {}
         try:
             with self._transaction() as con:
+                if owner_check:
+                    rows = owned_rows(con, rows, self._user_id)
                 for table in TRANSFERRED:
                     if rows.get(table):
                         added[table] = self._insert_new(con, table, rows[table])

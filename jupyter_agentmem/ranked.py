@@ -1,4 +1,4 @@
-"""``jupyter_agentmem.search``: the past messages, memories and summaries that match, ranked."""
+"""``jupyter_agentmem.search()``: the past messages, memories and summaries that match, ranked."""
 
 from __future__ import annotations
 
@@ -28,6 +28,6 @@ def search(query: str, user_id: str = "default", session_id: str | None = None,
 
     if not isinstance(store, Store):
         store = open_store(default_db_path(store))
-    hits = store.search(query, session_id=session_id, user_id=user_id, kinds=kinds,
-                        limit=limit)
+    hits = store.as_user(user_id).search(query, session_id=session_id, kinds=kinds,
+                                         limit=limit)
     return pd.DataFrame(hits, columns=COLUMNS)
