@@ -134,3 +134,23 @@ def test_search_in_the_notebook_and_history_at_a_hit(shell, server, db_path):
         shell.run_line_magic("agent", "search tulips in=tables")
     with pytest.raises(UsageError, match="No message"):
         shell.run_line_magic("agent", "history at=nope")
+
+
+def test_a_deleted_session_leaves_the_index(filled):
+    """Its messages and summary versions are no longer found (they were, after
+    delete_session); the memories it gave rise to are the user's and stay."""
+    store, planted = filled
+    memory = store.add_memory(Memory(user_id="ana", memory="Mistigri is Ana's cat",
+                                     topics=[], session_id="ana-2"))
+    assert store.delete_session("ana-2")
+    hits = store.search("Mistigri violet piano cat", user_id="ana", limit=200)
+    assert [h["id"] for h in hits if h["session_id"] == "ana-2"] == [memory.memory_id]
+    assert store.search("Mistigri sleeps", user_id="ana", kinds=["messages"]) == []
+    assert store.search("Ana's cat and her piano", user_id="ana", kinds=["summaries"]) == []
+    with store.engine.connection() as con:
+        assert con.execute("SELECT kind FROM search_docs WHERE session_id = 'ana-2'"
+                           ).fetchall() == [("memories",)]
+        (orphans,) = con.execute("SELECT count(*) FROM search_terms WHERE doc_id NOT IN "
+                                 "(SELECT doc_id FROM search_docs)").fetchone()
+        assert orphans == 0
+    assert store.search("violet piano", user_id="bob")  # another session: untouched

@@ -27,7 +27,7 @@ from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
 from .staged import recover, turn_entry
-from .term_index import index_docs
+from .term_index import index_docs, unindex_session
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
 
@@ -132,6 +132,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                               [session_id]).fetchone()
             counts = {}
+            unindex_session(con, session_id)  # search must not find it any more
             for table in ("messages", "runs", "summaries"):  # our constants
                 (counts[table],) = con.execute(
                     f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()

@@ -71,6 +71,15 @@ def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
     con.execute("UPDATE search_docs SET deleted = ? WHERE doc_id = ?", [deleted, doc_id])
 
 
+def unindex_session(con: Connection, session_id: str) -> None:
+    """A session deleted: its messages and summary versions leave the index (the
+    memories it gave rise to are the user's, and stay)."""
+    docs = "SELECT doc_id FROM search_docs WHERE session_id = ? AND kind <> 'memories'"
+    con.execute(f"DELETE FROM search_terms WHERE doc_id IN ({docs})", [session_id])
+    con.execute("DELETE FROM search_docs WHERE session_id = ? AND kind <> 'memories'",
+                [session_id])
+
+
 SUMMARY_DOC_ID = "session_id || '#' || CAST(version AS VARCHAR)"  # = summary_target()
 
 
