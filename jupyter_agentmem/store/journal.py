@@ -137,15 +137,6 @@ def warn(message: str) -> None:
         log.debug("warning not shown", exc_info=True)
 
 
-def _refusal(path: str, info: os.stat_result) -> str | None:
-    """Why the file or folder ``path`` (``lstat``) is not one we may use, or None."""
-    if stat.S_ISLNK(info.st_mode):
-        return f"{path} is a symbolic link"
-    if info.st_uid != os.geteuid():
-        return f"{path} belongs to another user (uid {info.st_uid})"
-    return None
-
-
 def _parse(data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
     """The lines of a file that are JSON objects, and what is wrong with the others."""
     entries: list[tuple[int, dict[str, Any]]] = []
