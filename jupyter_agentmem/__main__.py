@@ -83,7 +83,7 @@ def migrate(source: str, target: str) -> dict[str, int]:
 
 
 def import_phidata_command(args: argparse.Namespace) -> int:
-    from .store import open_store
+    from .store import StoreError, open_store
     from .store.location import default_db_path
     from .store.phidata_import import PhidataImportError, import_phidata
 
@@ -91,7 +91,7 @@ def import_phidata_command(args: argparse.Namespace) -> int:
     try:
         result = import_phidata(open_store(target), args.source, table=args.table,
                                 memory_table=args.memory_table, schema=args.schema)
-    except PhidataImportError as exc:
+    except (PhidataImportError, StoreError) as exc:
         print(f"import-phidata: {exc}", file=sys.stderr)
         return 2
     print(f"{result.describe()} into {open_store(target).path}")

@@ -15,15 +15,17 @@ Role = Literal["system", "user", "assistant", "tool"]
 RunStatus = Literal["ok", "error", "cancelled", "interrupted"]
 INTERRUPTED_ERROR = "the process stopped before the reply was stored"
 
-# The tags that delimit recalled exchanges in a prompt (memory/recall.py). A stored text
-# holding one is sent with its "<" made "‹" so that it cannot end the block early and
-# speak from outside it; a purge (store/sql/purge.py) looks for a text in that form too.
-_RECALL_TAG = re.compile(r"<(/?(?:recalled|exchange)\b)", re.IGNORECASE)
+# The tags that delimit the parts of a system prompt (memory/history.py: memories, the
+# summary; memory/recall.py: recalled exchanges). A stored text holding one (a user's
+# message, a model-written memory or summary) is sent with its "<" made "‹" so that it
+# cannot end its block early and speak from outside it; a purge (store/sql/purge.py)
+# looks for a text in that form too.
+_PROMPT_TAG = re.compile(r"<(/?(?:recalled|exchange|memories|summary)\b)", re.IGNORECASE)
 
 
-def without_recall_tags(text: str) -> str:
-    """``text`` as a recalled exchange carries it: no tag of the recalled block."""
-    return _RECALL_TAG.sub("\u2039\\1", text)
+def without_prompt_tags(text: str) -> str:
+    """``text`` as the system prompt carries it: no tag of the prompt's blocks."""
+    return _PROMPT_TAG.sub("\u2039\\1", text)
 
 
 def new_id() -> str:

@@ -115,7 +115,7 @@ def check_store(db: str) -> dict[str, str]:
         assert orphans == 0, "a message without its run"
         assert store.count_messages("s") == sum(len(r.messages) for r in runs)
         # The killed process's file of turns in flight was read and deleted.
-        assert store.engine.journal.others(writer_id()) == []
+        assert store.engine.journal.others(writer_id()) == ([], [])
         added = {e["target_id"] for e in store.as_user("ana").events() if e["action"] == "add"}
         assert {m.memory_id for m in store.as_user("ana").user_memories()} <= added
         for summary in store.list_summaries("s"):

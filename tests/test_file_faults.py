@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
 
 from jupyter_agentmem.store import DuckDbStore
 from jupyter_agentmem.types import Message, Run
@@ -224,3 +225,51 @@ def test_a_lock_held_by_another_kernel_is_a_usage_error_in_line_magics(shell, db
         holder.kill()
         holder.wait()
         holder.stdout.close()
+
+
+@pytest.mark.parametrize("handover", [False, True], ids=["while-open", "after-handover"])
+@pytest.mark.parametrize("backend", ["duckdb", "sqlite"])
+def test_a_database_deleted_under_a_running_kernel_is_said(backend, handover, tmp_path):
+    """Moved away (as a deletion looks) while the connection is open, or after the
+    process let go of it: every use is one StoreError saying so and what to do;
+    nothing is written to the unlinked file and no empty file is made in its place
+    (DuckDB made one without tables: CatalogException in every cell). Put back, the
+    store goes on with its runs."""
+    from jupyter_agentmem.store import StoreError, open_store
+
+    path = str(tmp_path / f"agentmem.{backend}")
+    location = path if backend == "duckdb" else "sqlite://" + path
+    store = open_store(location).as_user("ana")
+    store.as_user("ana").append_run(Run(session_id="s", messages=[Message(role="user",
+                                                                          content="one")]))
+    if handover:
+        store.close()  # as after the idle second (DuckDB) or a reconnect
+    aside = str(tmp_path / "aside")
+    os.mkdir(aside)
+    for suffix in ("", ".wal", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.rename(path + suffix, os.path.join(aside, os.path.basename(path) + suffix))
+    for _ in range(2):
+        with pytest.raises(StoreError, match="was deleted .* restart the kernel"):
+            store.as_user("ana").append_run(Run(session_id="s", messages=[
+                Message(role="user", content="two")]))
+        with pytest.raises(StoreError, match="was deleted"):
+            store.count_runs("s")
+        assert not os.path.exists(path)
+    for name in os.listdir(aside):
+        os.rename(os.path.join(aside, name), os.path.join(tmp_path, name))
+    assert store.count_runs("s") == 1
+    store.as_user("ana").append_run(Run(session_id="s", messages=[Message(role="user",
+                                                                          content="three")]))
+    assert [r.messages[0].content for r in store.session_runs("s")] == ["one", "three"]
+    store.close()
+
+
+def test_the_notebook_says_a_deleted_database(shell, server, db_path):
+    with capture_output():
+        shell.run_cell_magic("agent", "session=s", "hello")
+    shell.run_line_magic("agent", "history session=s")
+    os.unlink(db_path)
+    with pytest.raises(UsageError, match=f"The agent database {db_path} was deleted"):
+        shell.run_line_magic("agent", "history session=s")
+    assert not os.path.exists(db_path)

@@ -121,3 +121,134 @@ def test_foreign_or_broken_tables_write_nothing(tmp_path):
     with pytest.raises(PhidataImportError, match="sess-bob-0001"):
         import_phidata(store, str(source), memory_table="agent_memory")
     assert store.table_rows("sessions") == [] and store.as_user("ana").user_memories() == []
+
+
+def hostile_copy(tmp_path: Path, session: str = "sess-bob-0001", change=None,
+                 sql: str | None = None, params: tuple = ()) -> str:
+    """The SQLite fixture with one row made hostile: ``change(memory)`` edits a session's
+    memory JSON, or ``sql`` runs as it is."""
+    import sqlite3
+
+    source = tmp_path / "hostile.db"
+    shutil.copy(FIXTURES / "phidata_sqlite.db", source)
+    con = sqlite3.connect(source)
+    if change is not None:
+        (memory,) = con.execute("SELECT memory FROM agent_sessions WHERE session_id = ?",
+                                [session]).fetchone()
+        memory = json.loads(memory)
+        change(memory)
+        con.execute("UPDATE agent_sessions SET memory = ? WHERE session_id = ?",
+                    [json.dumps(memory), session])
+    if sql is not None:
+        con.execute(sql, params)
+    con.commit()
+    con.close()
+    return str(source)
+
+
+def first_run(memory: dict) -> dict:
+    return memory["runs"][0]["response"]
+
+
+def same_run_id(memory: dict) -> None:
+    memory["runs"][1]["response"]["run_id"] = first_run(memory)["run_id"]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HOSTILE_ROWS = {
+    # name: (how the row is made hostile, what the error says: the row and the field)
+    "bad created_at": (
+        {"change": lambda m: first_run(m).update(created_at="yesterday")},
+        "session 'sess-bob-0001', run 0: created_at is not a time: 'yesterday'"),
+    "huge created_at": (
+        {"change": lambda m: first_run(m)["messages"][1].update(created_at=10**30)},
+        "session 'sess-bob-0001', run 0, message 1: created_at is not a time"),
+    "a memory's created_at": (
+        {"sql": "UPDATE agent_memory SET created_at = 'garbage' WHERE user_id = 'bob'"},
+        "memory 'e9560b458c21bffe506e185ee2d09698': created_at is not a time"),
+    "bytes as a session id": (
+        {"sql": "UPDATE agent_sessions SET session_id = CAST(session_id AS BLOB) "
+                "WHERE session_id = 'sess-bob-0001'"},
+        "a session's session_id is not text but bytes"),
+    "text that is not UTF-8": (  # {"runs": [], "summary": {"summary": "<byte FF>"}}
+        {"sql": "UPDATE agent_sessions SET memory = CAST(X'7B2272756E73223A205B5D2C2022"
+                "73756D6D617279223A207B2273756D6D617279223A2022FF227D7D' AS TEXT) "
+                "WHERE session_id = 'sess-bob-0001'"},
+        "session 'sess-bob-0001': summary.summary is not valid UTF-8 text (at character 0)"),
+    "tool_calls as a string": (
+        {"change": lambda m: first_run(m)["messages"][2].update(tool_calls="call it")},
+        "session 'sess-bob-0001', run 0, message 2: tool_calls is not a list of objects"),
+    "deep JSON": (
+        {"sql": "UPDATE agent_sessions SET memory = ? WHERE session_id = 'sess-bob-0001'",
+         "params": ('{"runs": ' + DEEP + "}",)},
+        "session 'sess-bob-0001': memory is nested too deeply to be read"),
+    "deep tool_calls": (
+        {"change": lambda m: first_run(m)["messages"][2].update(
+            tool_calls=[{"function": json.loads("[" * 500 + "]" * 500)}])},
+        "session 'sess-bob-0001', run 0, message 2: tool_calls is nested more than 64 levels"),
+    "deep content": (
+        {"change": lambda m: first_run(m)["messages"][1].update(
+            content=json.loads("[" * 900 + "]" * 900))},
+        "session 'sess-bob-0001', run 0, message 1: content is nested more than 64 levels"),
+    "deep memory repr": (
+        {"sql": "UPDATE agent_memory SET memory = ? WHERE user_id = 'bob'", "params": (DEEP,)},
+        "memory 'e9560b458c21bffe506e185ee2d09698': memory is nested too deeply"),
+    "a NUL byte": (
+        {"change": lambda m: first_run(m)["messages"][1].update(content="a\x00b")},
+        "session 'sess-bob-0001', run 0, message 1: content contains a NUL byte"),
+    "token counts as text": (
+        {"change": lambda m: first_run(m)["metrics"].update(input_tokens=["many"])},
+        "session 'sess-bob-0001', run 0: metrics.input_tokens is not a whole number"),
+    "a run id twice": (
+        {"change": same_run_id},
+        "session 'sess-bob-0001', run 1: run_id '57812711-8b0b-4822-b323-e2cc0830c591' is "
+        "also the run_id of session 'sess-bob-0001', run 0"),
+    "a name that is a number": (
+        {"change": lambda m: first_run(m)["messages"][1].update(name=5)},
+        "session 'sess-bob-0001', run 0, message 1: name is not text but int"),
+}
+
+
+@pytest.mark.parametrize("hostile", list(HOSTILE_ROWS))
+def test_a_hostile_row_is_one_clear_error_and_nothing_is_written(hostile, tmp_path):
+    """Each is one PhidataImportError (what the command prints, exit 2) naming the
+    source file, the row and the field; nothing is written."""
+    how, said = HOSTILE_ROWS[hostile]
+    source = hostile_copy(tmp_path, **how)
+    store = open_store("sqlite://" + str(tmp_path / "ours.db"))
+    with pytest.raises(PhidataImportError) as raised:
+        import_phidata(store, source, memory_table="agent_memory")
+    assert str(raised.value).startswith(f"{source}: ")
+    assert said in str(raised.value)
+    assert str(raised.value).endswith("Nothing was imported.")
+    assert store.table_rows("sessions") == []
+    assert store.table_rows("memories") == []
+
+
+def test_the_command_says_a_hostile_row_without_a_traceback(tmp_path):
+    source = hostile_copy(tmp_path, change=lambda m: first_run(m).update(created_at=1e20))
+    target = "sqlite://" + str(tmp_path / "ours.db")
+    out = cli(source, "--memory-table", "agent_memory", "--db", target)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"import-phidata: {source}: session 'sess-bob-0001', run 0: "
+                                 "created_at is not a time: 1e+20")
+    assert open_store(target).table_rows("sessions") == []
+
+
+def test_an_id_stored_already_elsewhere_is_one_clear_error(any_store_location):
+    """A run id of the source already stored in another session of the target: each
+    backend's own key error (ConstraintException, IntegrityError, UniqueViolation)
+    becomes one error naming the row and the id; nothing of the import is written."""
+    from jupyter_agentmem.types import Message, Run
+
+    source = str(FIXTURES / "phidata_sqlite.db")
+    store = open_store(any_store_location)
+    taken = "57812711-8b0b-4822-b323-e2cc0830c591"  # bob's first run in the fixture
+    store.as_user("zed").append_run(Run(run_id=taken, session_id="mine", messages=[
+        Message(role="user", content="already here")]))
+    with pytest.raises(PhidataImportError) as raised:
+        import_phidata(store, source, memory_table="agent_memory")
+    assert str(raised.value).startswith(
+        f"{source}: session 'sess-bob-0001', run 0 (run_id '{taken}') could not be stored (")
+    assert [r["session_id"] for r in store.table_rows("sessions")] == ["mine"]
+    assert store.table_rows("memories") == [] and store.as_user("zed").count_runs("mine") == 1

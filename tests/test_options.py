@@ -7,6 +7,7 @@ and the words are the ones ``shlex.split`` (the POSIX reading we replaced) gives
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -15,11 +16,12 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from model_server import roles_and_contents
+from traitlets import TraitError
 
 from jupyter_agentmem.notebook import options as opt
 from jupyter_agentmem.notebook.commands import COMMANDS
 from jupyter_agentmem.notebook.magics import CELL_OPTIONS, CELL_USAGE
-from jupyter_agentmem.store import DuckDbStore
+from jupyter_agentmem.store import DuckDbStore, open_store
 
 # Every character, lone surrogates included (hypothesis leaves them out unless asked).
 ANY_CHAR = st.characters(exclude_categories=())
@@ -94,6 +96,27 @@ def test_bad_id_is_a_usage_error(shell, server, db_path, value):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("option", ["system=be\ud800nice", "system=a\x00b",
+                                    "model=x\udfffy"])
+def test_text_that_cannot_be_sent_is_a_usage_error_before_anything_is_sent(
+        shell, server, db_path, option):
+    """A lone surrogate (or a NUL) in system= used to fail the model call mid-turn
+    ("Not saved"); in model= too: refused before anything is sent or stored."""
+    name = option.split("=")[0]
+    with pytest.raises(UsageError, match=f"^{name}=.* holds '\\\\(udfff|ud800|x00)'"):
+        shell.run_cell_magic("agent", "session=s " + option, "hi")
+    assert server.requests == []
+    assert open_store(db_path).session_runs("s") == []
+
+
+def test_config_text_that_cannot_be_sent_is_refused(shell):
+    magics = shell.magics_manager.registry["AgentMagics"]
+    for name in ("system", "model", "user"):
+        with pytest.raises(TraitError, match=f"AgentMagics.{name}=.* lone surrogate"):
+            setattr(magics, name, "a\ud800")
+    assert magics.system == "" and magics.model == "test-model"
+
+
 # --- 1 MB lines -------------------------------------------------------------------------
 
 def test_a_1mb_system_prompt_is_read_whole():
@@ -111,8 +134,7 @@ PATHOLOGICAL = {
                                       {"system": '"a' * (MB // 5)}),
     "many_escapes": ("system=" + "a\\ " * (MB // 3), {"system": "a " * (MB // 3)}),
     "equals": ("=" * MB, None),
-    "nul_and_surrogates": ("system=" + "\x00\ud800" * (MB // 2),
-                           {"system": "\x00\ud800" * (MB // 2)}),
+    "nul_and_surrogates": ("system=" + "\x00\ud800" * (MB // 2), None),  # never sendable
     "long_value_then_garbage": ("system=" + "x" * MB + " '", None),
 }
 
@@ -201,8 +223,9 @@ def test_any_quoted_text_round_trips(system, session):
     line = "system=" + shlex.quote(system) + " session=" + shlex.quote(session)
     try:
         parsed = parse_cell(line)
-    except UsageError as exc:
-        assert "session=" in str(exc)  # only the id can be refused
+    except UsageError as exc:  # the id, or a system prompt that cannot be sent
+        assert "session=" in str(exc) or (
+            "system=" in str(exc) and re.search("[\x00\ud800-\udfff]", system))
         return
     assert parsed == {"system": system, "session": session}
 

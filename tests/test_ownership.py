@@ -246,6 +246,10 @@ PROBES: dict[str, Probe] = {
     "Agent.rename_session": lambda w: w.bob_agent().rename_session("bob's now"),
     "Agent.delete_session": lambda w: w.bob_agent(session="bob_s").delete_session("ana_s"),
     "Agent.new_session": lambda w: w.bob_agent().new_session(),
+    "Agent.storage": lambda w: (w.bob_agent().storage.read("ana_s"),
+                                w.bob_agent().storage.get_all_sessions()),
+    "AgentMemory.db": lambda w: w.bob_agent(memory=AgentMemory(
+        db=MemoryDb(w.store))).memory.db.read_memories(),
     "Agent.build_request": lambda w: w.bob_agent().build_request("what did ana say?"),
     "Agent.get_messages": lambda w: w.bob_agent().get_messages("what did ana say?"),
     # phidata's AgentMemory (through bob's agent)

@@ -465,6 +465,21 @@ def test_a_recalled_message_with_the_blocks_tags_is_purged(shell, server, db_pat
     assert marker_bytes(db_path) == 0
 
 
+def test_a_memory_with_the_blocks_tags_is_purged_from_the_prompts_that_had_it(
+        shell, server, db_path):
+    # The system prompt defuses a </memories> tag in a model-written memory: the purge
+    # finds the memory in that form too, in another session's stored request.
+    server.script(Reply(content="Noted."))
+    server.script(add_memory(f"Ana's code is {MARKER} </memories>"), kind="memory")
+    cell(shell, "session=a1 user=ana memories=on", f"My code is {MARKER}")
+    cell(shell, "session=a2 user=ana memories=on", "what do you know about me?")
+    system = server.of("chat")[-1]["messages"][0]["content"]
+    assert f"{MARKER} \u2039/memories>" in system
+    with capture_output():
+        shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
+    assert marker_bytes(db_path) == 0
+
+
 @pytest.mark.parametrize("before", ["\n", "\t", "\\", "\u0001"])
 def test_a_redacted_request_part_stays_valid_json(before):
     # A stored part is a message's JSON: a text is found decoded, so a replacement never

@@ -74,7 +74,8 @@ def test_edits_deletes_and_restores_keep_the_index_current(filled):
     assert all(h["id"] != message_id for h in store.as_user("ana").search("Rex sofa"))
     store.restore_message(message_id, actor="user")
     assert store.as_user("ana").search("Rex sofa")[0]["id"] == message_id
-    memory = store.add_memory(Memory(user_id="ana", memory="Ana collects stamps", topics=[]))
+    memory = store.as_user("ana").add_memory(Memory(user_id="ana", memory="Ana collects stamps",
+                                                    topics=[]))
     store.as_user("ana").update_memory(memory.memory_id, "Ana collects coins", None, actor="user")
     assert [h["id"] for h in store.as_user("ana").search("coins")] == [memory.memory_id]
     assert store.as_user("ana").search("stamps") == []
@@ -139,3 +140,23 @@ def test_search_in_the_notebook_and_history_at_a_hit(shell, server, db_path):
         shell.run_line_magic("agent", "search tulips in=tables")
     with pytest.raises(UsageError, match="No message"):
         shell.run_line_magic("agent", "history at=nope")
+
+
+def test_a_deleted_session_leaves_the_index(filled):
+    """Its messages and summary versions are no longer found (they were, after
+    delete_session); the memories it gave rise to are the user's and stay."""
+    store, planted = filled
+    memory = store.as_user("ana").add_memory(Memory(user_id="ana", memory="Mistigri is Ana's cat",
+                                     topics=[], session_id="ana-2"))
+    assert store.as_user("ana").delete_session("ana-2")
+    hits = store.as_user("ana").search("Mistigri violet piano cat", limit=200)
+    assert [h["id"] for h in hits if h["session_id"] == "ana-2"] == [memory.memory_id]
+    assert store.as_user("ana").search("Mistigri sleeps", kinds=["messages"]) == []
+    assert store.as_user("ana").search("Ana's cat and her piano", kinds=["summaries"]) == []
+    with store.engine.connection() as con:
+        assert con.execute("SELECT kind FROM search_docs WHERE session_id = 'ana-2'"
+                           ).fetchall() == [("memories",)]
+        (orphans,) = con.execute("SELECT count(*) FROM search_terms WHERE doc_id NOT IN "
+                                 "(SELECT doc_id FROM search_docs)").fetchone()
+        assert orphans == 0
+    assert store.as_user("bob").search("violet piano")  # another session: untouched

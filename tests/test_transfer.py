@@ -28,7 +28,7 @@ def conversation(model, location: str, session: str, user: str, facts: list[str]
     for fact in facts:
         agent.run(fact)
     assert agent.memory.wait(30)
-    memory = store.add_memory(Memory(user_id=user, memory=f"{user} said {facts[0]}",
+    memory = store.as_user(user).add_memory(Memory(user_id=user, memory=f"{user} said {facts[0]}",
                                      topics=["t1", "t2"], session_id=session), actor="model")
     store.as_user(user).update_memory(memory.memory_id, f"{user} said it twice", None, actor="user")
     first = store.message_rows(session)[0]["message_id"]
@@ -201,3 +201,26 @@ def test_what_the_model_saw_travels_with_the_runs(source, tmp_path, pg_url, scop
     if scope != "all":  # bob's requests stay out of ana's and foo's exports
         assert "Oslo" not in json.dumps(rows["request_parts"] + rows["run_contexts"])
     target.close()
+
+
+@pytest.mark.parametrize("depth", [100_000, 500])
+def test_import_of_deeply_nested_json_is_one_usage_error(shell, server, tmp_path, depth):
+    """Nested too deep for json (100,000) or for storing it again (500): one UsageError
+    naming the file, the line and the field; nothing is imported."""
+    shell.run_cell_magic("agent", "session=nb user=ana", "hello there")
+    path = str(tmp_path / "deep.jsonl")
+    shell.run_line_magic("agent", f"export session=nb user=ana path={path}")
+    lines = Path(path).read_text().splitlines()
+    (at, message), *_ = [(i, json.loads(line)) for i, line in enumerate(lines)
+                         if json.loads(line)["table"] == "messages"]
+    row = message["row"] | {"message_id": "m-deep", "content": "x {[", "tool_calls": "DEEP"}
+    hostile = json.dumps({"table": "messages", "row": row}).replace(
+        '"DEEP"', "[" * depth + "]" * depth)
+    Path(path).write_text("\n".join(lines[:at] + [hostile] + lines[at:]) + "\n")
+    other = str(tmp_path / "other.duckdb")
+    shell.run_line_magic("config", f"AgentMagics.db = {other!r}")
+    with pytest.raises(UsageError) as raised:
+        shell.run_line_magic("agent", f"import path={path}")
+    assert str(raised.value).startswith(
+        f"{path}:{at + 1}: the row's field 'tool_calls' is nested ")
+    assert shell.run_line_magic("agent", "sessions").empty

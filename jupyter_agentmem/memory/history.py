@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..types import Memory, Message, Run, SessionSummary
+from ..types import Memory, Message, Run, SessionSummary, without_prompt_tags
 from .recall import Exchange, recalled_prompt
 
 HISTORY_ROLES = ("user", "assistant", "tool")  # old system prompts are never re-sent
@@ -25,7 +25,10 @@ def system_prompt(
     """The system message: description, instructions, the user's memories, the summary,
     the recalled earlier exchanges (``recall=N``).
 
-    Built by concatenation, never ``str.format``: user text may hold braces.
+    Built by concatenation, never ``str.format``: user text may hold braces. Memories and
+    the summary are written by a model from the user's words: a tag of the prompt's
+    blocks in them is defused (``types.without_prompt_tags``), so that none can end its
+    block and speak from outside it.
     """
     parts: list[str] = []
     if description:
@@ -34,15 +37,16 @@ def system_prompt(
         items = [instructions] if isinstance(instructions, str) else list(instructions)
         parts.append("## Instructions\n" + "\n".join("- " + i.strip() for i in items))
     if memories:
-        facts = "\n".join("- " + m.memory for m in memories)
+        facts = "\n".join("- " + without_prompt_tags(m.memory) for m in memories)
         parts.append(
             "You have these memories about the user from earlier conversations; use them "
             "to personalise your answers:\n<memories>\n" + facts + "\n</memories>")
     if summary is not None:
-        topics = (" (topics: " + ", ".join(summary.topics) + ")") if summary.topics else ""
+        topics = (" (topics: " + without_prompt_tags(", ".join(summary.topics)) + ")"
+                  if summary.topics else "")
         parts.append(
             "Summary of the earlier part of this conversation" + topics +
-            ":\n<summary>\n" + summary.summary + "\n</summary>")
+            ":\n<summary>\n" + without_prompt_tags(summary.summary) + "\n</summary>")
     if recalled:
         parts.append(recalled_prompt(recalled))
     return "\n\n".join(parts) if parts else None

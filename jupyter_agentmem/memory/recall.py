@@ -11,8 +11,9 @@ a session that nobody owns (stored before users were recorded) is never recalled
 could be anyone's.
 
 The prompt part is built by concatenation, never ``str.format``: the text is the user's;
-a ``<recalled>`` / ``<exchange>`` tag in it is defused (``types.without_recall_tags``):
-an old message cannot end the marked block and speak as if outside it.
+a ``<recalled>`` / ``<exchange>`` tag in it is defused (``types.without_prompt_tags``):
+an old message cannot end the marked block and speak as if outside it. The session id
+(any text but control characters) goes into an attribute escaped (``attribute``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from ..store import Store
-from ..types import RecalledRun, Run, without_recall_tags
+from ..types import RecalledRun, Run, without_prompt_tags
 
 MAX_RECALL = 20  # recall=N: 20 exchanges of at most ~2 x 800 characters is ~8k tokens
 # A recalled exchange is a reminder, not a transcript: each of its two messages is cut to
@@ -114,11 +115,18 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     return picked
 
 
+def attribute(value: str) -> str:
+    """``value`` as a tag's attribute holds it: a quote or a tag in a session id cannot
+    end the attribute or the tag."""
+    return (value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+            .replace(">", "&gt;"))
+
+
 def recalled_prompt(exchanges: Sequence[Exchange]) -> str:
     """The delimited part of the system message that carries the recalled exchanges."""
     blocks = [
-        "<exchange session=\"" + e.session_id + "\" run=\"" + str(e.seq) + "\" date=\""
-        + e.when + "\">\nUser: " + without_recall_tags(e.user) + "\nAssistant: "
-        + without_recall_tags(e.reply) + "\n</exchange>"
+        "<exchange session=\"" + attribute(e.session_id) + "\" run=\"" + str(e.seq)
+        + "\" date=\"" + e.when + "\">\nUser: " + without_prompt_tags(e.user)
+        + "\nAssistant: " + without_prompt_tags(e.reply) + "\n</exchange>"
         for e in exchanges]
     return HEADER + "\n<recalled>\n" + "\n".join(blocks) + "\n</recalled>"

@@ -49,7 +49,7 @@ CELL_OPTIONS = opt.table([
     opt.Option("model", opt.non_empty, "ID", "a model id; demo is the offline demo"),
     opt.Option("history", history_size, "N|Nk",
                "runs of history (3), or a token budget for the prompt (8k)"),
-    opt.Option("system", opt.any_text, "TEXT", "the agent's description / system prompt"),
+    opt.Option("system", opt.text, "TEXT", "the agent's description / system prompt"),
     opt.Option("stream", opt.on_off, "on|off", "stream the reply into the cell"),
     opt.Option("format", opt.choice(*FORMATS), "|".join(FORMATS),
                "how to show it; code also puts the reply's code in a new cell below"),
@@ -154,7 +154,15 @@ class AgentMagics(Magics):
     def _valid_name(self, proposal: Any) -> str:
         if not proposal["value"].strip():
             raise TraitError(f"AgentMagics.{proposal['trait'].name} cannot be empty.")
-        return proposal["value"]
+        return self._valid_text(proposal)
+
+    @validate("system")
+    def _valid_text(self, proposal: Any) -> str:
+        name = proposal["trait"].name
+        try:  # the cell options' check: nothing that cannot be sent or stored
+            return opt.text(name, proposal["value"])
+        except UsageError as exc:
+            raise TraitError(f"AgentMagics.{exc}") from None
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)

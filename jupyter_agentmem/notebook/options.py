@@ -65,6 +65,21 @@ def any_text(name: str, value: str) -> str:
     return value
 
 
+_NOT_IN_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def text(name: str, value: str) -> str:
+    """Text that is sent to the model and stored (``system=``): no NUL byte and no lone
+    surrogate, which no request can encode and no backend stores (refused here, before
+    anything is sent: the call used to fail mid-turn and the run was not stored)."""
+    bad = _NOT_IN_TEXT.search(value)
+    if bad:
+        raise UsageError(f"{name}={shown(value)} holds {shown(bad.group())} at character "
+                         f"{bad.start():,}, which cannot be sent or stored (a NUL byte or a "
+                         "lone surrogate). Remove it and run the cell again.")
+    return value
+
+
 def choice(*allowed: str) -> Parser:
     def parse(name: str, value: str) -> str:
         if value.lower() not in allowed:

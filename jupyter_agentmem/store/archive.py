@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,14 +65,65 @@ def _read_jsonl(path: str) -> Rows:
             for number, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                item = json.loads(line)
+                try:
+                    item = json.loads(line)
+                except RecursionError:
+                    raise StoreError(f"{path}:{number}: {_deep_part(line)} is nested too "
+                                     "deeply to be read (not an agentmem export)") from None
                 if (not isinstance(item, dict) or not isinstance(item.get("table"), str)
                         or not isinstance(item.get("row"), dict)):
                     raise StoreError(f"{path}:{number}: not a {{\"table\", \"row\"}} line")
+                _check_depth(item["row"], f"{path}:{number}")
                 rows.setdefault(item["table"], []).append(item["row"])
     except (ValueError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path} is not an agentmem .jsonl export ({exc})") from None
     return rows
+
+
+# A row of ours nests ~5 levels at most (a stored request's tool calls); deeper is not
+# ours, and JSON nested ~1,000 deep overflows Python's stack when it is stored again.
+MAX_DEPTH = 64
+# The pieces of JSON text that matter to its depth: strings (a key when ":" follows)
+# and brackets. Linear: the string pattern cannot backtrack.
+_JSON_PIECE = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"(\s*:)?|[\[\]{}]')
+
+
+def _check_depth(row: dict[str, Any], where: str) -> None:
+    """A ``StoreError`` naming the field of ``row`` nested more than ``MAX_DEPTH`` deep
+    (walked level by level, without recursion)."""
+    for key, value in row.items():
+        level = [value]
+        for _ in range(MAX_DEPTH):
+            level = [v for item in level if isinstance(item, (dict, list))
+                     for v in (item.values() if isinstance(item, dict) else item)]
+            if not level:
+                break
+        else:
+            raise StoreError(f"{where}: the row's field {key!r} is nested more than "
+                             f"{MAX_DEPTH} levels deep (not an agentmem export)")
+
+
+def _deep_part(line: str) -> str:
+    """Where a line too deep for ``json.loads`` gets too deep: ``the row's field 'x'``
+    (a key of its ``row``), found by scanning its text."""
+    depth = 0
+    keys: dict[int, str] = {}  # depth -> the last key seen at that depth
+    for piece in _JSON_PIECE.finditer(line):
+        text = piece.group()
+        if text in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                break
+        elif text in "]}":
+            depth -= 1
+        elif piece.group(2):  # a key
+            try:
+                keys[depth] = json.loads(f'"{piece.group(1)}"')
+            except ValueError:
+                keys[depth] = piece.group(1)
+    if keys.get(1) == "row" and 2 in keys:
+        return f"the row's field {keys[2]!r}"
+    return f"its {keys[1]!r}" if 1 in keys else "the line"
 
 
 # --- Parquet: <folder>/<table>.parquet, written and read by DuckDB (no pyarrow) -----
@@ -112,6 +164,9 @@ def _read_parquet(folder: str) -> Rows:
                 rows[table] = [json.loads(r[0]) for r in found]
             except Exception as exc:  # noqa: BLE001 (duckdb's and json's errors alike)
                 raise StoreError(f"{file} is not an agentmem Parquet table ({exc})") from None
+            for number, row in enumerate(rows[table], start=1):
+                if isinstance(row, dict):  # (else import_rows says it is not a row)
+                    _check_depth(row, f"{file}, row {number}")
     finally:
         con.close()
     return rows

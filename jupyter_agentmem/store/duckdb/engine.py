@@ -20,6 +20,7 @@ from typing import Any
 
 from ... import runtime
 from ..base import StoreError
+from ..file_watch import WatchedFile
 from ..files import make_private, private_folder
 from ..journal import beside
 from ..sql.engine import Connection, EngineBase
@@ -72,6 +73,7 @@ class DuckDbEngine(EngineBase):
         self.generation = 0
         self._wal_path = path + ".wal" if path else None
         self.journal = beside(path) if path else None
+        self._file = WatchedFile(path) if path else None  # deleted under us: said
         self.read_only: str | None = None  # why, when this process may only read the file
 
     def __repr__(self) -> str:
@@ -81,6 +83,8 @@ class DuckDbEngine(EngineBase):
     def connection(self) -> Iterator[Connection]:
         """The open connection, held for this block (re-entrant in one thread)."""
         with self._mutex:
+            if self._conn is not None and self._depth == 0 and self._file is not None:
+                self._check_file()
             if self._conn is None:
                 self._open()
             self._depth += 1
@@ -92,6 +96,16 @@ class DuckDbEngine(EngineBase):
                 if (self._depth == 0 and self._lock and not self.read_only
                         and self._lock.others_waiting()):
                     self._close()
+
+    def _check_file(self) -> None:
+        """The open file is still the one at the path; else it is closed (never written
+        again) and a deleted one is said (a replaced one is opened anew)."""
+        assert self._file is not None
+        state = self._file.state()
+        if state != "same":
+            self._close()
+            if state == "deleted":
+                raise self._file.deleted()
 
     def _commit(self, con: Connection) -> None:
         super()._commit(con)
@@ -105,6 +119,12 @@ class DuckDbEngine(EngineBase):
             self._close()
 
     def _open(self) -> None:
+        if self._file is not None:
+            state = self._file.state()
+            if state == "deleted":  # never an empty file without our tables in its place
+                raise self._file.deleted()
+            if state == "replaced":  # moved in, or rewritten by another process's purge
+                self._migrated = False
         if self.path:
             try:
                 private_folder(os.path.dirname(self.path) or ".")
@@ -134,6 +154,8 @@ class DuckDbEngine(EngineBase):
             self._migrated = True
             if self.path:  # created by DuckDB under the umask: 0600 from here on
                 make_private(self.path, self._wal_path)
+            if self._file is not None:
+                self._file.remember()
         except BaseException as exc:
             self._close()
             if self.path and isinstance(exc, (OSError, self._duckdb_error())):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...types import new_id, without_recall_tags
+from ...types import new_id, without_prompt_tags
 from ..base import StoreError
 from ..values import check_id
 from . import provenance
@@ -139,6 +139,10 @@ class PurgeSql(SqlRows):
                             counts, "user")
                 self.engine.recent_runs.clear()
         after_commit()
+        if plan.scope == "user" and self.engine.journal is not None:
+            # Their lines in the files of turns in flight this process can read go too
+            # (a live process's own still-unstored turns: stored by it, then purgeable).
+            self.engine.journal.drop_user(user_id)
         return self._scrubbed(counts)
 
     def _scrubbed(self, counts: dict[str, int]) -> dict[str, int]:
@@ -438,8 +442,8 @@ def _remaining_texts(con: Connection, user_id: str) -> set[str]:
 def _needles(texts: Iterable[str]) -> list[tuple[str, bool]]:
     """Each purged text, and whether it is matched only as a message's whole content.
     Longest first."""
-    # A recalled exchange carries a text with its block's tags defused: that form too.
-    forms = {form for t in texts for form in (t, without_recall_tags(t))}
+    # The system prompt carries a text with its blocks' tags defused: that form too.
+    forms = {form for t in texts for form in (t, without_prompt_tags(t))}
     return sorted(((t, len(t) < MIN_SUBSTRING_CHARS) for t in forms), key=lambda n: -len(n[0]))
 
 

@@ -28,7 +28,7 @@ from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
 from .staged import recover, turn_entry
-from .term_index import drop_docs, index_docs
+from .term_index import index_docs, unindex_session
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
 
@@ -161,8 +161,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             if row is not None and not self._may_see(row[0]):
                 raise StoreError(not_yours(session_id))  # nothing deleted
             counts = {}
-            # Its search rows first: they are found through the messages and summaries.
-            drop_docs(con, session_id)
+            unindex_session(con, session_id)  # search must not find it any more
             for table in ("messages", "runs", "summaries"):  # our constants
                 (counts[table],) = con.execute(
                     f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()

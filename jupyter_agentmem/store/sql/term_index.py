@@ -71,11 +71,11 @@ def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
     con.execute("UPDATE search_docs SET deleted = ? WHERE doc_id = ?", [deleted, doc_id])
 
 
-def drop_docs(con: Connection, session_id: str) -> None:
-    """A deleted session's messages and summary versions leave the index (its memories
-    stay with their user)."""
-    con.execute("DELETE FROM search_terms WHERE doc_id IN (SELECT doc_id FROM search_docs "
-                "WHERE session_id = ? AND kind <> 'memories')", [session_id])
+def unindex_session(con: Connection, session_id: str) -> None:
+    """A session deleted: its messages and summary versions leave the index (the
+    memories it gave rise to are the user's, and stay)."""
+    docs = "SELECT doc_id FROM search_docs WHERE session_id = ? AND kind <> 'memories'"
+    con.execute(f"DELETE FROM search_terms WHERE doc_id IN ({docs})", [session_id])
     con.execute("DELETE FROM search_docs WHERE session_id = ? AND kind <> 'memories'",
                 [session_id])
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from ... import runtime
+from ..file_watch import WatchedFile
 from ..files import make_private, open_private, private_folder
 from ..journal import beside
 from ..sql.engine import Cursor, EngineBase
@@ -116,6 +117,8 @@ class SqliteEngine(EngineBase):
         self._conn: sqlite3.Connection | None = None
         self._opens = itertools.count(1)
         self.journal = beside(path) if path else None
+        self._file = WatchedFile(path) if path else None  # deleted under us: said
+        self._depth = 0
         self._open_number = 0
 
     def __repr__(self) -> str:
@@ -131,6 +134,8 @@ class SqliteEngine(EngineBase):
         return (self._open_number << 32) + version
 
     def _open(self) -> None:
+        if self._file is not None and self._file.state() == "deleted":
+            raise self._file.deleted()  # never a new empty file in its place
         if self.path is not None:
             create_private_file(self.path)
         # Autocommit (isolation_level=None): transactions are our own BEGIN/COMMIT.
@@ -159,13 +164,27 @@ class SqliteEngine(EngineBase):
         self._conn = conn
         self._open_number = next(self._opens)
         self.recent_runs.clear()
+        if self._file is not None:
+            self._file.remember()
 
     @contextmanager
     def connection(self) -> Iterator[SqliteConnection]:
         with self._mutex:
+            if self._conn is not None and self._depth == 0 and self._file is not None:
+                # Deleted or replaced: writing on would go to the unlinked file.
+                state = self._file.state()
+                if state != "same":
+                    conn, self._conn = self._conn, None
+                    conn.close()
+                    if state == "deleted":
+                        raise self._file.deleted()
             if self._conn is None:
                 self._open()
-            yield SqliteConnection(self._conn)
+            self._depth += 1
+            try:
+                yield SqliteConnection(self._conn)
+            finally:
+                self._depth -= 1
 
     def _begin(self, con: Any) -> None:
         con.execute("BEGIN IMMEDIATE")
