@@ -5,7 +5,7 @@ Adding a subcommand is one function and one row in ``COMMANDS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import UsageError
@@ -71,6 +71,21 @@ def _own_session(nb: Notebook, options: dict[str, Any]) -> str:
     return session
 
 
+def _known_session(nb: Notebook, options: dict[str, Any]) -> str:
+    """The session asked for, when it exists and is the user's: a UsageError that says
+    so otherwise (an unknown id shows as an error, not as an empty table)."""
+    session = options.get("session", nb.session_id)
+    user = options.get("user", nb.user)
+    if nb.store.session_for_user(session, user) is not None:
+        return session
+    if "session" in options:
+        raise UsageError(f"No session {session!r} for user {user!r}. "
+                         "%agent sessions lists yours.")
+    raise UsageError(f"No session {session!r} for user {user!r} yet: this kernel's session "
+                     "starts with its first %%agent cell. Give session=ID "
+                     "(%agent sessions lists yours).")
+
+
 def history(nb: Notebook, options: dict[str, Any]) -> Any:
     if "at" in options:  # a search hit: its session, from 2 runs before to 2 after
         found = nb.store.get_message(options["at"])
@@ -81,7 +96,11 @@ def history(nb: Notebook, options: dict[str, Any]) -> Any:
         mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
     else:
-        rows = nb.store.message_rows(_own_session(nb, options))
+        session = _known_session(nb, options)
+        rows = nb.store.message_rows(session)
+        if not rows:
+            raise UsageError(f"Session {session!r} of user {options.get('user', nb.user)!r} "
+                             "has no messages.")
     from .frames import readable_history
 
     return readable_history(rows, list(HISTORY_COLUMNS), options.get("columns") == "all")
@@ -109,7 +128,7 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
-    session = _own_session(nb, options)
+    session = _known_session(nb, options)
     # Summaries are made lazily: reading one brings it up to the session's last run.
     nb.catch_up_summary(session, options.get("user", nb.user))
     found = nb.store.list_summaries(session)
@@ -126,14 +145,15 @@ def forget(nb: Notebook, options: dict[str, Any]) -> None:
         return
     if "session" in options or "message" in options:
         raise UsageError("forget session=ID / message=ID removes text for good: add "
-                         "purge=yes (and confirm=yes). " + line_usage())
+                         "purge=yes (and confirm=yes). " + command_usage("forget"))
     if "memory_id" in options:
         store.delete_memory(user, options["memory_id"], actor="user")
         print(f"Forgot memory {options['memory_id']} of user {user!r} (undo from the "
               "panel or memory_events).")
         return
     if "user" not in options:
-        raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. " + line_usage())
+        raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. "
+                         + command_usage("forget"))
     if options.get("confirm") != "yes":
         n = len(store.user_memories(user))
         raise UsageError(f"This forgets all {n} memories of user {user!r} (soft delete, "
@@ -146,12 +166,14 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
     """``forget ... purge=yes``: a user's data, a session or one message, gone for good."""
     if "memory_id" in options:
         raise UsageError("purge=yes takes user=ID, session=ID or message=ID, not memory_id "
-                         "(a memory derived from a purged run goes with it). " + line_usage())
+                         "(a memory derived from a purged run goes with it). "
+                         + command_usage("forget"))
     if "session" in options and "message" in options:
-        raise UsageError("purge=yes takes session=ID or message=ID, not both. " + line_usage())
+        raise UsageError("purge=yes takes session=ID or message=ID, not both. "
+                         + command_usage("forget"))
     if "session" not in options and "message" not in options and "user" not in options:
         raise UsageError("purge=yes needs what to purge: user=ID (all of a user's data), "
-                         "session=ID or message=ID. " + line_usage())
+                         "session=ID or message=ID. " + command_usage("forget"))
     user = options.get("user", nb.user)
     session, message = options.get("session"), options.get("message")
     store = nb.store
@@ -177,7 +199,8 @@ def export(nb: Notebook, options: dict[str, Any]) -> str:
     from ..store.archive import write_archive
 
     if "session" in options and "user" in options:
-        raise UsageError("export takes session=ID or user=ID, not both. " + line_usage())
+        raise UsageError("export takes session=ID or user=ID, not both. "
+                         + command_usage("export"))
     session = options.get("session", None if "user" in options else nb.session_id)
     rows = nb.store.export_rows(session_id=session, user_id=options.get("user"))
     where = write_archive(rows, options["path"])
@@ -273,19 +296,34 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
                       memory_wait=nb.memory_wait, catch_up=nb.catch_up_summary)
 
 
-def help_text(cell_options: dict[str, opt.Option]) -> str:
-    """Every cell option and every subcommand with its options, from the parser's tables."""
-    def rows(options: Iterable[opt.Option], indent: str) -> list[str]:
-        return [f"{indent}{o.name + '=' + o.shape:<22} {o.help}" for o in options]
+HELP_WIDTH = 100  # the help wraps here (IPython's and the project's line length)
 
-    lines = ["%%agent [options], then your message in the cell. Options:"]
-    lines += rows(cell_options.values(), "  ")
-    lines += ["", "%agent <subcommand> [options]. Subcommands:"]
+
+def help_text(cell_options: dict[str, opt.Option]) -> str:
+    """Every cell option and every subcommand with its options, from the parser's tables,
+    as two aligned columns per table: what to write, and what it does (wrapped under
+    itself)."""
+    cell = [("  " + o.name + "=" + o.shape, o.help) for o in cell_options.values()]
+    line: list[tuple[str, str]] = []
     for command in COMMANDS.values():
-        lines.append(f"  {command.name:<22} {command.help}")
-        lines += rows(command.options, "      ")
-    lines += ["", "Defaults: %config AgentMagics.<name> = value (see %config AgentMagics)."]
-    return "\n".join(lines)
+        line.append(("  " + command.name, command.help))
+        line += [("    " + o.name + "=" + o.shape, o.help) for o in command.options]
+    return "\n".join([
+        "%%agent [options], then your message in the cell. Options:", *_columns(cell), "",
+        "%agent <subcommand> [options]. Subcommands:", *_columns(line), "",
+        "Defaults: %config AgentMagics.<name> = value (see %config AgentMagics)."])
+
+
+def _columns(rows: list[tuple[str, str]]) -> list[str]:
+    import textwrap
+
+    column = max(len(what) for what, _ in rows) + 2
+    lines = []
+    for what, does in rows:
+        wrapped = textwrap.wrap(does, HELP_WIDTH - column) or [""]
+        lines.append((what.ljust(column) + wrapped[0]).rstrip())
+        lines += [" " * column + more for more in wrapped[1:]]
+    return lines
 
 
 def help_command(nb: Notebook, options: dict[str, Any]) -> None:
@@ -294,8 +332,12 @@ def help_command(nb: Notebook, options: dict[str, Any]) -> None:
 
 SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
 USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
-PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path",
-                  required=True)
+EXPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
+                         "where to write: .md (a transcript to read), .jsonl or .parquet",
+                         required=True)
+IMPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
+                         "a .jsonl file or .parquet folder written by export (not .md)",
+                         required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (USER,), "a user's sessions, with run and message counts"),
@@ -320,9 +362,10 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             "user's, a session's or a message's text for good"),
     Command("panel", panel, (SESSION, USER), "the editable panel"),
     Command("export", export,
-            (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"), PATH),
+            (SESSION, opt.Option("user", opt.non_empty, "ID", "every session of a user"),
+             EXPORT_PATH),
             "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
-    Command("import", import_, (PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
+    Command("import", import_, (IMPORT_PATH,), "rows from a .jsonl or .parquet export (ids kept)"),
     Command("usage", usage,
             (opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
                         "session|model|day|kind", "sum the calls by this"),
@@ -344,5 +387,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 )}
 
 
-def line_usage() -> str:
-    return "Usage: %agent " + " | ".join(c.usage() for c in COMMANDS.values())
+def command_usage(name: str) -> str:
+    """One subcommand's usage line: what its errors end with."""
+    return "Usage: %agent " + COMMANDS[name].usage()
