@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from ..types import RunResponse
+
+_MARKDOWN_SIGNS = re.compile(r"([\\`*_\[\]<>{}#|~])")
 
 
 def in_notebook() -> bool:
@@ -81,10 +84,12 @@ class ReplyView:
             self._parts = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
 
-    def _bundle(self, text: str, footer: bool) -> dict[str, str]:
-        """The display of ``text``, with the footer (and notes) once the run is over."""
-        plain = text + "".join(f"\n\n-- {line}" if i == 0 else f"\n-- {line}"
-                               for i, line in enumerate(self._footer(False) if footer else []))
+    def _bundle(self, text: str, footer: bool, plain_text: str | None = None) -> dict[str, str]:
+        """The display of ``text`` (``plain_text``: the same without our Markdown), with
+        the footer (and notes) once the run is over."""
+        lines = self._footer(False) if footer else []
+        plain = (text if plain_text is None else plain_text) + "".join(
+            ("\n\n-- " if i == 0 else "\n-- ") + line for i, line in enumerate(lines))
         if not self.markdown:
             return {"text/plain": plain}
         lines = self._footer(True) if footer else []
@@ -93,8 +98,11 @@ class ReplyView:
                 "text/plain": plain}
 
     def _footer(self, markdown: bool) -> list[str]:
-        return [line for line in (footer_text(self._response, markdown) if self._response
-                                  else "", *self.notes) if line]
+        """The footer's lines: the run's, then the notes (shown as written in Markdown too:
+        ``{In[3]}`` or ``{_x}`` must not become a link or emphasis)."""
+        notes = [_MARKDOWN_SIGNS.sub(r"\\\1", n) for n in self.notes] if markdown else self.notes
+        run = footer_text(self._response, markdown) if self._response else ""
+        return [line for line in (run, *notes) if line]
 
     def _due(self) -> bool:
         """May the growing text be sent again now (time and byte budget)?"""
@@ -126,16 +134,16 @@ class ReplyView:
 
     def finish(self, response: RunResponse, footer: bool = True) -> None:
         """The final text (or the error) and the footer."""
-        # A terminal shows no Markdown: its note is written without ** either.
-        note = failure_note(response, self.markdown and self.use_display)
         text = self.text
         if response.status == "ok" and response.content is not None:
             text = response.content
-        body = "\n\n".join(part for part in (text, note) if part)
+        plain = "\n\n".join(p for p in (text, failure_note(response, False)) if p)
         self._response = response if footer else None
         if self.use_display:
-            self._send(self._bundle(body, True))  # always: the whole final text
+            body = "\n\n".join(p for p in (text, failure_note(response, self.markdown)) if p)
+            self._send(self._bundle(body, True, plain))  # always: the whole final text
             return
+        body = plain  # a terminal shows no Markdown: the note has no ** either
         # In a terminal the streamed text is already printed: add what is missing.
         rest = body[len(self.text):].lstrip("\n") if self.text and body.startswith(
             self.text) else body
