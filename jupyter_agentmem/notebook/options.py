@@ -5,7 +5,6 @@ Values are checked here and a bad one is a ``UsageError`` that says what is vali
 
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -73,6 +72,8 @@ def did_you_mean(word: str, names: Iterable[str]) -> str:
     (0.86); ``bogus`` is near nothing. A word too long to be a typo is not compared
     (the comparison is quadratic in its length).
     """
+    import difflib  # on the error path only: %load_ext stays light
+
     if len(word) > 40:
         return ""
     close = difflib.get_close_matches(word.lower(), list(names), n=1)
