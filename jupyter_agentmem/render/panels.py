@@ -28,14 +28,20 @@ BLUE = "var(--jp-brand-color1, #1976d2)"
 RED = "var(--jp-error-color1, #d32f2f)"
 TEXT = "var(--jp-content-font-color1, inherit)"
 FAINT = "var(--jp-content-font-color2, #757575)"
+CODE_BACKGROUND = "var(--jp-layout-color2, rgba(127, 127, 127, 0.1))"
 
 
 def markdown_html(text: str) -> str:
     """``text`` as HTML: CommonMark with tables and strikethrough, raw HTML escaped."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark", {"html": False}).enable(
+    rendered = MarkdownIt("commonmark", {"html": False}).enable(
         ["table", "strikethrough"]).render(text)
+    # A code block set apart as JupyterLab's Markdown cells do (an HTML output's <pre> has
+    # no background of its own). The text is escaped: "<pre><code" is only ever the tags.
+    return rendered.replace("<pre><code", f'<pre style="background: {CODE_BACKGROUND}; '
+                            'padding: 6px 8px; border-radius: 3px"><code '
+                            'style="background: none; padding: 0"')
 
 
 def _box(title: str, border: str, title_color: str, body: str) -> str:
