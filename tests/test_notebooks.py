@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -143,8 +144,10 @@ def test_builtin_memory(server, tmp_path):
         ("user", "Share a 2 sentence horror story"),
         ("assistant", "echo: Share a 2 sentence horror story"),
         ("user", "What was my first message?")]
-    (reply,) = outputs(nb, "# -*- Ask a follow up")
-    assert reply.startswith("echo: What was my first message?")
+    (reply,) = outputs(nb, "# -*- Ask a follow up")  # print_response: phidata's boxes
+    assert re.fullmatch(r"Message: What was my first message\?\n\nResponse \(\d+\.\ds\):\n"
+                        r"echo: What was my first message\?\n\n-- session \S+ · gpt-4o · .*",
+                        reply), reply
     after_one, after_two = [ast.literal_eval(c.outputs[0]["data"]["text/plain"])
                             for c in nb.cells if c.source.startswith("# -*- The messages")]
     assert after_one == [

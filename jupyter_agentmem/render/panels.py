@@ -98,7 +98,8 @@ class PanelsView(ReplyView):
                          + "<br>".join(html.escape(line) for line in lines) + "</div>")
         plain = "".join([f"Message: {self.message}\n\n" if self.show_message else "",
                          f"{title}:\n{text}" if text or footer else f"{title}: Thinking…",
-                         "".join(f"\n-- {line}" for line in lines)])
+                         "".join(("\n\n-- " if i == 0 else "\n-- ") + line
+                                 for i, line in enumerate(lines))])
         return {"text/html": '<div class="agentmem-panels">' + "".join(parts) + "</div>",
                 "text/plain": plain}
 
