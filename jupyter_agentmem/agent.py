@@ -441,9 +441,9 @@ class Agent:
                        markdown: bool | None = None,
                        renderer: ReplyRenderer | None = None,
                        show_message: bool = True, console: Any = None) -> None:
-        """Show the reply: in a notebook one updating Markdown display; in a terminal
-        phidata's rich panels (Message / Response (1.2s), Markdown when ``markdown``),
-        drawn on ``console`` (a ``rich.console.Console``) when given.
+        """Show the reply in phidata's Message / Response (1.2s) panels (Markdown when
+        ``markdown``): in a notebook as one HTML display updated while it streams, in a
+        terminal drawn with rich (on ``console``, a ``rich.console.Console``, when given).
 
         Returns None, as phidata's does: a notebook cell ending in ``print_response``
         shows the reply once, not a ``RunResponse`` repr under it. Use ``run`` for the value.
@@ -451,10 +451,12 @@ class Agent:
         """
         as_markdown = self.markdown if markdown is None else markdown
         if renderer is None:
-            from .render import ReplyView, in_notebook
+            from .render import in_notebook
 
             if in_notebook() and console is None:
-                renderer = ReplyView(markdown=as_markdown)
+                from .render.panels import PanelsView
+
+                renderer = PanelsView(message, markdown=as_markdown, show_message=show_message)
             else:
                 from .render.terminal import TerminalReply
 

@@ -191,8 +191,8 @@ def test_sessions_and_history_are_dataframes(shell, server):
                                    "status", "name", "tool_calls", "tool_call_id", "run_id",
                                    "created_at", "edited_at"]
     assert set(every["status"]) == {"ok"}
-    empty = shell.run_line_magic("agent", "history session=nobody")
-    assert isinstance(empty, pd.DataFrame) and empty.empty
+    with pytest.raises(UsageError, match="No session 'nobody' for user 'default'"):
+        shell.run_line_magic("agent", "history session=nobody")  # test_messages.py: wording
 
 
 def test_default_session_is_shown_and_continued(shell, server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,18 +22,20 @@ DESCRIPTION = ("You are a helpful assistant that always responds in a polite, up
                "positive manner.")
 
 
-def execute(name: str, tmp_path: Path, base_url: str | None) -> nbformat.NotebookNode:
-    work = tmp_path / "work"
-    work.mkdir()
-    shutil.copy(NOTEBOOKS / f"{name}.ipynb", work)
-    nb = nbformat.read(work / f"{name}.ipynb", as_version=4)
+def execute(name: str, tmp_path: Path, base_url: str | None,
+            work: str = "work") -> nbformat.NotebookNode:
+    work_dir = tmp_path / work
+    work_dir.mkdir()
+    shutil.copy(NOTEBOOKS / f"{name}.ipynb", work_dir)
+    nb = nbformat.read(work_dir / f"{name}.ipynb", as_version=4)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPENAI_", "AGENTMEM_"))}
     env["AGENTMEM_DB"] = str(tmp_path / "agentmem.duckdb")
+    env["IPYTHONDIR"] = str(tmp_path / "ipython")  # %store writes in the profile
     if base_url:
         env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=KEY)
     NotebookClient(nb, timeout=60, kernel_name="python3",
-                   resources={"metadata": {"path": str(work)}}).execute(env=env)
+                   resources={"metadata": {"path": str(work_dir)}}).execute(env=env)
     return nb
 
 
@@ -56,6 +59,19 @@ def assert_key_was_sent(server) -> None:
     assert sent == {f"Bearer {KEY}"}
 
 
+QUICKSTART_CELLS = ("%%agent\nShare", "%%agent\nWhat was", "%%agent\nWhat have")
+
+
+def reply_of(text: str) -> str:
+    """A reply's text without its footer (the session id, the time, the tokens)."""
+    return text.split("\n\n-- ")[0]
+
+
+def quickstart_session(nb) -> str:
+    (printed,) = outputs(nb, "print(f\"After a restart")
+    return printed.strip().rsplit("session=", 1)[1]
+
+
 def test_quickstart(server, tmp_path):
     nb = execute("quickstart", tmp_path, server.base_url)
     assert_no_key(nb)
@@ -68,17 +84,19 @@ def test_quickstart(server, tmp_path):
         ("user", "What was my first message?"),
         ("assistant", "echo: What was my first message?"),
         ("user", "What have we talked about so far?")]
-    (first,) = outputs(nb, "%%agent session=quickstart\nShare")
+    session = quickstart_session(nb)
+    assert session.startswith("quickstart-")
+    (first,) = outputs(nb, "%%agent\nShare")
     assert first.startswith("echo: Share a 2 sentence horror story")
-    assert "session `quickstart`" in first
-    (resumed,) = outputs(nb, "%%agent session=quickstart\nWhat have")
+    assert f"\n\n-- session {session} · gpt-4o-mini · " in first
+    (resumed,) = outputs(nb, "%%agent\nWhat have")  # after %store -r, in the same session
     assert resumed.startswith("echo: What have we talked about so far?")
+    assert f"-- session {session} · " in resumed
     (history,) = outputs(nb, "history = %agent history")
     assert "What have we talked about so far?" in history and "run" in history
-    (sessions,) = outputs(nb, "%agent sessions")
-    assert "quickstart" in sessions
+    outputs(nb, "%agent sessions")  # ran without an error
     store = DuckDbStore(str(tmp_path / "agentmem.duckdb"))
-    assert [(r.seq, r.status, len(r.messages)) for r in store.session_runs("quickstart")] == [
+    assert [(r.seq, r.status, len(r.messages)) for r in store.session_runs(session)] == [
         (0, "ok", 2), (1, "ok", 2), (2, "ok", 2)]
     store.close()
 
@@ -86,11 +104,33 @@ def test_quickstart(server, tmp_path):
 def test_quickstart_offline_with_the_demo_model(server, tmp_path):
     nb = execute("quickstart", tmp_path, None)
     assert server.requests == []
-    (second,) = outputs(nb, "%%agent session=quickstart\nWhat was")
+    (first,) = outputs(nb, "%%agent\nShare")
+    assert reply_of(first) == ("[demo model: a scripted echo, not an LLM]\n\n"
+                               "You said: Share a 2 sentence horror story\n\n"
+                               "I was sent no earlier messages of this session.")
+    (second,) = outputs(nb, "%%agent\nWhat was")
     assert "[demo model: a scripted echo, not an LLM]" in second
     assert "the first was: Share a 2 sentence horror story" in second
-    (resumed,) = outputs(nb, "%%agent session=quickstart\nWhat have")
+    (resumed,) = outputs(nb, "%%agent\nWhat have")
     assert "I was sent 2 earlier message(s)" in resumed
+
+
+def test_quickstart_run_twice_on_one_database_gives_the_same_conversation(server, tmp_path):
+    """A second run went on with the first run's session: its first cell's reply said it
+    was sent the later cells' messages. Each run is now a conversation of its own."""
+    runs = [execute("quickstart", tmp_path, None, work=f"run{i}") for i in (1, 2)]
+    replies = [[reply_of(outputs(nb, cell)[0]) for cell in QUICKSTART_CELLS] for nb in runs]
+    assert replies[0] == replies[1]
+    assert replies[0][0].endswith("I was sent no earlier messages of this session.")
+    assert "I was sent 2 earlier message(s)" in replies[1][2]
+    sessions = [quickstart_session(nb) for nb in runs]
+    assert sessions[0] != sessions[1]
+    store = DuckDbStore(str(tmp_path / "agentmem.duckdb"))
+    for session in sessions:  # both conversations stored whole, side by side
+        assert [r.messages[0].content for r in store.session_runs(session)] == [
+            "Share a 2 sentence horror story", "What was my first message?",
+            "What have we talked about so far?"]
+    store.close()
 
 
 def test_builtin_memory(server, tmp_path):
@@ -104,8 +144,10 @@ def test_builtin_memory(server, tmp_path):
         ("user", "Share a 2 sentence horror story"),
         ("assistant", "echo: Share a 2 sentence horror story"),
         ("user", "What was my first message?")]
-    (reply,) = outputs(nb, "# -*- Ask a follow up")
-    assert reply.startswith("echo: What was my first message?")
+    (reply,) = outputs(nb, "# -*- Ask a follow up")  # print_response: phidata's boxes
+    assert re.fullmatch(r"Message: What was my first message\?\n\nResponse \(\d+\.\ds\):\n"
+                        r"echo: What was my first message\?\n\n-- session \S+ · gpt-4o · .*",
+                        reply), reply
     after_one, after_two = [ast.literal_eval(c.outputs[0]["data"]["text/plain"])
                             for c in nb.cells if c.source.startswith("# -*- The messages")]
     assert after_one == [

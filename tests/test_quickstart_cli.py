@@ -20,6 +20,10 @@ def test_quickstart_runs_offline_and_resumes(tmp_path):
     assert "using the offline demo model" in text
     assert "not an LLM" in text
     assert "┏━ Message ━" in text and "┏━ Response (" in text  # phidata's panels
+    # The demo notice is in both Response panels (rich took it for a markup tag: 3 blank
+    # lines where a new user looks for it).
+    panel_lines = [line.strip("┃ ") for line in text.splitlines() if line.startswith("┃")]
+    assert panel_lines.count("[demo model: a scripted echo, not an LLM]") == 2
     # The second process was sent the first process's run as history.
     assert "the first was: Share a 2 sentence horror story" in text
     assert text.count(" user ") == 2 and text.count(" assistant ") == 2

@@ -99,7 +99,7 @@ def test_a_long_stream_sends_a_bounded_number_of_bytes(shell):
     assert len(outputs) > 3  # it still streams
     # The final display is the whole text, in both forms.
     assert outputs[-1].data["text/markdown"].split("\n\n---\n")[0] == text
-    assert outputs[-1].data["text/plain"].startswith(text + "\n\n-- session `s`")
+    assert outputs[-1].data["text/plain"].startswith(text + "\n\n-- session s · m")
 
 
 def test_updates_are_throttled_by_time_too(shell):

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 
 SECRET_MIN_CHARS = 8
+OPENAI_URL = "https://api.openai.com/v1"  # the openai client's default base URL
 
 CONFIG_HELP = (
     "No model is configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for an "
@@ -131,20 +132,41 @@ def _not_a_stream(chunks: Any) -> str | None:
 _SHOWN_BYTES = 2_000
 
 
-def model_error(exc: BaseException, scrub: Any) -> ModelError:
+def model_error(exc: BaseException, scrub: Any, server: Server | None = None) -> ModelError:
     """``exc`` (from the openai client) as a ``ModelError`` with the server's status."""
-    return ModelError(scrub(describe_error(exc)), getattr(exc, "status_code", None))
+    return ModelError(scrub(describe_error(exc, server)), getattr(exc, "status_code", None))
 
 
-def describe_error(exc: BaseException) -> str:
-    """A one-line explanation of a failed call."""
+class Server:
+    """Where the model server is and how a user points at another: what an error
+    about reaching it names (the URL alone does not say which setting to change)."""
+
+    __slots__ = ("from_env", "setting", "url")
+
+    def __init__(self, url: str, setting: str, from_env: bool) -> None:
+        self.url = url
+        self.setting = setting  # e.g. "%config AgentMagics.base_url = '<url>'"
+        self.from_env = from_env  # the address came from OPENAI_BASE_URL
+
+
+def describe_error(exc: BaseException, server: Server | None = None) -> str:
+    """A one-line explanation of a failed call, naming the server when it is known."""
     import openai
 
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.APITimeoutError):
         return "The model server did not answer in time (timeout)."
     if isinstance(exc, openai.APIConnectionError):
-        return f"Could not reach the model server ({exc.__cause__ or exc})."
+        reason = exc.__cause__ or exc
+        if server is None:
+            return f"Could not reach the model server ({reason})."
+        if server.url == OPENAI_URL and not server.from_env:
+            check = "Check the network connection"
+        else:
+            origin = " (the address comes from OPENAI_BASE_URL)" if server.from_env else ""
+            check = f"Check that the server is running{origin}"
+        return (f"Could not reach the model server at {server.url} ({reason}). {check}, "
+                f"or set another address with {server.setting}.")
     if status == 401:
         return "The model server refused the API key (401). Check OPENAI_API_KEY."
     if status == 429:
@@ -177,7 +199,11 @@ class OpenAIChat:
         self.timeout = timeout
         self.max_retries = max_retries
         self.name = name
+        # How a user points this model at another server, as errors say it; the
+        # magics set their own ("%config AgentMagics.base_url = ...").
+        self.server_setting = "OpenAIChat(base_url='<url>') or OPENAI_BASE_URL"
         self._client: Any = None
+        self._url_from_env = False
 
     def __repr__(self) -> str:
         base_url = self.resolved_base_url()
@@ -189,6 +215,15 @@ class OpenAIChat:
 
     def _resolved_key(self) -> str | None:
         return self._api_key or os.environ.get("OPENAI_API_KEY") or None
+
+    def server(self) -> Server:
+        """Where calls go (the client's URL once built) and how to point elsewhere."""
+        if self._client is not None:  # what the calls used (the env may have changed since)
+            url, from_env = str(self._client.base_url), self._url_from_env
+        else:
+            url = self.resolved_base_url() or OPENAI_URL
+            from_env = not self.base_url and bool(os.environ.get("OPENAI_BASE_URL"))
+        return Server(url.rstrip("/"), self.server_setting, from_env)
 
     def check(self) -> None:
         """Raise ``ModelConfigError`` when there is neither a key nor a server address."""
@@ -203,6 +238,7 @@ class OpenAIChat:
                 raise ModelConfigError(CONFIG_HELP)
             import openai
 
+            self._url_from_env = not self.base_url and base_url is not None
             self._client = openai.OpenAI(
                 # Local OpenAI-compatible servers take any key; the client wants one.
                 api_key=key or "not-needed",
@@ -268,7 +304,7 @@ class OpenAIChat:
         except ModelError:
             raise
         except Exception as exc:
-            raise model_error(exc, self.scrub) from exc
+            raise model_error(exc, self.scrub, self.server()) from exc
 
     def response_stream(self, messages: Messages) -> OpenAIStream:
         """Text deltas as they arrive; iterate, then read ``.response``."""
@@ -277,7 +313,7 @@ class OpenAIChat:
             chunks = client.chat.completions.create(
                 **self._params(messages, stream=True, stream_options={"include_usage": True}))
         except Exception as exc:
-            raise model_error(exc, self.scrub) from exc
+            raise model_error(exc, self.scrub, self.server()) from exc
         not_a_stream = _not_a_stream(chunks)
         if not_a_stream is not None:
             raise ModelError(self.scrub(not_a_stream))

@@ -5,7 +5,7 @@ Adding a subcommand is one function and one row in ``COMMANDS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from IPython.core.error import UsageError
@@ -77,6 +77,22 @@ def _own_session(nb: Notebook, options: dict[str, Any]) -> str:
     return session
 
 
+def _known_session(nb: Notebook, options: dict[str, Any]) -> str:
+    """The session asked for, when it exists and is the user's: a UsageError that says
+    so otherwise (an unknown id shows as an error, not as an empty table)."""
+    session = options.get("session", nb.session_id)
+    store = _store(nb, options)
+    user = store.user_id
+    if store.usable_session(session) is not None:  # another user's: StoreError
+        return session
+    if "session" in options:
+        raise UsageError(f"No session {session!r} for user {user!r}. "
+                         "%agent sessions lists yours.")
+    raise UsageError(f"No session {session!r} for user {user!r} yet: this kernel's session "
+                     "starts with its first %%agent cell. Give session=ID "
+                     "(%agent sessions lists yours).")
+
+
 def history(nb: Notebook, options: dict[str, Any]) -> Any:
     store = _store(nb, options)
     if "at" in options:  # a search hit: its session, from 2 runs before to 2 after
@@ -87,7 +103,11 @@ def history(nb: Notebook, options: dict[str, Any]) -> Any:
         mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
     else:
-        rows = store.message_rows(_own_session(nb, options))
+        session = _known_session(nb, options)
+        rows = store.message_rows(session)
+        if not rows:
+            raise UsageError(f"Session {session!r} of user {store.user_id!r} "
+                             "has no messages.")
     from .frames import readable_history
 
     return readable_history(rows, list(HISTORY_COLUMNS), options.get("columns") == "all")
@@ -114,7 +134,7 @@ def memories(nb: Notebook, options: dict[str, Any]) -> Any:
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
-    session = _own_session(nb, options)
+    session = _known_session(nb, options)
     # Summaries are made lazily: reading one brings it up to the session's last run.
     nb.catch_up_summary(session, options.get("user", nb.user))
     found = _store(nb, options).list_summaries(session)
@@ -131,14 +151,15 @@ def forget(nb: Notebook, options: dict[str, Any]) -> None:
         return
     if "session" in options or "message" in options:
         raise UsageError("forget session=ID / message=ID removes text for good: add "
-                         "purge=yes (and confirm=yes). " + line_usage())
+                         "purge=yes (and confirm=yes). " + command_usage("forget"))
     if "memory_id" in options:
         store.delete_memory(options["memory_id"], actor="user")
         print(f"Forgot memory {options['memory_id']} of user {user!r} (undo from the "
               "panel or memory_events).")
         return
     if "user" not in options:
-        raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. " + line_usage())
+        raise UsageError("forget needs memory_id=ID, or user=ID confirm=yes. "
+                         + command_usage("forget"))
     if options.get("confirm") != "yes":
         n = len(store.user_memories())
         raise UsageError(f"This forgets all {n} memories of user {user!r} (soft delete, "
@@ -151,12 +172,14 @@ def purge(nb: Notebook, options: dict[str, Any]) -> None:
     """``forget ... purge=yes``: a user's data, a session or one message, gone for good."""
     if "memory_id" in options:
         raise UsageError("purge=yes takes user=ID, session=ID or message=ID, not memory_id "
-                         "(a memory derived from a purged run goes with it). " + line_usage())
+                         "(a memory derived from a purged run goes with it). "
+                         + command_usage("forget"))
     if "session" in options and "message" in options:
-        raise UsageError("purge=yes takes session=ID or message=ID, not both. " + line_usage())
+        raise UsageError("purge=yes takes session=ID or message=ID, not both. "
+                         + command_usage("forget"))
     if "session" not in options and "message" not in options and "user" not in options:
         raise UsageError("purge=yes needs what to purge: user=ID (all of a user's data), "
-                         "session=ID or message=ID. " + line_usage())
+                         "session=ID or message=ID. " + command_usage("forget"))
     store = _store(nb, options)
     user = store.user_id
     session, message = options.get("session"), options.get("message")
@@ -279,19 +302,34 @@ def panel(nb: Notebook, options: dict[str, Any]) -> Any:
                       memory_wait=nb.memory_wait, catch_up=nb.catch_up_summary)
 
 
-def help_text(cell_options: dict[str, opt.Option]) -> str:
-    """Every cell option and every subcommand with its options, from the parser's tables."""
-    def rows(options: Iterable[opt.Option], indent: str) -> list[str]:
-        return [f"{indent}{o.name + '=' + o.shape:<22} {o.help}" for o in options]
+HELP_WIDTH = 100  # the help wraps here (IPython's and the project's line length)
 
-    lines = ["%%agent [options], then your message in the cell. Options:"]
-    lines += rows(cell_options.values(), "  ")
-    lines += ["", "%agent <subcommand> [options]. Subcommands:"]
+
+def help_text(cell_options: dict[str, opt.Option]) -> str:
+    """Every cell option and every subcommand with its options, from the parser's tables,
+    as two aligned columns per table: what to write, and what it does (wrapped under
+    itself)."""
+    cell = [("  " + o.name + "=" + o.shape, o.help) for o in cell_options.values()]
+    line: list[tuple[str, str]] = []
     for command in COMMANDS.values():
-        lines.append(f"  {command.name:<22} {command.help}")
-        lines += rows(command.options, "      ")
-    lines += ["", "Defaults: %config AgentMagics.<name> = value (see %config AgentMagics)."]
-    return "\n".join(lines)
+        line.append(("  " + command.name, command.help))
+        line += [("    " + o.name + "=" + o.shape, o.help) for o in command.options]
+    return "\n".join([
+        "%%agent [options], then your message in the cell. Options:", *_columns(cell), "",
+        "%agent <subcommand> [options]. Subcommands:", *_columns(line), "",
+        "Defaults: %config AgentMagics.<name> = value (see %config AgentMagics)."])
+
+
+def _columns(rows: list[tuple[str, str]]) -> list[str]:
+    import textwrap
+
+    column = max(len(what) for what, _ in rows) + 2
+    lines = []
+    for what, does in rows:
+        wrapped = textwrap.wrap(does, HELP_WIDTH - column) or [""]
+        lines.append((what.ljust(column) + wrapped[0]).rstrip())
+        lines += [" " * column + more for more in wrapped[1:]]
+    return lines
 
 
 def help_command(nb: Notebook, options: dict[str, Any]) -> None:
@@ -300,8 +338,12 @@ def help_command(nb: Notebook, options: dict[str, Any]) -> None:
 
 SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
 USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
-PATH = opt.Option("path", opt.non_empty, "FILE", "a .md, .jsonl or .parquet path",
-                  required=True)
+EXPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
+                         "where to write: .md (a transcript to read), .jsonl or .parquet",
+                         required=True)
+IMPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
+                         "a .jsonl file or .parquet folder written by export (not .md)",
+                         required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("sessions", sessions, (USER,), "a user's sessions, with run and message counts"),
@@ -327,11 +369,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("panel", panel, (SESSION, USER), "the editable panel"),
     Command("export", export,
             (SESSION, opt.Option("user", opt.non_empty, "ID",
-                                 "whose (alone: every session of that user)"), PATH),
+                                 "whose (alone: every session of that user)"), EXPORT_PATH),
             "a session's or a user's rows: .md transcript, .jsonl rows, .parquet folder"),
     Command("import", import_,
-            (PATH, opt.Option("user", opt.non_empty, "ID", "whose rows they become (default: "
-                              "AgentMagics.user); another user's rows are refused")),
+            (IMPORT_PATH, opt.Option("user", opt.non_empty, "ID", "whose rows they become "
+                                     "(default: AgentMagics.user); another user's are refused")),
             "a user's rows from a .jsonl or .parquet export (ids kept)"),
     Command("usage", usage,
             (USER, opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
@@ -354,5 +396,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 )}
 
 
-def line_usage() -> str:
-    return "Usage: %agent " + " | ".join(c.usage() for c in COMMANDS.values())
+def command_usage(name: str) -> str:
+    """One subcommand's usage line: what its errors end with."""
+    return "Usage: %agent " + COMMANDS[name].usage()

@@ -52,8 +52,18 @@ TABLE_COLUMNS = 20
 CELL_CHARS = 40
 
 
-def interpolate(text: str, namespace: Mapping[str, Any], limit: int) -> str:
-    """``text`` with each resolvable reference replaced by its rendering (<= ``limit`` chars)."""
+MAX_NOTES = 5  # a cell of code full of {x} braces gets a short footer, not a list
+
+
+def interpolate(text: str, namespace: Mapping[str, Any], limit: int,
+                notes: list[str] | None = None) -> str:
+    """``text`` with each resolvable reference replaced by its rendering (<= ``limit`` chars).
+
+    ``notes`` (when given) receives a line for each reference that names nothing and was
+    sent as written (``{undefined_df}: no such variable, sent as written``): a typo in a
+    variable name would otherwise reach the model unnoticed.
+    """
+    unresolved: dict[str, str] = {}
     out: list[str] = []
     start = 0  # text[start:i] is copied as is
     i = text.find("{")
@@ -80,9 +90,25 @@ def interpolate(text: str, namespace: Mapping[str, Any], limit: int) -> str:
             out.append(text[start:i])
             out.append(rendered)
             start = end
+        elif len(unresolved) <= MAX_NOTES:
+            unresolved.setdefault(text[i:end], _why_unresolved(match))
         i = text.find("{", end)
     out.append(text[start:])
+    if notes is not None:
+        notes += [f"{ref}: {why}, sent as written"
+                  for ref, why in list(unresolved.items())[:MAX_NOTES]]
+        if len(unresolved) > MAX_NOTES:
+            notes.append("more {names} that name nothing, sent as written")
     return "".join(out)
+
+
+def _why_unresolved(match: re.Match[str]) -> str:
+    history, _, name = match.groups()
+    if history == "In":
+        return "no such cell"
+    if history == "Out":
+        return "no such output"
+    return "no error yet" if name == ERR else "no such variable"
 
 
 def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int) -> str | None:

@@ -12,7 +12,7 @@ from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 from . import completion
 from . import options as opt
-from .commands import COMMANDS, line_usage
+from .commands import COMMANDS, command_usage
 from .errors import user_errors
 from .reply_actions import variable_name
 
@@ -83,6 +83,9 @@ class AgentMagics(Magics):
     db = Unicode("", help="DuckDB file or postgresql:// URL (AGENTMEM_DB wins when set)."
                  ).tag(config=True)
     user = Unicode("default", help="User id the memories belong to.").tag(config=True)
+    session = Unicode("", help="Session of cells and commands without session= (empty: "
+                      "a new session for each kernel, shown under each reply)."
+                      ).tag(config=True)
     system = Unicode("", help="Description / system prompt of the agent.").tag(config=True)
     stream = Bool(True, help="Stream replies into the cell.").tag(config=True)
     format = Unicode("markdown", help="markdown, text or code (code: a new cell below)."
@@ -150,6 +153,15 @@ class AgentMagics(Magics):
             raise TraitError("AgentMagics.format must be 'markdown' or 'text' or 'code'.")
         return proposal["value"]
 
+    @validate("session")
+    def _valid_session(self, proposal: Any) -> str:
+        if proposal["value"]:
+            try:  # an id as session= takes it: no control characters, not huge
+                opt.non_empty("AgentMagics.session", proposal["value"])
+            except UsageError as exc:
+                raise TraitError(str(exc)) from None
+        return proposal["value"]
+
     @validate("model", "user")
     def _valid_name(self, proposal: Any) -> str:
         if not proposal["value"].strip():
@@ -167,10 +179,16 @@ class AgentMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         # The notebook's own session: one per kernel, shown in each reply's footer.
-        self.session_id = "nb-" + uuid.uuid4().hex[:12]
+        self.kernel_session_id = "nb-" + uuid.uuid4().hex[:12]
         self._models: dict[tuple[str, str, float, int], ChatModel] = {}
         if shell is not None and getattr(shell, "Completer", None) is not None:
             completion.register(shell, self)
+
+    @property
+    def session_id(self) -> str:
+        """The session of cells without ``session=``: AgentMagics.session, else the
+        kernel's own."""
+        return self.session or self.kernel_session_id
 
     # --- what completion and help read -----------------------------------------
     def cell_option_table(self) -> dict[str, opt.Option]:
@@ -229,9 +247,10 @@ class AgentMagics(Magics):
             else:
                 from ..model import OpenAIChat
 
-                self._models[key] = OpenAIChat(id=model_id, base_url=self.base_url or None,
-                                               timeout=self.timeout,
-                                               max_retries=self.max_retries)
+                chat = OpenAIChat(id=model_id, base_url=self.base_url or None,
+                                  timeout=self.timeout, max_retries=self.max_retries)
+                chat.server_setting = "%config AgentMagics.base_url = '<url>'"
+                self._models[key] = chat
         return self._models[key]
 
     # --- %%agent --------------------------------------------------------------
@@ -246,10 +265,11 @@ class AgentMagics(Magics):
         if not message:
             raise UsageError("The cell is empty: write your message below %%agent. "
                              + CELL_USAGE)
+        notes: list[str] = []  # shown under the reply
         if options.get("context", self.context):
             from .context import interpolate
 
-            message = interpolate(message, self.shell.user_ns, self.context_chars)
+            message = interpolate(message, self.shell.user_ns, self.context_chars, notes)
         from ..agent import Agent
         from ..memory import AgentMemory, take_failures
         from ..render import ReplyView
@@ -289,9 +309,10 @@ class AgentMagics(Magics):
             print(as_text(request.context(), "Dry run: nothing was sent or stored."))
             return
         shown_as = options.get("format", self.format)
-        view = ReplyView(markdown=shown_as != "text", use_display=True)
+        in_place = updates_in_place(self.shell)
+        view = ReplyView(markdown=shown_as != "text", use_display=in_place, notes=notes)
         jobs = agent.memory.create_user_memories + agent.memory.create_session_summary
-        status = MemoryStatus(jobs) if jobs else None
+        status = MemoryStatus(jobs, live=in_place) if jobs else None
         agent.memory.on_outcome = status
         # Another kernel keeping the database is a UsageError: nothing was sent or
         # stored, the cell still holds the message.
@@ -331,9 +352,9 @@ class AgentMagics(Magics):
     @line_magic("agent")
     def agent_line(self, line: str) -> Any:
         """Inspect and manage what the agent stores: ``%agent`` alone lists the subcommands."""
-        usage = line_usage()
-        name, rest = opt.split_subcommand(line, list(COMMANDS), usage)
+        name, rest = opt.split_subcommand(line, list(COMMANDS))
         command = COMMANDS[name]
+        usage = command_usage(name)  # that subcommand's only: the others are noise here
         if command.positional:
             rest = opt.leading_word(rest, command.positional)
         table = opt.table(command.options)
@@ -341,6 +362,19 @@ class AgentMagics(Magics):
         opt.require(options, table, usage)
         with user_errors():
             return command.handler(self, options)
+
+
+def updates_in_place(shell: Any) -> bool:
+    """Can a display in this shell be updated in place (a streamed reply, the memory line)?
+
+    A kernel's publisher (ipykernel) sends updates to the frontend, and a capture keeps
+    them; IPython's terminal uses the base ``DisplayPublisher``, which prints every update
+    again: a streamed reply showed its first part, then the whole text. There, replies
+    are written to stdout as they arrive instead.
+    """
+    from IPython.core.displaypub import DisplayPublisher
+
+    return type(getattr(shell, "display_pub", None)) is not DisplayPublisher
 
 
 def current_cell_id(shell: Any) -> str | None:

@@ -80,10 +80,27 @@ def text(name: str, value: str) -> str:
     return value
 
 
+def did_you_mean(word: str, names: Iterable[str]) -> str:
+    """``": did you mean session?"`` when ``word`` is a typo of one of ``names``, else ``""``.
+
+    difflib's ratio, cutoff 0.6: ``sesion`` -> session (0.92), ``histroy`` -> history
+    (0.86); ``bogus`` is near nothing. A word too long to be a typo is not compared
+    (the comparison is quadratic in its length).
+    """
+    import difflib  # on the error path only: %load_ext stays light
+
+    if len(word) > 40:
+        return ""
+    close = difflib.get_close_matches(word.lower(), list(names), n=1)
+    return f": did you mean {close[0]}?" if close else ""
+
+
 def choice(*allowed: str) -> Parser:
     def parse(name: str, value: str) -> str:
         if value.lower() not in allowed:
-            raise UsageError(f"{name}={shown(value)} is not valid: use one of "
+            hint = did_you_mean(value, allowed)
+            use = f"{hint} Use" if hint else ": use"
+            raise UsageError(f"{name}={shown(value)} is not valid{use} one of "
                              f"{', '.join(allowed)}.")
         return value.lower()
     return parse
@@ -186,8 +203,7 @@ def parse_options(line: str, options: dict[str, Option], usage: str) -> dict[str
             if not eq:
                 raise UsageError(f"{shown(word)} is not an option: write key=value. {usage}")
             if key not in options:
-                raise UsageError(f"Unknown option {shown(key)}. Valid options: "
-                                 f"{', '.join(sorted(options))}. {usage}")
+                raise UsageError(unknown_option(key, options, usage))
             if key in out:
                 raise UsageError(f"Option {shown(key)} is given twice.")
             out[key] = options[key].parse(key, value)
@@ -196,16 +212,26 @@ def parse_options(line: str, options: dict[str, Option], usage: str) -> dict[str
     return out
 
 
-def split_subcommand(line: str, names: Sequence[str], usage: str) -> tuple[str, str]:
-    """``sessions x=1`` -> ``("sessions", "x=1")``; an unknown name is a UsageError."""
+def unknown_option(key: str, options: dict[str, Option], usage: str) -> str:
+    """What to say of an option the table does not have: the likely one, when there is
+    one (and then no usage line: the fix is that one word), else the usage."""
+    hint = did_you_mean(key, options)
+    valid = f"Valid options: {', '.join(sorted(options))}." if options else "It takes no options."
+    return f"Unknown option {shown(key)}{hint or '.'} {valid}" + ("" if hint else f" {usage}")
+
+
+def split_subcommand(line: str, names: Sequence[str]) -> tuple[str, str]:
+    """``sessions x=1`` -> ``("sessions", "x=1")``; an unknown name is a UsageError that
+    names the likely one and lists the others (``%agent help`` has their options)."""
     parts = line.split(None, 1)
     head, rest = (parts + ["", ""])[:2]
     names = sorted(names)
     if not head:
-        raise UsageError(f"%agent needs a subcommand: {', '.join(names)}. {usage}")
+        raise UsageError(f"%agent needs a subcommand: {', '.join(names)}. "
+                         "%agent help shows each one's options.")
     if head not in names:
-        raise UsageError(f"Unknown subcommand {shown(head)}. Valid: {', '.join(names)}. "
-                         f"{usage}")
+        raise UsageError(f"Unknown subcommand {shown(head)}{did_you_mean(head, names) or '.'} "
+                         f"Valid: {', '.join(names)}. %agent help shows each one's options.")
     return head, rest
 
 

@@ -2,7 +2,8 @@
 
 The agent streams into a ``ReplyRenderer`` it is given; it never imports the
 notebook layer. ``reply.py`` holds the default one (an updating display in a
-notebook, text in a terminal).
+notebook, text in a terminal); ``panels.py`` and ``terminal.py`` draw
+``print_response``'s Message / Response boxes (HTML in a notebook, rich in a terminal).
 """
 
 from .base import ReplyRenderer

@@ -51,8 +51,10 @@ class TerminalReply:
         from rich.text import Text
 
         elapsed = time.perf_counter() - self._started
+        # Text, not the str phidata passes: rich reads a str as console markup, and a
+        # "[demo model: ...]" line (or any [word] in a reply) vanished as a style tag.
         content: Any = (Text(text, style="red") if error
-                        else Markdown(text) if self.markdown else text)
+                        else Markdown(text) if self.markdown else Text(text))
         return self._panel(content, f"Response ({elapsed:.1f}s)", "red" if error else "blue")
 
     def _frame(self, thinking: bool, error: bool = False) -> Any:
