@@ -27,7 +27,7 @@ def test_every_call_chat_and_background_is_a_ledger_row(shell, server, db_path):
     server.script(Reply(tool_calls=[{"name": "add_memory", "arguments": {
         "memory": "Ana likes tea.", "topics": ["drinks"]}}]), kind="memory")
     run_cells(shell, "I like tea", "and biscuits", "what do I like?")
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     chats = ledger[ledger["kind"] == "chat"]
     background = ledger[ledger["kind"] != "chat"]
     runs = DuckDbStore(db_path).session_runs("u")
@@ -40,20 +40,20 @@ def test_every_call_chat_and_background_is_a_ledger_row(shell, server, db_path):
     assert (ledger["input_tokens"] > 0).all() and (ledger["output_tokens"] > 0).all()
     assert set(ledger["user_id"]) == {"ana"} and ledger["ok"].all()
 
-    by_kind = shell.run_line_magic("agent", "usage by=kind").set_index("kind")
+    by_kind = shell.run_line_magic("agent", "usage by=kind user=ana").set_index("kind")
     assert by_kind.loc["chat", "calls"] == 3 and by_kind.loc["memory", "calls"] == 3
     assert by_kind["tokens"].sum() == ledger["input_tokens"].sum() + ledger[
         "output_tokens"].sum()
-    assert list(shell.run_line_magic("agent", "usage by=session")["session_id"]) == ["u"]
-    assert list(shell.run_line_magic("agent", "usage by=model")["model"]) == ["test-model"]
-    assert len(shell.run_line_magic("agent", "usage by=day")) == 1
+    assert list(shell.run_line_magic("agent", "usage by=session user=ana")["session_id"]) == ["u"]
+    assert list(shell.run_line_magic("agent", "usage by=model user=ana")["model"]) == ["test-model"]
+    assert len(shell.run_line_magic("agent", "usage by=day user=ana")) == 1
 
 
 def test_a_failed_background_call_is_in_the_ledger(shell, server):
     server.script(Reply(status=500), kind="memory")
     with pytest.warns(Warning):
         run_cells(shell, "I like tea", line="session=f user=ana memories=on")
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     failed = ledger[ledger["kind"] == "memory"]
     assert len(failed) == 1 and not failed["ok"].iloc[0]
 
@@ -78,7 +78,7 @@ def test_background_work_counts_toward_the_budget(shell, server):
     run_cells(shell, "My name is Ana")  # memories and summary on
     memory_tokens = sum(r["kind"] == "memory" for r in server.requests)
     assert memory_tokens == 1
-    ledger = shell.run_line_magic("agent", "usage")
+    ledger = shell.run_line_magic("agent", "usage user=ana")
     assert tokens_today() - before == int(ledger["input_tokens"].sum()
                                           + ledger["output_tokens"].sum())
 

@@ -69,7 +69,7 @@ class Store(ABC):
     @abstractmethod
     def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:
         """Every session (with ``user_id``: that user's and nobody's) with its run and
-        message counts, newest first."""
+        message counts and its name (``session_name``, None if unnamed), newest first."""
 
     @abstractmethod
     def save_session(self, session_id: str, user_id: str | None = None,
