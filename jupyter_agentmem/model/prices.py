@@ -111,9 +111,10 @@ def price_of(model: Any, overrides: Mapping[str, Price] | None = None) -> Price 
 
 def cost(model: Any, input_tokens: Any, output_tokens: Any,
          overrides: Mapping[str, Price] | None = None) -> float | None:
-    """USD for one call, or None when the model's price is unknown."""
+    """USD for one call, or None when the model's price is unknown or the call reported
+    no tokens (a failed or interrupted call: not known to be free)."""
     price = price_of(model, overrides)
-    if price is None:
+    if price is None or all(n is None or n != n for n in (input_tokens, output_tokens)):
         return None
 
     def count(n: Any) -> float:

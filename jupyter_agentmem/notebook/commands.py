@@ -69,7 +69,8 @@ def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
     user = options.get("user", nb.user)
     return sessions_frame(_frame(nb.store.list_sessions(user_id=user),
                                  ["session_id", "user_id", "agent_name", "model", "runs",
-                                  "messages", "created_at", "updated_at"]), user, _all(options))
+                                  "messages", "created_at", "updated_at", "session_name"]),
+                          user, _all(options))
 
 
 def _own_session(nb: Notebook, options: dict[str, Any]) -> str:

@@ -85,8 +85,17 @@ class ContextView:
         self.context = context
         self.run_id = run_id
 
+    def title(self) -> str:
+        """``Run 1a2b3c4d · session name`` (a terminal has no hover: the whole run id is
+        in ``%agent usage columns=all``)."""
+        from . import display_values as shown
+
+        session = self.context.session_id
+        return f"Run {shown.short_id(self.run_id)}" + (
+            f" · session {shown.session_label(session)}" if session else "")
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(as_text(self.context, f"Run {self.run_id}", bars=True))
+        printer.text(as_text(self.context, self.title(), bars=True))
 
     def _repr_html_(self) -> str:
         from . import display_values as shown

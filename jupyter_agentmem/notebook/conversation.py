@@ -33,7 +33,7 @@ _CSS = (
     f".agentmem-chat .agentmem-run {{margin: 0 0 10px 0; padding: 0 0 8px 0; "
     f"border-bottom: 1px solid {LINE}}}"
     ".agentmem-chat .agentmem-run-head {font-size: 0.85em; opacity: 0.75; margin: 0 0 3px 0}"
-    ".agentmem-chat .agentmem-run-head .agentmem-badge {opacity: 1}"
+    ".agentmem-chat .agentmem-run-head .agentmem-badge {font-size: 1em}"
     ".agentmem-chat .agentmem-turn {display: grid; grid-template-columns: 6.5em minmax(0, 1fr);"
     " column-gap: 10px; padding: 5px 10px; margin: 3px 0; border-radius: 6px; "
     "text-align: left}"
@@ -48,6 +48,8 @@ _CSS = (
     ".agentmem-chat .agentmem-md > :last-child {margin-bottom: 0}"
     f".agentmem-chat .agentmem-md pre {{background: {SURFACE}; padding: 6px 8px; "
     "border-radius: 4px; overflow-x: auto}"
+    # JupyterLab's dark theme gives inline code a background of its own: not in a block.
+    ".agentmem-chat .agentmem-md pre code {background: transparent; color: inherit}"
 )
 
 

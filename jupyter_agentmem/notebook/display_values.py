@@ -15,9 +15,10 @@ from typing import Any
 
 MAX_ROWS = 60  # rows drawn (pandas' display.max_rows); the DataFrame holds them all
 SHORT_ID = 8  # characters of an id shown by default (the whole id: hover, columns=all)
-# A generated id: a UUID, or 12+ hex digits (``nb-`` + 12 hex is the kernel's session).
-_GENERATED = re.compile(r"(?:nb-)?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?"
-                        r"[0-9a-f]{12}|[0-9a-f]{12,}", re.I)
+# A generated id: a UUID (with or without dashes). Shortened wherever it stands in an id
+# ("<uuid>#2", a summary's search id, reads "5b0f3c9e#2"); a name a user chose stays.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                   r"|(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])", re.I)
 
 
 def missing(value: Any) -> bool:
@@ -33,24 +34,27 @@ def missing(value: Any) -> bool:
 
 
 def short_id(value: Any) -> str:
-    """The first 8 characters of an id (``""`` for none)."""
-    return "" if missing(value) else str(value)[:SHORT_ID]
+    """An id as shown by default: a UUID (alone or inside it) cut to its first 8
+    characters; other ids (a name a user chose, a kernel's ``nb-...``) stay whole."""
+    if missing(value):
+        return ""
+    text = str(value)
+    if _UUID.search(text):
+        return _UUID.sub(lambda m: m.group()[:SHORT_ID], text)
+    return text
 
 
 def looks_generated(value: str) -> bool:
-    """A machine-made id (UUID, long hex) rather than a name a user chose."""
-    return bool(_GENERATED.fullmatch(value))
+    """A machine-made id (it holds a UUID) rather than a name a user chose."""
+    return bool(_UUID.search(value))
 
 
 def session_label(session_id: Any, name: Any = None) -> str:
-    """A session as a person reads it: its name, else its id (8 characters when the
-    id is generated; ``quickstart`` stays ``quickstart``)."""
+    """A session as a person reads it: its name, else its id (a UUID cut to 8
+    characters; ``quickstart`` and ``nb-3f2a9c1b2d4e`` stay whole)."""
     if not missing(name) and str(name).strip():
         return str(name)
-    if missing(session_id):
-        return ""
-    text = str(session_id)
-    return short_id(text) if looks_generated(text) else text
+    return short_id(session_id)
 
 
 def local_time(value: Any, seconds: bool = False) -> str:
@@ -116,10 +120,11 @@ def text(value: Any, limit: int | None = None) -> str:
 
 
 def flag(value: Any) -> str:
-    """A yes/no cell (``ok`` of a model call)."""
+    """A yes/no cell (``ok`` of a model call): ``failed``, or nothing when it went well
+    (a column of "ok" is noise; the failures stand out)."""
     if missing(value):
         return ""
-    return "ok" if bool(value) else "failed"
+    return "" if bool(value) else "failed"
 
 
 class Column:

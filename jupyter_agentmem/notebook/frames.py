@@ -128,6 +128,7 @@ SUMMARY_COLUMNS = (
 )
 SESSION_COLUMNS = (
     Column("session_id", "session", "session"),
+    Column("session_name", "name", "word", optional=True),
     Column("agent_name", "agent", "word", optional=True),
     Column("model", "model", "word"),
     Column("runs", "runs", "whole"),

@@ -32,7 +32,7 @@ _CELL = (f"text-align: left; vertical-align: top; padding: 4px 14px 4px 0; "
          f"white-space: nowrap; border-bottom: 1px solid {LINE}; line-height: 1.45")
 _HEAD = f"font-weight: 600; border-bottom: 1px solid {LINE}; vertical-align: bottom"
 _CAPTION = "caption-side: top; text-align: left; padding: 0 0 6px 0; opacity: 0.75"
-_WRAP = ("white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16em; "
+_WRAP = ("white-space: pre-wrap; overflow-wrap: anywhere; min-width: 20em; "
          "max-width: 60em")
 _ID_CSS = ".agentmem-id {text-decoration: underline dotted; text-underline-offset: 2px}"
 
@@ -49,20 +49,14 @@ def marked(value: str, terms: frozenset[str]) -> str:
 
 
 def _id(value: Any) -> str:
+    """An id cut short (``display_values.short_id``), the whole id on hover."""
     if shown.missing(value):
         return ""
-    whole = str(value)
-    if len(whole) <= shown.SHORT_ID:
+    whole, short = str(value), shown.short_id(value)
+    if short == whole:
         return escape(whole)
     return (f'<span class="agentmem-id" title="{escape(whole, quote=True)}">'
-            f"{escape(shown.short_id(whole))}</span>")
-
-
-def _session(value: Any) -> str:
-    if shown.missing(value):
-        return ""
-    label = shown.session_label(value)
-    return _id(value) if label != str(value) else escape(label)
+            f"{escape(short)}</span>")
 
 
 def _flag(value: Any) -> str:
@@ -89,7 +83,7 @@ def formatter(column: Column, terms: frozenset[str]) -> Callable[[Any], str]:
     if kind == "id":
         return _id
     if kind == "session":
-        return _session
+        return _id  # a session's id is cut as any id (its name is a column of its own)
     if kind == "flag":
         return _flag
     if kind == "snippet":

@@ -21,10 +21,8 @@ CELL_CHARS = 400  # a terminal cell's text is cut here (the DataFrame holds it w
 
 def cell_text(column: Column, value: Any) -> str:
     kind = column.kind
-    if kind in ("id",):
+    if kind in ("id", "session"):
         return shown.short_id(value)
-    if kind == "session":
-        return shown.session_label(value)
     if kind == "time":
         return shown.local_time(value)
     if kind == "time_s":

@@ -143,8 +143,9 @@ def _days(summed: pd.DataFrame, user: str) -> Any:
     locator = mdates.AutoDateLocator(minticks=3, maxticks=10)
     bottom.xaxis.set_major_locator(locator)
     bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    if len(full) < 7:  # a few days: room on both sides, ticks on the days themselves
-        bottom.set_xlim(full[0] - pd.Timedelta(days=1), full[-1] + pd.Timedelta(days=1))
+    margin = pd.Timedelta(days=1 if len(full) < 7 else 0.6)  # no empty day at either end
+    bottom.set_xlim(full[0] - margin, full[-1] + margin)
+    if len(full) < 7:  # a few days: a tick on each day
         bottom.xaxis.set_major_locator(mdates.DayLocator())
         bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     fig.tight_layout()
