@@ -275,3 +275,25 @@ def test_context_shows_the_token_split_as_a_stacked_bar(shell, sample):
     text = shown.data["text/plain"]
     assert "  history   318  ███████████████" in text and "51%" in text
     assert text.rstrip().endswith("--- user ---\nWhich tea house did you suggest?")
+
+
+def test_a_long_ledger_shows_its_latest_calls(shell, sample, db_path):
+    from datetime import datetime
+
+    from jupyter_agentmem.notebook.display_values import local_time
+    from jupyter_agentmem.types import ModelCall
+
+    store = DuckDbStore(db_path)
+    for i in range(40):
+        store.record_model_call(ModelCall(kind="memory", model="gpt-4o-mini", user_id="ana",
+                                          input_tokens=100 + i, output_tokens=1,
+                                          created_at=datetime(2020, 1, 1, 0, i)))
+    store.close()
+    ledger = agent(shell, "usage")
+    assert len(ledger) == 74 and ledger["input_tokens"].iloc[0] == 100  # oldest first
+    # Drawn: rows 14-73, the newest (the 14 oldest are in the DataFrame only).
+    not_drawn, drawn = (local_time(datetime(2020, 1, 1, 0, m)) for m in (13, 14))
+    for shown in (visible(ledger._repr_html_()), pretty(ledger)):
+        assert "last 60 of 74 rows shown (the DataFrame holds all)" in shown
+        assert drawn in shown and not_drawn not in shown
+        assert local_time(ledger["created_at"].max()) in shown

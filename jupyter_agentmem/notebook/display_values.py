@@ -175,9 +175,10 @@ def inferred(name: Any, values: Any, whole_ids: bool = True) -> Column:
     return Column(str(name), str(name), kind)
 
 
-def rows_caption(caption: str, drawn: int, total: int) -> str:
-    """``caption``, saying so when only the first ``drawn`` of ``total`` rows are drawn."""
+def rows_caption(caption: str, drawn: int, total: int, which: str = "first") -> str:
+    """``caption``, saying so when only the ``which`` (first, last) ``drawn`` of ``total``
+    rows are drawn."""
     if total <= drawn:
         return caption
     return (caption + " · " if caption else "") + (
-        f"first {drawn:,} of {total:,} rows shown (the DataFrame holds all)")
+        f"{which} {drawn:,} of {total:,} rows shown (the DataFrame holds all)")

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import display_values as shown
-from .display_values import Column, inferred
+from .display_values import MAX_ROWS, Column, inferred
 
 
 class TableView:
@@ -25,19 +25,26 @@ class TableView:
 
     def __init__(self, columns: Sequence[Column], *, caption: str = "", empty: str = "",
                  terms: Iterable[str] = (), every_column: bool = False,
-                 hidden: Iterable[str] = ()) -> None:
+                 hidden: Iterable[str] = (), latest: bool = False) -> None:
         self.columns = tuple(columns)
         self.caption = caption  # one line above the table (plain text: escaped when drawn)
         self.empty = empty  # said instead of an empty table
         self.terms = frozenset(terms)  # words a snippet column marks
         self.every_column = every_column  # columns=all: every column, ids whole
         self.hidden = frozenset(hidden)  # columns of the value left out on purpose
+        self.latest = latest  # a long frame (oldest first) is drawn by its last rows
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+    def drawn(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+        """The rows drawn (at most ``MAX_ROWS``) and the caption, which says so."""
+        rows = frame.iloc[-MAX_ROWS:] if self.latest else frame.iloc[:MAX_ROWS]
+        which = "last" if self.latest else "first"
+        return rows, shown.rows_caption(self.caption, len(rows), len(frame), which)
 
     def visible(self, frame: pd.DataFrame) -> list[Column]:
         """The columns drawn: the described ones the frame has (optional ones only when
@@ -57,12 +64,14 @@ class TableView:
     def html(self, frame: pd.DataFrame) -> str:
         from .table_html import table_html
 
-        return table_html(frame, self.visible(frame), self.caption, self.empty, self.terms)
+        rows, caption = self.drawn(frame)
+        return table_html(rows, self.visible(frame), caption, self.empty, self.terms)
 
     def text(self, frame: pd.DataFrame, width: int) -> str:
         from .table_text import table_text
 
-        return table_text(frame, self.visible(frame), self.caption, self.empty, width)
+        rows, caption = self.drawn(frame)
+        return table_text(rows, self.visible(frame), caption, self.empty, width)
 
 
 class ShownFrame(pd.DataFrame):

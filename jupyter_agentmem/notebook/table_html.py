@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import display_values as shown
-from .display_values import MAX_ROWS, Column, rows_caption
+from .display_values import Column
 from .theme import BADGE_CSS, FONT_SIZE, LINE, TEXT
 
 if TYPE_CHECKING:
@@ -116,14 +116,13 @@ def root(body: str) -> str:
     return (f'<div class="agentmem-root"><style>{BADGE_CSS}{_ID_CSS}</style>{body}</div>')
 
 
-def table_html(frame: pd.DataFrame, columns: list[Column], caption: str, empty: str,
+def table_html(rows: pd.DataFrame, columns: list[Column], caption: str, empty: str,
                terms: frozenset[str]) -> str:
-    """``columns`` of ``frame`` (its first ``MAX_ROWS`` rows) as an HTML table; ``empty``
-    is said instead of an empty table."""
-    if frame.empty and empty:
+    """``columns`` of ``rows`` (the rows drawn) as an HTML table under ``caption``;
+    ``empty`` is said instead of an empty table."""
+    if rows.empty and empty:
         return root(f'<div style="color: {TEXT}; opacity: 0.75">{escape(empty)}</div>')
-    rows = frame.iloc[:MAX_ROWS]
-    labels = _labels(columns)
+    labels = [escape(label) for label in _labels(columns)]  # a user's column may hold "<"
     data = pd.DataFrame({label: column_values(rows, c.name)
                          for label, c in zip(labels, columns)}, columns=labels)
     styler = data.style.hide(axis="index")
@@ -144,7 +143,6 @@ def table_html(frame: pd.DataFrame, columns: list[Column], caption: str, empty: 
             per_column[label] = [{"selector": "td", "props": wrap}]
     if per_column:
         styler.set_table_styles(per_column, overwrite=False)
-    caption = rows_caption(caption, len(rows), len(frame))
     if caption:
         styler.set_caption(escape(caption))
     return root(styler.to_html())

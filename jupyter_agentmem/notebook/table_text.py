@@ -8,7 +8,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from . import display_values as shown
-from .display_values import MAX_ROWS, Column, rows_caption
+from .display_values import Column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,22 +55,21 @@ def render_text(parts: list[RenderableType], width: int) -> str:
     return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").split("\n"))
 
 
-def table_text(frame: pd.DataFrame, columns: list[Column], caption: str, empty: str,
+def table_text(rows: pd.DataFrame, columns: list[Column], caption: str, empty: str,
                width: int) -> str:
-    """``columns`` of ``frame`` as aligned text ``width`` wide (a row per record when the
-    table would not fit); ``empty`` is said instead of an empty table."""
+    """``columns`` of ``rows`` (the rows drawn) as aligned text ``width`` wide under
+    ``caption`` (a block per row when the table would not fit); ``empty`` is said
+    instead of an empty table."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from .table_html import column_values
 
-    if frame.empty and empty:
+    if rows.empty and empty:
         return empty
-    rows = frame.iloc[:MAX_ROWS]
     values = [column_values(rows, c.name) for c in columns]
     cells = [[cell_text(c, v) for v in column] for c, column in zip(columns, values)]
-    caption = rows_caption(caption, len(rows), len(frame))
     parts: list[Any] = [Text(caption)] if caption else []
     if _natural_width(columns, cells) > width:
         return render_text([*parts, *_records(columns, cells, list(rows.index))], width)

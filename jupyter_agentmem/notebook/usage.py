@@ -123,7 +123,7 @@ def usage_frame(rows: list[dict[str, Any]], user: str, by: str | None,
     empty = f"No model calls of user {user!r} yet."
     if by is None:
         return table(calls, LEDGER_COLUMNS, show_all, caption=_caption(calls, user, None, prices),
-                     empty=empty), calls
+                     empty=empty, latest=True), calls
     summed = sums(calls, by, names)
     columns: tuple[Column, ...] = (label_column(by), *SUM_COLUMNS)
     if by == "session_id":
