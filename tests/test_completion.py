@@ -19,7 +19,8 @@ def complete(shell, text: str) -> list[str]:
 def test_subcommands_and_their_options_complete(shell):
     assert complete(shell, "%agent ") == sorted("%agent " + n for n in COMMANDS)
     assert complete(shell, "%agent hi") == ["%agent history"]
-    assert complete(shell, "%agent memories ") == ["%agent memories deleted=",
+    assert complete(shell, "%agent memories ") == ["%agent memories columns=",
+                                                   "%agent memories deleted=",
                                                    "%agent memories user="]
     assert complete(shell, "%agent memories deleted=o") == ["%agent memories deleted=off",
                                                             "%agent memories deleted=on"]

@@ -184,7 +184,46 @@ def test_persistent_memory(server, tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize("name", ["quickstart", "builtin_memory", "persistent_memory"])
+def cell_of(nb, first_line: str):
+    (cell,) = [c for c in nb.cells
+               if c.cell_type == "code" and c.source.split("\n")[0] == first_line]
+    assert not [o for o in cell.outputs if o.output_type == "error"], cell.outputs
+    return cell
+
+
+def html_outputs(nb, first_line: str) -> list[str]:
+    """The HTML outputs of the one code cell whose first line is ``first_line``."""
+    return [o["data"]["text/html"] for o in cell_of(nb, first_line).outputs
+            if "text/html" in o.get("data", {})]
+
+
+def charts(nb, first_line: str) -> int:
+    return sum("image/png" in o.get("data", {}) for o in cell_of(nb, first_line).outputs)
+
+
+def test_usage_notebook_shows_the_users_calls_costs_and_charts(server, tmp_path):
+    nb = execute("usage", tmp_path, None)
+    assert server.requests == []  # the demo model: offline
+    (ledger,) = html_outputs(nb, "%agent usage")
+    shown = re.sub(r"<style.*?</style>|<[^>]+>", "", ledger, flags=re.S)
+    assert "model calls of user ana" in shown
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}", shown)  # ids cut to 8 characters
+    everything = json.dumps([c.get("outputs", []) for c in nb.cells
+                             if "user=bob" not in c.source])
+    assert "surprise" not in everything and "bob-notes" not in everything
+    for line in ("%agent usage by=session plot=on", "%agent usage by=day plot=on",
+                 "%agent usage by=model plot=on prices=demo:0.15/0.60"):
+        assert charts(nb, line) == 1, line
+    (by_session,) = html_outputs(nb, "%agent usage by=session plot=on")
+    assert "Lisbon weekend" in by_session and "$" in by_session  # gpt-4o's list price
+    (by_model,) = html_outputs(nb, "%agent usage by=model plot=on prices=demo:0.15/0.60")
+    assert "no price" not in by_model  # prices=demo:... given
+    (sums,) = outputs(nb, "calls = %agent usage")
+    assert "cost_usd" in sums
+
+
+@pytest.mark.parametrize("name", ["quickstart", "builtin_memory", "persistent_memory",
+                                  "usage"])
 def test_notebooks_are_stored_without_outputs(name):
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     nbformat.validate(nb)

@@ -16,6 +16,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from model_server import Reply
+from outputs import shown_text
 
 from jupyter_agentmem import runtime
 from jupyter_agentmem.store import open_store
@@ -171,7 +172,7 @@ def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_
     # a2's stored request quoted the memory: it now says [purged] in its place.
     with capture_output() as out:
         shell.run_line_magic("agent", "context session=a2 user=ana")
-    assert MARKER not in out.stdout and "[purged]" in out.stdout
+    assert MARKER not in shown_text(out) and "[purged]" in shown_text(out)
     assert bob_counts(store) == bob
     cell(shell, "session=a2 user=ana memories=on", "and now?")
     assert MARKER not in json.dumps(server.of("chat")[-1])
@@ -412,8 +413,8 @@ def test_a_long_message_recalled_cut_leaves_the_other_sessions_request(shell, se
     assert marker_bytes(db_path) == 0
     with capture_output() as out:
         shell.run_line_magic("agent", "context session=a2 user=ana")
-    assert MARKER not in out.stdout and "[purged]" in out.stdout
-    assert "Tell me about the bees" in out.stdout  # a2's own text stays
+    assert MARKER not in shown_text(out) and "[purged]" in shown_text(out)
+    assert "Tell me about the bees" in shown_text(out)  # a2's own text stays
 
 
 def test_a_derived_summarys_topics_leave_the_stored_requests(shell, server, db_path):
@@ -507,5 +508,6 @@ def test_only_a_request_that_quoted_a_cut_is_searched_for_one(shell, server, db_
         shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
     with capture_output() as out:
         shell.run_line_magic("agent", "context session=a2 user=ana")
-    assert boilerplate + "my own text" in out.stdout and "[purged]" not in out.stdout
+    shown = shown_text(out)
+    assert boilerplate + "my own text" in shown and "[purged]" not in shown
     assert marker_bytes(db_path) == 0

@@ -9,6 +9,7 @@ import logging
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from outputs import shown_text
 from traitlets import TraitError
 
 from jupyter_agentmem import Agent, AgentMemory
@@ -31,7 +32,7 @@ def cell(shell, options: str, text: str):
 def line(shell, text: str) -> str:
     with capture_output() as out:
         shell.run_line_magic("agent", text)
-    return out.stdout
+    return shown_text(out)
 
 
 def magics(shell):

@@ -9,6 +9,7 @@ import random
 import pytest
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from outputs import shown_text
 
 from jupyter_agentmem.store import DuckDbStore, open_store
 from jupyter_agentmem.types import CONTEXT_PARTS, Message, Run, RunContext
@@ -17,7 +18,7 @@ from jupyter_agentmem.types import CONTEXT_PARTS, Message, Run, RunContext
 def line(shell, text: str) -> str:
     with capture_output() as out:
         shell.run_line_magic("agent", text)
-    return out.stdout
+    return shown_text(out)
 
 
 def cell(shell, options: str, text: str):

@@ -22,6 +22,7 @@ class Notebook(Protocol):
     session_id: str  # the kernel's own session
     user: str
     memory_wait: float  # seconds a read waits for the memory work queued for it
+    prices: dict[str, Any]  # a user's model prices (USD per 1M tokens), over model/prices.py
 
     @property
     def store(self) -> Store: ...
@@ -63,11 +64,19 @@ def _store(nb: Notebook, options: dict[str, Any]) -> Store:
     return nb.store.as_user(options.get("user", nb.user))
 
 
+def _all(options: dict[str, Any]) -> bool:
+    return options.get("columns") == "all"
+
+
 def sessions(nb: Notebook, options: dict[str, Any]) -> Any:
+    from .frames import sessions_frame
+
     # A user sees their own sessions (and the ones nobody owns), never another user's.
-    return _frame(_store(nb, options).list_sessions(),
-                  ["session_id", "user_id", "agent_name", "model", "runs", "messages",
-                   "created_at", "updated_at"])
+    store = _store(nb, options)
+    return sessions_frame(_frame(store.list_sessions(),
+                                 ["session_id", "user_id", "agent_name", "model", "runs",
+                                  "messages", "created_at", "updated_at", "session_name"]),
+                          store.user_id, _all(options))
 
 
 def _own_session(nb: Notebook, options: dict[str, Any]) -> str:
@@ -102,15 +111,16 @@ def history(nb: Notebook, options: dict[str, Any]) -> Any:
         rows = store.message_rows(found["session_id"])
         mine = next(r["run_seq"] for r in rows if r["message_id"] == options["at"])
         rows = [r for r in rows if abs(r["run_seq"] - mine) <= 2]
+        session = found["session_id"]
     else:
         session = _known_session(nb, options)
         rows = store.message_rows(session)
         if not rows:
             raise UsageError(f"Session {session!r} of user {store.user_id!r} "
                              "has no messages.")
-    from .frames import readable_history
+    from .frames import history_frame
 
-    return readable_history(rows, list(HISTORY_COLUMNS), options.get("columns") == "all")
+    return history_frame(rows, list(HISTORY_COLUMNS), _all(options), session)
 
 
 # %agent history columns=all; the default is run, role, content, time (frames.py).
@@ -126,11 +136,15 @@ def _wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: 
 
 
 def memories(nb: Notebook, options: dict[str, Any]) -> Any:
-    _wait_for_memory_work(None, options.get("user", nb.user), nb.memory_wait)
-    found = _store(nb, options).user_memories(include_deleted=options.get("deleted", False))
-    return _frame([m.model_dump() for m in found],
-                  ["memory_id", "user_id", "memory", "topics", "input", "session_id",
-                   "created_at", "updated_at", "deleted_at"])
+    from .frames import memories_frame
+
+    store = _store(nb, options)
+    _wait_for_memory_work(None, store.user_id, nb.memory_wait)
+    found = store.user_memories(include_deleted=options.get("deleted", False))
+    return memories_frame(_frame([m.model_dump() for m in found],
+                                 ["memory_id", "user_id", "memory", "topics", "input",
+                                  "session_id", "created_at", "updated_at", "deleted_at"]),
+                          store.user_id, _all(options))
 
 
 def summary(nb: Notebook, options: dict[str, Any]) -> Any:
@@ -138,9 +152,11 @@ def summary(nb: Notebook, options: dict[str, Any]) -> Any:
     # Summaries are made lazily: reading one brings it up to the session's last run.
     nb.catch_up_summary(session, options.get("user", nb.user))
     found = _store(nb, options).list_summaries(session)
-    return _frame([s.model_dump() for s in found],
-                  ["session_id", "version", "summary", "topics", "through_run_seq",
-                   "created_at"])
+    from .frames import summary_frame
+
+    return summary_frame(_frame([s.model_dump() for s in found],
+                                ["session_id", "version", "summary", "topics",
+                                 "through_run_seq", "created_at"]), session, _all(options))
 
 
 def forget(nb: Notebook, options: dict[str, Any]) -> None:
@@ -231,52 +247,55 @@ def search(nb: Notebook, options: dict[str, Any]) -> Any:
     if not options.get("query", "").strip():
         raise UsageError('search needs words: %agent search "words" [user=ID] [session=ID] '
                          "[in=messages,memories,summaries] [limit=20]")
-    return search_store(options["query"], user_id=options.get("user", nb.user),
-                        session_id=options.get("session"),
-                        kinds=options.get("in", ("messages", "memories", "summaries")),
-                        limit=options.get("limit", 20), store=nb.store)
+    from .frames import search_frame
 
-
-USAGE_COLUMNS = ["created_at", "kind", "model", "session_id", "user_id", "run_id",
-                 "input_tokens", "output_tokens", "latency_ms", "ok"]
+    user = _store(nb, options).user_id
+    found = search_store(options["query"], user_id=user, session_id=options.get("session"),
+                         kinds=options.get("in", ("messages", "memories", "summaries")),
+                         limit=options.get("limit", 20), store=nb.store)
+    return search_frame(found, options["query"], user, _all(options))
 
 
 def usage(nb: Notebook, options: dict[str, Any]) -> Any:
-    """The usage ledger (every model call), or its sums by session, model, day or kind."""
-    import pandas as pd
+    """The user's model calls, or their sums by session, model, day or kind; a chart."""
+    if options.get("plot"):
+        try:
+            import matplotlib.pyplot  # noqa: F401 (checked before anything is read)
+        except ImportError:
+            raise UsageError('plot=on needs matplotlib: pip install "jupyter_agentmem[plot]" '
+                             "(or pip install matplotlib), then restart the kernel.") from None
+    from ..model.prices import checked_table
+    from .usage import usage_frame
 
-    rows = pd.DataFrame(_store(nb, options).usage_rows(), columns=USAGE_COLUMNS)
+    store = _store(nb, options)
+    user = store.user_id
     by = {"session": "session_id"}.get(options.get("by"), options.get("by"))
     if options.get("plot") and by is None:
         by = "day"
-    if by is None:
-        return rows
-    rows["day"] = pd.to_datetime(rows["created_at"]).dt.date.astype(str)
-    rows["tokens"] = rows["input_tokens"].fillna(0) + rows["output_tokens"].fillna(0)
-    table = (rows.groupby(by, dropna=False)
-             .agg(calls=("kind", "size"), input_tokens=("input_tokens", "sum"),
-                  output_tokens=("output_tokens", "sum"), tokens=("tokens", "sum"),
-                  latency_ms=("latency_ms", "sum"))
-             .reset_index())
-    if options.get("plot"):
-        _plot(table, by)
-    return table
+    prices = {**checked_table(nb.prices), **options.get("prices", {})}
+    names = ({s["session_id"]: s.get("session_name")
+              for s in store.list_sessions()} if by == "session_id" else {})
+    shown, _ = usage_frame(store.usage_rows(), user, by, prices, names,
+                           _all(options))
+    if options.get("plot") and by is not None:
+        from .usage_chart import draw
+
+        draw(shown, by, user)
+    return shown
 
 
-def _plot(table: Any, by: str) -> None:
+def prices_option(name: str, value: str) -> dict[str, Any]:
+    """``prices=MODEL:IN/OUT,...``: USD per 1M input and output tokens."""
+    from ..model.prices import parse_prices
+
     try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError('plot=on needs matplotlib: pip install "jupyter_agentmem[plot]" '
-                         "(or pip install matplotlib), then restart the kernel.") from None
-    axes = table.plot.bar(x=by, y=["input_tokens", "output_tokens"], stacked=True,
-                          title=f"tokens by {by}")
-    axes.set_ylabel("tokens")
-    plt.show()
+        return parse_prices(value)
+    except ValueError as exc:
+        raise UsageError(f"{name}={opt.shown(value)} is not valid: {exc}.") from None
 
 
 def context(nb: Notebook, options: dict[str, Any]) -> None:
-    from .context_view import as_json, as_text
+    from .context_view import ContextView, as_json
 
     store = _store(nb, options)
     # What a run sent holds its session's history, the user's memories and recalled
@@ -291,7 +310,12 @@ def context(nb: Notebook, options: dict[str, Any]) -> None:
         raise UsageError(f"No stored request for run {run_id!r} for user {store.user_id!r} "
                          "(an unknown run, another user's, or one stored before requests "
                          "were kept).")
-    print(as_json(found) if options.get("json") else as_text(found, f"Run {run_id}"))
+    if options.get("json"):
+        print(as_json(found))
+        return
+    from IPython.display import display
+
+    display(ContextView(found, run_id))  # a stacked bar in a notebook, text in a terminal
 
 
 def panel(nb: Notebook, options: dict[str, Any]) -> Any:
@@ -337,6 +361,7 @@ def help_command(nb: Notebook, options: dict[str, Any]) -> None:
 
 
 SESSION = opt.Option("session", opt.non_empty, "ID", "a session id (default: the kernel's)")
+COLUMNS = opt.Option("columns", opt.choice("all"), "all", "every column, ids whole")
 USER = opt.Option("user", opt.non_empty, "ID", "a user id (default: AgentMagics.user)")
 EXPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
                          "where to write: .md (a transcript to read), .jsonl or .parquet",
@@ -346,16 +371,18 @@ IMPORT_PATH = opt.Option("path", opt.non_empty, "FILE",
                          required=True)
 
 COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("sessions", sessions, (USER,), "a user's sessions, with run and message counts"),
+    Command("sessions", sessions, (USER, COLUMNS),
+            "a user's sessions, with run and message counts"),
     Command("history", history,
             (SESSION, USER, opt.Option("at", opt.non_empty, "ID", "a message id (from search)"),
              opt.Option("columns", opt.choice("all"), "all",
                         "every column (default: run, role, content, time)")),
             "a session's messages"),
     Command("memories", memories,
-            (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones")),
+            (USER, opt.Option("deleted", opt.on_off, "on|off", "include deleted ones"),
+             COLUMNS),
             "a user's memories"),
-    Command("summary", summary, (SESSION, USER), "a session's summary versions"),
+    Command("summary", summary, (SESSION, USER, COLUMNS), "a session's summary versions"),
     Command("forget", forget,
             (opt.Option("memory_id", opt.non_empty, "ID", "one memory"), USER,
              opt.Option("purge", opt.choice("yes"), "yes",
@@ -376,16 +403,20 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
                                      "(default: AgentMagics.user); another user's are refused")),
             "a user's rows from a .jsonl or .parquet export (ids kept)"),
     Command("usage", usage,
-            (USER, opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
+            (opt.Option("by", opt.choice("session_id", "session", "model", "day", "kind"),
                         "session|model|day|kind", "sum the calls by this"),
-             opt.Option("plot", opt.on_off, "on|off", "draw it (needs matplotlib)")),
-            "a user's model calls (chat, memory, summary) with their tokens; sums; a plot"),
+             opt.Option("plot", opt.on_off, "on|off", "draw it (needs matplotlib)"), USER,
+             opt.Option("prices", prices_option, "MODEL:IN/OUT,...",
+                        "USD per 1M input/output tokens, over the built-in table"),
+             COLUMNS),
+            "a user's model calls (chat, memory, summary): tokens, cost; sums; a chart"),
     Command("search", search,
             (opt.Option("query", opt.any_text, '"WORDS"', "what to look for (first word)",
                         required=True), USER, SESSION,
              opt.Option("in", opt.kinds("messages", "memories", "summaries"),
                         "messages,memories,summaries", "where to look"),
-             opt.Option("limit", opt.count(1, 10_000), "N", "how many hits (default 20)")),
+             opt.Option("limit", opt.count(1, 10_000), "N", "how many hits (default 20)"),
+             COLUMNS),
             "messages, memories and summaries of a user that match, ranked (BM25)",
             positional="query"),
     Command("context", context,

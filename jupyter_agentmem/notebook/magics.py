@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
-from traitlets import Bool, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, validate
 
 from . import completion
 from . import options as opt
@@ -110,6 +110,9 @@ class AgentMagics(Magics):
                  ).tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
                         ).tag(config=True)
+    prices = Dict(help="Model prices for %agent usage, USD per 1M tokens: {'model': "
+                  "(input, output)}; over the built-in table (model/prices.py)."
+                  ).tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -134,6 +137,15 @@ class AgentMagics(Magics):
             raise TraitError(f"AgentMagics.context_chars must be between {MIN_CONTEXT_CHARS} "
                              f"and {MAX_CONTEXT_CHARS:,} (characters per {{name}}).")
         return proposal["value"]
+
+    @validate("prices")
+    def _valid_prices(self, proposal: Any) -> dict[str, Any]:
+        from ..model.prices import checked_table
+
+        try:
+            return checked_table(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"AgentMagics.prices: {exc}.") from None
 
     @validate("history_tokens")
     def _valid_history_tokens(self, proposal: Any) -> int:

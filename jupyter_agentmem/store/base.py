@@ -88,8 +88,8 @@ class Store(ABC):
 
     @abstractmethod
     def list_sessions(self) -> list[dict[str, Any]]:
-        """The acting user's sessions (and nobody's) with their run and message counts,
-        newest first."""
+        """The acting user's sessions (and nobody's) with their run and message counts
+        and name (``session_name``, None if unnamed), newest first."""
 
     @abstractmethod
     def save_session(self, session_id: str, agent_name: str | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...types import ModelCall
+from ..base import StoreError
 from .rows import SqlRows
 
 _LEDGER = """
@@ -23,7 +24,10 @@ class LedgerSql(SqlRows):
     _user_id: str  # the acting user (SqlStore.as_user)
 
     def record_model_call(self, call: ModelCall) -> None:
-        # The row is the acting user's, whatever the call object says.
+        # The row is the acting user's: a call said to be another user's is refused.
+        if call.user_id is not None and call.user_id != self._user_id:
+            raise StoreError(f"a model call of user {call.user_id!r} cannot be recorded by "
+                             f"user {self._user_id!r}")
         with self._transaction() as con:
             con.execute(
                 "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

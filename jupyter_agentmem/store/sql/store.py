@@ -180,7 +180,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             SELECT s.session_id, s.user_id, s.agent_name, s.model,
                    coalesce(r.runs, 0) AS runs, coalesce(m.messages, 0) AS messages,
                    s.created_at, {greatest}(s.updated_at, coalesce(r.last_run_at, s.updated_at))
-                       AS updated_at
+                       AS updated_at, s.session_name
             FROM sessions s
             LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE status = 'ok') AS runs,
                               max(created_at) AS last_run_at
