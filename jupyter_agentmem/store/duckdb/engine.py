@@ -79,10 +79,21 @@ class DuckDbEngine(EngineBase):
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """The open connection, held for this block (re-entrant in one thread)."""
-        with self._mutex:
+        """The open connection, held for this block (re-entrant in one thread).
+
+        Waiting for it (for another thread of this process, then for the file) takes
+        at most ``lock_timeout_s`` in all: a thread that waited for the mutex while the
+        memory worker waited its 60 s for a stopped holder, then waited 60 s of its own,
+        took 124 s (measured).
+        """
+        deadline = time.monotonic() + self.lock_timeout_s
+        if self._lock is None:
+            self._mutex.acquire()  # in memory: no other process, nothing to wait for
+        elif not self._mutex.acquire(timeout=self.lock_timeout_s):
+            raise self._lock.timed_out(self.lock_timeout_s)
+        try:
             if self._conn is None:
-                self._open()
+                self._open(deadline)
             self._depth += 1
             try:
                 yield self._conn
@@ -92,6 +103,8 @@ class DuckDbEngine(EngineBase):
                 if (self._depth == 0 and self._lock and not self.read_only
                         and self._lock.others_waiting()):
                     self._close()
+        finally:
+            self._mutex.release()
 
     def _commit(self, con: Connection) -> None:
         super()._commit(con)
@@ -104,7 +117,7 @@ class DuckDbEngine(EngineBase):
         if self.path:
             self._close()
 
-    def _open(self) -> None:
+    def _open(self, deadline: float | None = None) -> None:
         if self.path:
             try:
                 private_folder(os.path.dirname(self.path) or ".")
@@ -116,7 +129,7 @@ class DuckDbEngine(EngineBase):
         lock = self._lock if not self.read_only else None
         if lock is not None:
             try:
-                lock.acquire(self.lock_timeout_s)
+                lock.acquire(self.lock_timeout_s, deadline)
             except OSError as exc:
                 raise file_fault(self.path, exc) from None
         try:

@@ -1,0 +1,157 @@
+"""Deadlines (issue 15, point 8): every wait on something outside ends, says why, keeps
+what it had.
+
+- the DuckDB file lock: the whole wait of one call, a thread of this process waiting
+  for the same file included, is at most ``lock_timeout_s`` (README: 60 s);
+- a model stream that trickles forever ends at ``timeout`` with what arrived kept;
+- a ``{name}`` whose rendering hangs is cut off after ``context_timeout``.
+
+Each test asserts that the call ended within a bound that is generous for a loaded
+machine (several times the configured wait) but far below what the defect took.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from jupyter_agentmem.store import DuckDbStore, LockTimeout
+from jupyter_agentmem.store.duckdb import shared_duckdb
+
+
+def stopped_holder(db_path: str, code: str) -> subprocess.Popen:
+    """A process that takes the database's file lock as ``code`` does, then stops
+    itself (SIGSTOP): it will never hand the file over."""
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), db_path],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    for _ in range(500):  # until it is stopped ("T" in /proc/<pid>/stat)
+        with open(f"/proc/{holder.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                break
+        time.sleep(0.01)
+    else:
+        raise AssertionError("the holder did not stop")
+    return holder
+
+
+HOLDS_THE_FILE = """
+    import os, signal, sys
+    from jupyter_agentmem.store import DuckDbStore
+    store = DuckDbStore(sys.argv[1])
+    store.list_sessions()  # opens the file: migrations done, the lock held
+    with store.engine.connection():
+        print("held", flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+# Stopped in the instant a holder probes ``.want`` for waiters (LOCK_EX|LOCK_NB, then
+# LOCK_UN): a waiter's shared lock on ``.want`` blocked forever.
+STOPPED_WHILE_PROBING = """
+    import fcntl, os, signal, sys
+    from jupyter_agentmem.store.duckdb.file_lock import HandoverLock
+    lock = HandoverLock(sys.argv[1]); lock.acquire(5)
+    probe = os.open(sys.argv[1] + ".want", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("held", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def end(holder: subprocess.Popen) -> None:
+    holder.kill()  # SIGKILL ends a stopped process too
+    holder.wait()
+    holder.stdout.close()
+
+
+def test_the_lock_wait_of_a_call_includes_another_threads_wait(db_path):
+    # Measured before: 124 s with a stopped holder and the default 60 s. The kernel
+    # thread first waited, unbounded, for the engine's mutex while the memory worker
+    # waited its 60 s for the file, then waited 60 s of its own.
+    DuckDbStore(db_path).list_sessions()
+    store = DuckDbStore(db_path)
+    engine = shared_duckdb(db_path)
+    engine.close()
+    holder = stopped_holder(db_path, HOLDS_THE_FILE)
+    worker_error: list[BaseException] = []
+
+    def worker() -> None:  # the memory worker, say, started while the file was held
+        try:
+            store.list_sessions()
+        except BaseException as exc:  # noqa: BLE001 (asserted below)
+            worker_error.append(exc)
+
+    try:
+        engine.lock_timeout_s = 30
+        thread = threading.Thread(target=worker, daemon=True)
+        thread.start()
+        time.sleep(0.5)  # it is waiting for the file now, holding the engine
+        engine.lock_timeout_s = 1.0
+        started = time.monotonic()
+        with pytest.raises(LockTimeout) as info:
+            store.list_sessions()
+        waited = time.monotonic() - started
+    finally:
+        end(holder)
+        engine.lock_timeout_s = 60
+    thread.join(30)
+    assert waited < 10, f"waited {waited:.1f} s with lock_timeout_s=1"  # before: 31 s
+    message = str(info.value)
+    assert f"held by process {holder.pid}" in message
+    assert "was not released within 1 s" in message
+    assert "Close the other kernel" in message  # what to do
+    assert not thread.is_alive() and not worker_error  # the holder gone, the worker got it
+
+
+def test_a_holder_stopped_while_probing_for_waiters_is_a_timeout_not_a_hang(db_path):
+    holder = stopped_holder(db_path, STOPPED_WHILE_PROBING)
+    engine = shared_duckdb(db_path, lock_timeout_s=1.0)
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            DuckDbStore(db_path).list_sessions()
+        except BaseException as exc:  # noqa: BLE001 (asserted below)
+            errors.append(exc)
+
+    try:
+        thread = threading.Thread(target=wait, daemon=True)
+        thread.start()
+        thread.join(15)  # before: blocked for ever in flock(.want, LOCK_SH)
+        hung = thread.is_alive()
+    finally:
+        end(holder)
+        engine.lock_timeout_s = 60
+    assert not hung, "the wait for the lock did not end"
+    assert len(errors) == 1 and isinstance(errors[0], LockTimeout)
+    assert f"held by process {holder.pid}" in str(errors[0])
+    assert os.path.exists(db_path + ".lock")
+    # The holder is gone: the file opens again.
+    assert DuckDbStore(db_path).list_sessions() == []
+
+
+def test_the_magic_says_the_lock_timeout_and_what_to_do(shell, server, db_path):
+    from IPython.core.error import UsageError
+
+    DuckDbStore(db_path).list_sessions()
+    shared_duckdb(db_path).close()
+    holder = stopped_holder(db_path, HOLDS_THE_FILE)
+    engine = shared_duckdb(db_path)  # the engine the magic uses
+    engine.lock_timeout_s = 1.0
+    try:
+        started = time.monotonic()
+        with pytest.raises(UsageError, match=f"held by process {holder.pid}.*Close the other"):
+            shell.run_cell_magic("agent", "session=s", "hello")
+        waited = time.monotonic() - started
+    finally:
+        end(holder)
+        engine.lock_timeout_s = 60
+    assert waited < 10
+    assert server.of("chat") == []
+
