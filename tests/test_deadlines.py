@@ -155,3 +155,126 @@ def test_the_magic_says_the_lock_timeout_and_what_to_do(shell, server, db_path):
     assert waited < 10
     assert server.of("chat") == []
 
+
+
+# --- the model call: one deadline for the whole call --------------------------------
+def in_thread(fn, bound: float):
+    """``fn()`` in a thread; its result, or AssertionError when it is still running after
+    ``bound`` seconds (before the fix these calls never ended)."""
+    out: dict = {}
+
+    def call() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 (handed to the test)
+            out["error"] = exc
+
+    thread = threading.Thread(target=call, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(bound)
+    assert not thread.is_alive(), f"still running after {bound} s"
+    if "error" in out:
+        raise out["error"]
+    return out["value"], time.monotonic() - started
+
+
+def timed_model(server, timeout: float, retries: int = 0):
+    from jupyter_agentmem import OpenAIChat
+
+    return OpenAIChat(id="m", base_url=server.base_url, api_key="sk-test-secret",
+                      max_retries=retries, timeout=timeout)
+
+
+def test_a_stream_that_trickles_for_ever_ends_at_the_timeout_and_keeps_the_start(server,
+                                                                                  db_path):
+    from model_server import Reply
+
+    from jupyter_agentmem import Agent
+    from jupyter_agentmem.storage import DuckDbAgentStorage
+
+    agent = Agent(model=timed_model(server, 2), storage=DuckDbAgentStorage(db_file=db_path),
+                  session_id="s")
+    server.script(Reply(content="The first part of the answer.", trickle=" more",
+                        chunk_delay=0.5))
+    deltas: list[str] = []
+    # Before: still streaming after 40 s (the client's timeout is per read).
+    response, took = in_thread(lambda: agent.respond("go on", on_delta=deltas.append), 30)
+    assert took < 15
+    assert response.status == "error"
+    assert "did not finish within 2 s" in response.error
+    assert "AgentMagics.timeout" in response.error and "OpenAIChat(timeout=" in response.error
+    (run,) = DuckDbStore(db_path).session_runs("s")
+    assert run.status == "error" and run.error == response.error
+    partial = run.messages[1].content
+    assert [m.role for m in run.messages] == ["user", "assistant"]
+    assert partial == "".join(deltas) and partial.startswith("The first part of the answer.")
+    assert " more" in partial  # trickled chunks arrived before the deadline, and are kept
+
+
+def test_the_magic_says_the_model_did_not_finish_and_keeps_the_partial_reply(shell, server,
+                                                                             db_path):
+    from IPython.utils.capture import capture_output
+    from model_server import Reply
+
+    shell.run_line_magic("config", "AgentMagics.timeout = 2.0")
+    server.script(Reply(content="Partial but useful.", trickle=" and", chunk_delay=0.5))
+    with capture_output() as out:
+        _, took = in_thread(lambda: shell.run_cell_magic("agent", "session=t", "hi"), 30)
+    assert took < 15
+    shown = "\n".join(o.data.get("text/plain", "") for o in out.outputs)
+    assert "Partial but useful." in shown
+    assert "did not finish within 2 s" in shown and "%config AgentMagics.timeout" in shown
+    (run,) = DuckDbStore(db_path).session_runs("t")
+    assert run.status == "error" and run.messages[1].content.startswith("Partial but useful.")
+
+
+def test_run_stream_true_ends_at_the_timeout_with_a_model_error(server, db_path):
+    from model_server import Reply
+
+    from jupyter_agentmem import Agent, ModelError
+    from jupyter_agentmem.storage import DuckDbAgentStorage
+
+    agent = Agent(model=timed_model(server, 2), storage=DuckDbAgentStorage(db_file=db_path),
+                  session_id="s")
+    server.script(Reply(content="Streamed start.", trickle=" x", chunk_delay=0.5))
+    chunks: list[str] = []
+
+    def read_all() -> None:
+        for chunk in agent.run("go", stream=True):
+            chunks.append(chunk.content)
+
+    with pytest.raises(ModelError, match="did not finish within 2 s"):
+        in_thread(read_all, 30)
+    (run,) = DuckDbStore(db_path).session_runs("s")
+    assert run.status == "error" and run.messages[1].content == "".join(chunks)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_whole_call_is_bounded_too_retries_included(server, stream):
+    from model_server import Reply
+
+    from jupyter_agentmem import ModelError
+
+    model = timed_model(server, 2, retries=3)
+    # A server that never answers (each retry waited the client's full timeout again:
+    # 4 x 2 s plus back-off), and one whose whole answer never ends (no read waits
+    # 2 s: it never ended at all).
+    server.script(Reply(content="late", delay=60), Reply(content="late", delay=60),
+                  Reply(content="late", delay=60), Reply(content="late", delay=60))
+
+    def call():
+        if stream:
+            return "".join(model.response_stream([{"role": "user", "content": "x"}]))
+        return model.response([{"role": "user", "content": "x"}])
+
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="did not answer within 2 s") as info:
+        in_thread(call, 30)
+    took = time.monotonic() - started
+    assert took < 7  # before: 4 attempts of 2 s and the back-off between them, ~12 s
+    assert "AgentMagics.timeout" in str(info.value)
+    server.reset()
+    server.script(Reply(content="", trickle=" "))
+    with pytest.raises(ModelError, match="within 2 s"):
+        in_thread(call, 30)

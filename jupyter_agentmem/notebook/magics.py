@@ -89,7 +89,8 @@ class AgentMagics(Magics):
                      ).tag(config=True)
     memories = Bool(False, help="Extract and use user memories.").tag(config=True)
     summary = Bool(False, help="Keep a session summary.").tag(config=True)
-    timeout = Float(60.0, help="Seconds to wait for the model server.").tag(config=True)
+    timeout = Float(60.0, help="Seconds a model call may take in all (a streamed reply and "
+                    "retries included); what arrived by then is kept.").tag(config=True)
     max_retries = Int(2, help="Retries of a failed model call (the openai client's)."
                       ).tag(config=True)
     memory_wait = Float(30.0, help="Seconds a run waits for earlier memory work."
