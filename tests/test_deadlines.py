@@ -278,3 +278,52 @@ def test_a_whole_call_is_bounded_too_retries_included(server, stream):
     server.script(Reply(content="", trickle=" "))
     with pytest.raises(ModelError, match="within 2 s"):
         in_thread(call, 30)
+
+
+# --- {name} whose rendering hangs -----------------------------------------------------
+class Hangs:
+    """A value whose repr blocks until the test releases it."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def __repr__(self) -> str:
+        self.release.wait(60)
+        return "Hangs()"
+
+
+class HangsInMarkdown:
+    """A value whose ``_repr_markdown_`` (tried before repr) blocks the same way."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def _repr_markdown_(self) -> str:
+        self.release.wait(60)
+        return "**shown at last**"
+
+
+@pytest.mark.parametrize("markdown", [False, True])
+def test_a_value_whose_rendering_hangs_is_cut_off(shell, server, db_path, markdown):
+    from IPython.core.error import UsageError
+    from traitlets import TraitError
+
+    release = threading.Event()
+    shell.user_ns["slow"] = (HangsInMarkdown if markdown else Hangs)(release)
+    magics = shell.magics_manager.registry["AgentMagics"]
+    magics.context_timeout = 0.5
+    try:
+        # Before: the cell waited for the repr (60 s here; for ever for a repr that hangs).
+        with pytest.raises(UsageError) as info:
+            in_thread(lambda: shell.run_cell_magic("agent", "session=h", "Explain {slow}"),
+                      20)
+    finally:
+        release.set()  # the abandoned rendering thread ends
+    message = str(info.value)
+    assert "{slow} was not sent: showing it took longer than 0.5 s" in message
+    assert "AgentMagics.context_timeout" in message and "context=off" in message
+    assert server.requests == []
+    assert DuckDbStore(db_path).list_sessions() == []
+    for bad in (0, -1, 10_000):
+        with pytest.raises(TraitError, match="context_timeout"):
+            magics.context_timeout = bad

@@ -68,6 +68,7 @@ CELL_OPTIONS = opt.table([
 ])
 MAX_CELL_ID = 200  # nbformat ids are 1-64 characters
 MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
+MIN_CONTEXT_SECONDS, MAX_CONTEXT_SECONDS = 0.1, 600.0
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
               + ", then your message in the cell.")
 
@@ -108,6 +109,8 @@ class AgentMagics(Magics):
                  ).tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
                         ).tag(config=True)
+    context_timeout = Float(5.0, help="At most this many seconds to render one {name} "
+                            "(a repr that hangs is cut off).").tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -131,6 +134,14 @@ class AgentMagics(Magics):
         if not MIN_CONTEXT_CHARS <= proposal["value"] <= MAX_CONTEXT_CHARS:
             raise TraitError(f"AgentMagics.context_chars must be between {MIN_CONTEXT_CHARS} "
                              f"and {MAX_CONTEXT_CHARS:,} (characters per {{name}}).")
+        return proposal["value"]
+
+    @validate("context_timeout")
+    def _valid_context_timeout(self, proposal: Any) -> float:
+        if not MIN_CONTEXT_SECONDS <= proposal["value"] <= MAX_CONTEXT_SECONDS:
+            raise TraitError(f"AgentMagics.context_timeout must be between "
+                             f"{MIN_CONTEXT_SECONDS:g} and {MAX_CONTEXT_SECONDS:g} seconds "
+                             "(per {name}).")
         return proposal["value"]
 
     @validate("history_tokens")
@@ -241,7 +252,8 @@ class AgentMagics(Magics):
         if options.get("context", self.context):
             from .context import interpolate
 
-            message = interpolate(message, self.shell.user_ns, self.context_chars)
+            message = interpolate(message, self.shell.user_ns, self.context_chars,
+                                  self.context_timeout)
         from ..agent import Agent
         from ..memory import AgentMemory, take_failures
         from ..render import ReplyView
