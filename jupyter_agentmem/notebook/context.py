@@ -98,7 +98,7 @@ def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int,
         text = last_error()
         if text is None:
             return None
-        return _checked(ERR, cut(text, limit, keep_end=True), text_credential(text))
+        return _checked(ERR, cut(text, limit, keep_end=True), _scan(text))
     else:
         return None
     if isinstance(value, str):  # no user code runs: nothing can hang

@@ -3,24 +3,28 @@
 The value is walked, not only its rendering: a rendering cuts (a DataFrame shows five
 rows of 40-character cells, a list its first 50 items, a long string its start), and a
 key cut short no longer looks like one but is still a secret sent. Walked: strings,
-bytes, dict values (a value under a key-like name, ``password``, ``api_key``, ``token``,
-is a secret whatever it looks like), list / tuple / set items (and adjacent string items
-joined: a key split across items), DataFrame and Series cells with their column names
-and index, NumPy arrays of text. What is looked for in each text:
+bytes, dict keys and values (a value under a key-like name, ``password``, ``api_key``,
+``token``, is a secret whatever it looks like), list / tuple / set items (and adjacent
+string items joined: a key split across items), DataFrame and Series cells with their
+column names and index, NumPy arrays of text. What is looked for in a text:
 
 - well-known key shapes (OpenAI, Anthropic, GitHub, AWS access key ids, Slack, Google),
   AWS secret keys (40 characters with ``/`` or ``+``), 32-64 hex keys, JWTs, PEM private
-  key blocks, URLs with a password, ``password = "..."`` assignments, and long
-  high-entropy tokens (32+ characters mixing upper, lower case and digits).
+  key blocks, URLs with a password, long high-entropy tokens (32+ characters mixing
+  upper, lower case and digits);
+- in the rendering (what is sent) also quoted assignments to a secret's name:
+  ``password="..."``, ``"api_key": "..."``, ``TOKEN='...'``.
 
 Not taken for keys (tested): git SHAs of 7-12 characters, UUIDs, hashes labelled as
 such (``sha256:...``, ``commit ...``), prose, numbers, file paths, placeholders
 (``***``, ``<your key>``, ``${TOKEN}``).
 
-The walk is bounded: at most ``MAX_SCAN_CHARS`` characters and ``MAX_SCAN_LEAVES``
-leaves of a value are read (*measured*, bench/bench_deadlines.py: a 1,000,000-row
-DataFrame of text is scanned in ~0.1 s). What is rendered, and so sent, is always
-scanned whole besides (``context.py``); the cap only limits how much of the rest of a
+The walk is bounded: at most ``MAX_SCAN_CHARS`` characters in ``MAX_SCAN_LEAVES``
+text leaves of a value are read, in the order of the value (numbers cost nothing
+but a type check). Leaves are scanned in batches (joined by newlines, which no key
+shape crosses), not one by one: *measured* (bench/bench_context.py) a 1,000,000-row
+DataFrame of text is checked in ~0.1 s. What is rendered, and so sent, is always
+scanned whole besides (``context.py``): the cap only limits how much of the rest of a
 very large value is looked at.
 """
 
@@ -31,43 +35,62 @@ import itertools
 import math
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MAX_SCAN_CHARS = 2_000_000
-MAX_SCAN_LEAVES = 200_000
+MAX_SCAN_CHARS = 1_000_000
+MAX_SCAN_LEAVES = 100_000
 MAX_DEPTH = 20  # nesting deeper than this is not walked (its rendering is scanned)
 
 # --- text -------------------------------------------------------------------------
+# Each pattern runs only when a cheap substring test says it can match: a scan of 1 MB
+# of prose with all of them unguarded took ~0.6 s, an unanchored assignment pattern
+# 8.6 s over 1 MB of base64 (it retried a 60-character name at every position).
 _KEY_SHAPES = re.compile(
     r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9\-]{10,}"
     r"|AIza[0-9A-Za-z_\-]{30,})")
+_KEY_PREFIXES = ("sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA",
+                 "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "AIza")
 _PEM_PRIVATE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _JWT = re.compile(r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\."
                   r"[A-Za-z0-9_\-]*")
-# scheme://user:password@ (a user may be empty: redis://:password@host)
-_URL_PASSWORD = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]{0,30}://"
-                           r"[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@")
+# ://user:password@ (the user may be empty: redis://:password@host); starts with a
+# literal, which the regex engine searches for fast.
+_URL_PASSWORD = re.compile(r"://[^\s/:@'\"<>]{0,256}:([^\s/@'\"<>]{1,256})@")
+# A run of token characters at least 32 long, found once from its start (the
+# look-behind stops the engine re-reading a run from each of its positions); the
+# shapes below are looked for inside the few runs a text has.
+_RUN = re.compile(r"(?<![A-Za-z0-9_\-+=/])[A-Za-z0-9_\-+=/]{32,}")
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _HEX_KEY = re.compile(r"(?<![A-Za-z0-9])[0-9a-fA-F]{32,64}(?![A-Za-z0-9])")
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+=]{32,}")
+_DIGIT = re.compile(r"[0-9]")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32}")
 # A hex string after one of these is a hash, not a key (docker digests, git output).
 _HASH_LABELS = ("sha1:", "sha256:", "sha512:", "md5:", "sha1=", "sha256=", "md5=",
                 "commit ", "sha256-", "sha512-", "sha ")
-# "password": "..." / password = '...' / PASSWORD="..." (a quoted value: code, JSON, a
-# dict's repr, an .env line); the name is judged by ``secret_name``.
-_ASSIGNED = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?\s{0,3}[:=]\s{0,3}"
-                       r"[bru]?[\"']([^\"'\n]{1,500})[\"']")
-_ASSIGNED_HINT = re.compile(r"passw|passphrase|pwd|secret|token|credential|key|auth",
-                            re.IGNORECASE)
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+=]{32,}")
 # Bits per char: hex (sha256, uuids) tops at 4.0, a path piece like
 # "site-packages-IPython-core-interactiveshell" ~4.2, 32 random base62 chars ~4.6+;
 # a 40-character path with capitals and digits ~4.2, the AWS documentation's example
 # secret key 4.66.
 _TOKEN_ENTROPY_BITS = 4.3
 _AWS_ENTROPY_BITS = 4.4
+# "password": "..." / password = '...' / PASSWORD="...": an operator followed by a
+# quote, then the name before it, read backwards (a pattern anchored at the end of a
+# window is tried from each of its positions: ~20 us an operator, against ~2).
+_ASSIGN_OP = re.compile(r"[:=]\s{0,3}[bru]?[\"']")
+_NAME_REVERSED = re.compile(r"\s{0,3}[\"']?([A-Za-z0-9_.\-]{1,61})")
+_QUOTED = re.compile(r"([^\"'\n]{1,500})[\"']")
+# A secret's name holds one of these, in lower case (str.find: a case-insensitive
+# alternation searched 500 KB of dict keys in 135 ms, the finds in ~2).
+_HINTS = ("pass", "pwd", "secret", "token", "credential", "key", "auth", "pin", "dsn")
+
+
+def _has_hint(name: str) -> bool:
+    lowered = name.lower()
+    return any(hint in lowered for hint in _HINTS)
 
 
 @dataclass(frozen=True)
@@ -86,21 +109,19 @@ class Credential:
         return f"{place} looks like {self.kind} ({why}{self.length} characters, not shown)"
 
 
-def _at(where: str, part: str) -> str:
-    return f"{where}, {part}" if where else part
+SAMPLE_CHARS = 256  # a token longer than this is judged by its start (a blob, not a key)
 
 
 def _entropy(word: str) -> float:
-    counts: dict[str, int] = {}
-    for c in word:
-        counts[c] = counts.get(c, 0) + 1
+    word = word[:SAMPLE_CHARS]
     n = len(word)
-    return -sum(k / n * math.log2(k / n) for k in counts.values())
+    return -sum(k / n * math.log2(k / n) for k in map(word.count, set(word)))
 
 
 def _mixed(word: str) -> bool:
-    return (any(c.isupper() for c in word) and any(c.islower() for c in word)
-            and any(c.isdigit() for c in word))
+    sample = word[:SAMPLE_CHARS]
+    return (sample.lower() != sample and sample.upper() != sample
+            and any(c.isdigit() for c in sample))
 
 
 _PLACEHOLDER = re.compile(
@@ -115,48 +136,82 @@ def is_placeholder(value: str) -> bool:
     return _PLACEHOLDER.fullmatch(value.strip()) is not None
 
 
-def text_credential(text: str) -> tuple[str, int] | None:
-    """``(kind, length)`` of the first credential-like piece of ``text``, or None."""
-    found = _first(text)
+def text_credential(text: str, assignments: bool = True) -> tuple[str, int] | None:
+    """``(kind, length)`` of the first credential-like piece of ``text``, or None
+    (``assignments``: also ``password = "..."``)."""
+    found = _first(text, assignments)
     return None if found is None else (found[0], found[2])
 
 
-def _first(text: str) -> tuple[str, int, int] | None:
+def _first(text: str, assignments: bool = False) -> tuple[str, int, int] | None:
     """``(kind, start, length)`` of the first credential-like piece of ``text``."""
-    found = _PEM_PRIVATE.search(text)
-    if found is not None:
-        end = text.find("-----END", found.end())
-        return ("a PEM private key block", found.start(),
-                (end if end != -1 else len(text)) - found.start())
-    found = _KEY_SHAPES.search(text)
-    if found is not None:
-        return "an API key", found.start(), len(found.group(0))
-    found = _JWT.search(text)
-    if found is not None:
-        return "a JWT (a signed token)", found.start(), len(found.group(0))
-    for found in _URL_PASSWORD.finditer(text):
-        if not is_placeholder(found.group(1)):
-            return "a URL with a password", found.start(), len(found.group(0))
-    for found in _AWS_SECRET.finditer(text):
-        word = found.group(0)
-        if ("/" in word or "+" in word) and _mixed(word) and _entropy(word) > _AWS_ENTROPY_BITS:
-            return "an AWS secret access key", found.start(), len(word)
-    for found in _HEX_KEY.finditer(text):
-        word = found.group(0)
-        before = text[max(0, found.start() - 8):found.start()].lower()
-        if (any(c.isdigit() for c in word) and any(c.isalpha() for c in word)
-                and not before.endswith(_HASH_LABELS)):
-            return f"a {len(word)}-character hex key", found.start(), len(word)
-    if _ASSIGNED_HINT.search(text) is not None:
-        for found in _ASSIGNED.finditer(text):
-            name, value = found.group(1), found.group(2)
-            if secret_value(name, value):
-                return (f"a secret assigned to {name.rsplit('.', 1)[-1]!r:.40}",
-                        found.start(2), len(value))
-    for found in _LONG_TOKEN.finditer(text):
-        word = found.group(0)
-        if _mixed(word) and _entropy(word) > _TOKEN_ENTROPY_BITS:
-            return "an API key", found.start(), len(word)
+    if "PRIVATE KEY" in text:
+        found = _PEM_PRIVATE.search(text)
+        if found is not None:
+            end = text.find("-----END", found.end())
+            return ("a PEM private key block", found.start(),
+                    (end if end != -1 else len(text)) - found.start())
+    if any(prefix in text for prefix in _KEY_PREFIXES):
+        found = _KEY_SHAPES.search(text)
+        if found is not None:
+            return "an API key", found.start(), len(found.group(0))
+    if "eyJ" in text:
+        found = _JWT.search(text)
+        if found is not None:
+            return "a JWT (a signed token)", found.start(), len(found.group(0))
+    if "://" in text:
+        for found in _URL_PASSWORD.finditer(text):
+            if not is_placeholder(found.group(1)):
+                return "a URL with a password", found.start(), len(found.group(0))
+    for run in _RUN.finditer(text):
+        found_in_run = _in_run(text, run.group(0), run.start())
+        if found_in_run is not None:
+            return found_in_run
+    if assignments:
+        return _assignment(text)
+    return None
+
+
+def _in_run(text: str, run: str, at: int) -> tuple[str, int, int] | None:
+    """An AWS secret key, a hex key or a high-entropy token in one run of token
+    characters that starts at ``text[at]`` (the cheapest tests first: a text of many
+    runs, a column of ids, is ~1 us a run)."""
+    if _DIGIT.search(run) is None:  # each of the three has a digit: most runs end here
+        return None
+    if "/" in run or "+" in run:
+        for found in _AWS_SECRET.finditer(run):
+            word = found.group(0)
+            if _mixed(word) and _entropy(word) > _AWS_ENTROPY_BITS:
+                return "an AWS secret access key", at + found.start(), len(word)
+    if _HEX_RUN.search(run) is not None:
+        for found in _HEX_KEY.finditer(run):
+            word = found.group(0)
+            start = at + found.start()
+            before = text[max(0, start - 8):start].lower()
+            if (not word.isdigit() and _DIGIT.search(word) is not None
+                    and not before.endswith(_HASH_LABELS)):
+                return f"a {len(word)}-character hex key", start, len(word)
+    if run.lower() != run and run.upper() != run:  # both cases: a token may be mixed
+        for found in _LONG_TOKEN.finditer(run):
+            word = found.group(0)
+            if _mixed(word) and _entropy(word) > _TOKEN_ENTROPY_BITS:
+                return "an API key", at + found.start(), len(word)
+    return None
+
+
+def _assignment(text: str) -> tuple[str, int, int] | None:
+    """A quoted value assigned to a secret's name (``password="hunter2"``)."""
+    for op in _ASSIGN_OP.finditer(text):
+        before = _NAME_REVERSED.match(text[max(0, op.start() - 66):op.start()][::-1])
+        if before is None:
+            continue
+        name = before.group(1)[::-1].lstrip("0123456789.-")
+        if not name or secret_name(name) is None:
+            continue
+        value = _QUOTED.match(text, op.end())
+        if value is not None and secret_value(name, value.group(1)):
+            return (f"a secret assigned to {name.rsplit('.', 1)[-1]!r:.40}",
+                    value.start(1), len(value.group(1)))
     return None
 
 
@@ -177,6 +232,8 @@ _NOT_SECRET_BEFORE = frozenset({"page", "cursor", "continuation", "next", "sync"
 def secret_name(name: str) -> str | None:
     """``"strong"`` for a name whose value is a secret (``password``, ``api_key``,
     ``clientSecret``), ``"weak"`` for one that may be (``key``, ``auth``), else None."""
+    if not _has_hint(name):
+        return None  # most names: no word split needed
     words = [w.lower() for w in _NAME_WORDS.findall(name)]
     if not words:
         return None
@@ -205,29 +262,95 @@ def secret_value(name: str, value: str) -> bool:
 
 
 # --- values -----------------------------------------------------------------------
-class _Budget:
+_SCALARS = frozenset({int, float, bool, complex, type(None)})
+_BYTES = (bytes, bytearray, memoryview)
+HEAD_ROWS = 20  # a frame's or series' first rows (what a rendering shows) come first
+BATCH_CHARS = 200_000  # leaves joined for one scan
+
+
+class _Found(Exception):  # noqa: N818 (control flow: ends the walk with what was found)
+    def __init__(self, credential: Credential) -> None:
+        self.credential = credential
+
+
+# How a queued leaf says where it is: (format, where, index) -> text, made only for the
+# leaf found (making a label per leaf cost more than scanning it).
+_PLAIN, _ITEM, _ROW, _KEY = 0, 1, 2, 3
+
+
+def _label(kind: int, where: str, index: Any) -> str:
+    if kind == _ITEM:
+        return f"{where}[{index}]"
+    if kind == _ROW:
+        return f"{where}, row {index}" if where else f"row {index}"
+    if kind == _KEY:  # index: the key
+        return f"{where}[{index!r:.40}]"
+    return where
+
+
+class _Scan:
+    """The walk of one value: a budget, and text leaves batched for one scan each."""
+
     def __init__(self, chars: int, leaves: int) -> None:
         self.chars = chars
         self.leaves = leaves
+        self._texts: list[str] = []
+        # Where the queued leaves are, a segment per add: (first leaf, kind, where,
+        # indices); a label is made only for the leaf found.
+        self._segments: list[tuple[int, int, str, Sequence[Any]]] = []
+        self._queued = 0
 
-    def take(self, text: str) -> str | None:
-        """``text`` as far as the budget reaches (None once it is spent)."""
-        if self.leaves <= 0 or self.chars <= 0:
-            return None
-        self.leaves -= 1
-        piece = text[:self.chars]
-        self.chars -= len(piece)
-        return piece
+    @property
+    def spent(self) -> bool:
+        return self.leaves <= 0 or self.chars <= 0
 
+    def add(self, text: str, kind: int, where: str, index: Any = 0) -> None:
+        """Queue a text leaf (cut to the budget) for the next batch scan."""
+        self.add_many([text], (index,), kind, where)
 
-def _as_text(value: Any, budget: _Budget) -> str | None:
-    """A leaf's text (str, or bytes decoded), cut to the budget; None if not a leaf."""
-    if isinstance(value, str):
-        return budget.take(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        head = bytes(value[:max(0, budget.chars)])
-        return budget.take(head.decode("utf-8", "replace"))
-    return None
+    def add_many(self, texts: list[str], indices: Sequence[Any], kind: int,
+                 where: str) -> None:
+        """Queue text leaves (a column, a list's strings), as far as the budget reaches."""
+        if self.spent or not texts:
+            return
+        texts = texts[:self.leaves]
+        lengths = list(itertools.accumulate(map(len, texts)))
+        if lengths[-1] > self.chars:  # the leaf that crosses the budget is cut
+            fit = bisect.bisect_right(lengths, self.chars)
+            texts = texts[:fit + 1]
+            texts[fit] = texts[fit][:self.chars - (lengths[fit - 1] if fit else 0)]
+            lengths = lengths[:fit + 1]
+            lengths[fit] = self.chars
+        self._segments.append((len(self._texts), kind, where, indices))
+        self._texts.extend(texts)
+        self.leaves -= len(texts)
+        self.chars -= lengths[-1]
+        self._queued += lengths[-1]
+        if self._queued >= BATCH_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Scan the queued leaves at once; raise ``_Found`` with the first finding."""
+        texts, segments = self._texts, self._segments
+        self._texts, self._segments, self._queued = [], [], 0
+        if not texts:
+            return
+        joined = "\n".join(texts)
+        found = _first(joined)
+        if found is None:
+            return
+        kind, start, length = found
+        starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+        leaf = bisect.bisect_right(starts, start) - 1
+        first, place, where, indices = segments[
+            bisect.bisect_right([s[0] for s in segments], leaf) - 1]
+        raise _Found(Credential(kind, _label(place, where, indices[leaf - first]), length))
+
+    def named(self, name: str, text: str, where: str, why: str) -> None:
+        """A text leaf held under ``name``: a secret when the name says so."""
+        if secret_value(name, text):
+            raise _Found(Credential("a secret", where, len(text), why))
+        self.add(text, _PLAIN, where)
 
 
 def _is(value: Any, module: str, name: str) -> bool:
@@ -236,159 +359,171 @@ def _is(value: Any, module: str, name: str) -> bool:
     return kind is not None and isinstance(value, kind)
 
 
+def _text_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _BYTES):
+        return bytes(value[:MAX_SCAN_CHARS]).decode("utf-8", "replace")
+    return None
+
+
+def _at(where: str, part: str) -> str:
+    return f"{where}, {part}" if where else part
+
+
 def find_credential(value: Any, max_chars: int = MAX_SCAN_CHARS,
                     max_leaves: int = MAX_SCAN_LEAVES) -> Credential | None:
-    """The first credential-like leaf of ``value`` (at most ``max_chars`` characters in
-    ``max_leaves`` leaves are read), or None."""
-    return _walk(value, "", None, _Budget(max_chars, max_leaves), 0)
+    """The first credential-like text in ``value`` (at most ``max_chars`` characters of
+    ``max_leaves`` text leaves are read), or None."""
+    scan = _Scan(max_chars, max_leaves)
+    try:
+        _walk(value, "", None, scan, 0)
+        scan.flush()
+    except _Found as found:
+        return found.credential
+    return None
 
 
-def _walk(value: Any, where: str, under: str | None, budget: _Budget,
-          depth: int) -> Credential | None:
-    text = _as_text(value, budget)
+def _walk(value: Any, where: str, under: str | None, scan: _Scan, depth: int) -> None:
+    if type(value) in _SCALARS or scan.spent or depth > MAX_DEPTH:
+        return
+    text = _text_of(value)
     if text is not None:
-        return _leaf(text, where, under)
-    if depth > MAX_DEPTH or budget.leaves <= 0 or budget.chars <= 0:
-        return None
-    if isinstance(value, Mapping):
-        return _walk_mapping(value, where, budget, depth)
-    if isinstance(value, (list, tuple)):
-        return _walk_sequence(value, where, under, budget, depth)
-    if isinstance(value, (set, frozenset)):
-        return _walk_items(itertools.islice(value, budget.leaves), where, under, budget,
-                           depth)
-    if _is(value, "pandas", "DataFrame"):
-        return _walk_frame(value, where, budget, depth)
-    if _is(value, "pandas", "Series") or _is(value, "pandas", "Index"):
+        if under is not None:
+            scan.named(under, text, where, f"under {under!r:.40}")
+        else:
+            scan.add(text, _PLAIN, where)
+    elif isinstance(value, Mapping):
+        _walk_mapping(value, where, scan, depth)
+    elif isinstance(value, (list, tuple)):
+        _walk_sequence(value, where, under, scan, depth)
+    elif isinstance(value, (set, frozenset)):
+        _walk_items(list(itertools.islice(value, max(0, scan.leaves))), where, under, scan,
+                    depth)
+    elif _is(value, "pandas", "DataFrame"):
+        _walk_frame(value.iloc[:HEAD_ROWS], where, scan, depth)  # what is shown, first
+        _walk_frame(value, where, scan, depth)
+    elif _is(value, "pandas", "Series") or _is(value, "pandas", "Index"):
         name = getattr(value, "name", None)
-        found = _walk_column(value, where, name if isinstance(name, str) else under,
-                             budget, depth)
-        return found if found is not None else _walk_index(value, where, budget, depth)
-    if _is(value, "numpy", "ndarray") and value.dtype.kind in "USO":
-        flat = value.reshape(-1)[:budget.leaves].tolist()
-        return _walk_items(flat, where, under, budget, depth)
-    return None
+        name = name if isinstance(name, str) else under
+        _walk_column(value[:HEAD_ROWS], where, name, scan, depth)
+        _walk_column(value, where, name, scan, depth)
+        _walk_index(value, where, scan, depth)
+    elif _is(value, "numpy", "ndarray") and value.dtype.kind in "USO":
+        _walk_items(value.reshape(-1)[:scan.leaves].tolist(), where, under, scan, depth)
 
 
-def _leaf(text: str, where: str, under: str | None) -> Credential | None:
-    if under is not None and secret_value(under, text):
-        return Credential("a secret", where, len(text), f"under {under!r:.40}")
-    found = text_credential(text)
-    if found is not None:
-        return Credential(found[0], where, found[1])
-    return None
+def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int) -> None:
+    pairs = list(itertools.islice(value.items(), max(0, scan.leaves)))
+    keys = [key for key, _ in pairs if type(key) is str]
+    scan.add_many(keys, keys, _PLAIN, f"{where} keys".strip())
+    texts = [(key, item) for key, item in pairs if type(item) is str]
+    for i in _hinted([key if type(key) is str else "" for key, _ in texts]):
+        key, item = texts[i]
+        scan.named(key, item, _label(_KEY, where, key), f"under {key!r:.40}")
+    scan.add_many([item for _, item in texts], [key for key, _ in texts], _KEY, where)
+    nested = [(key, item) for key, item in pairs
+              if type(item) not in _SCALARS and type(item) is not str]
+    for key, item in nested:
+        if scan.spent:
+            return
+        _walk(item, _label(_KEY, where, key), key if isinstance(key, str) else None,
+              scan, depth + 1)
 
 
-def _walk_mapping(value: Mapping[Any, Any], where: str, budget: _Budget,
-                  depth: int) -> Credential | None:
-    for key, item in itertools.islice(value.items(), budget.leaves):
-        label = f"{where}[{key!r:.40}]"
-        if isinstance(key, str):
-            found = _walk(key, f"{where} (a key)", None, budget, depth + 1)
-            if found is not None:
-                return found
-        found = _walk(item, label, key if isinstance(key, str) else None, budget, depth + 1)
-        if found is not None:
-            return found
-    return None
+def _hinted(names: list[str]) -> list[int]:
+    """Which of ``names`` may be a secret's name (one pass over them all: most dicts
+    have none)."""
+    joined = "\n".join(names).lower()
+    starts = list(itertools.accumulate((len(n) + 1 for n in names), initial=0))
+    found: set[int] = set()
+    for hint in _HINTS:
+        at = joined.find(hint)
+        while at != -1:
+            i = bisect.bisect_right(starts, at) - 1
+            found.add(i)
+            at = joined.find(hint, starts[i + 1])  # the next name
+    return sorted(i for i in found if secret_name(names[i]) is not None)
 
 
 def _walk_sequence(value: list[Any] | tuple[Any, ...], where: str, under: str | None,
-                   budget: _Budget, depth: int) -> Credential | None:
-    items = value[:budget.leaves]
+                   scan: _Scan, depth: int) -> None:
+    items = value[:scan.leaves]
     # ("password", "hunter2"): a pair names its own second item.
-    if (len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], str)
-            and secret_value(items[0], items[1])):
-        return Credential("a secret", f"{where}[1]", len(items[1]),
-                          f"paired with {items[0]!r:.40}")
-    found = _walk_items(items, where, under, budget, depth)
-    if found is not None:
-        return found
-    return _split_across(items, where)
+    if len(items) == 2 and isinstance(items[0], str) and isinstance(items[1], str):
+        scan.named(items[0], items[1], f"{where}[1]", f"paired with {items[0]!r:.40}")
+    indices = _walk_items(items, where, under, scan, depth)
+    _split_across(items, indices, where)
 
 
-def _walk_items(items: Iterable[Any], where: str, under: str | None, budget: _Budget,
-                depth: int) -> Credential | None:
-    for i, item in enumerate(items):
-        found = _walk(item, f"{where}[{i}]", under, budget, depth + 1)
-        if found is not None or budget.leaves <= 0:
-            return found
-    return None
+def _walk_items(items: list[Any] | tuple[Any, ...], where: str, under: str | None,
+                scan: _Scan, depth: int) -> list[int]:
+    """Items of a list, tuple, set or array: strings queued at once, containers walked;
+    the indices of the strings."""
+    indices = [i for i, item in enumerate(items) if type(item) is str]
+    if under is not None:  # each string is judged by the name it is under
+        for i in indices:
+            scan.named(under, items[i], f"{where}[{i}]", f"under {under!r:.40}")
+    else:
+        scan.add_many([items[i] for i in indices], indices, _ITEM, where)
+    nested = [i for i, item in enumerate(items)
+              if type(item) not in _SCALARS and type(item) is not str]
+    for i in nested:
+        if scan.spent:
+            break
+        _walk(items[i], f"{where}[{i}]", under, scan, depth + 1)
+    return indices
 
 
-def _split_across(items: list[Any] | tuple[Any, ...], where: str) -> Credential | None:
-    """A key cut into adjacent string items (``["sk-proj-Ab3d", "Ef6hIj..."]``)."""
-    run: list[str] = []
+def _split_across(items: list[Any] | tuple[Any, ...], indices: list[int], where: str) -> None:
+    """A key cut into adjacent string items (``["sk-proj-Ab3d", "Ef6hIj..."]``): each
+    run of 2+ adjacent string items, joined, is one more text."""
     start = 0
-    for i, item in enumerate([*items, None]):
-        if isinstance(item, str):
-            if not run:
-                start = i
-            run.append(item)
+    for k in range(1, len(indices) + 1):
+        if k < len(indices) and indices[k] == indices[k - 1] + 1:
             continue
-        if len(run) > 1:
-            found = text_credential("".join(run))
+        first, last = indices[start], indices[k - 1]
+        if last > first:
+            found = _first("".join(items[first:last + 1]))
             if found is not None:
-                return Credential(found[0] + ", split across items",
-                                  f"{where}[{start}:{start + len(run)}]", found[1])
-        run = []
-    return None
+                raise _Found(Credential(found[0] + ", split across items",
+                                        f"{where}[{first}:{last + 1}]", found[2]))
+        start = k
 
 
-def _walk_frame(frame: Any, where: str, budget: _Budget, depth: int) -> Credential | None:
-    for i, column in enumerate(frame.columns[:budget.leaves]):
+def _walk_frame(frame: Any, where: str, scan: _Scan, depth: int) -> None:
+    for i, column in enumerate(frame.columns[:scan.leaves]):
         name = column if isinstance(column, str) else None
         if name is not None:
-            found = _walk(name, f"{where}a column name", None, budget, depth + 1)
-            if found is not None:
-                return found
+            scan.add(name, _PLAIN, _at(where, "a column name"))
         # By position: a duplicated column name would give a frame.
-        found = _walk_column(frame.iloc[:, i], f"{where}column {column!r:.40}", name, budget,
-                             depth)
-        if found is not None:
-            return found
-    return _walk_index(frame, where, budget, depth)
+        _walk_column(frame.iloc[:, i], _at(where, f"column {column!r:.40}"), name, scan,
+                     depth)
+    _walk_index(frame, where, scan, depth)
 
 
-def _walk_index(data: Any, where: str, budget: _Budget, depth: int) -> Credential | None:
+def _walk_index(data: Any, where: str, scan: _Scan, depth: int) -> None:
     index = getattr(data, "index", None)
-    if index is None or index.dtype.kind not in "OSU":
-        return None
-    return _walk_items(index[:budget.leaves].tolist(), f"{where}index", None, budget, depth)
+    if index is not None and index.dtype.kind in "OSU":
+        _walk_items(index[:scan.leaves].tolist(), _at(where, "index"), None, scan, depth)
 
 
-def _walk_column(column: Any, where: str, name: str | None, budget: _Budget,
-                 depth: int) -> Credential | None:
+def _walk_column(column: Any, where: str, name: str | None, scan: _Scan, depth: int) -> None:
     """The text cells of one column (numbers and dates hold no text: skipped)."""
-    if column.dtype.kind not in "OSU":
-        return None
-    head = column.iloc[:budget.leaves] if hasattr(column, "iloc") else column[:budget.leaves]
+    if column.dtype.kind not in "OSU" or scan.spent:
+        return
+    head = column.iloc[:scan.leaves] if hasattr(column, "iloc") else column[:scan.leaves]
     cells = head.tolist()
-    texts: list[str] = []
-    rows: list[int] = []
-    for row, cell in enumerate(cells):
-        if isinstance(cell, str):
-            piece = budget.take(cell)
-            if piece is None:
-                break
-            texts.append(piece)
-            rows.append(row)
-        elif cell is not None and not isinstance(cell, (int, float)):
-            found = _walk(cell, _at(where, f"row {row}"), name, budget, depth + 1)
-            if found is not None:
-                return found
+    rows = [row for row, cell in enumerate(cells) if type(cell) is str]
     if name is not None and secret_name(name) is not None:
-        for row, text in zip(rows, texts):
-            if secret_value(name, text):
-                return Credential("a secret", _at(where, f"row {row}"), len(text),
-                                  f"in column {name!r:.40}")
-    # One scan of the column's text (joined by newlines, which no key shape crosses)
-    # instead of one per cell: ~20x faster over a million short cells.
-    joined = "\n".join(texts)
-    found = _first(joined)
-    if found is None:
-        return None
-    kind, start, length = found
-    starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
-    row = rows[bisect.bisect_right(starts, start) - 1]
-    return Credential(kind, _at(where, f"row {row}"), length)
+        why = f"in column {name!r:.40}"
+        for row in rows:
+            scan.named(name, cells[row], _label(_ROW, where, row), why)
+    else:
+        scan.add_many([cells[row] for row in rows], rows, _ROW, where)
+    if len(rows) < len(cells):  # objects in cells (dicts, lists, bytes): walked
+        for row, cell in enumerate(cells):
+            if scan.spent:
+                return
+            if type(cell) not in _SCALARS and type(cell) is not str:
+                _walk(cell, _label(_ROW, where, row), name, scan, depth + 1)
