@@ -250,6 +250,31 @@ def test_run_stream_true_ends_at_the_timeout_with_a_model_error(server, db_path)
     assert run.status == "error" and run.messages[1].content == "".join(chunks)
 
 
+def test_a_reader_slower_than_the_trickle_still_ends_at_the_timeout(server):
+    from model_server import Reply
+
+    from jupyter_agentmem import ModelError
+
+    model = timed_model(server, 2)
+    server.script(Reply(content="start", trickle=" t", chunk_delay=0.05))
+    got: list[str] = []
+
+    def read_slowly() -> str:
+        stream = model.response_stream([{"role": "user", "content": "x"}])
+        try:
+            for delta in stream:
+                got.append(delta)
+                time.sleep(0.2)  # slower than the server sends
+        except ModelError as exc:
+            return str(exc)
+        return "ended without an error"
+
+    # Before: the queue of chunks never emptied, so the deadline never came.
+    error, took = in_thread(read_slowly, 30)
+    assert "did not finish within 2 s" in error
+    assert took < 15 and "".join(got).startswith("start")
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_whole_call_is_bounded_too_retries_included(server, stream):
     from model_server import Reply

@@ -81,10 +81,25 @@ class DeadlineCall:
 
     def chunks(self) -> Iterator[Any]:
         """The ``CHUNK`` items up to ``END``; an ``ERROR`` is raised. The reader is told
-        to stop however this ends (a break, an error, the deadline)."""
+        to stop however this ends (a break, an error, the deadline).
+
+        Past the deadline the reader queues nothing more, and what it queued before is
+        still delivered (a reply the server finished in time is whole, however slowly
+        the caller reads it); then ``ModelTimeout``. Without the stop, a caller slower
+        than a trickle never emptied the queue and so never reached the deadline.
+        """
         try:
             while True:
-                kind, value = self.get()
+                if not self.stopped.is_set() and time.monotonic() >= self.deadline:
+                    self.stopped.set()
+                if self.stopped.is_set():
+                    try:
+                        kind, value = self._items.get_nowait()
+                    except queue.Empty:
+                        raise ModelTimeout(
+                            timeout_message(self.timeout, self.started_reply)) from None
+                else:
+                    kind, value = self.get()
                 if kind == END:
                     return
                 if kind == ERROR:
