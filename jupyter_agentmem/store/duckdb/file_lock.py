@@ -72,8 +72,8 @@ class HandoverLock:
             holder = f"process {pid or '(unknown)'}"
         return LockTimeout(
             f"The agent database {self.db_path} is held by {holder} and was not released "
-            f"within {timeout:g} s. Close the other kernel or session using it, or use "
-            "another db file.")
+            f"within {timeout:g} s. Close the other kernel or session using it (a "
+            "stopped or hung process keeps it until it ends), or use another db file.")
 
     @staticmethod
     def _wait_blocking(fd: int, timeout: float) -> bool:
