@@ -73,6 +73,9 @@ REFUSED = {
         frame_with(OPENAI), ["column 'v', row 700", "API key"], OPENAI),
     "dataframe cell the rendering cuts": (  # 37 characters shown: no longer key-shaped
         frame_with(AWS_SECRET, row=2, rows=5), ["column 'v', row 2"], AWS_SECRET[:20]),
+    "shown cell of a frame whose first column fills the cap": (  # read row by row
+        pd.DataFrame({"big": ["y" * 5000] * 1000, "v": ["a", "b", "c", OPENAI] + ["d"] * 996}),
+        ["column 'v', row 3", "API key"], OPENAI),
     "dataframe column named password": (
         pd.DataFrame({"user": ["ana", "bob"], "password": ["", "letmein"]}),
         ["column 'password', row 1", "in column 'password'"], "letmein"),

@@ -20,12 +20,13 @@ such (``sha256:...``, ``commit ...``), prose, numbers, file paths, placeholders
 (``***``, ``<your key>``, ``${TOKEN}``).
 
 The walk is bounded: at most ``MAX_SCAN_CHARS`` characters in ``MAX_SCAN_LEAVES``
-text leaves of a value are read, in the order of the value (numbers cost nothing
-but a type check). Leaves are scanned in batches (joined by newlines, which no key
-shape crosses), not one by one: *measured* (bench/bench_context.py) a 1,000,000-row
-DataFrame of text is checked in ~0.1 s. What is rendered, and so sent, is always
-scanned whole besides (``context.py``): the cap only limits how much of the rest of a
-very large value is looked at.
+text leaves, ``MAX_CONTAINERS`` nested containers and ``MAX_COLUMNS`` text columns of
+a value are read, in the order of the value (a frame row by row, so the first rows of
+every column come first; numbers cost nothing but a type check). Leaves are scanned
+in batches (joined by newlines, which no key shape crosses), not one by one
+(*measured*, bench/bench_inputs.py scan: one by one, a list of 1M strings took 2.2 s).
+What is rendered, and so sent, is always scanned whole besides (``context.py``): the
+caps only limit how much of the rest of a very large value is looked at.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from typing import Any
 MAX_SCAN_CHARS = 1_000_000
 MAX_SCAN_LEAVES = 100_000
 MAX_DEPTH = 20  # nesting deeper than this is not walked (its rendering is scanned)
+MAX_CONTAINERS = 10_000  # dicts, lists, ... walked (each costs a few us, even empty)
+MAX_COLUMNS = 1_000  # text columns of a frame read
 
 # --- text -------------------------------------------------------------------------
 # Each pattern runs only when a cheap substring test says it can match: a scan of 1 MB
@@ -264,7 +267,7 @@ def secret_value(name: str, value: str) -> bool:
 # --- values -----------------------------------------------------------------------
 _SCALARS = frozenset({int, float, bool, complex, type(None)})
 _BYTES = (bytes, bytearray, memoryview)
-HEAD_ROWS = 20  # a frame's or series' first rows (what a rendering shows) come first
+HEAD_ROWS = 20  # a series' first values (what a rendering shows) come first
 BATCH_CHARS = 200_000  # leaves joined for one scan
 
 
@@ -275,10 +278,12 @@ class _Found(Exception):  # noqa: N818 (control flow: ends the walk with what wa
 
 # How a queued leaf says where it is: (format, where, index) -> text, made only for the
 # leaf found (making a label per leaf cost more than scanning it).
-_PLAIN, _ITEM, _ROW, _KEY = 0, 1, 2, 3
+_PLAIN, _ITEM, _ROW, _KEY, _LABEL = 0, 1, 2, 3, 4
 
 
 def _label(kind: int, where: str, index: Any) -> str:
+    if kind == _LABEL:  # index: the whole label
+        return str(index)
     if kind == _ITEM:
         return f"{where}[{index}]"
     if kind == _ROW:
@@ -294,6 +299,7 @@ class _Scan:
     def __init__(self, chars: int, leaves: int) -> None:
         self.chars = chars
         self.leaves = leaves
+        self.containers = MAX_CONTAINERS
         self._texts: list[str] = []
         # Where the queued leaves are, a segment per add: (first leaf, kind, where,
         # indices); a label is made only for the leaf found.
@@ -393,7 +399,11 @@ def _walk(value: Any, where: str, under: str | None, scan: _Scan, depth: int) ->
             scan.named(under, text, where, f"under {under!r:.40}")
         else:
             scan.add(text, _PLAIN, where)
-    elif isinstance(value, Mapping):
+        return
+    if scan.containers <= 0:
+        return
+    scan.containers -= 1
+    if isinstance(value, Mapping):
         _walk_mapping(value, where, scan, depth)
     elif isinstance(value, (list, tuple)):
         _walk_sequence(value, where, under, scan, depth)
@@ -401,12 +411,12 @@ def _walk(value: Any, where: str, under: str | None, scan: _Scan, depth: int) ->
         _walk_items(list(itertools.islice(value, max(0, scan.leaves))), where, under, scan,
                     depth)
     elif _is(value, "pandas", "DataFrame"):
-        _walk_frame(value.iloc[:HEAD_ROWS], where, scan, depth)  # what is shown, first
         _walk_frame(value, where, scan, depth)
     elif _is(value, "pandas", "Series") or _is(value, "pandas", "Index"):
         name = getattr(value, "name", None)
         name = name if isinstance(name, str) else under
-        _walk_column(value[:HEAD_ROWS], where, name, scan, depth)
+        head = value.iloc[:HEAD_ROWS] if hasattr(value, "iloc") else value[:HEAD_ROWS]
+        _walk_column(head, where, name, scan, depth)  # what a rendering shows, first
         _walk_column(value, where, name, scan, depth)
         _walk_index(value, where, scan, depth)
     elif _is(value, "numpy", "ndarray") and value.dtype.kind in "USO":
@@ -425,7 +435,7 @@ def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int)
     nested = [(key, item) for key, item in pairs
               if type(item) not in _SCALARS and type(item) is not str]
     for key, item in nested:
-        if scan.spent:
+        if scan.spent or scan.containers <= 0:
             return
         _walk(item, _label(_KEY, where, key), key if isinstance(key, str) else None,
               scan, depth + 1)
@@ -434,6 +444,8 @@ def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int)
 def _hinted(names: list[str]) -> list[int]:
     """Which of ``names`` may be a secret's name (one pass over them all: most dicts
     have none)."""
+    if len(names) < 16:  # a small dict: name by name is cheaper
+        return [i for i, name in enumerate(names) if secret_name(name) is not None]
     joined = "\n".join(names).lower()
     starts = list(itertools.accumulate((len(n) + 1 for n in names), initial=0))
     found: set[int] = set()
@@ -469,7 +481,7 @@ def _walk_items(items: list[Any] | tuple[Any, ...], where: str, under: str | Non
     nested = [i for i, item in enumerate(items)
               if type(item) not in _SCALARS and type(item) is not str]
     for i in nested:
-        if scan.spent:
+        if scan.spent or scan.containers <= 0:
             break
         _walk(items[i], f"{where}[{i}]", under, scan, depth + 1)
     return indices
@@ -491,14 +503,56 @@ def _split_across(items: list[Any] | tuple[Any, ...], indices: list[int], where:
         start = k
 
 
+class _Cells:
+    """The label of the k-th cell of a frame block read row by row (made only for the
+    cell found); with ``picked``, of the j-th of those cells."""
+
+    def __init__(self, where: str, names: list[Any], rows: int,
+                 picked: list[int] | None = None) -> None:
+        self.where, self.names, self.rows, self.picked = where, names, rows, picked
+
+    def __getitem__(self, k: int) -> str:
+        if self.picked is not None:
+            k = self.picked[k]
+        row, column = divmod(k, len(self.names))
+        return _at(self.where, f"column {self.names[column]!r:.40}, row {row}")
+
+
 def _walk_frame(frame: Any, where: str, scan: _Scan, depth: int) -> None:
-    for i, column in enumerate(frame.columns[:scan.leaves]):
-        name = column if isinstance(column, str) else None
-        if name is not None:
-            scan.add(name, _PLAIN, _at(where, "a column name"))
-        # By position: a duplicated column name would give a frame.
-        _walk_column(frame.iloc[:, i], _at(where, f"column {column!r:.40}"), name, scan,
-                     depth)
+    columns = list(frame.columns[:max(0, scan.leaves)])
+    names = [column for column in columns if type(column) is str]
+    scan.add_many(names, names, _PLAIN, _at(where, "a column name"))
+    kinds = [dtype.kind for dtype in frame.dtypes.iloc[:len(columns)]]
+    texts = [i for i, kind in enumerate(kinds) if kind in "OSU"][:MAX_COLUMNS]
+    if texts and not scan.spent:
+        # One block of the text columns, read row by row: the first rows (what a
+        # rendering shows) come first, whatever the budget. (A column at a time cost
+        # ~0.3 ms each: 5,000 one-row columns took 0.7 s.)
+        width = len(texts)
+        rows = max(1, scan.leaves // width)
+        block = frame.iloc[:rows, texts].to_numpy(dtype=object)
+        rows = block.shape[0]
+        cells = block.reshape(-1).tolist()
+        shown = [columns[i] for i in texts]
+        labels = _Cells(where, shown, rows)
+        secret = {c for c, i in enumerate(texts)
+                  if type(columns[i]) is str and secret_name(columns[i]) is not None}
+        strings = [k for k, cell in enumerate(cells)
+                   if type(cell) is str and (not secret or k % width not in secret)]
+        scan.add_many([cells[k] for k in strings], _Cells(where, shown, rows, strings),
+                      _LABEL, where)
+        for c in secret:
+            name = shown[c]
+            for k in range(c, len(cells), width):
+                if type(cells[k]) is str:
+                    scan.named(name, cells[k], labels[k], f"in column {name!r:.40}")
+        nested = [k for k, cell in enumerate(cells)
+                  if type(cell) not in _SCALARS and type(cell) is not str]
+        for k in nested:
+            if scan.spent or scan.containers <= 0:
+                break
+            name = shown[k % width]
+            _walk(cells[k], labels[k], name if type(name) is str else None, scan, depth + 1)
     _walk_index(frame, where, scan, depth)
 
 
