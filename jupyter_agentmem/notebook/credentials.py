@@ -395,7 +395,7 @@ def _walk(value: Any, where: str, under: str | None, scan: _Scan, depth: int) ->
         return
     text = _text_of(value)
     if text is not None:
-        if under is not None:
+        if under is not None and secret_name(under) is not None:
             scan.named(under, text, where, f"under {under!r:.40}")
         else:
             scan.add(text, _PLAIN, where)
@@ -428,9 +428,13 @@ def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int)
     keys = [key for key, _ in pairs if type(key) is str]
     scan.add_many(keys, keys, _PLAIN, f"{where} keys".strip())
     texts = [(key, item) for key, item in pairs if type(item) is str]
-    for i in _hinted([key if type(key) is str else "" for key, _ in texts]):
+    hinted = _hinted([key if type(key) is str else "" for key, _ in texts])
+    for i in hinted:
         key, item = texts[i]
         scan.named(key, item, _label(_KEY, where, key), f"under {key!r:.40}")
+    if hinted:
+        named = set(hinted)
+        texts = [pair for i, pair in enumerate(texts) if i not in named]
     scan.add_many([item for _, item in texts], [key for key, _ in texts], _KEY, where)
     nested = [(key, item) for key, item in pairs
               if type(item) not in _SCALARS and type(item) is not str]
@@ -473,7 +477,7 @@ def _walk_items(items: list[Any] | tuple[Any, ...], where: str, under: str | Non
     """Items of a list, tuple, set or array: strings queued at once, containers walked;
     the indices of the strings."""
     indices = [i for i, item in enumerate(items) if type(item) is str]
-    if under is not None:  # each string is judged by the name it is under
+    if under is not None and secret_name(under) is not None:  # judged by the name
         for i in indices:
             scan.named(under, items[i], f"{where}[{i}]", f"under {under!r:.40}")
     else:
