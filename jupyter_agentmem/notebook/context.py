@@ -107,7 +107,7 @@ def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int,
     return _checked(label, rendering, found)
 
 
-def _scan(value: Any) -> Credential | tuple[str, int] | None:
+def _scan(value: Any) -> Credential | None:
     try:
         return find_credential(value)
     except Exception:  # noqa: BLE001 (a user's container that cannot be read: its
@@ -185,15 +185,13 @@ def _refuse_secret_name(name: str) -> None:
             "write {{" + name + "}} to send the braces as text, or use context=off.")
 
 
-def _checked(label: str, text: str, in_value: Credential | tuple[str, int] | None) -> str:
+def _checked(label: str, text: str, in_value: Credential | None) -> str:
     """``text``, the rendering of ``{label}``, unless it or the value rendered holds
     something that looks like a credential (the value is walked: a rendering cuts)."""
-    found = in_value
-    if found is None:
-        found = text_credential(text)
-    if found is not None:
-        what = (found.describe() if isinstance(found, Credential)
-                else f"it holds something that looks like {found[0]} ({found[1]} "
+    in_text = text_credential(text) if in_value is None else None
+    if in_value is not None or in_text is not None:
+        what = (in_value.describe() if in_value is not None
+                else f"it holds something that looks like {in_text[0]} ({in_text[1]} "
                      "characters, not shown)")
         raise UsageError(
             f"{{{label}}} was not sent: {what}. Nothing was sent. Remove it from what "
