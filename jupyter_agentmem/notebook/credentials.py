@@ -359,6 +359,23 @@ class _Scan:
         self.add(text, _PLAIN, where)
 
 
+_FLAT = _SCALARS | {str}
+
+
+def _split(items: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """The indices of the strings among ``items``, and of what is walked further (not
+    a number or a string). One ``type`` per item, and none of the per-item tests when
+    the items are of one kind (most columns and lists)."""
+    types = list(map(type, items))
+    kinds = set(types)
+    if kinds == {str}:
+        return list(range(len(items))), []
+    strings = [i for i, kind in enumerate(types) if kind is str] if str in kinds else []
+    nested = [] if kinds <= _FLAT else [i for i, kind in enumerate(types)
+                                        if kind not in _FLAT]
+    return strings, nested
+
+
 def _is(value: Any, module: str, name: str) -> bool:
     mod = sys.modules.get(module)
     kind = getattr(mod, name, None) if mod is not None else None
@@ -427,7 +444,8 @@ def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int)
     pairs = list(itertools.islice(value.items(), max(0, scan.leaves)))
     keys = [key for key, _ in pairs if type(key) is str]
     scan.add_many(keys, keys, _PLAIN, f"{where} keys".strip())
-    texts = [(key, item) for key, item in pairs if type(item) is str]
+    strings, nested = _split([item for _, item in pairs])
+    texts = [pairs[i] for i in strings]
     hinted = _hinted([key if type(key) is str else "" for key, _ in texts])
     for i in hinted:
         key, item = texts[i]
@@ -436,9 +454,7 @@ def _walk_mapping(value: Mapping[Any, Any], where: str, scan: _Scan, depth: int)
         named = set(hinted)
         texts = [pair for i, pair in enumerate(texts) if i not in named]
     scan.add_many([item for _, item in texts], [key for key, _ in texts], _KEY, where)
-    nested = [(key, item) for key, item in pairs
-              if type(item) not in _SCALARS and type(item) is not str]
-    for key, item in nested:
+    for key, item in (pairs[i] for i in nested):
         if scan.spent or scan.containers <= 0:
             return
         _walk(item, _label(_KEY, where, key), key if isinstance(key, str) else None,
@@ -476,14 +492,12 @@ def _walk_items(items: list[Any] | tuple[Any, ...], where: str, under: str | Non
                 scan: _Scan, depth: int) -> list[int]:
     """Items of a list, tuple, set or array: strings queued at once, containers walked;
     the indices of the strings."""
-    indices = [i for i, item in enumerate(items) if type(item) is str]
+    indices, nested = _split(items)
     if under is not None and secret_name(under) is not None:  # judged by the name
         for i in indices:
             scan.named(under, items[i], f"{where}[{i}]", f"under {under!r:.40}")
     else:
         scan.add_many([items[i] for i in indices], indices, _ITEM, where)
-    nested = [i for i, item in enumerate(items)
-              if type(item) not in _SCALARS and type(item) is not str]
     for i in nested:
         if scan.spent or scan.containers <= 0:
             break
@@ -541,8 +555,9 @@ def _walk_frame(frame: Any, where: str, scan: _Scan, depth: int) -> None:
         labels = _Cells(where, shown, rows)
         secret = {c for c, i in enumerate(texts)
                   if type(columns[i]) is str and secret_name(columns[i]) is not None}
-        strings = [k for k, cell in enumerate(cells)
-                   if type(cell) is str and (not secret or k % width not in secret)]
+        strings, nested = _split(cells)
+        if secret:
+            strings = [k for k in strings if k % width not in secret]
         scan.add_many([cells[k] for k in strings], _Cells(where, shown, rows, strings),
                       _LABEL, where)
         for c in secret:
@@ -550,8 +565,6 @@ def _walk_frame(frame: Any, where: str, scan: _Scan, depth: int) -> None:
             for k in range(c, len(cells), width):
                 if type(cells[k]) is str:
                     scan.named(name, cells[k], labels[k], f"in column {name!r:.40}")
-        nested = [k for k, cell in enumerate(cells)
-                  if type(cell) not in _SCALARS and type(cell) is not str]
         for k in nested:
             if scan.spent or scan.containers <= 0:
                 break
@@ -572,16 +585,15 @@ def _walk_column(column: Any, where: str, name: str | None, scan: _Scan, depth: 
         return
     head = column.iloc[:scan.leaves] if hasattr(column, "iloc") else column[:scan.leaves]
     cells = head.tolist()
-    rows = [row for row, cell in enumerate(cells) if type(cell) is str]
+    rows, nested = _split(cells)
     if name is not None and secret_name(name) is not None:
         why = f"in column {name!r:.40}"
         for row in rows:
             scan.named(name, cells[row], _label(_ROW, where, row), why)
     else:
-        scan.add_many([cells[row] for row in rows], rows, _ROW, where)
-    if len(rows) < len(cells):  # objects in cells (dicts, lists, bytes): walked
-        for row, cell in enumerate(cells):
-            if scan.spent:
-                return
-            if type(cell) not in _SCALARS and type(cell) is not str:
-                _walk(cell, _label(_ROW, where, row), name, scan, depth + 1)
+        scan.add_many(cells if len(rows) == len(cells) else [cells[row] for row in rows],
+                      rows, _ROW, where)
+    for row in nested:  # objects in cells (dicts, lists, bytes)
+        if scan.spent or scan.containers <= 0:
+            return
+        _walk(cells[row], _label(_ROW, where, row), name, scan, depth + 1)
