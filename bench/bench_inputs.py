@@ -1,12 +1,17 @@
 """What issue 15's input checks and deadlines cost (points 3, 5 and 8).
 
     .venv/bin/python bench/bench_inputs.py scan
+    .venv/bin/python bench/bench_inputs.py deadlines
     .venv/bin/python bench/bench_inputs.py calls --base /tmp/agentmem-base [--rounds 6]
 
 ``scan``: the credential check of ``{name}`` (``notebook/credentials.py``): the walk of
 the value alone (``find_credential``) and the whole ``interpolate`` of ``{v}`` (render
 in a thread with a deadline, walk, scan of the rendering), median of 5 calls, for large
 values and the worst shapes found.
+
+``deadlines``: how long a stream that trickles for ever (``timeout=3``), a ``{v}``
+whose repr hangs (``context_timeout`` 1 s) and a DuckDB file held by a stopped process
+(``lock_timeout_s`` 5 s, another thread of the process already waiting) take to end.
 
 ``calls``: the same model calls and turns with this tree and with another checkout of
 the package (``--base``, e.g. ``git archive <commit> | tar -x -C /tmp/agentmem-base``),
@@ -126,9 +131,89 @@ def bench_calls(base: str, rounds: int) -> None:
         print(f"{key:<22} | {before:.3f} | {after:.3f} | {after / before:.2f}x")
 
 
+def bench_deadlines() -> None:
+    """How long each wait on something stuck takes now (one run each)."""
+    import signal
+    import threading
+
+    from jupyter_agentmem import OpenAIChat
+    from jupyter_agentmem.model.server import ChatServer, Reply
+    from jupyter_agentmem.notebook.context import interpolate
+    from jupyter_agentmem.store import DuckDbStore
+    from jupyter_agentmem.store.duckdb import shared_duckdb
+
+    with ChatServer(lambda body: Reply(content="Start.", trickle=" more",
+                                       chunk_delay=0.5)) as server:
+        model = OpenAIChat(id="m", base_url=server.base_url, api_key="k", timeout=3,
+                           max_retries=0)
+        model.check()  # the client built (and openai imported, ~0.4 s) before timing
+        got: list[str] = []
+        t0 = time.perf_counter()
+        try:
+            for delta in model.response_stream([{"role": "user", "content": "x"}]):
+                got.append(delta)
+        except Exception as exc:  # noqa: BLE001 (the deadline is what is measured)
+            why = str(exc)[:60]
+        print(f"stream trickling for ever, timeout=3: ended after "
+              f"{time.perf_counter() - t0:.2f} s with {len(''.join(got))} characters kept "
+              f"({why}...)")
+        server.end_trickles()
+
+    release = threading.Event()
+
+    class Hangs:
+        def __repr__(self) -> str:
+            release.wait(60)
+            return "Hangs()"
+
+    t0 = time.perf_counter()
+    try:
+        interpolate("{v}", {"v": Hangs()}, 4000, timeout=1.0)
+    except Exception as exc:  # noqa: BLE001
+        why = str(exc)[:50]
+    release.set()
+    print(f"{{v}} whose repr hangs, context_timeout=1: refused after "
+          f"{time.perf_counter() - t0:.2f} s ({why}...)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "a.duckdb")
+        DuckDbStore(db).list_sessions()
+        shared_duckdb(db).close()
+        holder = subprocess.Popen([sys.executable, "-c", (
+            "import os, signal, sys\nfrom jupyter_agentmem.store import DuckDbStore\n"
+            "s = DuckDbStore(sys.argv[1]); s.list_sessions()\n"
+            "with s.engine.connection():\n    print('held', flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGSTOP)\n"), db], stdout=subprocess.PIPE,
+            text=True)
+        holder.stdout.readline()
+        time.sleep(0.5)
+        engine = shared_duckdb(db)
+        engine.lock_timeout_s = 5
+        worker = threading.Thread(target=lambda: _ignore(DuckDbStore(db).list_sessions),
+                                  daemon=True)
+        worker.start()
+        time.sleep(1)
+        t0 = time.perf_counter()
+        _ignore(DuckDbStore(db).list_sessions)
+        waited = time.perf_counter() - t0
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+        worker.join(10)
+        print(f"DuckDB file held by a stopped process, lock_timeout_s=5, another thread "
+              f"already waiting 1 s: this call's error after {waited:.2f} s")
+
+
+def _ignore(call) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 (the wait is what is measured)
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["scan", "calls"])
+    parser.add_argument("what", choices=["scan", "calls", "deadlines"])
     parser.add_argument("--base", help="another checkout of the package (calls)")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
@@ -136,6 +221,8 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f}")
     if args.what == "scan":
         bench_scan()
+    elif args.what == "deadlines":
+        bench_deadlines()
     else:
         if not args.base:
             parser.error("calls needs --base")
