@@ -27,7 +27,7 @@ from ..sql.migrations import migrate
 from ..sql.staged import recover
 from .dialect import DUCKDB
 from .file_faults import file_fault, read_only_reason
-from .file_lock import HandoverLock
+from .file_lock import HandoverLock, LockTimeout
 
 _DUCKDB_CONFIG = {
     # Extensions cannot be downloaded here (no network); never try.
@@ -129,7 +129,10 @@ class DuckDbEngine(EngineBase):
         lock = self._lock if not self.read_only else None
         if lock is not None:
             try:
-                lock.acquire(self.lock_timeout_s, deadline)
+                lock.acquire(self.lock_timeout_s if deadline is None
+                             else max(0.0, deadline - time.monotonic()))
+            except LockTimeout:  # said with the whole wait, not what was left of it
+                raise lock.timed_out(self.lock_timeout_s) from None
             except OSError as exc:
                 raise file_fault(self.path, exc) from None
         try:

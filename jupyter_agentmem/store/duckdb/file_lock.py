@@ -37,12 +37,10 @@ class HandoverLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self, timeout: float, deadline: float | None = None) -> None:
-        """Take the lock, waiting at most ``timeout`` seconds in all (or until
-        ``deadline``, a ``time.monotonic()`` when the caller waited already), then raise
+    def acquire(self, timeout: float) -> None:
+        """Take the lock, waiting at most ``timeout`` seconds in all, then raise
         ``LockTimeout``."""
-        if deadline is None:
-            deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout
         want_fd = open_private(self.want_path)
         try:
             # Contended only for the instant a holder probes with LOCK_EX|LOCK_NB, but a
