@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 from . import changes
@@ -297,6 +297,30 @@ class Agent:
         user's message kept, and the response says why. KeyboardInterrupt stores the
         run as cancelled and is re-raised.
         """
+        turn = self._turn(message, on_delta is not None, on_request)
+        try:
+            delta = next(turn)
+            while True:
+                try:
+                    on_delta(delta)  # type: ignore[misc] (a delta comes only when streaming)
+                except BaseException as exc:  # noqa: BLE001 (the turn keeps the run, re-raises)
+                    delta = turn.throw(exc)
+                else:
+                    delta = next(turn)
+        except StopIteration as done:
+            return done.value
+
+    def _turn(self, message: str, stream: bool,
+              on_request: Callable[[Request], None] | None = None
+              ) -> Generator[str, None, RunResponse]:
+        """One exchange, as a generator: the reply's deltas (when ``stream``), then the
+        ``RunResponse`` as its return value.
+
+        Whatever stops it once the model was called keeps the run: an error raised (or
+        thrown in at a delta) as ``error``, KeyboardInterrupt as ``cancelled`` (re-raised),
+        and the generator closed at a delta (its reader stopped: ``break``, ``close()``,
+        garbage collection) as ``cancelled``, with the reply as far as it was yielded.
+        """
         user_id = self.effective_user_id
         # Refused before anything is sent or stored (StoreError: the magic's UsageError;
         # the cell still holds the message), the same on every backend.
@@ -321,12 +345,14 @@ class Agent:
         reply: Message | None = None
         streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:
-            reply, usage = self._call_model(run.context.messages, on_delta, streamed)
+            reply, usage = yield from self._call_model(run.context.messages, stream, streamed)
             run.input_tokens, run.output_tokens = usage
             run.context = request.context(run.input_tokens)
             calibration().observe(self.model.id, request.estimated_total, run.input_tokens)
-        except KeyboardInterrupt:
-            run.status, run.error = "cancelled", "interrupted by the user"
+        except (KeyboardInterrupt, GeneratorExit) as exc:
+            run.status, run.error = "cancelled", (
+                "interrupted by the user" if isinstance(exc, KeyboardInterrupt)
+                else "the caller stopped reading the streamed reply")
             self._store_run(run, user_message, reply, streamed, started, user_id)
             raise
         except Exception as exc:  # noqa: BLE001 (any failure: the run is kept as failed)
@@ -366,32 +392,40 @@ class Agent:
         changes.notify(changes.Change("run", self.session_id, user_id, self.store.path))
         return None
 
-    def _call_model(self, messages: list[dict[str, Any]], on_delta: Delta | None,
-                    streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
+    def _call_model(self, messages: list[dict[str, Any]], stream: bool, streamed: list[str]
+                    ) -> Generator[str, None, tuple[Message, tuple[int | None, int | None]]]:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("---------- %s Response Start ----------", self.model.id)
             for sent in messages:
                 log.debug("============== %s ==============\n%s", sent["role"], sent.get("content"))
-        out = self._call_model_once(messages, on_delta, streamed)
+        out = yield from self._call_model_once(messages, stream, streamed)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("============== assistant ==============\n%s", out[0].content)
             log.debug("* Tokens:  input=%s, output=%s", *out[1])
             log.debug("---------- %s Response End ----------", self.model.id)
         return out
 
-    def _call_model_once(self, messages: list[dict[str, Any]], on_delta: Delta | None,
-                         streamed: list[str]) -> tuple[Message, tuple[int | None, int | None]]:
+    def _call_model_once(self, messages: list[dict[str, Any]], stream: bool, streamed: list[str]
+                         ) -> Generator[str, None, tuple[Message, tuple[int | None, int | None]]]:
         # Metered: the chat call counts toward this kernel's tokens of the day (the
         # ledger row of a chat call is its run).
         model = MeteredModel(self.model, "chat", _kept_as_run)
-        if on_delta is None:
+        if not stream:
             out = model.response(messages)
         else:
-            stream = model.response_stream(messages)
-            for delta in stream:
-                streamed.append(delta)
-                on_delta(delta)
-            out = stream.response
+            answer = model.response_stream(messages)
+            deltas = iter(answer)
+            try:
+                for delta in deltas:
+                    streamed.append(delta)
+                    yield delta
+            finally:
+                # Left early (an error, Ctrl-C, the reader gone): end the model's stream
+                # now rather than when the garbage collector finds it.
+                close = getattr(deltas, "close", None)
+                if close is not None:
+                    close()
+            out = answer.response
         # The agent offers the model no tools: stray tool calls are not kept, since
         # history holding them without their results makes the next request invalid.
         reply = Message(role="assistant", content=out.content or "")
@@ -410,32 +444,26 @@ class Agent:
         return _checked(response)
 
     def _run_stream(self, message: str) -> Iterator[RunResponse]:
-        import queue
-        import threading
-
-        chunks: queue.Queue[Any] = queue.Queue()
-        done = object()
-
-        def work() -> None:
-            try:
-                chunks.put(self.respond(message, on_delta=chunks.put))
-            except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
-                chunks.put(exc)
-            finally:
-                chunks.put(done)
-
-        threading.Thread(target=work, daemon=True).start()
-        final: RunResponse | None = None
-        while (item := chunks.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, RunResponse):
-                final = item
-                self.run_id = item.run_id
-            else:
-                yield RunResponse(content=item, run_id="", session_id=self.session_id)
-        if final is not None:
-            _checked(final)
+        # The turn runs in the caller's thread, a delta at a time: whatever stops the
+        # caller reaching the end (break, Ctrl-C, an error, the generator dropped) reaches
+        # the turn, which keeps the run as cancelled with what was read.
+        turn = self._turn(message, stream=True)
+        try:
+            delta = next(turn)
+            while True:
+                try:
+                    yield RunResponse(content=delta, run_id="", session_id=self.session_id)
+                except GeneratorExit:
+                    turn.close()  # the turn keeps the run as cancelled
+                    raise
+                except BaseException as exc:  # noqa: BLE001 (thrown in: the turn keeps it)
+                    delta = turn.throw(exc)
+                else:
+                    delta = next(turn)
+        except StopIteration as done:
+            final: RunResponse = done.value
+        self.run_id = final.run_id
+        _checked(final)
 
     def print_response(self, message: str, stream: bool = False,
                        markdown: bool | None = None,

@@ -81,6 +81,7 @@ class ScriptedServer(ChatServer):
             return [r["body"] for r in self.requests if r["kind"] == kind]
 
     def reset(self) -> None:
+        self.end_trickles()  # a trickle of an earlier test ends (its reader with it)
         with self._guard:
             self.requests.clear()
             self._queues.clear()

@@ -77,8 +77,8 @@ def test_a_mistyped_subcommand_option_names_the_option_meant(shell):
 
 def test_a_subcommand_error_shows_its_own_usage(shell):
     said = usage_error(lambda: shell.run_line_magic("agent", "summary bogus=1"))
-    assert said == ("Unknown option 'bogus'. Valid options: session, user. "
-                    "Usage: %agent summary [session=ID] [user=ID]")
+    assert said == ("Unknown option 'bogus'. Valid options: columns, session, user. "
+                    "Usage: %agent summary [session=ID] [user=ID] [columns=all]")
     said = usage_error(lambda: shell.run_line_magic("agent", "export"))
     assert said == ("This needs path=FILE. "
                     "Usage: %agent export [session=ID] [user=ID] path=FILE")

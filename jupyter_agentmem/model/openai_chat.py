@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
+from .deadline import CHUNK, END, ERROR, OPENED, DeadlineCall, ModelTimeout
 
 SECRET_MIN_CHARS = 8
 OPENAI_URL = "https://api.openai.com/v1"  # the openai client's default base URL
@@ -60,10 +61,20 @@ class OpenAIStream:
                         shown = self._shown(delta.content)
                         if shown:
                             yield shown
+        except ModelTimeout:  # the call's deadline: what was held back is shown, then why
+            rest = self._shown("", last=True)
+            if rest:
+                yield rest
+            raise
+        except ModelError:
+            raise
         except Exception as exc:  # the stream broke mid-way: say so plainly
             raise model_error(exc, self._scrub) from exc
         finally:
             self.response.content = "".join(self._text)
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()  # left early: the reader of the call stops now
         rest = self._shown("", last=True)
         self.response.content = "".join(self._text)
         if rest:
@@ -286,11 +297,19 @@ class OpenAIChat:
         tools: list[dict[str, Any]] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> ModelResponse:
-        """One whole answer (content and/or tool calls, with usage)."""
+        """One whole answer (content and/or tool calls, with usage), within ``timeout``
+        seconds in all (``model/deadline.py``)."""
         client = self.client
+        params = self._params(messages, tools=tools, response_format=response_format)
+
+        def read(call: DeadlineCall) -> None:
+            try:
+                call.put(OPENED, client.chat.completions.create(**params))
+            except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+                call.put(ERROR, exc)
+
         try:
-            out = client.chat.completions.create(
-                **self._params(messages, tools=tools, response_format=response_format))
+            out = DeadlineCall(self.timeout).start(read).result()
             # A 200 that is not a chat completion (a proxy's login page, say) lands here too.
             if not getattr(out, "choices", None):
                 raise ModelError("The model server answered without a reply (no choices).")
@@ -307,15 +326,37 @@ class OpenAIChat:
             raise model_error(exc, self.scrub, self.server()) from exc
 
     def response_stream(self, messages: Messages) -> OpenAIStream:
-        """Text deltas as they arrive; iterate, then read ``.response``."""
+        """Text deltas as they arrive; iterate, then read ``.response``. The whole call,
+        from the request to the last chunk, ends within ``timeout`` seconds
+        (``model/deadline.py``): a stream cut there raises ``ModelTimeout`` after the
+        deltas that arrived."""
         client = self.client
-        try:
-            chunks = client.chat.completions.create(
-                **self._params(messages, stream=True, stream_options={"include_usage": True}))
-        except Exception as exc:
-            raise model_error(exc, self.scrub, self.server()) from exc
-        not_a_stream = _not_a_stream(chunks)
-        if not_a_stream is not None:
-            raise ModelError(self.scrub(not_a_stream))
+        params = self._params(messages, stream=True, stream_options={"include_usage": True})
+        scrub, server = self.scrub, self.server()
+
+        def read(call: DeadlineCall) -> None:
+            try:
+                chunks = client.chat.completions.create(**params)
+            except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+                call.put(ERROR, model_error(exc, scrub, server))
+                return
+            try:
+                not_a_stream = _not_a_stream(chunks)
+                if not_a_stream is not None:
+                    call.put(ERROR, ModelError(scrub(not_a_stream)))
+                    return
+                call.put(OPENED)
+                for chunk in chunks:
+                    if call.stopped.is_set():
+                        return  # abandoned: the finally closes the response
+                    call.put(CHUNK, chunk)
+                call.put(END)
+            except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+                call.put(ERROR, exc)
+            finally:
+                chunks.close()
+
+        call = DeadlineCall(self.timeout).start(read)
+        call.result()  # the stream is open (or its error is raised here, as before)
         longest = max((len(s) for s in self.secrets()), default=0)
-        return OpenAIStream(iter(chunks), self.scrub, longest)
+        return OpenAIStream(call.chunks(), self.scrub, longest)

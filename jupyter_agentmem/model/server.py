@@ -31,6 +31,10 @@ class Reply:
     raw_body: bytes | None = None  # answer 200 with these bytes instead (a broken server)
     raw_content_type: str = "text/html"
     usage: Any = None  # sent as ``usage`` instead of the estimate (a broken server's figures)
+    # A server that never finishes: after the content, this text again every
+    # ``chunk_delay`` seconds (0.5 when unset) for ever, until the client goes; a
+    # whole (non-streamed) answer is then a body of spaces that never ends.
+    trickle: str | None = None
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -95,11 +99,14 @@ class _Completion:
             data["usage"] = usage
         return b"data: " + json.dumps(data).encode() + b"\n\n"
 
-    def chunks(self) -> list[bytes]:
-        out = [self.chunk({"role": "assistant", "content": ""})]
+    def content_chunks(self) -> list[bytes]:
+        """The role, then the content in 16-character pieces."""
         text = self.reply.content or ""
-        pieces = [text[i:i + 16] for i in range(0, len(text), 16)]
-        out += [self.chunk({"content": p}) for p in pieces]
+        return [self.chunk({"role": "assistant", "content": ""})] + [
+            self.chunk({"content": text[i:i + 16]}) for i in range(0, len(text), 16)]
+
+    def chunks(self) -> list[bytes]:
+        out = self.content_chunks()
         for i, call in enumerate(_tool_calls(self.reply)):
             out.append(self.chunk({"tool_calls": [{"index": i, **call}]}))
         out.append(self.chunk({}, "tool_calls" if self.reply.tool_calls else "stop"))
@@ -151,10 +158,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply.status, json.dumps(err).encode(), "application/json")
             return
         completion = _Completion(body, reply)
+        if reply.trickle is not None:
+            self._trickle(completion)
+            return
         if not body.get("stream"):
             self._send(200, json.dumps(completion.whole()).encode(), "application/json")
             return
         self._stream(completion)
+
+    def _trickle(self, completion: _Completion) -> None:
+        """Answer for ever, a little at a time (until the client closes the connection)."""
+        reply = completion.reply
+        streaming = bool(completion.body.get("stream"))
+        kind = "text/event-stream" if streaming else "application/json"
+        self.close_connection = True
+        try:
+            self.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n".encode())
+            if streaming:
+                for c in completion.content_chunks():
+                    self.wfile.write(_http_chunk(c))
+            more = (completion.chunk({"content": reply.trickle}) if streaming else b" ")
+            owner = self.server.owner
+            generation = owner.trickle_generation
+            while owner.trickle_generation == generation:
+                self.wfile.flush()
+                time.sleep(reply.chunk_delay or 0.5)
+                self.wfile.write(_http_chunk(more))
+        except OSError:  # the client went away: the only way this answer ends
+            return
 
     def _stream(self, completion: _Completion) -> None:
         chunks = completion.chunks()
@@ -196,6 +228,9 @@ class ChatServer:
         self._httpd = self._HTTPServer((host, port), _Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
+        # Bumped by end_trickles(): an answer trickling for ever (``Reply.trickle``)
+        # ends at its next piece once it changed.
+        self.trickle_generation = 0
 
     def answer(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         return self.responder(body)
@@ -211,7 +246,12 @@ class ChatServer:
         self._thread.start()
         return self
 
+    def end_trickles(self) -> None:
+        """End every answer trickling for ever, at its next piece."""
+        self.trickle_generation += 1
+
     def stop(self) -> None:
+        self.end_trickles()
         if self._thread is not None:  # shutdown() waits for serve_forever: only if it runs
             self._httpd.shutdown()
             self._thread.join(timeout=5)

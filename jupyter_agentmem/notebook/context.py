@@ -8,24 +8,29 @@ reference glued to what precedes it (``x_{i}``, ``\\frac{a}{b}``, ``${name}``, `
 which is LaTeX or a template, not a request for context. ``{{name}}`` is sent as
 ``{name}`` (the escape); any other ``{{`` is left as it is.
 
-Each rendering is at most ``limit`` characters. A variable whose name looks like a
-secret, or whose rendering holds something that looks like an API key, is refused
-with a ``UsageError`` before anything is sent.
+Each rendering is at most ``limit`` characters and is made within ``timeout`` seconds
+(a ``__repr__`` that hangs is cut off). A variable whose name looks like a secret, or
+whose value or rendering holds something that looks like a credential
+(``credentials.py``), is refused with a ``UsageError`` before anything is sent.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import reprlib
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import IPython
 from IPython.core.error import UsageError
+
+from .credentials import Credential, find_credential, text_credential
+
+_T = TypeVar("_T")
 
 # An identifier is capped at 100 characters so that each match is bounded: the whole
 # scan stays linear in the cell's length.
@@ -33,17 +38,7 @@ _REFERENCE = re.compile(r"(?:(In|Out)\[(-?\d{1,9})\]|([A-Za-z_][A-Za-z0-9_]{0,99
 _GLUED = frozenset("\\^_$}") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789")
 _SECRET_NAME = re.compile(r"key|token|secret|passw|credential", re.IGNORECASE)
-# Well-known key shapes (OpenAI, Anthropic, GitHub, AWS, Slack, Google) ...
-_KEY_SHAPES = re.compile(
-    r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}"
-    r"|github_pat_[A-Za-z0-9_]{20,}|AKIA[0-9A-Z]{16}|xox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|AIza[0-9A-Za-z_\-]{30,})")
-# ... and long high-entropy tokens: 32+ characters mixing upper, lower case and digits.
-# ("/" splits a token: file paths in a traceback are not keys.)
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-+=]{32,}")
-# Bits per char: hex (sha256, uuids) tops at 4.0, a path piece like
-# "site-packages-IPython-core-interactiveshell" ~4.2, 32 random base62 chars ~4.6+.
-_TOKEN_ENTROPY_BITS = 4.3
+DEFAULT_TIMEOUT = 5.0  # seconds: AgentMagics.context_timeout
 
 ERR = "Err"
 _IPYTHON_DIR = os.path.dirname(IPython.__file__) + os.sep
@@ -56,8 +51,9 @@ MAX_NOTES = 5  # a cell of code full of {x} braces gets a short footer, not a li
 
 
 def interpolate(text: str, namespace: Mapping[str, Any], limit: int,
-                notes: list[str] | None = None) -> str:
-    """``text`` with each resolvable reference replaced by its rendering (<= ``limit`` chars).
+                notes: list[str] | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
+    """``text`` with each resolvable reference replaced by its rendering (<= ``limit``
+    chars, made within ``timeout`` seconds each).
 
     ``notes`` (when given) receives a line for each reference that names nothing and was
     sent as written (``{undefined_df}: no such variable, sent as written``): a typo in a
@@ -85,7 +81,7 @@ def interpolate(text: str, namespace: Mapping[str, Any], limit: int,
             else:
                 i = text.find("{", at)
             continue
-        rendered = resolve(match, namespace, limit)
+        rendered = resolve(match, namespace, limit, timeout)
         if rendered is not None:
             out.append(text[start:i])
             out.append(rendered)
@@ -111,7 +107,8 @@ def _why_unresolved(match: re.Match[str]) -> str:
     return "no error yet" if name == ERR else "no such variable"
 
 
-def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int) -> str | None:
+def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int,
+            timeout: float = DEFAULT_TIMEOUT) -> str | None:
     """The rendering of one reference, or None when it names nothing (left as is)."""
     history, index, name = match.groups()
     if history is not None:
@@ -126,10 +123,53 @@ def resolve(match: re.Match[str], namespace: Mapping[str, Any], limit: int) -> s
         text = last_error()
         if text is None:
             return None
-        return _checked(ERR, cut(text, limit, keep_end=True))
+        return _checked(ERR, cut(text, limit, keep_end=True), _scan(text))
     else:
         return None
-    return _checked(label, render(value, limit))
+    if isinstance(value, str):  # no user code runs: nothing can hang
+        return _checked(label, render(value, limit), _scan(value))
+    rendering, found = _within(timeout, label, lambda: (render(value, limit), _scan(value)))
+    return _checked(label, rendering, found)
+
+
+def _scan(value: Any) -> Credential | None:
+    try:
+        return find_credential(value)
+    except Exception:  # noqa: BLE001 (a user's container that cannot be read: its
+        return None    # rendering, what is sent, is still scanned)
+
+
+def _within(seconds: float, label: str, work: Callable[[], _T]) -> _T:
+    """``work()`` (which runs the user's ``__repr__``) within ``seconds``.
+
+    It runs in a daemon thread the caller stops waiting for. Python cannot stop a
+    thread: a ``__repr__`` that never returns keeps its thread (and the value) until
+    the kernel exits, one per cell that referenced it; one that returns late ends it and
+    its result is dropped. A ``__repr__`` stuck in C code that never releases the GIL
+    would stall the kernel itself: nothing in-process can bound that.
+    """
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            box.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 (raised in the caller's thread)
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="agentmem-context", daemon=True).start()
+    if not done.wait(seconds):
+        raise UsageError(
+            f"{{{label}}} was not sent: showing it took longer than {seconds:g} s (its "
+            "repr may hang or be very slow). Nothing was sent. Reference a smaller or "
+            "simpler value, raise %config AgentMagics.context_timeout, or use "
+            "context=off for this cell.")
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _history_item(namespace: Mapping[str, Any], name: str, index: int) -> tuple[bool, Any]:
@@ -170,35 +210,18 @@ def _refuse_secret_name(name: str) -> None:
             "write {{" + name + "}} to send the braces as text, or use context=off.")
 
 
-def _checked(label: str, text: str) -> str:
-    found = looks_like_key(text)
-    if found is not None:
+def _checked(label: str, text: str, in_value: Credential | None) -> str:
+    """``text``, the rendering of ``{label}``, unless it or the value rendered holds
+    something that looks like a credential (the value is walked: a rendering cuts)."""
+    in_text = text_credential(text) if in_value is None else None
+    if in_value is not None or in_text is not None:
+        what = (in_value.describe() if in_value is not None
+                else f"it holds something that looks like {in_text[0]} ({in_text[1]} "
+                     "characters, not shown)")
         raise UsageError(
-            f"{{{label}}} was not sent: it holds something that looks like an API key "
-            f"({len(found)} characters, not shown). Nothing was sent. Remove it from what "
+            f"{{{label}}} was not sent: {what}. Nothing was sent. Remove it from what "
             "you reference, or use context=off for this cell.")
     return text
-
-
-def looks_like_key(text: str) -> str | None:
-    """The first key-like token in ``text``, or None."""
-    found = _KEY_SHAPES.search(text)
-    if found is not None:
-        return found.group(0)
-    for token in _LONG_TOKEN.finditer(text):
-        word = token.group(0)
-        if (any(c.isupper() for c in word) and any(c.islower() for c in word)
-                and any(c.isdigit() for c in word) and _entropy(word) > _TOKEN_ENTROPY_BITS):
-            return word
-    return None
-
-
-def _entropy(word: str) -> float:
-    counts: dict[str, int] = {}
-    for c in word:
-        counts[c] = counts.get(c, 0) + 1
-    n = len(word)
-    return -sum(k / n * math.log2(k / n) for k in counts.values())
 
 
 # --- renderings ------------------------------------------------------------------

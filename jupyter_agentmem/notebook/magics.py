@@ -68,6 +68,7 @@ CELL_OPTIONS = opt.table([
 ])
 MAX_CELL_ID = 200  # nbformat ids are 1-64 characters
 MIN_CONTEXT_CHARS, MAX_CONTEXT_CHARS = 100, 1_000_000  # the cut note alone is ~50 chars
+MIN_CONTEXT_SECONDS, MAX_CONTEXT_SECONDS = 0.1, 600.0
 CELL_USAGE = ("Usage: %%agent " + opt.usage_of(CELL_OPTIONS.values())
               + ", then your message in the cell.")
 
@@ -92,7 +93,8 @@ class AgentMagics(Magics):
                      ).tag(config=True)
     memories = Bool(False, help="Extract and use user memories.").tag(config=True)
     summary = Bool(False, help="Keep a session summary.").tag(config=True)
-    timeout = Float(60.0, help="Seconds to wait for the model server.").tag(config=True)
+    timeout = Float(60.0, help="Seconds a model call may take in all (a streamed reply and "
+                    "retries included); what arrived by then is kept.").tag(config=True)
     max_retries = Int(2, help="Retries of a failed model call (the openai client's)."
                       ).tag(config=True)
     memory_wait = Float(30.0, help="Seconds a run waits for earlier memory work."
@@ -113,6 +115,8 @@ class AgentMagics(Magics):
     prices = Dict(help="Model prices for %agent usage, USD per 1M tokens: {'model': "
                   "(input, output)}; over the built-in table (model/prices.py)."
                   ).tag(config=True)
+    context_timeout = Float(5.0, help="At most this many seconds to render one {name} "
+                            "(a repr that hangs is cut off).").tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -146,6 +150,14 @@ class AgentMagics(Magics):
             return checked_table(proposal["value"])
         except ValueError as exc:
             raise TraitError(f"AgentMagics.prices: {exc}.") from None
+
+    @validate("context_timeout")
+    def _valid_context_timeout(self, proposal: Any) -> float:
+        if not MIN_CONTEXT_SECONDS <= proposal["value"] <= MAX_CONTEXT_SECONDS:
+            raise TraitError(f"AgentMagics.context_timeout must be between "
+                             f"{MIN_CONTEXT_SECONDS:g} and {MAX_CONTEXT_SECONDS:g} seconds "
+                             "(per {name}).")
+        return proposal["value"]
 
     @validate("history_tokens")
     def _valid_history_tokens(self, proposal: Any) -> int:
@@ -281,7 +293,8 @@ class AgentMagics(Magics):
         if options.get("context", self.context):
             from .context import interpolate
 
-            message = interpolate(message, self.shell.user_ns, self.context_chars, notes)
+            message = interpolate(message, self.shell.user_ns, self.context_chars, notes,
+                                  self.context_timeout)
         from ..agent import Agent
         from ..memory import AgentMemory, take_failures
         from ..render import ReplyView

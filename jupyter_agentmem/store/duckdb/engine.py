@@ -28,7 +28,7 @@ from ..sql.migrations import migrate
 from ..sql.staged import recover
 from .dialect import DUCKDB
 from .file_faults import file_fault, read_only_reason
-from .file_lock import HandoverLock
+from .file_lock import HandoverLock, LockTimeout
 
 _DUCKDB_CONFIG = {
     # Extensions cannot be downloaded here (no network); never try.
@@ -81,12 +81,23 @@ class DuckDbEngine(EngineBase):
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """The open connection, held for this block (re-entrant in one thread)."""
-        with self._mutex:
+        """The open connection, held for this block (re-entrant in one thread).
+
+        Waiting for it (for another thread of this process, then for the file) takes
+        at most ``lock_timeout_s`` in all: a thread that waited for the mutex while the
+        memory worker waited its 60 s for a stopped holder, then waited 60 s of its own,
+        took 124 s (measured).
+        """
+        deadline = time.monotonic() + self.lock_timeout_s
+        if self._lock is None:
+            self._mutex.acquire()  # in memory: no other process, nothing to wait for
+        elif not self._mutex.acquire(timeout=self.lock_timeout_s):
+            raise self._lock.timed_out(self.lock_timeout_s)
+        try:
             if self._conn is not None and self._depth == 0 and self._file is not None:
                 self._check_file()
             if self._conn is None:
-                self._open()
+                self._open(deadline)
             self._depth += 1
             try:
                 yield self._conn
@@ -96,6 +107,8 @@ class DuckDbEngine(EngineBase):
                 if (self._depth == 0 and self._lock and not self.read_only
                         and self._lock.others_waiting()):
                     self._close()
+        finally:
+            self._mutex.release()
 
     def _check_file(self) -> None:
         """The open file is still the one at the path; else it is closed (never written
@@ -118,7 +131,7 @@ class DuckDbEngine(EngineBase):
         if self.path:
             self._close()
 
-    def _open(self) -> None:
+    def _open(self, deadline: float | None = None) -> None:
         if self._file is not None:
             state = self._file.state()
             if state == "deleted":  # never an empty file without our tables in its place
@@ -136,7 +149,10 @@ class DuckDbEngine(EngineBase):
         lock = self._lock if not self.read_only else None
         if lock is not None:
             try:
-                lock.acquire(self.lock_timeout_s)
+                lock.acquire(self.lock_timeout_s if deadline is None
+                             else max(0.0, deadline - time.monotonic()))
+            except LockTimeout:  # said with the whole wait, not what was left of it
+                raise lock.timed_out(self.lock_timeout_s) from None
             except OSError as exc:
                 raise file_fault(self.path, exc) from None
         try:

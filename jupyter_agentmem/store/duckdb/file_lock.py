@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 
 from ..base import StoreError
 from ..files import open_private
@@ -37,27 +38,40 @@ class HandoverLock:
         return self._fd is not None
 
     def acquire(self, timeout: float) -> None:
-        """Take the lock, waiting at most ``timeout`` seconds, then raise ``LockTimeout``."""
+        """Take the lock, waiting at most ``timeout`` seconds in all, then raise
+        ``LockTimeout``."""
+        deadline = time.monotonic() + timeout
         want_fd = open_private(self.want_path)
         try:
-            # Blocks only for the instant a holder probes with LOCK_EX|LOCK_NB.
-            fcntl.flock(want_fd, fcntl.LOCK_SH)
+            # Contended only for the instant a holder probes with LOCK_EX|LOCK_NB, but a
+            # holder stopped (SIGSTOP, a debugger) in that instant kept a blocking
+            # LOCK_SH waiting for ever: polled, under the same deadline.
+            if not _flock_polled(want_fd, fcntl.LOCK_SH, deadline):
+                raise self.timed_out(timeout)
             fd = open_private(self.lock_path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                if not self._wait_blocking(fd, timeout):
-                    raise LockTimeout(
-                        f"The agent database {self.db_path} is held by process "
-                        f"{self.holder_pid() or '(unknown)'} and was not released within "
-                        f"{timeout:g} s. Close the other kernel or session using it, or "
-                        "use another db file."
-                    ) from None
+                if not self._wait_blocking(fd, max(0.0, deadline - time.monotonic())):
+                    raise self.timed_out(timeout) from None
         finally:
             os.close(want_fd)  # closing drops the shared lock: we are no longer waiting
         self._fd = fd  # held from here on: release() closes it whatever happens next
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+    def timed_out(self, timeout: float) -> LockTimeout:
+        """The error of a wait that gave up after ``timeout`` seconds: who holds the
+        file and what to do."""
+        pid = self.holder_pid()
+        if pid == os.getpid():
+            holder = "this process (another of its threads kept it busy)"
+        else:
+            holder = f"process {pid or '(unknown)'}"
+        return LockTimeout(
+            f"The agent database {self.db_path} is held by {holder} and was not released "
+            f"within {timeout:g} s. Close the other kernel or session using it (a "
+            "stopped or hung process keeps it until it ends), or use another db file.")
 
     @staticmethod
     def _wait_blocking(fd: int, timeout: float) -> bool:
@@ -125,3 +139,18 @@ class HandoverLock:
             return int(text) if text else None
         except (OSError, ValueError):
             return None
+
+
+WANT_POLL_S = 0.005  # .want is contended for microseconds: a short poll costs nothing
+
+
+def _flock_polled(fd: int, operation: int, deadline: float) -> bool:
+    """``flock(fd, operation)`` retried without blocking until ``deadline``."""
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(WANT_POLL_S)
