@@ -307,6 +307,8 @@ class Agent:
         # before the run is stored, the run is kept as interrupted with this message.
         run.messages = [user_message]
         self.store.stage_run(run, user_id)
+        if on_delta is not None:
+            on_delta = self._staged_first(run, on_delta)
         reply: Message | None = None
         streamed: list[str] = []  # what arrived before a failure is kept with the run
         try:
@@ -332,6 +334,17 @@ class Agent:
             error=" ".join(e for e in (run.error, storage_error) if e) or None,
             output_tokens=run.output_tokens, latency_ms=run.latency_ms,
             messages=run.messages, stored=storage_error is None)
+
+    def _staged_first(self, run: Run, on_delta: Delta) -> Delta:
+        """``on_delta`` after each piece of the reply is kept with the staged run (a
+        file write, ~5 us): a reply the user has seen outlives a kill of the process."""
+        stage_delta = self.store.stage_delta
+
+        def staged_then_shown(delta: str) -> None:
+            stage_delta(run, delta)
+            on_delta(delta)
+
+        return staged_then_shown
 
     def _check_owner(self, user_id: str) -> None:
         """``StoreError`` when the session belongs to another user (checked once per

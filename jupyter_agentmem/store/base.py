@@ -90,8 +90,16 @@ class Store(ABC):
         ``interrupted`` and that message (sql/staged.py)."""
 
     @abstractmethod
+    def stage_delta(self, run: Run, delta: str) -> None:
+        """Keep a piece of the staged run's reply, before it is shown, where the death of
+        this process cannot lose it (no disk write waited for): should the process die
+        before the run is stored, the run is kept with the reply shown so far."""
+
+    @abstractmethod
     def append_run(self, run: Run, user_id: str | None = None) -> int:
-        """Store a run and its messages in one transaction; return its seq."""
+        """Store a run and its messages; return its seq. Visible to every read of this
+        process at once; committed in one transaction, before it returns or (DuckDB, off
+        the run cache) by a thread of the engine right after (sql/deferred.py)."""
 
     @abstractmethod
     def recent_runs(self, session_id: str, n: int) -> list[Run]:
