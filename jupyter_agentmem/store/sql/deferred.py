@@ -42,9 +42,8 @@ from ..base import StoreError
 from ..values import check_params
 from .engine import Engine
 from .rows import CheckedConnection
-from .run_cache import RecentRuns
 from .run_rows import insert_run
-from .staged import run_entry, unstored_entry
+from .staged import run_entry, turns_to_keep, unstored_entry
 
 log = logging.getLogger(__name__)
 IDLE_EXIT_S = 5.0  # the writer thread ends after this long with nothing queued
@@ -78,21 +77,24 @@ def cached_runs(engine: Engine, session_id: str, n: int) -> list[Run] | None:
     The cache is trusted while the file is held without a break: ``is_open`` is read
     before the generation, so a handover in between shows as a new generation (a miss).
     """
-    if not getattr(engine, "is_open", False):
-        return None
+    if engine.deferred is None or not getattr(engine, "is_open", False):
+        return None  # (SQLite, PostgreSQL: their generation is read holding the connection)
     cached = engine.recent_runs.recent(engine.generation, session_id, n)
     return None if cached is None else [run.model_copy(deep=True) for run in cached]
 
 
-def learn_next_seq(con: Any, cache: RecentRuns, generation: int, session_id: str) -> None:
+def learn_next_seq(con: Any, engine: Engine, generation: int, session_id: str) -> None:
     """After a history read off the cache (the first of a hold of the file: in a notebook,
     most turns, the file being let go after a second idle): the session's next seq and
-    owner, so that this turn's run can be queued (~0.5 ms, one statement)."""
+    owner, so that this turn's run can be queued (~0.5 ms, one statement). Not when a
+    dead process left turns: the append, off the cache, keeps them first."""
+    if engine.journal is not None and turns_to_keep(engine.journal):
+        return
     row = con.execute("SELECT user_id, (SELECT coalesce(max(seq), -1) + 1 FROM runs "
                       "WHERE session_id = ?) FROM sessions WHERE session_id = ?",
                       [session_id, session_id]).fetchone()
     if row is not None:
-        cache.known(generation, session_id, row[1], row[0])
+        engine.recent_runs.known(generation, session_id, row[1], row[0])
 
 
 class DeferredAppends:

@@ -26,7 +26,7 @@ from typing import Any
 
 from ...types import INTERRUPTED_ERROR, Message, Run, utcnow
 from ..base import StoreError
-from ..journal import writer_alive, writer_id
+from ..journal import Journal, writer_alive, writer_id
 from ..values import check_params, text_problem
 from .engine import Connection, Engine
 from .run_rows import LockSession, insert_run
@@ -81,9 +81,7 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
     own = [turn["run_id"] for turn in turns]
     paths: list[str] = []
     for path, writer, written in journal.others(writer_id()):
-        staged_at = next((_time(w["created_at"]) for w in written if "created_at" in w),
-                         utcnow())
-        if writer_alive(writer, staged_at):
+        if writer_alive(writer, _staged_at(written)):
             continue  # a live process's file (its turns in flight, or empty): its own
         turns += written
         paths.append(path)
@@ -96,6 +94,19 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
             journal.forget(paths, own)
 
     return after_commit
+
+
+def turns_to_keep(journal: Journal) -> bool:
+    """Whether ``recover`` has turns to keep: our own failed appends, or a file of a
+    process that is gone holding turns."""
+    if journal.take_unstored():
+        return True
+    return any(written and not writer_alive(writer, _staged_at(written))
+               for _, writer, written in journal.others(writer_id()))
+
+
+def _staged_at(written: list[dict[str, Any]]) -> datetime:
+    return next((_time(w["created_at"]) for w in written if "created_at" in w), utcnow())
 
 
 def _nothing() -> None:

@@ -336,7 +336,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
             cache.fill(generation, session_id, runs, asked=n)
             if self.engine.deferred is not None:  # this turn's run can be queued
-                learn_next_seq(con, cache, generation, session_id)
+                learn_next_seq(con, self.engine, generation, session_id)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
