@@ -193,3 +193,22 @@ def test_a_kill_before_the_commit_keeps_the_reply_the_user_saw(server, db_path, 
             second.messages[1].message_id]
     assert os.listdir(store.engine.journal.folder) == []  # the dead one's file is gone
     json.dumps([r.model_dump(mode="json") for r in runs])  # whole, readable rows
+
+
+def test_a_rerun_cell_supersedes_its_queued_run(server, model, db_path):
+    """A cell run again while its first run waits for its commit: history (off the run
+    cache) has the re-run only, and the database says the first was superseded."""
+    agent = agent_on(db_path, model)
+    agent.run("before")
+    engine = agent.store.engine
+    agent.cell_id = "cell-1"
+    with engine.mutex:
+        first = agent.run("first try")
+        second = agent.run("second try")
+        assert engine.deferred.pending
+        assert [r.messages[0].content for r in agent.store.recent_runs("s", 3)] == [
+            "before", "second try"]
+    rows = {r["run_id"]: r for r in agent.store.table_rows("runs")}
+    assert rows[first.run_id]["superseded_by"] == second.run_id
+    assert [r.messages[0].content for r in agent.store.recent_runs("s", 3)] == [
+        "before", "second try"]
