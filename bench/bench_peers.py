@@ -18,9 +18,12 @@ process per subject:
 
 Turn ``i`` of every subject runs before turn ``i + 1`` of any (the order rotates each
 turn), so every subject sees the same machine load. After each of its turns a worker
-sends the messages its agent just sent again through a bare ``openai`` client (the same
-server; the server tells the coordinator what each subject sent): framework overhead is
-the median turn minus the median bare call, per window of turns (1-10, 91-100, 991-1000).
+waits (not timed) for what the turn left running (ours on DuckDB: the commit on the
+engine's thread, whose delay after the turn is reported apart), then sends the messages
+its agent just sent again through a bare ``openai`` client (the same server; the server
+tells the coordinator what each subject sent): framework overhead is
+the median of each turn minus the bare call right after it, per window of turns (1-10,
+91-100, 991-1000); the ratio is that to agno's.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ TAG = "@@ "  # the workers' protocol lines (anything else they print is passed o
 
 
 # --- the workers (each in its own process; agno's in the scratch venv) -----------------
-def make_agent(kind: str, name: str, base_url: str, db: str) -> tuple[Any, Any]:
-    """(run(message), count()) of one subject's agent."""
+def make_agent(kind: str, name: str, base_url: str,
+               db: str) -> tuple[Any, Any, Any]:
+    """(run(message), count(), settle()) of one subject's agent: ``settle`` waits, not
+    timed, for what a turn left running in the background (our deferred commit), so it
+    does not slow the bare call that follows nor another subject's turn."""
     if kind == "agno":
         os.environ["AGNO_TELEMETRY"] = "false"
         from agno.agent import Agent
@@ -64,7 +70,7 @@ def make_agent(kind: str, name: str, base_url: str, db: str) -> tuple[Any, Any]:
             session = agent.get_session(session_id=SESSION)
             return len(session.runs or []) if session else 0
 
-        return agent.run, agno_count
+        return agent.run, agno_count, lambda: None
     from jupyter_agentmem import Agent as Ours
     from jupyter_agentmem import OpenAIChat as OursChat
     from jupyter_agentmem.storage import AgentStorage
@@ -73,7 +79,13 @@ def make_agent(kind: str, name: str, base_url: str, db: str) -> tuple[Any, Any]:
     ours = Ours(model=OursChat(id=name, base_url=base_url, api_key="bench", max_retries=0),
                 storage=AgentStorage(open_store(db)), add_history_to_messages=True,
                 num_history_responses=3, description=DESCRIPTION, session_id=SESSION)
-    return ours.run, lambda: ours.store.count_runs(SESSION)
+    deferred = getattr(ours.store.engine, "deferred", None)  # None: earlier code
+
+    def settle() -> None:
+        while deferred is not None and (deferred.pending or deferred.writing):
+            time.sleep(0.0002)
+
+    return ours.run, lambda: ours.store.count_runs(SESSION), settle
 
 
 class CommitLag:
@@ -106,7 +118,7 @@ def worker(kind: str, name: str, base_url: str, db: str) -> None:
     import openai
 
     lag = CommitLag() if kind == "ours" else None
-    run, count = make_agent(kind, name, base_url, db)
+    run, count, settle = make_agent(kind, name, base_url, db)
     client = openai.OpenAI(base_url=base_url, api_key="bench", max_retries=0)
     run("warm-up")  # imports, the HTTP connection, the file and its schema
     client.chat.completions.create(model=name, messages=[{"role": "user", "content": "hi"}])
@@ -116,7 +128,9 @@ def worker(kind: str, name: str, base_url: str, db: str) -> None:
         if "turn" in order:
             t0 = time.perf_counter()
             run(order["turn"])
-            say({"ms": (time.perf_counter() - t0) * 1000})
+            ms = (time.perf_counter() - t0) * 1000
+            settle()
+            say({"ms": ms})
         elif "bare" in order:
             t0 = time.perf_counter()
             client.chat.completions.create(model=name, messages=order["bare"])
@@ -175,10 +189,12 @@ class Worker:
 
 
 def overhead(w: Worker, a: int, b: int) -> tuple[float, float, float]:
-    """Median turn, median bare call and their difference over turns ``a``..``b``."""
-    t = statistics.median(w.turn_ms[a - 1:b])
-    r = statistics.median(w.bare_ms[a, b])
-    return t, r, t - r
+    """Over turns ``a``..``b``: the median turn, the median bare call, and the median of
+    each turn minus the bare call right after it (paired: the load of a shared machine
+    drifts less between the two than across the window)."""
+    turns, bare = w.turn_ms[a - 1:b], w.bare_ms[a, b]
+    paired = [t - r for t, r in zip(turns, bare, strict=True)]
+    return statistics.median(turns), statistics.median(bare), statistics.median(paired)
 
 
 def window_of(turn: int, windows: list[tuple[int, int]]) -> tuple[int, int] | None:

@@ -172,10 +172,10 @@ class DeferredAppends:
             if self.writing:  # this thread is writing them (the engine's connection())
                 return
             with self._cond:
+                if not self._queue:
+                    return
+                self.writing = True  # before the queue empties: never both seem done
                 batch, self._queue = self._queue, []
-            if not batch:
-                return
-            self.writing = True
             try:
                 self._write(batch)
             finally:
