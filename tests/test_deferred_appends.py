@@ -212,3 +212,24 @@ def test_a_rerun_cell_supersedes_its_queued_run(server, model, db_path):
     assert rows[first.run_id]["superseded_by"] == second.run_id
     assert [r.messages[0].content for r in agent.store.recent_runs("s", 3)] == [
         "before", "second try"]
+
+
+def test_a_queued_run_whose_commit_fails_leaves_no_gap_and_no_stuck_queue(db_path, caplog):
+    """A run the engine's thread cannot commit (here: a run id stored already, by a
+    caller appending the same run twice) is logged and kept; the run cache, which had
+    counted it, is dropped, so the next append numbers from the database: no gap."""
+    store = open_store(db_path)
+    first = Run(session_id="s", messages=[Message(role="user", content="one")])
+    store.append_run(first, "ana")
+    store.stage_run(first, "ana")  # the same run again, staged: it is queued...
+    with store.engine.mutex:
+        assert store.append_run(first, "ana") == 1
+        assert store.engine.deferred.pending
+    store.engine.deferred.write_pending()  # ...and its commit fails
+    assert "could not be written" in caplog.text
+    assert not store.engine.deferred.pending
+    second = Run(session_id="s", messages=[Message(role="user", content="two")])
+    assert store.append_run(second, "ana") == 1
+    assert [(r.seq, r.messages[0].content) for r in store.session_runs("s")] == [
+        (0, "one"), (1, "two")]
+    assert store.engine.journal.take_unstored() == []
