@@ -8,7 +8,9 @@ DB: a DuckDB path, ``sqlite://...`` or ``postgresql://...``. One session ``s`` o
 message is stored (the store's debug log line, from the staging thread), ``mid
 <message>`` at the third streamed chunk, ``streamed <message>`` when the whole reply has
 arrived (the run is being stored), ``ok <message>`` once the run is stored (its memory
-work is then queued).
+work is then queued). What the user has seen of the reply: ``saw <message>@<n>`` after
+each piece is shown (its first ``n`` characters), and ``shown <message>`` once the whole
+reply of a turn without streaming is (``respond`` returned: every fourth turn).
 """
 
 from __future__ import annotations
@@ -55,12 +57,18 @@ def main(db: str, base_url: str, prefix: str) -> None:
 
         def seen(delta: str, message: str = message, deltas: list[str] = deltas) -> None:
             deltas.append(delta)
+            print(f"saw {message}@{len(''.join(deltas))}", flush=True)
             if len(deltas) == 3:
                 print("mid", message, flush=True)
             if "".join(deltas) == REPLY:
                 print("streamed", message, flush=True)
 
-        response = agent.respond(message, on_delta=seen)
+        if i % 4 == 0:  # the reply is shown when the turn returns
+            response = agent.respond(message)
+            if response.content == REPLY:
+                print("shown", message, flush=True)
+        else:
+            response = agent.respond(message, on_delta=seen)
         print(response.status if response.stored else "unstored", message, flush=True)
 
 

@@ -1,7 +1,10 @@
 """SIGKILLs at random points of a turn (while the reply streams, while the run is being
 committed, during the memory work, anywhere): after each, the database opens, every
 committed run is whole, and the user's message of the turn that was cut short is there,
-its run ``interrupted`` (once the message was written: the child says when).
+its run ``interrupted`` (once the message was written: the child says when), and the
+reply the user saw is stored: a turn said done is stored whole, and the part of a reply
+shown before the kill is the stored run's assistant message (the child prints what it
+showed).
 
 30 kills on a DuckDB file; a few on SQLite and PostgreSQL.
 """
@@ -91,14 +94,16 @@ class Child:
                 pipe.close()
 
 
-def check_store(db: str) -> dict[str, str]:
-    """Open the database as a new process would; check it; each user message's status."""
+def check_store(db: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Open the database as a new process would; check it; each user message's status
+    and stored reply."""
     runtime.reset()  # no engine of ours kept open: this opens it afresh
     store = open_store(db)
     try:
         runs = store.session_runs("s")
         assert [r.seq for r in runs] == list(range(len(runs))), "a gap or a duplicate seq"
         status_of: dict[str, str] = {}
+        replies: dict[str, str] = {}
         for run in runs:
             roles = [m.role for m in run.messages]
             assert roles and roles[0] == "user", run
@@ -108,8 +113,10 @@ def check_store(db: str) -> dict[str, str]:
             if run.status == "ok":
                 assert roles == ["user", "assistant"], run
                 assert run.messages[1].content == REPLY, run
-            else:
-                assert run.status == "interrupted" and roles == ["user"], run
+            else:  # with the part of the reply it had shown, if any
+                assert run.status == "interrupted" and roles in (
+                    ["user"], ["user", "assistant"]), run
+            replies[text] = run.messages[1].content if len(roles) > 1 else ""
         orphans = store._scalar(
             "SELECT count(*) FROM messages WHERE run_id NOT IN (SELECT run_id FROM runs)", [])
         assert orphans == 0, "a message without its run"
@@ -120,7 +127,7 @@ def check_store(db: str) -> dict[str, str]:
         assert {m.memory_id for m in store.as_user("ana").user_memories()} <= added
         for summary in store.list_summaries("s"):
             assert summary.through_run_seq < len(runs)
-        return status_of
+        return status_of, replies
     finally:
         store.close()
         runtime.reset()
@@ -145,9 +152,22 @@ def kill_at_random_points(db: str, kills: int, seed: int) -> Counter:
             finally:
                 child.close()
             said: dict[str, set[str]] = {}
+            saw: dict[str, int] = {}  # characters of the reply shown, per message
             for w, message in child.lines:
+                if w == "saw":
+                    message, _, n = message.rpartition("@")
+                    saw[message] = max(saw.get(message, 0), int(n))
+                elif w == "shown":
+                    saw[message] = len(REPLY)
                 said.setdefault(message, set()).add(w)
-            status_of = check_store(db)
+            status_of, replies = check_store(db)
+            for message, shown in saw.items():  # the reply the user saw is stored
+                if shown:
+                    stored = replies.get(message)
+                    assert stored is not None and stored.startswith(REPLY[:shown]), (
+                        phase, message, shown, stored)
+                    assert REPLY.startswith(stored), (phase, message, stored)
+                    outcome["reply seen", "stored"] += 1
             for message, words in said.items():
                 if not message:
                     continue
@@ -168,6 +188,7 @@ def test_thirty_sigkills_at_random_points_of_a_turn_on_duckdb(tmp_path):
     # kills while the reply streamed.
     assert outcome["stream", "interrupted"] >= 6, outcome
     assert sum(n for (_, status), n in outcome.items() if status == "interrupted") >= 8
+    assert outcome["reply seen", "stored"] >= 30, outcome
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -112,10 +112,18 @@ class Store(ABC):
         ``interrupted`` and that message (sql/staged.py)."""
 
     @abstractmethod
+    def stage_delta(self, run: Run, delta: str) -> None:
+        """Keep a piece of the staged run's reply, before it is shown, where the death of
+        this process cannot lose it (no disk write waited for): should the process die
+        before the run is stored, the run is kept with the reply shown so far."""
+
+    @abstractmethod
     def append_run(self, run: Run) -> int:
-        """Store a run and its messages in one transaction, in a session of the acting
-        user (created or claimed if needed); return its seq. ``StoreError`` when the
-        session belongs to another user."""
+        """Store a run and its messages, in a session of the acting user (created or
+        claimed if needed); return its seq. ``StoreError`` when the session belongs to
+        another user. Visible to every read of this process at once; committed in one
+        transaction, before it returns or (DuckDB, off the run cache) by a thread of the
+        engine right after (sql/deferred.py)."""
 
     @abstractmethod
     def recent_runs(self, session_id: str, n: int) -> list[Run]:

@@ -258,6 +258,17 @@ class Journal:
         log.debug("stored the user's message of run %s (file of turns in flight)",
                   entry["run_id"])
 
+    def note(self, entry: dict[str, Any]) -> bool:
+        """Append more of a turn already added (a delta of its reply, the whole run):
+        one ``write``; False when the turn is not in this process's file."""
+        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode(
+            "utf-8", "surrogatepass")
+        with self._lock:
+            if self._fd is None or entry["run_id"] not in self.in_flight:
+                return False
+            os.write(self._fd, line)
+        return True
+
     def done(self, run_id: str, entry: dict[str, Any] | None) -> None:
         """The turn ended: stored (``entry`` None), or not (kept, for ``take_unstored``).
         The file is emptied when nothing of it is left to keep."""

@@ -23,6 +23,7 @@ from ..base import StoreError
 from ..file_watch import WatchedFile
 from ..files import make_private, private_folder
 from ..journal import beside
+from ..sql.deferred import DeferredAppends
 from ..sql.engine import Connection, EngineBase
 from ..sql.migrations import migrate
 from ..sql.staged import recover
@@ -74,6 +75,9 @@ class DuckDbEngine(EngineBase):
         self._wal_path = path + ".wal" if path else None
         self.journal = beside(path) if path else None
         self._file = WatchedFile(path) if path else None  # deleted under us: said
+        # A run appended off the run cache is committed by a thread after the turn: this
+        # process holds the file while any is queued (sql/deferred.py).
+        self.deferred = DeferredAppends(self)
         self.read_only: str | None = None  # why, when this process may only read the file
 
     def __repr__(self) -> str:
@@ -98,14 +102,19 @@ class DuckDbEngine(EngineBase):
                 self._check_file()
             if self._conn is None:
                 self._open(deadline)
+            deferred = self.deferred
             self._depth += 1
             try:
+                if deferred.pending and not deferred.writing and not self._in_transaction:
+                    deferred.write_pending()  # every use sees the runs queued before it
+                    if self._conn is None:  # a failed write let the file go
+                        self._open()
                 yield self._conn
             finally:
                 self._depth -= 1
                 self._last_used = time.monotonic()
                 if (self._depth == 0 and self._lock and not self.read_only
-                        and self._lock.others_waiting()):
+                        and not deferred.pending and self._lock.others_waiting()):
                     self._close()
         finally:
             self._mutex.release()
@@ -228,7 +237,7 @@ class DuckDbEngine(EngineBase):
                 if self._conn is None:
                     self._keeper = None
                     return
-                if self._depth == 0 and (
+                if self._depth == 0 and not self.deferred.pending and (
                     time.monotonic() - self._last_used > self.idle_release_s
                     or self._lock.others_waiting()
                 ):
@@ -250,6 +259,7 @@ class DuckDbEngine(EngineBase):
         if not self.path or self.read_only:
             return
         with self._mutex:
+            self.deferred.write_pending()
             if self._depth:
                 raise StoreError("the file cannot be rewritten while it is in use")
             if self._conn is None:
@@ -280,12 +290,21 @@ class DuckDbEngine(EngineBase):
                     self._lock.release()  # the next use reopens the fresh file
 
     def close(self) -> None:
-        """Close now (the next use reopens)."""
+        """Close now, the queued runs written first (the next use reopens)."""
         with self._mutex:
+            try:
+                self.deferred.write_pending()
+            except Exception:  # noqa: BLE001 (kept in the file of turns in flight)
+                pass
             if self._conn is not None:
                 self._close()
             if self.journal is not None:
                 self.journal.close()
+
+    def others_waiting(self) -> bool:
+        """Another process waits for the file (a run is then not queued: the append
+        commits it and hands the file over)."""
+        return self._lock is not None and not self.read_only and self._lock.others_waiting()
 
     @property
     def is_open(self) -> bool:

@@ -35,6 +35,21 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor: ...
 
 
+class Deferred(Protocol):
+    """Runs waiting for a commit after their turn (``sql/deferred.DeferredAppends``)."""
+
+    @property
+    def pending(self) -> bool: ...
+
+    writing: bool
+
+    def add(self, run: Any, user_id: str | None) -> int | None: ...
+
+    def write_pending(self) -> None: ...
+
+    def after_fork_in_child(self) -> None: ...
+
+
 class Engine(Protocol):
     """What the SQL store asks of a database engine."""
 
@@ -43,6 +58,9 @@ class Engine(Protocol):
     recent_runs: RecentRuns
     journal: Journal | None  # turns in flight (store/journal.py); None: in memory
     views_made: set[tuple[str, str]]
+    # Runs committed after the turn (sql/deferred.py): engines whose one writer holds the
+    # database (DuckDB); None: every append commits before it returns.
+    deferred: Deferred | None
 
     @property
     def generation(self) -> int:
@@ -81,6 +99,12 @@ class EngineBase:
         self.recent_runs = RecentRuns()
         self.journal: Journal | None = None  # each backend sets its own (not in memory)
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
+        self.deferred: Deferred | None = None  # set by an engine that defers appends
+
+    @property
+    def mutex(self) -> threading.RLock:
+        """Held by a thread using the connection (re-entrant)."""
+        return self._mutex
 
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:
@@ -146,5 +170,7 @@ class EngineBase:
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()
+        if self.deferred is not None:
+            self.deferred.after_fork_in_child()
         if self.journal is not None:
             self.journal.after_fork_in_child()

@@ -2,16 +2,19 @@
 
 Before a turn calls the model, its user message (the run id assigned up front) goes to
 this process's file of turns in flight (``store/journal.py``: one ``write``, no commit),
-so the first token never waits for a disk write and ``append_run`` stores the whole run
-as before. Committing the message first instead, even in a thread overlapping the
-request, made turns 1.3-1.6x slower on DuckDB (its fsync); a pending run row completed
-by an UPDATE, 2-4x (bench/RESULTS.md).
+so the first token never waits for a disk write. Each piece of the reply is written there
+before it is shown, and a run whose commit is deferred (``sql/deferred.py``) is written
+there whole before the turn is done. Committing the message first instead, even in a
+thread overlapping the request, made turns 1.3-1.6x slower on DuckDB (its fsync); a
+pending run row completed by an UPDATE, 2-4x (bench/RESULTS.md).
 
-A turn whose run never came, because its process died in between, is kept as a run with
-status ``interrupted`` holding the user's message (``recover``): when a process opens
-the database, and at an append that does not come from the run cache. A live process's
-turns are left to it; one taken for dead wrongly finds its run kept and completes it
-(``SqlStore._completes_interrupted``).
+A turn whose run never came, because its process died in between, is kept (``recover``):
+as the run it was when it had finished (its commit deferred), else as a run with status
+``interrupted`` holding the user's message and the part of the reply already shown; when
+a process opens the database, and at an append that does not come from the run cache. A
+live process's turns are left to it; one taken for dead wrongly finds its run kept and
+completes it (``SqlStore._completes_interrupted``). A turn into a session that another
+user took meanwhile goes to a new session of its writer's (``sql/owner.py``).
 """
 
 from __future__ import annotations
@@ -21,16 +24,16 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, get_args
 
-from ...types import INTERRUPTED_ERROR, Role, Run, new_id, utcnow
+from ...types import INTERRUPTED_ERROR, Message, Role, Run, new_id, utcnow
 from ..base import StoreError
-from ..journal import warn, writer_alive, writer_id
-from ..values import ID_MAX_CHARS, check_id, text_problem
+from ..journal import Journal, TurnFile, warn, writer_alive, writer_id
+from ..values import ID_MAX_CHARS, check_id, check_params, text_problem
 from .engine import Connection, Engine
+from .run_rows import LockSession, insert_run
 from .term_index import index_docs
 
 log = logging.getLogger(__name__)
 
-LockSession = Callable[[Connection, str], None]
 _CHUNK = 500  # ids per IN (...): a hostile file may hold many turns
 
 
@@ -44,53 +47,73 @@ def turn_entry(run: Run, user_id: str | None) -> dict[str, Any]:
             "message_created_at": message.created_at.isoformat()}
 
 
-def recover(con: Connection, engine: Engine) -> Callable[[], None]:
-    """Keep each turn of a process that is gone (and each of ours whose append failed)
-    as an ``interrupted`` run. Returns what to do once this transaction is committed
-    (delete the files it emptied, move the damaged ones aside, say what was refused).
+def delta_entry(run: Run, delta: str) -> dict[str, Any]:
+    """A piece of the reply, written before it is shown (the file keeps what was seen)."""
+    return {"run_id": run.run_id, "delta": delta}
 
-    A file is hostile input: a turn that is not one (``turn_problem``), or whose message
-    id is taken by another run, is left out and its file moved aside once the others
-    are kept; a file or folder that is not ours is never read (``store/journal.py``)."""
+
+def run_entry(run: Run, user_id: str | None) -> dict[str, Any]:
+    """The whole finished run (reply, usage, request), written before the turn is done
+    when its commit comes later (sql/deferred.py)."""
+    return {"run_id": run.run_id, "user_id": user_id, "supersede_cell": run.supersede_cell,
+            "run": run.model_dump(mode="json")}
+
+
+def failed_entry(run: Run, user_id: str | None) -> dict[str, Any]:
+    """A turn whose append failed (the caller was told), kept in the process: stored as
+    interrupted later, with its message and the reply shown."""
+    shown = run.messages[1].content if len(run.messages) > 1 else None
+    return {**turn_entry(run, user_id), "shown": shown or ""}
+
+
+def unstored_entry(run: Run, user_id: str | None) -> dict[str, Any]:
+    """A finished turn whose deferred commit failed (the caller was told it was stored),
+    kept in the process: stored as it was later, its message and its run."""
+    return {**turn_entry(run, user_id), **run_entry(run, user_id)}
+
+
+def recover(con: Connection, engine: Engine) -> Callable[[], None]:
+    """Keep each turn of a process that is gone (and each of ours whose append failed):
+    as the run it was when it had finished, else as an ``interrupted`` run. Returns what
+    to do once this transaction is committed (delete the files it emptied, move the
+    damaged ones aside, say what was refused).
+
+    A file is hostile input: a line that is not one we write (``line_problem``), or a
+    turn whose message id is taken by another run, is left out and its file moved aside
+    once the others are kept; a file or folder that is not ours is never read
+    (``store/journal.py``)."""
     journal = engine.journal
     if journal is None:
         return _nothing
-    turns: list[dict[str, Any]] = journal.take_unstored()  # our own appends that failed
-    own = [turn["run_id"] for turn in turns]
+    lines: list[dict[str, Any]] = journal.take_unstored()  # our own appends that failed
+    own = [line["run_id"] for line in lines]
     files, refused = journal.others(writer_id())
     done: list[str] = []
     damaged: dict[str, list[tuple[int, str]]] = {}  # file name -> (line, what is wrong)
     of_file: dict[str, tuple[str, int]] = {}  # run id -> the file and line it came from
     for file in files:
-        valid = []
-        for number, entry in file.entries:
-            problem = turn_problem(entry)
-            if problem is None:
-                valid.append((number, entry))
-            else:
-                file.problems.append((number, f"line {number}: {problem}"))
-        staged_at = _time(valid[0][1]["created_at"]) if valid else file.modified
-        if writer_alive(file.writer, staged_at):
+        valid = _valid_lines(file)
+        if writer_alive(file.writer, _staged_at([e for _, e in valid], file.modified)):
             continue  # a live process's file (its turns in flight, or empty): its own
-        for number, turn in valid:
-            of_file.setdefault(turn["run_id"], (file.name, number))
-            turns.append(turn)
+        for number, line in valid:
+            of_file.setdefault(line["run_id"], (file.name, number))
+            lines.append(line)
         if file.problems:
             damaged[file.name] = file.problems
         else:
             done.append(file.name)
-    conflicts = _taken_ids(con, turns)
+    conflicts = _taken_ids(con, [line for line in lines if "message_id" in line])
     for turn, problem in conflicts:
         name, number = of_file.get(turn["run_id"], ("", 0))
         if name:
             damaged.setdefault(name, []).append((number, f"line {number}: {problem}"))
             if name in done:
                 done.remove(name)
-    left_out = {id(turn) for turn, _ in conflicts}
-    turns = [turn for turn in turns if id(turn) not in left_out]
-    kept = _keep_interrupted(con, engine.lock_session, turns) if turns else []
+    left_out = {turn["run_id"] for turn, _ in conflicts}
+    lines = [line for line in lines if line["run_id"] not in left_out]
+    kept = _keep_interrupted(con, engine.lock_session, lines) if lines else []
     if kept:
-        log.debug("kept %d interrupted run(s): %s", len(kept), ", ".join(kept))
+        log.debug("kept %d run(s) of turns in flight: %s", len(kept), ", ".join(kept))
 
     def after_commit() -> None:
         if done or own:
@@ -101,6 +124,39 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
             warn(f"A file of turns in flight was refused: {reason}.")
 
     return after_commit
+
+
+def _valid_lines(file: TurnFile) -> list[tuple[int, dict[str, Any]]]:
+    """The lines of ``file`` that are ones we write; each other one is added to its
+    problems."""
+    valid = []
+    for number, line in file.entries:
+        problem = line_problem(line)
+        if problem is None:
+            valid.append((number, line))
+        else:
+            file.problems.append((number, f"line {number}: {problem}"))
+    return valid
+
+
+def turns_to_keep(journal: Journal) -> bool:
+    """Whether ``recover`` has turns to keep: our own failed appends, or a file of a
+    process that is gone holding turns (or damaged: it is moved aside)."""
+    if journal.take_unstored():
+        return True
+    files, _ = journal.others(writer_id())
+    return any((file.entries or file.problems) and not writer_alive(
+        file.writer, _staged_at([e for _, e in file.entries], file.modified))
+        for file in files)
+
+
+def _staged_at(lines: list[dict[str, Any]], modified: datetime | None = None) -> datetime:
+    for line in lines:
+        try:
+            return _time(line["created_at"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return modified or utcnow()
 
 
 def _nothing() -> None:
@@ -119,6 +175,23 @@ _IDS = ("run_id", "session_id", "message_id")
 _OPTIONAL_TEXTS = ("model", "cell_id", "content")
 _TIMES = ("created_at", "message_created_at")
 ROLES = get_args(Role)
+
+
+def line_problem(line: dict[str, Any]) -> str | None:
+    """What makes ``line`` not one this module writes: a turn (``turn_entry``), a piece
+    of its reply (``delta_entry``) or its whole run (``run_entry``, checked when it is
+    stored: one that is not a run leaves the turn interrupted); None when it is one."""
+    if "delta" in line or "run" in line:
+        try:
+            check_id(line.get("run_id"), "run_id")
+        except StoreError as exc:
+            return str(exc).rstrip(".")
+        if "delta" in line and not isinstance(line["delta"], str):
+            return "delta is not text"
+        if "run" in line and not isinstance(line["run"], dict):
+            return "run is not an object"
+        return None
+    return turn_problem(line)
 
 
 def turn_problem(turn: dict[str, Any]) -> str | None:
@@ -176,28 +249,80 @@ def _taken_ids(con: Connection, turns: list[dict[str, Any]]) -> list[tuple[dict,
     return found
 
 
+def _gathered(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines of files of turns in flight, one dict per turn (in the order written):
+    its first line's keys, ``reply`` (its deltas joined) and ``run`` when finished."""
+    turns: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        run_id = line.get("run_id")
+        if not isinstance(run_id, str):
+            continue
+        turn = turns.setdefault(run_id, {"deltas": []})
+        if "delta" in line:
+            turn["deltas"].append(str(line["delta"]))
+        else:
+            turn.update(line)
+    out = []
+    for turn in turns.values():
+        if "content" not in turn and "run" not in turn:
+            continue  # deltas alone: its first line was cut by the kill (never sent)
+        deltas = "".join(turn.pop("deltas"))
+        turn["reply"] = turn.get("shown") or deltas
+        out.append(turn)
+    return out
+
+
+def _finished_run(turn: dict[str, Any]) -> Run | None:
+    """The run a turn's file says was finished, when it can be stored as it is."""
+    if "run" not in turn:
+        return None
+    try:
+        run = Run.model_validate(turn["run"])
+        run.supersede_cell = bool(turn.get("supersede_cell"))
+        check_params([run.run_id, run.session_id, run.model, run.error, run.cell_id,
+                      turn.get("user_id"), run.input_tokens, run.output_tokens]
+                     + [v for m in run.messages for v in (m.message_id, m.content, m.name,
+                                                           m.tool_call_id)])
+    except (ValueError, StoreError):
+        return None
+    return run if run.messages else None
+
+
 def _keep_interrupted(con: Connection, lock_session: LockSession,
-                      turns: list[dict[str, Any]]) -> list[str]:
-    """Store each turn whose run is not stored as an interrupted run with its message."""
+                      lines: list[dict[str, Any]]) -> list[str]:
+    """Store each turn whose run is not stored: as the run it was when it had finished
+    (its reply shown, its commit not yet made), else as an interrupted run with its
+    message and the part of the reply already shown. A turn whose session another user
+    took meanwhile goes to a new session of its writer's."""
+    turns = [t for t in _gathered(lines) if "run" in t or "message_id" in t]
     ids = [t["run_id"] for t in turns]
-    stored = {r[0] for r in con.execute(
-        f"SELECT run_id FROM runs WHERE run_id IN ({', '.join(['?'] * len(ids))})",
-        ids).fetchall()}
+    if not ids:
+        return []
+    stored: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        stored |= {r[0] for r in con.execute(
+            f"SELECT run_id FROM runs WHERE run_id IN ({', '.join(['?'] * len(chunk))})",
+            chunk).fetchall()}
     kept = []
-    for turn in sorted(turns, key=lambda t: _time(t["created_at"])):
-        run_id, session = turn["run_id"], turn["session_id"]
+    for turn in sorted(turns, key=_turn_time):
+        run_id = turn["run_id"]
         if run_id in stored:
             continue  # stored whole: its process died after that
+        finished = _finished_run(turn)
+        if finished is None and "message_id" not in turn:
+            continue  # a finished run that is not one, without its turn line: nothing
+        session = finished.session_id if finished is not None else turn["session_id"]
+        user_id = turn.get("user_id")
         lock_session(con, session)
         if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
             continue  # stored meanwhile by another process
-        message_id, role, content = turn["message_id"], turn["role"], turn["content"]
+        now = utcnow()
         error = INTERRUPTED_ERROR
-        writer = turn["user_id"]
         owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                             [session]).fetchone()
-        if owner is not None and owner[0] is not None and writer is not None \
-                and owner[0] != writer:
+        if owner is not None and owner[0] is not None and user_id is not None \
+                and owner[0] != user_id:
             # Another user took the id while this turn was in flight: the turn goes to
             # a new session of its writer's, never into hers (sql/owner.py).
             taken = session
@@ -205,34 +330,54 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
             lock_session(con, session)
             error = (f"{INTERRUPTED_ERROR}; session {taken!r} was taken by another user "
                      f"meanwhile, so this turn was kept in a new session, {session!r}")
-            now = utcnow()
+            owner = None
             con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
                         "created_at, updated_at, session_name) VALUES (?, ?, NULL, ?, ?, ?, "
                         "?) ON CONFLICT DO NOTHING",
-                        [session, writer, turn["model"], now, now, f"kept from {taken}"])
+                        [session, user_id, turn.get("model"), now, now,
+                         f"kept from {taken}"])
+            if finished is not None:
+                finished.session_id = session
+        if owner is None:  # the session's first turn died
+            con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                        "created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING",
+                        [session, user_id, turn.get("model"), now, now])
+        (seq,) = con.execute("SELECT coalesce(max(seq), -1) + 1 FROM runs "
+                             "WHERE session_id = ?", [session]).fetchone()
+        if finished is not None:
+            insert_run(con, finished, seq, user_id, lock_session)
+            kept.append(run_id)
+            continue
+        message_id, role, content = turn["message_id"], turn["role"], turn["content"]
         con.execute("INSERT INTO messages VALUES (?, ?, ?, 0, ?, ?, NULL, NULL, NULL, ?, "
                     "NULL, NULL)",
                     [message_id, session, run_id, role, content,
                      _time(turn["message_created_at"])])
-        now = utcnow()
-        if con.execute("SELECT 1 FROM sessions WHERE session_id = ?",
-                       [session]).fetchone() is None:  # the session's first turn died
-            con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
-                        "created_at, updated_at) VALUES (?, ?, NULL, ?, ?, ?) "
-                        "ON CONFLICT DO NOTHING",
-                        [session, turn["user_id"], turn["model"], now, now])
-        (seq,) = con.execute("SELECT coalesce(max(seq), -1) + 1 FROM runs "
-                             "WHERE session_id = ?", [session]).fetchone()
         con.execute("INSERT INTO runs (run_id, session_id, seq, status, model, error, "
                     "user_id, created_at, cell_id) VALUES (?, ?, ?, 'interrupted', ?, ?, ?, "
                     "?, ?)",
                     [run_id, session, seq, turn["model"], error,
-                     turn["user_id"], _time(turn["created_at"]), turn["cell_id"]])
-        if content:
-            index_docs(con, [(message_id, "messages", session, turn["user_id"], run_id,
-                              role, content)])
+                     user_id, _time(turn["created_at"]), turn["cell_id"]])
+        docs = [(message_id, "messages", session, user_id, run_id, role, content)]
+        shown = turn["reply"]
+        if shown and text_problem(shown) is None:  # what the user saw of the reply
+            reply = Message(role="assistant", content=shown)
+            con.execute("INSERT INTO messages VALUES (?, ?, ?, 1, 'assistant', ?, NULL, "
+                        "NULL, NULL, ?, NULL, NULL)",
+                        [reply.message_id, session, run_id, shown, reply.created_at])
+            docs.append((reply.message_id, "messages", session, user_id, run_id,
+                         "assistant", shown))
+        index_docs(con, [d for d in docs if d[6]])
         kept.append(run_id)
     return kept
+
+
+def _turn_time(turn: dict[str, Any]) -> datetime:
+    try:
+        return _time(turn.get("created_at") or turn["run"]["created_at"])
+    except (KeyError, TypeError, ValueError):
+        return utcnow()
 
 
 def _kept_session_id(taken: str, run_id: str) -> str:

@@ -19,6 +19,7 @@ from ...types import Message, Run, RunContext, SessionInfo, utcnow
 from ..base import DEFAULT_USER, Store, StoreError
 from ..values import INT32_MAX, check_id, check_int, count_limit
 from . import cells, contexts, owner
+from .deferred import cached_runs, learn_next_seq
 from .engine import Connection, Engine
 from .ledger import LedgerSql
 from .memories import MemorySummarySql, summary_key
@@ -26,17 +27,14 @@ from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
 from .owner import not_yours
 from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
+from .run_rows import RUN_COLS, drop_shown_reply, insert_messages, insert_run
 from .search import SearchSql
-from .staged import recover, turn_entry
-from .term_index import index_docs, unindex_session
+from .staged import delta_entry, failed_entry, recover, turn_entry
+from .term_index import unindex_session
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
 
-_RUN_COLS = (
-    "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
-    "error, created_at"
-)
-_RUN_READ_COLS = _RUN_COLS + ", cell_id, superseded_by"
+_RUN_READ_COLS = RUN_COLS + ", cell_id, superseded_by"
 _MSG_COLS = "message_id, role, content, name, tool_calls, tool_call_id, created_at"
 _TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
            "schema_migrations", "model_calls",
@@ -201,6 +199,14 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             except OSError:  # (a read-only or foreign folder) the turn goes on unprotected
                 pass
 
+    def stage_delta(self, run: Run, delta: str) -> None:
+        journal = self.engine.journal
+        if journal is not None:
+            try:
+                journal.note(delta_entry(run, delta))
+            except OSError:  # (the file cannot be written) the turn goes on unprotected
+                pass
+
     def append_run(self, run: Run) -> int:
         check_id(run.session_id, "the session id")
         user_id = self._user_id
@@ -213,6 +219,11 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 if count is not None:
                     check_int(count, f"the run's {what}", 0, INT32_MAX)
             self._make_wanted_views()
+            deferred = self.engine.deferred
+            later = deferred.add(run, user_id) if deferred is not None else None
+            if later is not None:  # committed by the engine's thread (sql/deferred.py)
+                staged = False  # its thread ends the turn in the file of turns in flight
+                return later
             try:
                 seq = self._append(run, user_id)
             except Exception:
@@ -226,7 +237,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         finally:
             if staged:
                 # Not stored: kept in this process, to be stored as interrupted.
-                journal.done(run.run_id, None if stored else turn_entry(run, user_id))
+                journal.done(run.run_id, None if stored else failed_entry(run, user_id))
 
     def _append(self, run: Run, user_id: str | None) -> int:
         now = utcnow()
@@ -278,15 +289,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                         [run.session_id]).fetchone()
-                con.execute(
-                    f"INSERT INTO runs ({_RUN_COLS}, user_id) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
-                     run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
-                )
-                self._insert_messages(con, run, user_id, 0)
-                contexts.write(con, run, self.engine.lock_session)
-                superseded = cells.record(con, run)
+                superseded = insert_run(con, run, seq, user_id, self.engine.lock_session)
                 run.seq = seq
                 if run.context is not None:  # as read back: the context knows its session
                     run.context.session_id = run.session_id
@@ -297,26 +300,6 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             else:
                 cache.appended(generation, run, user_id)
         return seq
-
-    @staticmethod
-    def _insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
-                         indexed: int = 0) -> None:
-        """``run.messages[first:]`` (the earlier ones are stored) and the search index of
-        ``run.messages[indexed:]``."""
-        new = list(enumerate(run.messages))[first:]
-        if new:
-            # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.
-            row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)"  # edited, deleted
-            con.execute(
-                "INSERT INTO messages VALUES " + ", ".join([row] * len(new)),
-                [v for i, m in new for v in (
-                    m.message_id, run.session_id, run.run_id, i, m.role, m.content,
-                    m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
-                    m.tool_call_id, m.created_at)],
-            )
-        index_docs(con, [
-            (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
-             m.content) for m in run.messages[indexed:] if m.content])
 
     def _completes_interrupted(self, run: Run, user_id: str | None) -> bool:
         """Complete ``run`` if another process kept it as interrupted (it took this
@@ -331,7 +314,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                         "output_tokens = ?, latency_ms = ?, error = ? WHERE run_id = ?",
                         [run.status, run.model, run.input_tokens, run.output_tokens,
                          run.latency_ms, run.error, run.run_id])
-            self._insert_messages(con, run, user_id, 1, indexed=1)  # kept: indexed then
+            drop_shown_reply(con, run.run_id)
+            insert_messages(con, run, user_id, 1, indexed=1)  # kept: indexed then
             contexts.write(con, run, self.engine.lock_session)
             cells.record(con, run)
             run.seq = found[0]
@@ -373,7 +357,11 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         n = count_limit(n, "the number of history runs")
         if n == 0:
             return []
-        with self._connection():  # holding the file: the generation cannot change
+        # Not waiting for a commit; the session known to be the acting user's.
+        cached = cached_runs(self.engine, session_id, n, self._user_id)
+        if cached is not None:
+            return cached
+        with self._connection() as con:  # holding the file: the generation cannot change
             cache = self.engine.recent_runs
             # Read before the query (SQLite: a commit in between makes it stale, never
             # the other way round).
@@ -384,6 +372,8 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
             cache.fill(generation, session_id, runs, asked=n)
+            if self.engine.deferred is not None:  # this turn's run can be queued
+                learn_next_seq(con, self.engine, generation, session_id)
             return runs
 
     def runs_after(self, session_id: str, after_seq: int, limit: int | None = None) -> list[Run]:
