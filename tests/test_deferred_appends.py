@@ -124,8 +124,8 @@ def test_a_run_into_another_users_session_is_refused_before_the_turn_ends(
         server, model, db_path):
     agent_on(db_path, model, "ana").run("mine")
     store = open_store(db_path).as_user("ana")
-    store.as_user("ana").append_run(Run(session_id="s", messages=[Message(role="user",
-                                                                          content="x")]))  # ana's runs are in the run cache: the next would be queued
+    # ana's runs are in the run cache: the next would be queued
+    store.append_run(Run(session_id="s", messages=[Message(role="user", content="x")]))
     bob = Run(session_id="s", messages=[Message(role="user", content="bob's")])
     store.as_user("bob").stage_run(bob)
     with pytest.raises(StoreError, match="belongs to another user"):
