@@ -194,3 +194,96 @@ def test_what_the_model_saw_travels_with_the_runs(source, tmp_path, pg_url, scop
     if scope:  # bob's requests stay out of ana's and foo's exports
         assert "Oslo" not in json.dumps(rows["request_parts"] + rows["run_contexts"])
     target.close()
+
+
+# --- bulk import (issue 16, point 5): one write per table, the index in one pass -------
+def _generated(messages: int, memories: int) -> dict[str, list[dict]]:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    from bench_import import export_rows
+
+    return export_rows(messages, memories)
+
+
+def test_a_large_export_imports_whole_and_searchable_on_every_backend(any_store_location):
+    # 5,000 messages: more texts than one statement's parameters can index on SQLite
+    # (32,766), more rows than one multi-row INSERT takes.
+    rows = _generated(5000, 200)
+    store = open_store(any_store_location)
+    added = store.import_rows(rows)
+    assert added == {table: len(found) for table, found in rows.items()}
+    hits = store.search("quartzite zeppelin marigold", kinds=["messages"], limit=3)
+    planted = next(m for m in rows["messages"] if "quartzite" in (m["content"] or ""))
+    assert hits[0]["id"] == planted["message_id"]
+    owner = next(s["user_id"] for s in rows["sessions"]
+                 if s["session_id"] == planted["session_id"])
+    assert hits[0]["user_id"] == owner
+    assert store.search("quartzite zeppelin", user_id="nobody") == []
+    memory = rows["memories"][-1]
+    assert store.search(memory["memory"], user_id=memory["user_id"],
+                        kinds=["memories"])[0]["id"] == memory["memory_id"]
+    deleted = next(m for m in rows["messages"] if m["deleted_at"] is not None)
+    assert deleted["message_id"] not in {h["id"] for h in store.search(
+        deleted["content"], kinds=["messages"], limit=50)}
+    # Twice adds nothing, to the index either (the same hits, the same scores).
+    common = store.search("you the good time", limit=50)
+    assert set(store.import_rows(rows).values()) == {0}
+    assert store.search("you the good time", limit=50) == common
+    out = store.export_rows()
+    assert {t: len(found) for t, found in out.items()} == {
+        t: len(found) for t, found in rows.items()}
+    store.close()
+
+
+def test_an_import_over_part_of_it_adds_the_rest(tmp_path):
+    rows = _generated(600, 20)
+    half = {table: found[: len(found) // 2] for table, found in rows.items()}
+    store = open_store(str(tmp_path / "t.duckdb"))
+    store.import_rows(half)
+    added = store.import_rows(rows)
+    assert added == {table: len(found) - len(found) // 2 for table, found in rows.items()}
+    # Searchable as if imported at once: the same hits, the same scores.
+    whole = open_store(str(tmp_path / "whole.duckdb"))
+    whole.import_rows(rows)
+    for query in ("you the good time", rows["messages"][5]["content"],
+                  rows["messages"][-5]["content"]):
+        assert store.search(query, limit=30) == whole.search(query, limit=30) != []
+
+
+def test_a_bad_value_late_in_a_large_file_adds_nothing(any_store_location):
+    rows = _generated(3000, 10)
+    rows["messages"][-5]["content"] = "fine until here\x00"
+    store = open_store(any_store_location)
+    with pytest.raises(StoreError, match="NUL byte"):
+        store.import_rows(rows)
+    assert store.table_rows("messages") == [] and store.search("fine until here") == []
+    assert store.list_sessions() == []
+
+
+def test_rows_of_one_file_may_name_different_columns_and_repeat_a_key(tmp_path):
+    store = open_store(str(tmp_path / "t.duckdb"))
+    session = {"session_id": "s1", "user_id": "ana", "created_at": "2026-01-01T10:00:00",
+               "updated_at": "2026-01-01T10:00:00"}
+    added = store.import_rows({"sessions": [
+        session,  # an export from before m007: no namespace column, so the default
+        {**session, "session_id": "s2", "namespace": "agent_sessions",
+         "created_at": "2026-01-01T12:00:00+02:00"},  # kept as UTC
+        {**session, "user_id": "bob"},  # s1 again: the first row wins
+    ]})
+    assert added == {"sessions": 2}
+    rows = {r["session_id"]: r for r in store.table_rows("sessions")}
+    assert rows["s1"]["user_id"] == "ana" and rows["s1"]["namespace"] == "agent_sessions"
+    assert str(rows["s2"]["created_at"]) == "2026-01-01 10:00:00"
+
+
+def test_a_sqlite_export_imports_into_postgres(server, model, tmp_path, pg_url):
+    # SQLite gives booleans back as 0 / 1 (model_calls.ok, run_contexts.estimated).
+    source = conversation(model, "sqlite://" + str(tmp_path / "s.sqlite"), "foo", "ana",
+                          ["I live in Porto", "I like tea"])
+    rows = source.export_rows()
+    assert rows["run_contexts"][0]["estimated"] in (0, 1)
+    target = open_store(pg_url)
+    added = target.import_rows(rows)
+    assert added["run_contexts"] == len(rows["run_contexts"]) > 0
+    assert [r["ok"] for r in target.table_rows("model_calls")] == [
+        bool(r["ok"]) for r in rows["model_calls"]]
+    target.close()

@@ -81,6 +81,24 @@ def check_params(params: Sequence[Any] | None) -> None:
             check_params(value)
 
 
+def check_rows(rows: Sequence[Sequence[Any]]) -> None:
+    """``check_params`` of every row, at bulk speed: the texts are checked joined (one
+    NUL search, one UTF-8 encode: *measured* 1.3M values 15 s one by one under load),
+    and only when that finds a problem one by one, for the message naming the value."""
+    texts: list[str] = []
+    others: list[Any] = []
+    for row in rows:
+        for value in row:
+            if isinstance(value, str):
+                texts.append(value)
+            elif value is not None and not isinstance(value, bool):
+                others.append(value)
+    joined = "\n".join(texts)
+    if text_problem(joined) is not None:
+        check_params(texts)  # raises, naming the first bad text
+    check_params(others)
+
+
 def count_limit(n: Any, what: str) -> int:
     """A count the caller asked for (history runs, a page size) as SQL can take it:
     a whole number >= 0, capped at INT32_MAX (no session holds more); else StoreError."""

@@ -9,6 +9,10 @@ def _json_array(expr: str, source: str, order: str) -> str:
     return f"(SELECT coalesce(json_agg({expr} ORDER BY {order}), '[]'::json) FROM {source})"
 
 
+def _any(column: str) -> str:
+    return f"{column} = ANY(?)"
+
+
 def _epoch(expr: str) -> str:
     return f"CAST(extract(epoch FROM {expr}) AS BIGINT)"
 
@@ -17,6 +21,7 @@ POSTGRES = Dialect(
     name="postgresql",
     text_list_type="VARCHAR[]",
     run_id_in_list="run_id = ANY(?)",
+    in_list=_any,
     lock_row=" FOR UPDATE",
     json_object="json_build_object",
     json_array=_json_array,
