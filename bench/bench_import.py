@@ -192,6 +192,7 @@ def bench(location: str, path: str, rows: dict[str, list[dict]], folder: str) ->
     t0 = time.perf_counter()
     read = read_archive(path)
     t1 = time.perf_counter()
+    read_s = t1 - t0
     added = store.import_rows(read)
     imported = time.perf_counter() - t1
     del read
@@ -206,7 +207,7 @@ def bench(location: str, path: str, rows: dict[str, list[dict]], folder: str) ->
     exported = time.perf_counter() - t0
     same = _normalised(out) == _normalised(rows)
     store.close()
-    return {"read_s": t1 - t0, "import_s": imported, "again_s": twice, "export_s": exported,
+    return {"read_s": read_s, "import_s": imported, "again_s": twice, "export_s": exported,
             "added": sum(added.values()), "again_added": sum(again.values()),
             "found": found, "same": same}
 
