@@ -50,5 +50,5 @@ def test_ours_is_not_below_plain_bm25_at_10(labelled, unit):
     mine = quality.recall_at(questions, ours, unit, ks=(10,))[10]
     theirs = quality.recall_at(questions, baseline, unit, ks=(10,))[10]
     what = "search" if unit == "message" else "recall"
-    assert mine >= theirs, (f"{what} recall@10: ours {mine:.1f}% < plain BM25 {theirs:.1f}% "
+    assert mine >= theirs, (f"{what}: recall@10 of ours {mine:.1f}% < plain BM25 {theirs:.1f}% "
                             f"on {len(questions)} questions")
