@@ -172,3 +172,19 @@ def test_any_text_round_trips_or_is_a_clean_store_error(backend, tmp_path, reque
         assert all(isinstance(r["content"], str) for r in rows)
 
     check()
+
+
+@pytest.mark.parametrize("bad", [*BAD_TEXTS, 2**63, -(2**63) - 1, float("nan"), float("inf"),
+                                 ["ok", "x\x00"]], ids=repr)
+def test_a_bulk_write_refuses_what_one_statement_refuses(bad):
+    # CheckedConnection.insert_rows checks a batch at once (values.check_rows): the same
+    # values are refused, with the same message, wherever they are in the batch.
+    from jupyter_agentmem.store.values import check_params, check_rows
+
+    with pytest.raises(StoreError) as one:
+        check_params([bad])
+    rows = [("fine", 1, None, True, 2.5, ["a"])] * 50 + [("fine", 2, bad)]
+    with pytest.raises(StoreError) as bulk:
+        check_rows(rows)
+    assert str(bulk.value) == str(one.value)
+    check_rows(rows[:-1])  # and nothing else

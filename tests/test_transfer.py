@@ -224,3 +224,102 @@ def test_import_of_deeply_nested_json_is_one_usage_error(shell, server, tmp_path
     assert str(raised.value).startswith(
         f"{path}:{at + 1}: the row's field 'tool_calls' is nested ")
     assert shell.run_line_magic("agent", "sessions").empty
+
+
+# --- bulk import (issue 16, point 5): one write per table, the index in one pass -------
+def _generated(messages: int, memories: int) -> dict[str, list[dict]]:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    from bench_import import export_rows
+
+    return export_rows(messages, memories)
+
+
+def test_a_large_export_imports_whole_and_searchable_on_every_backend(any_store_location):
+    # 5,000 messages: more texts than one statement's parameters can index on SQLite
+    # (32,766), more rows than one multi-row INSERT takes.
+    rows = _generated(5000, 200)  # many users' rows: the whole-store import (migrate)
+    store = open_store(any_store_location)
+    added = store.import_all(rows)
+    assert added == {table: len(found) for table, found in rows.items()}
+    planted = next(m for m in rows["messages"] if "quartzite" in (m["content"] or ""))
+    owner = next(s["user_id"] for s in rows["sessions"]
+                 if s["session_id"] == planted["session_id"])
+    mine = store.as_user(owner)
+    hits = mine.search("quartzite zeppelin marigold", kinds=["messages"], limit=3)
+    assert hits[0]["id"] == planted["message_id"]
+    assert hits[0]["user_id"] == owner
+    assert store.as_user("nobody").search("quartzite zeppelin") == []
+    memory = rows["memories"][-1]
+    assert store.as_user(memory["user_id"]).search(
+        memory["memory"], kinds=["memories"])[0]["id"] == memory["memory_id"]
+    deleted = next(m for m in rows["messages"] if m["deleted_at"] is not None)
+    deleted_owner = next(s["user_id"] for s in rows["sessions"]
+                         if s["session_id"] == deleted["session_id"])
+    assert deleted["message_id"] not in {h["id"] for h in store.as_user(deleted_owner).search(
+        deleted["content"], kinds=["messages"], limit=50)}
+    # Twice adds nothing, to the index either (the same hits, the same scores).
+    common = mine.search("you the good time", limit=50)
+    assert set(store.import_all(rows).values()) == {0}
+    assert mine.search("you the good time", limit=50) == common
+    out = store.export_all()
+    assert {t: len(found) for t, found in out.items()} == {
+        t: len(found) for t, found in rows.items()}
+    store.close()
+
+
+def test_an_import_over_part_of_it_adds_the_rest(tmp_path):
+    rows = _generated(600, 20)
+    half = {table: found[: len(found) // 2] for table, found in rows.items()}
+    store = open_store(str(tmp_path / "t.duckdb"))
+    store.import_all(half)
+    added = store.import_all(rows)
+    assert added == {table: len(found) - len(found) // 2 for table, found in rows.items()}
+    # Searchable as if imported at once: the same hits, the same scores.
+    whole = open_store(str(tmp_path / "whole.duckdb"))
+    whole.import_all(rows)
+    user = rows["sessions"][0]["user_id"]
+    for query in ("you the good time", rows["messages"][5]["content"],
+                  rows["messages"][-5]["content"]):
+        assert store.as_user(user).search(query, limit=30) == whole.as_user(user).search(
+            query, limit=30)
+    assert store.as_user(user).search("you the good time", limit=30) != []
+
+
+def test_a_bad_value_late_in_a_large_file_adds_nothing(any_store_location):
+    rows = _generated(3000, 10)
+    rows["messages"][-5]["content"] = "fine until here\x00"
+    store = open_store(any_store_location)
+    with pytest.raises(StoreError, match="NUL byte"):
+        store.import_all(rows)
+    assert store.table_rows("messages") == [] and store.table_rows("memories") == []
+    assert store.table_rows("sessions") == []
+
+
+def test_rows_of_one_file_may_name_different_columns_and_repeat_a_key(tmp_path):
+    store = open_store(str(tmp_path / "t.duckdb"))
+    session = {"session_id": "s1", "user_id": "ana", "created_at": "2026-01-01T10:00:00",
+               "updated_at": "2026-01-01T10:00:00"}
+    added = store.import_all({"sessions": [
+        session,  # an export from before m007: no namespace column, so the default
+        {**session, "session_id": "s2", "namespace": "agent_sessions",
+         "created_at": "2026-01-01T12:00:00+02:00"},  # kept as UTC
+        {**session, "user_id": "bob"},  # s1 again: the first row wins
+    ]})
+    assert added == {"sessions": 2}
+    rows = {r["session_id"]: r for r in store.table_rows("sessions")}
+    assert rows["s1"]["user_id"] == "ana" and rows["s1"]["namespace"] == "agent_sessions"
+    assert str(rows["s2"]["created_at"]) == "2026-01-01 10:00:00"
+
+
+def test_a_sqlite_export_imports_into_postgres(server, model, tmp_path, pg_url):
+    # SQLite gives booleans back as 0 / 1 (model_calls.ok, run_contexts.estimated).
+    source = conversation(model, "sqlite://" + str(tmp_path / "s.sqlite"), "foo", "ana",
+                          ["I live in Porto", "I like tea"])
+    rows = source.export_rows()
+    assert rows["run_contexts"][0]["estimated"] in (0, 1)
+    target = open_store(pg_url).as_user("ana")
+    added = target.import_rows(rows)
+    assert added["run_contexts"] == len(rows["run_contexts"]) > 0
+    assert [r["ok"] for r in target.table_rows("model_calls")] == [
+        bool(r["ok"]) for r in rows["model_calls"]]
+    target.close()

@@ -81,6 +81,30 @@ def check_params(params: Sequence[Any] | None) -> None:
             check_params(value)
 
 
+def check_rows(rows: Sequence[Sequence[Any]]) -> None:
+    """``check_params`` of every row, at bulk speed: the texts are checked joined (one NUL
+    search, one UTF-8 encode) and the integers by their least and greatest; only when that
+    finds a problem one by one, for the message naming the value. (*Measured*: checked one
+    by one, 1.3M values took 15 s of a 38 s import under load.)"""
+    texts: list[str] = []
+    ints: list[int] = []
+    others: list[Any] = []
+    for row in rows:
+        for value in row:
+            kind = type(value)  # exact types: a subclass goes the slow, general way
+            if kind is str:
+                texts.append(value)
+            elif kind is int:
+                ints.append(value)
+            elif value is not None and kind is not bool:
+                others.append(value)
+    if texts and text_problem("\n".join(texts)) is not None:
+        check_params(texts)  # raises, naming the first bad text
+    if ints and (min(ints) < INT64_MIN or max(ints) > INT64_MAX):
+        check_params(ints)
+    check_params(others)
+
+
 def count_limit(n: Any, what: str) -> int:
     """A count the caller asked for (history runs, a page size) as SQL can take it:
     a whole number >= 0, capped at INT32_MAX (no session holds more); else StoreError."""

@@ -110,6 +110,20 @@ class EngineConnection:
     def _run(self, sql: str, params: Sequence[Any] | None) -> Cursor:
         return PgConnection(self._engine.raw).execute(sql, params)
 
+    def copy_rows(self, table: str, columns: Sequence[str],
+                  rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into ``table`` by ``COPY ... FROM STDIN`` (a bulk write inside the
+        open transaction; never its first statement, so a lost connection is an error)."""
+        try:
+            with self._engine.raw.cursor() as cur, cur.copy(
+                    f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except Exception as exc:
+            if self._engine.lost(exc):
+                raise self._engine.connection_lost(exc) from None
+            raise
+
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

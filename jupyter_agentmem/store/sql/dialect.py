@@ -7,7 +7,7 @@ dialect; a backend's folder holds its ``Dialect`` instance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,10 @@ def _list_from_native(value: Any) -> list[str]:
 
 def _duckdb_json_array(expr: str, source: str, order: str) -> str:
     return f"(SELECT coalesce(to_json(list({expr} ORDER BY {order})), '[]'::JSON) FROM {source})"
+
+
+def _duckdb_in_list(column: str) -> str:
+    return f"{column} IN (SELECT unnest(?::VARCHAR[]))"
 
 
 def _same_expr(expr: str) -> str:
@@ -51,6 +55,14 @@ class Dialect:
     decode_list: Callable[[Any], list[str]] = _list_from_native
     # A list parameter for ``run_id_in_list``.
     encode_id_list: Callable[[list[str]], Any] = _native_list
+    # A condition: "the text column ``column`` is one of the list passed as one
+    # parameter" (``encode_id_list``): an import finds which of its keys are stored with
+    # one statement per 10,000 keys (DuckDB: a semi-join; *measured* 100,000 keys as
+    # IN (?, ?, ...) lists 1.2 s, as one list parameter 0.23 s).
+    in_list: Callable[[str], str] = _duckdb_in_list
+    # Many rows into a table on the driver's connection (``sql/bulk.py``): arguments
+    # (connection, table, columns, rows); None: multi-row INSERTs.
+    insert_rows: Callable[[Any, str, Sequence[str], Sequence[Sequence[Any]]], None] | None = None
     # Appended to the SELECT that reads a row before an edit: ``FOR UPDATE`` where other
     # writers can change it meanwhile (PostgreSQL), so compare-and-set holds; nothing
     # where a writer has the whole file to itself (DuckDB).

@@ -34,7 +34,9 @@ def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[list[Any]]:
 def _existing(con: Connection, sql: str, ids: Iterable[Any]) -> list[tuple]:
     """``sql`` (with ``{marks}``) over ``ids`` in bounded chunks of placeholders."""
     found: list[tuple] = []
-    for chunk in _chunks(sorted({i for i in ids if i is not None})):
+    # Only text ids: a value of another type is not an id (the import's own check,
+    # ``TransferSql._checked``, names it).
+    for chunk in _chunks(sorted({i for i in ids if isinstance(i, str)})):
         found += con.execute(sql.replace("{marks}", ", ".join("?" * len(chunk))),
                              chunk).fetchall()
     return found

@@ -14,8 +14,10 @@ from typing import Any
 
 from ...types import new_id, utcnow
 from ..base import StaleEdit, StoreError
-from ..values import check_params
+from ..values import check_params, check_rows
 from . import owner
+from .bulk import insert_values
+from .dialect import Dialect
 from .engine import Connection, Cursor, Engine
 from .term_index import mark_deleted, reindex_text
 
@@ -66,14 +68,23 @@ class CheckedConnection:
     a NUL byte, a lone surrogate or an integer out of range is one ``StoreError``,
     the same on every backend, before anything reaches the database."""
 
-    __slots__ = ("_con",)
+    __slots__ = ("_con", "_dialect")
 
-    def __init__(self, con: Connection) -> None:
+    def __init__(self, con: Connection, dialect: Dialect | None = None) -> None:
         self._con = con
+        self._dialect = dialect
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
         check_params(params)
         return self._con.execute(sql, params)
+
+    def insert_rows(self, table: str, columns: Sequence[str],
+                    rows: Sequence[Sequence[Any]]) -> None:
+        """Many rows into ``table`` (``sql/bulk.py``): every value checked, then the
+        dialect's bulk write, or multi-row INSERTs."""
+        check_rows(rows)
+        write = self._dialect.insert_rows if self._dialect is not None else None
+        (write or insert_values)(self._con, table, columns, rows)
 
 
 def _shown(value: Any, limit: int = 80) -> str:
@@ -92,12 +103,12 @@ class SqlRows:
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         with self.engine.connection() as con:
-            yield CheckedConnection(con)
+            yield CheckedConnection(con, self.engine.dialect)
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         with self.engine.transaction() as con:
-            yield CheckedConnection(con)
+            yield CheckedConnection(con, self.engine.dialect)
 
     def _dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         with self._connection() as con:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..base import StoreError
+from .bulk import insert_rows
+from .engine import Connection
 from .import_owner import owned_rows
+from .memories import summary_target
 from .owner import not_yours
 from .rows import LIST_COLUMNS, SqlRows
-from .term_index import index_unindexed
+from .term_index import Doc, index_docs, mark_deleted
 
 # The tables a transfer carries, parents first (the order rows are imported in), with
 # their primary keys.
@@ -116,12 +119,10 @@ class TransferSql(SqlRows):
 
     def _parts_of(self, run_contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         hashes = sorted({h for row in run_contexts for h in json.loads(row["parts"])})
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(hashes), 500):  # a bounded number of placeholders
-            chunk = hashes[start:start + 500]
-            found += self._dicts("SELECT * FROM request_parts WHERE part_hash IN ("
-                                 + ", ".join("?" * len(chunk)) + ")", chunk)
-        return sorted(found, key=lambda row: row["part_hash"])
+        with self._connection() as con:
+            found = self._rows_in(con, "SELECT part_hash, body FROM request_parts",
+                                  "part_hash", hashes)
+        return [{"part_hash": h, "body": b} for h, b in sorted(found)]
 
     def import_rows(self, rows: Rows) -> dict[str, int]:
         """Add the rows not there yet (ids kept), as the acting user's; returns how many
@@ -129,7 +130,10 @@ class TransferSql(SqlRows):
 
         All or nothing: an unknown table or column, a value the database refuses, or a
         row of another user's (``sql/import_owner.py``) raises ``StoreError`` and
-        nothing is added.
+        nothing is added. Three steps in one transaction: every row checked
+        (``_checked``, then ``owned_rows``: the one place an import is judged, before
+        anything is written), the rows already stored left out (``_unstored``), then one
+        bulk write per table and the search index of what was added, in one pass.
         """
         return self._import(rows, owner_check=True)
 
@@ -140,44 +144,136 @@ class TransferSql(SqlRows):
         if unknown:
             raise StoreError(f"unknown table(s) {', '.join(map(repr, unknown))}; "
                              f"a transfer holds {', '.join(TRANSFERRED)}")
-        added: dict[str, int] = {}
         try:
             with self._transaction() as con:
-                if owner_check:
+                if owner_check:  # every row the acting user's (before any write)
                     rows = owned_rows(con, rows, self._user_id)
+                batch = self._checked(con, rows)
+                new = self._unstored(con, batch)
                 for table in TRANSFERRED:
-                    if rows.get(table):
-                        added[table] = self._insert_new(con, table, rows[table])
-                index_unindexed(con)  # what was added becomes searchable
+                    for columns, values in new[table].items():
+                        insert_rows(con, table, columns, values)
+                self._index_added(con, new)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 (the engine's own error types differ)
             raise StoreError(f"the import was refused, nothing was added "
                              f"({type(exc).__name__}: {exc})") from None
         self.engine.recent_runs.clear()  # history may have gained runs
-        return added
+        return {table: sum(map(len, new[table].values())) for table in TRANSFERRED
+                if rows.get(table)}
 
-    def _insert_new(self, con: Any, table: str, rows: Sequence[dict[str, Any]]) -> int:
-        columns = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise StoreError(f"{table} row {i} is not an object")
-            extra = sorted(set(row) - set(columns))
-            if extra:
-                raise StoreError(f"{table} row {i} has unknown column(s) {', '.join(extra)}")
-            missing = [k for k in TRANSFERRED[table] if row.get(k) is None]
-            if missing:
-                raise StoreError(f"{table} row {i} lacks its key {', '.join(missing)}")
-        (before,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    def _checked(self, con: Connection, rows: Rows) -> Batch:
+        """Every row's shape and values, in the form their columns take; rows grouped by
+        the columns they name (a column a row leaves out gets its default)."""
+        batch: Batch = {}
         encode = self.engine.dialect.encode_list
-        for row in rows:
-            names = [c for c in columns if c in row]
-            con.execute(
-                f"INSERT INTO {table} ({', '.join(names)}) "
-                f"VALUES ({', '.join('?' for _ in names)}) ON CONFLICT DO NOTHING",
-                [_stored(c, row[c], encode) for c in names])
-        (after,) = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-        return after - before
+        for table in TRANSFERRED:
+            found = rows.get(table) or []
+            known = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+            known_set = set(known)
+            typed = {c for c in known if c.endswith("_at") or c in LIST_COLUMNS}
+            groups: dict[tuple[str, ...], list[tuple]] = {}
+            for i, row in enumerate(found):
+                if not isinstance(row, dict):
+                    raise StoreError(f"{table} row {i} is not an object")
+                extra = sorted(row.keys() - known_set)
+                if extra:
+                    raise StoreError(f"{table} row {i} has unknown column(s) "
+                                     f"{', '.join(extra)}")
+                missing = [k for k in TRANSFERRED[table] if row.get(k) is None]
+                if missing:
+                    raise StoreError(f"{table} row {i} lacks its key {', '.join(missing)}")
+                columns = tuple(c for c in known if c in row)
+                # A text in a text column is kept as it is (the common case, made quick).
+                groups.setdefault(columns, []).append(tuple(
+                    v if v is None or (type(v) is str and c not in typed) else
+                    _stored(c, v, encode) for c, v in ((c, row[c]) for c in columns)))
+            batch[table] = groups
+        return batch
+
+    def _unstored(self, con: Connection, batch: Batch) -> Batch:
+        """``batch`` without the rows whose key is stored (or came earlier in the batch)."""
+        new: Batch = {}
+        for table, groups in batch.items():
+            key = TRANSFERRED[table]
+            lookup = _LOOKUP.get(table, key[0])
+            wanted = list(dict.fromkeys(str(row[columns.index(lookup)])
+                                        for columns, found in groups.items() for row in found))
+            seen = self._stored_keys(con, table, key, lookup, wanted)
+            new[table] = {}
+            for columns, found in groups.items():
+                at = [columns.index(k) for k in key]
+                kept = []
+                for row in found:
+                    k = tuple(str(row[i]) for i in at)  # a version may come as "2" or 2
+                    if k not in seen:
+                        seen.add(k)
+                        kept.append(row)
+                if kept:
+                    new[table][columns] = kept
+        return new
+
+    def _stored_keys(self, con: Connection, table: str, key: tuple[str, ...], lookup: str,
+                     values: list[str]) -> set[tuple[str, ...]]:
+        """The keys (as text) of ``table``'s stored rows whose ``lookup`` column is in
+        ``values``."""
+        return {tuple(map(str, row)) for row in self._rows_in(
+            con, f"SELECT {', '.join(key)} FROM {table}", lookup, values)}
+
+    def _rows_in(self, con: Connection, select: str, column: str,
+                 values: Sequence[str]) -> list[tuple]:
+        """``select``'s rows whose ``column`` (text) is one of ``values``: one statement
+        per 10,000 values, each a list parameter."""
+        dialect = self.engine.dialect
+        found: list[tuple] = []
+        for start in range(0, len(values), _KEYS_PER_QUERY):
+            found += con.execute(f"{select} WHERE {dialect.in_list(column)}", [
+                dialect.encode_id_list(list(values[start:start + _KEYS_PER_QUERY]))]).fetchall()
+        return found
+
+    def _index_added(self, con: Connection, new: Batch) -> None:
+        """The added messages, memories and summary versions become searchable: the term
+        index written in batches (``term_index.index_docs``), each text's owner as
+        ``index_unindexed`` takes it (a session's ``user_id``, as stored now)."""
+        def values(table: str, *names: str) -> list[tuple]:
+            out = []
+            for columns, found in new[table].items():
+                at = [columns.index(n) if n in columns else None for n in names]
+                out += [tuple(None if i is None else row[i] for i in at) for row in found]
+            return out
+
+        messages = values("messages", "message_id", "session_id", "run_id", "role", "content",
+                          "deleted_at")
+        summaries = values("summaries", "session_id", "version", "summary", "deleted_at")
+        sessions = list(dict.fromkeys([str(m[1]) for m in messages]
+                                      + [str(s[0]) for s in summaries]))
+        owners: dict[str, Any] = dict(self._rows_in(
+            con, "SELECT session_id, user_id FROM sessions", "session_id", sessions))
+        docs: list[tuple[Doc, bool]] = [
+            ((mid, "messages", sid, owners.get(sid), rid, role, text), deleted is not None)
+            for mid, sid, rid, role, text, deleted in messages]
+        docs += [((mid, "memories", sid, uid, None, None, text), deleted is not None)
+                 for mid, uid, sid, text, deleted in values(
+                     "memories", "memory_id", "user_id", "session_id", "memory", "deleted_at")]
+        docs += [((summary_target(sid, version), "summaries", sid, owners.get(sid), None, None,
+                   text), deleted is not None) for sid, version, text, deleted in summaries]
+        for start in range(0, len(docs), _DOCS_PER_BATCH):
+            index_docs(con, [doc for doc, _ in docs[start:start + _DOCS_PER_BATCH]])
+        for doc, deleted in docs:
+            if deleted:
+                mark_deleted(con, doc[0], True)
+
+
+BOOLEAN_COLUMNS = ("estimated", "ok")  # of the transferred tables
+# Which column finds a table's stored keys (the first key column unless said: for
+# provenance, target is one of two values).
+_LOOKUP = {"provenance": "target_id"}
+_KEYS_PER_QUERY = 10_000  # ids in one list parameter
+_DOCS_PER_BATCH = 20_000  # texts indexed at once: bounded memory for their terms
+
+# table -> {columns a group of rows names: those rows, as the columns take them}
+Batch = dict[str, dict[tuple[str, ...], list[tuple]]]
 
 
 def _stored(column: str, value: Any, encode: Callable[[list[str]], Any]) -> Any:
@@ -189,13 +285,16 @@ def _stored(column: str, value: Any, encode: Callable[[list[str]], Any]) -> Any:
             raise StoreError(f"{column} must be a list of strings, not {value!r:.60}")
         return encode(value)
     if column.endswith("_at"):  # our schema's timestamps all end in _at
-        if isinstance(value, datetime):
-            return value
-        try:
-            return datetime.fromisoformat(str(value))
-        except ValueError:
-            raise StoreError(f"{column} is not a timestamp: {value!r:.60}") from None
+        if not isinstance(value, datetime):
+            try:
+                value = datetime.fromisoformat(str(value))
+            except ValueError:
+                raise StoreError(f"{column} is not a timestamp: {value!r:.60}") from None
+        if value.tzinfo is not None:  # stored as naive UTC (types.utcnow)
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+    if column in BOOLEAN_COLUMNS and value in (0, 1):  # SQLite's export says 0 / 1
+        return bool(value)
     if isinstance(value, (dict, list)):  # old/new of an event, tool calls: JSON text
         return json.dumps(value)
     return value
-

@@ -30,6 +30,10 @@ def _list_json(expr: str) -> str:
     return f"json({expr})"
 
 
+def _in_json_list(column: str) -> str:
+    return f"{column} IN (SELECT value FROM json_each(?))"
+
+
 def _epoch(expr: str) -> str:
     return f"CAST(strftime('%s', {expr}) AS INTEGER)"
 
@@ -38,6 +42,7 @@ SQLITE = Dialect(
     name="sqlite",
     text_list_type="TEXT",  # a JSON array: SQLite has no array type
     run_id_in_list="run_id IN (SELECT value FROM json_each(?))",
+    in_list=_in_json_list,
     greatest="max",  # SQLite's two-argument max is the scalar one
     encode_list=_json_list,
     decode_list=_list_from_json,
