@@ -18,6 +18,7 @@ POSTGRES = Dialect(
     text_list_type="VARCHAR[]",
     run_id_in_list="run_id = ANY(?)",
     lock_row=" FOR UPDATE",
+    blob_type="BYTEA",
     json_object="json_build_object",
     json_array=_json_array,
     epoch=_epoch,

@@ -43,6 +43,7 @@ class Engine(Protocol):
     recent_runs: RecentRuns
     journal: Journal | None  # turns in flight (store/journal.py); None: in memory
     views_made: set[tuple[str, str]]
+    search_indexes: Any  # sql/search_index.SearchIndexes, made at the first search
 
     @property
     def generation(self) -> int:
@@ -81,6 +82,7 @@ class EngineBase:
         self.recent_runs = RecentRuns()
         self.journal: Journal | None = None  # each backend sets its own (not in memory)
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
+        self.search_indexes: Any = None  # the users' search indexes (sql/search_index.py)
 
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:
@@ -146,5 +148,6 @@ class EngineBase:
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()
+        self.search_indexes = None  # its lock may be held by a thread the child lacks
         if self.journal is not None:
             self.journal.after_fork_in_child()

@@ -27,7 +27,7 @@ from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
 from .search import SearchSql
 from .staged import recover, turn_entry
-from .term_index import index_docs
+from .term_index import bump, index_docs
 from .transfer import TransferSql
 from .views import PhidataViews, checked_view_name
 
@@ -128,10 +128,23 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                              self.session_namespace])
 
     def delete_session(self, session_id: str, actor: str = "user") -> bool:
+        owner = self.get_session(session_id)
+        if owner is not None and owner.user_id is not None and not self.engine.in_transaction:
+            with self._connection() as con:
+                self.search_index().before_removal(con, owner.user_id)
         with self.engine.transaction() as con:
             row = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                               [session_id]).fetchone()
             counts = {}
+            # Its texts leave the search index as a purge's do (sql/search_index.py).
+            docs = con.execute("SELECT doc_id, kind, run_id FROM search_docs "
+                               "WHERE session_id = ? AND kind <> 'memories'",
+                               [session_id]).fetchall()
+            con.execute("DELETE FROM search_docs WHERE session_id = ? "
+                        "AND kind <> 'memories'", [session_id])
+            if row is not None and row[0] is not None:
+                bump(con, row[0], epoch=True)
+                con.execute("DELETE FROM search_snapshots WHERE user_id = ?", [row[0]])
             for table in ("messages", "runs", "summaries"):  # our constants
                 (counts[table],) = con.execute(
                     f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()
@@ -141,6 +154,12 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 self._event(con, "session", session_id, row[0], session_id, "delete", counts,
                             None, actor)
             self.engine.recent_runs.clear()
+        if row is not None and row[0] is not None and docs:
+            with self._connection() as con:
+                self.search_index().after_removal(
+                    con, row[0], [d[0] for d in docs if d[1] == "messages"],
+                    list({d[2] for d in docs if d[2] is not None}), [],
+                    [d[0] for d in docs if d[1] == "summaries"])
         return row is not None
 
     def list_sessions(self, user_id: str | None = None) -> list[dict[str, Any]]:

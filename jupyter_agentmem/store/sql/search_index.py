@@ -1,0 +1,321 @@
+"""Each user's search index, in this process's memory, kept current from SQL.
+
+Per user there are four partitions (``bm25.Partition``), each with its own statistics:
+``messages`` (one text per message: ``search()``), ``exchanges`` (a run's user
+messages and replies as one text: recall), ``memories`` and ``summaries``. A partition
+is loaded when first asked for: from its snapshot in ``search_snapshots`` (a restart
+loads it in well under a second) or, without one, built from the stored texts in one
+pass; then, at every query, it catches up with what changed since its revision
+(``search_docs.rev > partition.rev``, ``sql/term_index.py``): a few rows per turn.
+Another process's writes (SQLite, DuckDB after a handover, every kernel of a shared
+PostgreSQL) are seen the same way.
+
+A snapshot is written when a partition is built with at least ``SNAPSHOT_MIN_DOCS``
+texts, and again (compacted: dead postings and unused terms dropped) when what was
+added since reaches a fifth of it. A purge (or a session deleted) deletes the texts'
+rows, the user's snapshots, and bumps the user's epoch: every process drops its copy;
+the process that purged writes its copy again, without the purged texts' terms, before
+the file is scrubbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..text_terms import Analyzer, language_setting
+from .bm25 import Base, Partition, build_base
+from .engine import Connection, Engine
+from .term_index import SUMMARY_DOC_ID
+
+log = logging.getLogger(__name__)
+
+PARTS = ("messages", "exchanges", "memories", "summaries")
+SOURCE_KIND = {"messages": "messages", "exchanges": "messages", "memories": "memories",
+               "summaries": "summaries"}
+EXCHANGE_ROLES = ("user", "assistant")
+SNAPSHOT_MIN_DOCS = 2000  # fewer texts are rebuilt from SQL faster than a snapshot pays
+COMPACT_SHARE = 0.2  # texts added since the base, as a share of it, that make a new one
+CHUNK_BYTES = 8 << 20  # a snapshot is stored in rows of at most 8 MB
+_IDS = 500  # ids per IN list
+
+
+def _marks(ids: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _chunks(ids: Sequence[Any]) -> list[list[Any]]:
+    return [list(ids[i:i + _IDS]) for i in range(0, len(ids), _IDS)]
+
+
+class UserIndex:
+    """One user's partitions, valid for one epoch."""
+
+    def __init__(self, user_id: str, epoch: int) -> None:
+        self.user_id = user_id
+        self.epoch = epoch
+        self.parts: dict[str, Partition] = {}
+
+
+class SearchIndexes:
+    """Every user's index of one database, in this process (one per engine)."""
+
+    def __init__(self, engine: Engine, language: str | None = None) -> None:
+        self.engine = engine
+        self.analyzer = Analyzer(language_setting(language))
+        self._users: dict[str, UserIndex] = {}
+        self._lock = threading.RLock()  # the kernel thread and the memory worker
+
+    # --- reading ----------------------------------------------------------------
+    def partition(self, con: Connection, user_id: str, part: str) -> Partition:
+        """``user_id``'s partition ``part``, current with what is committed."""
+        with self._lock:
+            rev, epoch = revision(con, user_id)
+            index = self._users.get(user_id)
+            if index is None or index.epoch != epoch:
+                index = self._users[user_id] = UserIndex(user_id, epoch)
+            found = index.parts.get(part)
+            if found is None:
+                self._load(con, index, part, rev)
+                found = index.parts[part]
+            if found.rev < rev:
+                self._catch_up(con, index, part, rev)
+                found = index.parts[part]
+            return found
+
+    def users(self, con: Connection) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT user_id FROM search_revs ORDER BY user_id").fetchall()]
+
+    def forget(self, user_id: str | None = None) -> None:
+        """Drop what this process holds (of one user, or all)."""
+        with self._lock:
+            if user_id is None:
+                self._users.clear()
+            else:
+                self._users.pop(user_id, None)
+
+    # --- loading ----------------------------------------------------------------
+    def _load(self, con: Connection, index: UserIndex, part: str, rev: int) -> None:
+        loaded = self._snapshot(con, index, part, rev)
+        if loaded is not None:
+            index.parts[part] = loaded
+            return
+        built = self._build(con, index.user_id, part, rev)
+        for name, partition in built.items():
+            if name not in index.parts or name == part:
+                index.parts[name] = partition
+                if len(partition) >= SNAPSHOT_MIN_DOCS:
+                    self._save(index, name, partition)
+
+    def _snapshot(self, con: Connection, index: UserIndex, part: str,
+                  rev: int) -> Partition | None:
+        rows = con.execute(
+            "SELECT chunk, rev, epoch, analyzer, data FROM search_snapshots "
+            "WHERE user_id = ? AND part = ? ORDER BY chunk", [index.user_id, part]).fetchall()
+        if not rows or any(r[1:4] != rows[0][1:4] for r in rows) \
+                or [r[0] for r in rows] != list(range(len(rows))):
+            return None
+        _, snap_rev, snap_epoch, analyzer, _ = rows[0]
+        if snap_epoch != index.epoch or analyzer != self.analyzer.name or snap_rev > rev:
+            return None
+        decoded = Base.from_bytes(b"".join(bytes(r[4]) for r in rows))
+        if decoded is None:
+            return None
+        return Partition(decoded[0], int(snap_rev))
+
+    def _build(self, con: Connection, user_id: str, part: str,
+               rev: int) -> dict[str, Partition]:
+        """The partition (with ``exchanges`` and ``messages`` both: one pass over the
+        messages) from every stored text of the user."""
+        if part in ("messages", "exchanges"):
+            rows = con.execute(
+                "SELECT m.message_id, m.session_id, m.run_id, m.role, m.content "
+                "FROM messages m JOIN sessions s ON s.session_id = m.session_id "
+                "WHERE s.user_id = ? AND m.deleted_at IS NULL AND m.content IS NOT NULL "
+                "ORDER BY m.run_id, m.seq", [user_id]).fetchall()
+            return self._build_messages(rows, rev)
+        if part == "memories":
+            rows = con.execute(
+                "SELECT memory_id, session_id, memory FROM memories "
+                "WHERE user_id = ? AND deleted_at IS NULL", [user_id]).fetchall()
+        else:
+            rows = con.execute(
+                f"SELECT {SUMMARY_DOC_ID.replace('session_id', 'x.session_id')}, "
+                "x.session_id, x.summary FROM summaries x JOIN sessions s "
+                "ON s.session_id = x.session_id WHERE s.user_id = ? "
+                "AND x.deleted_at IS NULL", [user_id]).fetchall()
+        return {part: self._built([r[0] for r in rows], [r[1] for r in rows],
+                                  [r[2] for r in rows], rev)}
+
+    def _built(self, ids: list[str], sessions: list[str | None], texts: list[str | None],
+               rev: int) -> Partition:
+        return self._built_grouped(ids, sessions, texts, np.arange(len(texts)), rev)
+
+    def _build_messages(self, rows: list[tuple], rev: int) -> dict[str, Partition]:
+        ids = [r[0] for r in rows]
+        messages = self._built(ids, [r[1] for r in rows], [r[4] for r in rows], rev)
+        # An exchange: the run's user messages and replies, as one text.
+        chosen = [i for i, r in enumerate(rows) if r[3] in EXCHANGE_ROLES]
+        runs: dict[str, int] = {}
+        run_of = np.asarray([runs.setdefault(rows[i][2], len(runs)) for i in chosen],
+                            np.int64)
+        run_session = {rows[i][2]: rows[i][1] for i in chosen}
+        exchanges = self._built_grouped(list(runs), [run_session[r] for r in runs],
+                                        [rows[i][4] for i in chosen], run_of, rev)
+        return {"messages": messages, "exchanges": exchanges}
+
+    def _built_grouped(self, ids: list[str], sessions: list[str | None],
+                       texts: list[str | None], text_doc: Any, rev: int) -> Partition:
+        names = list(dict.fromkeys(s or "" for s in sessions))
+        code = {s: i for i, s in enumerate(names)}
+        sess = np.asarray([code[s or ""] for s in sessions], np.int32)
+        docs, terms, vocab = self.analyzer.bulk(texts)
+        return Partition(build_base(ids, names, vocab, sess, text_doc[docs], terms), rev)
+
+    # --- catching up --------------------------------------------------------------
+    def _catch_up(self, con: Connection, index: UserIndex, part: str, rev: int) -> None:
+        partition = index.parts[part]
+        changed = con.execute(
+            "SELECT doc_id, run_id, rev FROM search_docs WHERE user_id = ? AND kind = ? "
+            "AND rev > ?", [index.user_id, SOURCE_KIND[part], partition.rev]).fetchall()
+        newest = max([rev, *(r[2] for r in changed)])
+        if part in ("messages", "exchanges"):
+            self._messages_changed(con, partition, part, changed)
+        elif part == "memories":
+            self._texts_changed(con, partition, [r[0] for r in changed],
+                                "SELECT memory_id, session_id, memory FROM memories "
+                                "WHERE memory_id IN ({}) AND deleted_at IS NULL "
+                                "AND user_id = ?", [index.user_id])
+        else:
+            self._texts_changed(con, partition, [r[0] for r in changed],
+                                f"SELECT {SUMMARY_DOC_ID}, session_id, summary FROM "
+                                f"summaries WHERE {SUMMARY_DOC_ID} IN ({{}}) "
+                                "AND deleted_at IS NULL", [])
+        partition.rev = newest
+        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                       COMPACT_SHARE * len(partition.base.ids)):
+            index.parts[part] = self._compact(index, part, partition)
+
+    def _texts_changed(self, con: Connection, partition: Partition, ids: list[str],
+                       sql: str, after: list[Any]) -> None:
+        found: dict[str, tuple] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            found.update((r[0], r) for r in con.execute(sql.replace("{}", _marks(chunk)),
+                                                        [*chunk, *after]).fetchall())
+        terms = self.analyzer.terms
+        for doc_id in dict.fromkeys(ids):
+            row = found.get(doc_id)
+            if row is None:
+                partition.remove(doc_id)
+            else:
+                partition.upsert(doc_id, row[1], terms(row[2]))
+
+    def _messages_changed(self, con: Connection, partition: Partition, part: str,
+                          changed: list[tuple]) -> None:
+        """``changed``: (message id or None, its run id or None, ...) rows."""
+        runs = list(dict.fromkeys(r[1] for r in changed if r[1] is not None))
+        rows: list[tuple] = []
+        for chunk in _chunks(runs):
+            rows += con.execute(
+                "SELECT message_id, session_id, run_id, role, content, deleted_at FROM "
+                f"messages WHERE run_id IN ({_marks(chunk)}) ORDER BY run_id, seq",
+                chunk).fetchall()
+        live = [r for r in rows if r[5] is None and r[4] is not None]
+        terms = self.analyzer.terms
+        if part == "messages":
+            texts = {r[0]: r for r in live}
+            for doc_id in dict.fromkeys(r[0] for r in changed if r[0] is not None):
+                row = texts.get(doc_id)
+                if row is None:
+                    partition.remove(doc_id)
+                else:
+                    partition.upsert(doc_id, row[1], terms(row[4]))
+            return
+        exchanges: dict[str, list[tuple]] = {run: [] for run in runs}
+        for row in live:
+            if row[3] in EXCHANGE_ROLES:
+                exchanges[row[2]].append(row)
+        for run_id, messages in exchanges.items():
+            if messages:
+                partition.upsert(run_id, messages[0][1],
+                                 [t for m in messages for t in terms(m[4])])
+            else:
+                partition.remove(run_id)
+
+    # --- snapshots -----------------------------------------------------------------
+    def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
+        fresh = Partition(partition.compacted(), partition.rev)
+        if len(fresh) >= SNAPSHOT_MIN_DOCS:
+            self._save(index, part, fresh)
+        return fresh
+
+    def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
+        """Store the partition's base (compacted first when anything changed since), for
+        the next process; best effort (a read-only file keeps it in memory only)."""
+        data = partition.base.to_bytes({"user": index.user_id, "part": part,
+                                        "rev": partition.rev})
+        try:
+            with self.engine.transaction() as con:
+                # Not after a purge of the user: the snapshot would bring purged text back.
+                now = con.execute("SELECT epoch FROM search_revs WHERE user_id = ?"
+                                  + self.engine.dialect.lock_row,
+                                  [index.user_id]).fetchone()
+                if now is None or now[0] != index.epoch:
+                    return
+                con.execute("DELETE FROM search_snapshots WHERE user_id = ? AND part = ?",
+                            [index.user_id, part])
+                for n, at in enumerate(range(0, len(data), CHUNK_BYTES)):
+                    con.execute("INSERT INTO search_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                [index.user_id, part, n, partition.rev, index.epoch,
+                                 self.analyzer.name, data[at:at + CHUNK_BYTES]])
+        except Exception as exc:  # noqa: BLE001 (each engine's own errors; never fails a search)
+            log.debug("search snapshot of %s not saved: %s", part, exc)
+
+    # --- purge and session deletes ---------------------------------------------------
+    def before_removal(self, con: Connection, user_id: str) -> None:
+        """Load the user's snapshotted partitions, to write them again after a purge or a
+        session delete without those texts (else the next search rebuilds from every
+        text: 20-40 s at 1M messages)."""
+        parts = [r[0] for r in con.execute(
+            "SELECT DISTINCT part FROM search_snapshots WHERE user_id = ?",
+            [user_id]).fetchall()]
+        for part in parts:
+            if part in PARTS:
+                self.partition(con, user_id, part)
+
+    def after_removal(self, con: Connection, user_id: str, messages: Sequence[str],
+                      runs: Sequence[str], memories: Sequence[str],
+                      summaries: Sequence[str]) -> None:
+        """The texts are deleted for good (their ``search_docs`` rows too, and the user's
+        epoch bumped, so other processes start again from a snapshot): take them out of
+        this process's copy, catch up, and store it again, compacted."""
+        with self._lock:
+            index = self._users.get(user_id)
+            if index is None:
+                return
+            rev, epoch = revision(con, user_id)
+            gone = [(m, None, 0) for m in messages] + [(None, r, 0) for r in runs]
+            for part, partition in index.parts.items():
+                if part in ("messages", "exchanges"):
+                    self._messages_changed(con, partition, part, gone)
+                for doc_id in memories if part == "memories" else \
+                        summaries if part == "summaries" else ():
+                    partition.remove(doc_id)
+                self._catch_up(con, index, part, rev)
+            index.epoch = epoch
+            for part, partition in list(index.parts.items()):
+                index.parts[part] = fresh = Partition(partition.compacted(), partition.rev)
+                if len(fresh) >= SNAPSHOT_MIN_DOCS:
+                    self._save(index, part, fresh)
+
+
+def revision(con: Connection, user_id: str) -> tuple[int, int]:
+    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+    row = con.execute("SELECT rev, epoch FROM search_revs WHERE user_id = ?",
+                      [user_id]).fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)

@@ -1,0 +1,126 @@
+"""How a text becomes search terms: lower-cased words, stopwords out, Snowball stems.
+
+English by default: ``donated`` meets ``donate`` and ``interviews`` meets ``interview``
+(Snowball's English stemmer, through PyStemmer: its C stemmers, ~0.3 us a word), and the
+commonest words (NLTK's English stopword list, the one bm25s and most BM25 baselines use)
+neither match nor lengthen a text, so a short reply of common words and a name does not
+outrank the message that holds the answer.
+
+The language is a setting of the database's search (``AGENTMEM_SEARCH_LANGUAGE``, or
+``Store.set_search_language``): any of PyStemmer's languages stems in that language (the
+stopword list is English only, so another language keeps every word), and ``none`` turns
+both off (every word, lower-cased, as written). The index records which analyzer built
+it: a different setting rebuilds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+INDEXED_CHARS = 100_000  # a longer text is searchable by its first 100,000 characters
+MAX_TERM_CHARS = 64  # longer "words" (base64, hashes) are not worth a posting
+LANGUAGE_VARIABLE = "AGENTMEM_SEARCH_LANGUAGE"
+DEFAULT_LANGUAGE = "english"
+OFF = ("none", "off", "")
+WORD = re.compile(r"\w+")
+
+# NLTK's English stopwords (179): what "don't", "isn't", "we'll" split into is here too.
+ENGLISH_STOPWORDS = frozenset("""
+i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+yourselves he him his himself she she's her hers herself it it's its itself they them their
+theirs themselves what which who whom this that that'll these those am is are was were be
+been being have has had having do does did doing a an the and but if or because as until
+while of at by for with about against between into through during before after above below
+to from up down in out on off over under again further then once here there when where why
+how all any both each few more most other some such no nor not only own same so than too
+very s t can will just don don't should should've now d ll m o re ve y ain aren aren't
+couldn couldn't didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't
+ma mightn mightn't mustn mustn't needn needn't shan shan't shouldn shouldn't wasn wasn't
+weren weren't won won't wouldn wouldn't
+""".split())
+
+
+def language_setting(value: str | None = None) -> str | None:
+    """The search language: ``value``, else the environment's, else English; None: off.
+
+    ``ValueError`` naming the languages there are for an unknown one."""
+    chosen = os.environ.get(LANGUAGE_VARIABLE, DEFAULT_LANGUAGE) if value is None else value
+    chosen = chosen.strip().lower()
+    if chosen in OFF:
+        return None
+    import Stemmer
+
+    if chosen not in Stemmer.algorithms():
+        raise ValueError(f"no stemmer for the search language {chosen!r}: use one of "
+                         f"{', '.join(Stemmer.algorithms())}, or 'none' for plain words")
+    return chosen
+
+
+class Analyzer:
+    """Turns texts into index terms, the same way for what is stored and what is asked."""
+
+    def __init__(self, language: str | None = DEFAULT_LANGUAGE) -> None:
+        self.language = language
+        if language is None:
+            self._stem = None
+            self.stopwords: frozenset[str] = frozenset()
+        else:
+            import Stemmer
+
+            self._stem = Stemmer.Stemmer(language, 100_000)  # its own cache of stems
+            self.stopwords = ENGLISH_STOPWORDS if language in ("english", "porter") \
+                else frozenset()
+
+    @property
+    def name(self) -> str:
+        """What the index records: a different name means a different index."""
+        return self.language or "none"
+
+    def words(self, text: str | None) -> list[str]:
+        """The lower-cased words of ``text`` that are indexed (stopwords out), in order."""
+        if not text:
+            return []
+        stop = self.stopwords
+        return [w for w in WORD.findall(text[:INDEXED_CHARS].lower())
+                if len(w) <= MAX_TERM_CHARS and w not in stop]
+
+    def stems(self, words: Sequence[str]) -> list[str]:
+        return list(words) if self._stem is None else self._stem.stemWords(words)
+
+    def terms(self, text: str | None) -> list[str]:
+        """The index terms of ``text``, in order (repeats kept)."""
+        return self.stems(self.words(text))
+
+    def query_terms(self, text: str | None, limit: int = 32) -> list[str]:
+        """The distinct terms of a query, at most ``limit`` (the first ones)."""
+        return list(dict.fromkeys(self.terms(text)))[:limit]
+
+    def bulk(self, texts: Sequence[str | None]) -> tuple[Any, Any, list[str]]:
+        """The terms of many texts at once: (text index, term index) per token, and the
+        terms. Each distinct word is stemmed once (a rebuild of 1M messages is bound by
+        splitting words, not by stemming)."""
+        import numpy as np
+
+        word_id: dict[str, int] = {}
+        lengths: list[int] = []
+        flat: list[int] = []
+        setdefault = word_id.setdefault
+        for text in texts:
+            words = WORD.findall(text[:INDEXED_CHARS].lower()) if text else []
+            flat += [setdefault(w, len(word_id)) for w in words]
+            lengths.append(len(words))
+        words = list(word_id)
+        stems = self.stems(words)
+        term_id: dict[str, int] = {}
+        to_term = np.full(len(words), -1, np.int64)
+        stop = self.stopwords
+        for i, (word, stem) in enumerate(zip(words, stems)):
+            if len(word) <= MAX_TERM_CHARS and word not in stop:
+                to_term[i] = term_id.setdefault(stem, len(term_id))
+        tokens = to_term[np.asarray(flat, np.int64)] if flat else np.zeros(0, np.int64)
+        docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        kept = tokens >= 0
+        return docs[kept], tokens[kept], list(term_id)
