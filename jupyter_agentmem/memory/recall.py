@@ -2,10 +2,11 @@
 
 An exchange is a run's user message and the assistant's reply. The candidates are the
 user's other sessions and the runs of this session outside the history window, ranked
-by the store's BM25 search (``Store.search``) with the new message as the query.
+by BM25 with each exchange as one text (``Store.search_ids(..., "exchanges")``: the
+user's own statistics, stems, stopwords) and the new message as the query.
 
 Privacy: only sessions whose owner is exactly the run's user are read (the search is
-scoped to that user, and ``Store.user_runs`` checks the owner again in SQL). A run
+scoped to that user's index, and ``Store.user_runs`` checks the owner again in SQL). A run
 without ``user=`` is the user ``default``'s, so it recalls only ``default``'s sessions;
 a session that nobody owns (stored before users were recorded) is never recalled: it
 could be anyone's.
@@ -90,12 +91,11 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     """
     if n <= 0 or not text or not text.strip():
         return []
-    # Each run has two indexed messages; the excluded runs may rank first; some hits are
-    # of runs that are no longer live: ask for enough, bounded.
-    limit = min(10_000, 2 * (n + len(exclude)) + 4 * n + 16)
-    hits = store.search(text, user_id=user_id, kinds=["messages"], limit=limit)
-    ranked = list(dict.fromkeys(hit["run_id"] for hit in hits
-                                if hit.get("run_id") and hit["run_id"] not in exclude))
+    # An exchange (the run's user message and reply, one text) is ranked as a whole; the
+    # excluded runs may rank first; some are no longer live: ask for enough, bounded.
+    limit = min(10_000, n + len(exclude) + 4 * n + 16)
+    ranked = [run_id for run_id, _ in store.search_ids(text, user_id, "exchanges", limit)
+              if run_id not in exclude]
     runs = {r.run_id: r for r in store.user_runs(user_id, ranked[:4 * n + 16])}
     # Where to cut a long message: around the first of the message's words (the first
     # 32 of 3+ letters, as the search uses at most 32 terms) that it holds.

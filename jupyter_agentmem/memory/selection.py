@@ -1,7 +1,8 @@
 """Which memories a prompt carries once a user has many: the relevant ones and the newest.
 
 Up to ``limit`` memories (``AgentMemory(memory_limit=30)``) all go; past that, the ones
-that best match the message (BM25 over the store's search index) plus the few newest,
+that best match the message (BM25 over the user's memories alone, their own partition
+of the search index) plus the few newest,
 so a user with 5,000 memories still gets a prompt of bounded size (phidata sends every
 memory in every prompt). The memory manager is shown the same bounded selection.
 """
@@ -21,6 +22,7 @@ def select_memories(store: Store, user_id: str, text: str | None, limit: int) ->
     if store.count_memories(user_id) <= limit:
         return store.user_memories(user_id)
     newest = min(NEWEST, limit)
-    hits = store.search(text, user_id=user_id, kinds=["memories"],
-                        limit=limit) if text and text.strip() else []
-    return store.memories_by_relevance(user_id, [h["id"] for h in hits], newest, limit)
+    ranked = store.search_ids(text, user_id, "memories", limit) \
+        if text and text.strip() else []
+    return store.memories_by_relevance(user_id, [memory_id for memory_id, _ in ranked],
+                                       newest, limit)
