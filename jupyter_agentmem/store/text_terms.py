@@ -26,6 +26,8 @@ LANGUAGE_VARIABLE = "AGENTMEM_SEARCH_LANGUAGE"
 DEFAULT_LANGUAGE = "english"
 OFF = ("none", "off", "")
 WORD = re.compile(r"\w+")
+_WORD_OR_TEXT_END = re.compile(r"\w+|\0")  # bulk(): texts joined by NUL
+BULK_BATCH = 50_000  # texts split at once by bulk() (bounded memory: ~60 MB of words)
 
 # NLTK's English stopwords (179): what "don't", "isn't", "we'll" split into is here too.
 ENGLISH_STOPWORDS = frozenset("""
@@ -100,27 +102,38 @@ class Analyzer:
 
     def bulk(self, texts: Sequence[str | None]) -> tuple[Any, Any, list[str]]:
         """The terms of many texts at once: (text index, term index) per token, and the
-        terms. Each distinct word is stemmed once (a rebuild of 1M messages is bound by
-        splitting words, not by stemming)."""
+        terms. Texts are split a batch at a time (one regex pass over the batch joined
+        by NUL, which no stored text holds), words numbered by pandas' hash table, and
+        each distinct word stemmed once: ~3 s for 1M chat messages instead of ~15 s
+        text by text."""
         import numpy as np
+        import pandas as pd
 
         word_id: dict[str, int] = {}
-        lengths: list[int] = []
-        flat: list[int] = []
-        setdefault = word_id.setdefault
-        for text in texts:
-            words = WORD.findall(text[:INDEXED_CHARS].lower()) if text else []
-            flat += [setdefault(w, len(word_id)) for w in words]
-            lengths.append(len(words))
+        doc_parts, word_parts = [], []
+        for start in range(0, len(texts), BULK_BATCH):
+            batch = texts[start:start + BULK_BATCH]
+            joined = "\0".join((t or "")[:INDEXED_CHARS] for t in batch).lower()
+            tokens = np.array(_WORD_OR_TEXT_END.findall(joined), dtype=object)
+            codes, uniques = pd.factorize(tokens)
+            # (``"\0" in uniques`` is False on numpy's object array: compared in Python)
+            end = next((i for i, w in enumerate(uniques.tolist()) if w == "\0"), -1)
+            ends = codes == end
+            docs = np.cumsum(ends) + start
+            to_global = np.fromiter((word_id.setdefault(w, len(word_id)) for w in uniques),
+                                    np.int64, count=len(uniques))
+            kept = ~ends
+            doc_parts.append(docs[kept])
+            word_parts.append(to_global[codes[kept]])
         words = list(word_id)
         stems = self.stems(words)
         term_id: dict[str, int] = {}
-        to_term = np.full(len(words), -1, np.int64)
+        to_term = np.full(len(words) + 1, -1, np.int64)
         stop = self.stopwords
         for i, (word, stem) in enumerate(zip(words, stems)):
-            if len(word) <= MAX_TERM_CHARS and word not in stop:
+            if word != "\0" and len(word) <= MAX_TERM_CHARS and word not in stop:
                 to_term[i] = term_id.setdefault(stem, len(term_id))
-        tokens = to_term[np.asarray(flat, np.int64)] if flat else np.zeros(0, np.int64)
-        docs = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        docs = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
+        tokens = to_term[np.concatenate(word_parts)] if word_parts else np.zeros(0, np.int64)
         kept = tokens >= 0
         return docs[kept], tokens[kept], list(term_id)

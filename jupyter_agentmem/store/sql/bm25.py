@@ -87,7 +87,7 @@ class Base:
 
     @classmethod
     def empty(cls) -> Base:
-        return build_base([], [], [], np.zeros(0, np.int32), np.zeros(0, np.int32),
+        return build_base([], [], np.zeros(0, np.int32), [], np.zeros(0, np.int32),
                           np.zeros(0, np.int32))
 
     def find(self, doc_id: str) -> int:
@@ -142,8 +142,8 @@ class Base:
         return base, header["meta"]
 
 
-def build_base(ids: Sequence[str], sessions: list[str], vocab: Sequence[str],
-               sess: np.ndarray, tok_doc: np.ndarray, tok_term: np.ndarray,
+def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
+               vocab: Sequence[str], tok_doc: np.ndarray, tok_term: np.ndarray,
                tf: np.ndarray | None = None) -> Base:
     """A base from its docs and their tokens: ``tok_doc[i]`` holds ``tok_term[i]``
     (an index into ``vocab``) ``tf[i]`` times (once each when ``tf`` is None: repeats
@@ -185,6 +185,7 @@ class Partition:
                  k1: float = K1, b: float = B) -> None:
         self.base = base
         self.rev = rev  # the user's index revision this partition includes
+        self.checked: object = None  # the engine's stamp when it was last found current
         self.k1, self.b, self.floor = k1, b, floor
         self.term_id = {t: i for i, t in enumerate(base.vocab)}
         self.sessions = list(base.sessions)
@@ -346,7 +347,7 @@ class Partition:
         sess = np.concatenate([base.sess[live], np.asarray([self.x_sess[j] for j in x_docs],
                                                            np.int32)])
         return build_base(
-            ids, sessions, vocab, sess,
+            ids, sessions, sess, vocab,
             np.concatenate([new_doc[base.pdoc[keep]], np.asarray(x_doc, np.int64)]),
             np.concatenate([post_term[keep], np.asarray(x_term, np.int64)]),
             tf=np.concatenate([base.ptf[keep].astype(np.int64), np.asarray(x_tf, np.int64)]))

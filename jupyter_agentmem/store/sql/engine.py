@@ -44,6 +44,7 @@ class Engine(Protocol):
     journal: Journal | None  # turns in flight (store/journal.py); None: in memory
     views_made: set[tuple[str, str]]
     search_indexes: Any  # sql/search_index.SearchIndexes, made at the first search
+    commits: int  # transactions this process committed
 
     @property
     def generation(self) -> int:
@@ -83,6 +84,9 @@ class EngineBase:
         self.journal: Journal | None = None  # each backend sets its own (not in memory)
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
         self.search_indexes: Any = None  # the users' search indexes (sql/search_index.py)
+        # Transactions this process committed: with the generation, what tells a reader
+        # that nothing was written since it last looked (sql/search_index.py).
+        self.commits = 0
 
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:
@@ -121,6 +125,7 @@ class EngineBase:
                 raise
             else:
                 self._commit(con)
+                self.commits += 1
             finally:
                 self._in_transaction = False
 

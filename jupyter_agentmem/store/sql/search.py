@@ -133,9 +133,12 @@ class SearchSql(SqlRows):
                             "AND deleted_at IS NULL", ids["messages"])
         runs = dict(_in(con, "SELECT run_id, seq FROM runs WHERE run_id IN ({})",
                         list({m[2] for m in messages})))
-        summaries = _in(con, f"SELECT {SUMMARY_DOC_ID}, session_id, summary, created_at "
-                             f"FROM summaries WHERE {SUMMARY_DOC_ID} IN ({{}}) "
-                             "AND deleted_at IS NULL", ids["summaries"])
+        # By session (the key's first column), not by the id expression (a full scan).
+        wanted = set(ids["summaries"])
+        summaries = [row for row in _in(
+            con, f"SELECT {SUMMARY_DOC_ID}, session_id, summary, created_at FROM summaries "
+                 "WHERE session_id IN ({}) AND deleted_at IS NULL",
+            list({i.rpartition("#")[0] for i in wanted})) if row[0] in wanted]
         owners = dict(_in(con, "SELECT session_id, user_id FROM sessions "
                                "WHERE session_id IN ({})",
                           list({m[1] for m in messages} | {s[1] for s in summaries})))

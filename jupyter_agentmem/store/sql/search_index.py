@@ -72,8 +72,22 @@ class SearchIndexes:
 
     # --- reading ----------------------------------------------------------------
     def partition(self, con: Connection, user_id: str, part: str) -> Partition:
-        """``user_id``'s partition ``part``, current with what is committed."""
+        """``user_id``'s partition ``part``, current with what is committed.
+
+        Nothing is read when nothing can have been written since the partition was last
+        found current: the same generation (DuckDB: the file held since; SQLite: no other
+        connection committed) and no commit of this process. Inside a transaction the
+        partition is used as it is: what the transaction wrote may still roll back (and
+        its revisions with it)."""
+        engine = self.engine
         with self._lock:
+            index = self._users.get(user_id)
+            found = index.parts.get(part) if index is not None else None
+            if found is not None and engine.in_transaction:
+                return found
+            stamp = (engine.generation, engine.commits)
+            if found is not None and found.checked == stamp:
+                return found
             rev, epoch = revision(con, user_id)
             index = self._users.get(user_id)
             if index is None or index.epoch != epoch:
@@ -85,6 +99,7 @@ class SearchIndexes:
             if found.rev < rev:
                 self._catch_up(con, index, part, rev)
                 found = index.parts[part]
+            found.checked = stamp if not engine.in_transaction else None
             return found
 
     def users(self, con: Connection) -> list[str]:
@@ -154,28 +169,26 @@ class SearchIndexes:
 
     def _built(self, ids: list[str], sessions: list[str | None], texts: list[str | None],
                rev: int) -> Partition:
-        return self._built_grouped(ids, sessions, texts, np.arange(len(texts)), rev)
+        docs, terms, vocab = self.analyzer.bulk(texts)
+        return Partition(build_base(ids, *_sessions(sessions), vocab, docs, terms), rev)
 
     def _build_messages(self, rows: list[tuple], rev: int) -> dict[str, Partition]:
-        ids = [r[0] for r in rows]
-        messages = self._built(ids, [r[1] for r in rows], [r[4] for r in rows], rev)
-        # An exchange: the run's user messages and replies, as one text.
-        chosen = [i for i, r in enumerate(rows) if r[3] in EXCHANGE_ROLES]
+        """Both message partitions, the texts split once: ``messages`` (one text each)
+        and ``exchanges`` (a run's user messages and replies as one text)."""
+        docs, terms, vocab = self.analyzer.bulk([r[4] for r in rows])
+        messages = Partition(build_base([r[0] for r in rows], *_sessions([r[1] for r in rows]),
+                                        vocab, docs, terms), rev)
         runs: dict[str, int] = {}
-        run_of = np.asarray([runs.setdefault(rows[i][2], len(runs)) for i in chosen],
-                            np.int64)
-        run_session = {rows[i][2]: rows[i][1] for i in chosen}
-        exchanges = self._built_grouped(list(runs), [run_session[r] for r in runs],
-                                        [rows[i][4] for i in chosen], run_of, rev)
+        run_session: dict[str, str | None] = {}
+        run_of = np.full(len(rows), -1, np.int64)
+        for i, (_, session, run_id, role, _) in enumerate(rows):
+            if role in EXCHANGE_ROLES:
+                run_of[i] = runs.setdefault(run_id, len(runs))
+                run_session.setdefault(run_id, session)
+        keep = run_of[docs] >= 0
+        exchanges = Partition(build_base(list(runs), *_sessions(list(run_session.values())),
+                                         vocab, run_of[docs[keep]], terms[keep]), rev)
         return {"messages": messages, "exchanges": exchanges}
-
-    def _built_grouped(self, ids: list[str], sessions: list[str | None],
-                       texts: list[str | None], text_doc: Any, rev: int) -> Partition:
-        names = list(dict.fromkeys(s or "" for s in sessions))
-        code = {s: i for i, s in enumerate(names)}
-        sess = np.asarray([code[s or ""] for s in sessions], np.int32)
-        docs, terms, vocab = self.analyzer.bulk(texts)
-        return Partition(build_base(ids, names, vocab, sess, text_doc[docs], terms), rev)
 
     # --- catching up --------------------------------------------------------------
     def _catch_up(self, con: Connection, index: UserIndex, part: str, rev: int) -> None:
@@ -312,6 +325,14 @@ class SearchIndexes:
                 index.parts[part] = fresh = Partition(partition.compacted(), partition.rev)
                 if len(fresh) >= SNAPSHOT_MIN_DOCS:
                     self._save(index, part, fresh)
+
+
+def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:
+    """The distinct sessions, and each text's index into them."""
+    names: dict[str, int] = {}
+    codes = np.fromiter((names.setdefault(s or "", len(names)) for s in sessions), np.int32,
+                        count=len(sessions))
+    return list(names), codes
 
 
 def revision(con: Connection, user_id: str) -> tuple[int, int]:
