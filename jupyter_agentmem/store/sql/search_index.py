@@ -102,6 +102,43 @@ class SearchIndexes:
             found.checked = stamp if not engine.in_transaction else None
             return found
 
+    def wrote(self, user_id: str, rev: int,
+              docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]]
+              ) -> None:
+        """This process just committed revision ``rev`` of ``user_id``: these texts
+        (id, kind, session, run, role, text), new. Called with the connection still
+        held, so no other commit came in between: each loaded partition that was at the
+        revision before takes them (and the revision) without reading SQL again; one
+        that was behind catches up at its next search as usual."""
+        engine = self.engine
+        with self._lock:
+            index = self._users.get(user_id)
+            if index is None:
+                return
+            stamp = (engine.generation, engine.commits)
+            terms = self.analyzer.terms
+            for part, partition in index.parts.items():
+                if partition.rev != rev - 1:
+                    continue
+                kind = SOURCE_KIND[part]
+                mine = [d for d in docs if d[1] == kind]
+                if part == "exchanges":
+                    by_run: dict[str, list[tuple]] = {}
+                    for doc in mine:
+                        if doc[4] in EXCHANGE_ROLES and doc[3] is not None:
+                            by_run.setdefault(doc[3], []).append(doc)
+                    for run_id, texts in by_run.items():
+                        partition.upsert(run_id, texts[0][2],
+                                         [t for d in texts for t in terms(d[5])])
+                else:
+                    for doc_id, _, session_id, _, _, text in mine:
+                        partition.upsert(doc_id, session_id, terms(text))
+                partition.rev = rev
+                partition.checked = stamp
+                if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                               COMPACT_SHARE * len(partition.base.ids)):
+                    index.parts[part] = self._compact(index, part, partition)
+
     def users(self, con: Connection) -> list[str]:
         return [r[0] for r in con.execute(
             "SELECT user_id FROM search_revs ORDER BY user_id").fetchall()]

@@ -270,7 +270,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
                      run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
                 )
-                self._insert_messages(con, run, user_id, 0)
+                revs = self._insert_messages(con, run, user_id, 0)
                 contexts.write(con, run, self.engine.lock_session)
                 superseded = cells.record(con, run)
                 run.seq = seq
@@ -278,6 +278,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     run.context.session_id = run.session_id
             if after_commit is not None:
                 after_commit()  # the files of turns in flight it emptied go
+            if not nested and user_id in revs:  # committed: this process's index learns it
+                self.search_index().wrote(user_id, revs[user_id], [
+                    (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
+                    for m in run.messages if m.content])
             if nested or superseded:
                 cache.clear()
             else:
@@ -286,7 +290,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
 
     @staticmethod
     def _insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
-                         indexed: int = 0) -> None:
+                         indexed: int = 0) -> dict[str | None, int]:
         """``run.messages[first:]`` (the earlier ones are stored) and the search index of
         ``run.messages[indexed:]``."""
         new = list(enumerate(run.messages))[first:]
@@ -300,7 +304,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
                     m.tool_call_id, m.created_at)],
             )
-        index_docs(con, [
+        return index_docs(con, [
             (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
              m.content) for m in run.messages[indexed:] if m.content])
 

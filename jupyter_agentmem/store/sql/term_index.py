@@ -51,11 +51,11 @@ def _bumped(con: Connection, users: Iterable[str | None]) -> dict[str | None, in
     return revs
 
 
-def index_docs(con: Connection, docs: Sequence[Doc]) -> None:
+def index_docs(con: Connection, docs: Sequence[Doc]) -> dict[str | None, int]:
     """Index texts that have no index row yet (a text without an owner is searched by
-    nobody: its row waits for an owner that never comes)."""
+    nobody: its row waits for an owner that never comes); each owner's new revision."""
     if not docs:
-        return
+        return {}
     revs = _bumped(con, (d[3] for d in docs))
     rows = [(doc_id, kind, session_id, user_id, run_id, role, revs[user_id])
             for doc_id, kind, session_id, user_id, run_id, role, _ in docs]
@@ -66,6 +66,7 @@ def index_docs(con: Connection, docs: Sequence[Doc]) -> None:
                     "role, length, deleted, rev) VALUES "
                     + ", ".join(["(?, ?, ?, ?, ?, ?, 0, false, ?)"] * len(chunk)),
                     [v for row in chunk for v in row])
+    return revs
 
 
 def changed(con: Connection, doc_ids: Sequence[str], deleted: bool | None = None) -> None:
