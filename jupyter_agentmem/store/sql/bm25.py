@@ -16,7 +16,8 @@ compaction (a negligible drift: edits are rare); its postings never score.
 
 ``L = max(length, LENGTH_FLOOR x avgdl)``: BM25's length normalisation favours short
 texts, and a two-word reply that repeats a name ("Go get 'em, Jon!") outranked the
-message that held the answer; below the floor a text gets no more boost.
+message that held the answer; below the floor a text gets no more boost (a long text is
+still normalised down as in plain BM25).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ import numpy as np
 
 K1 = 1.2
 B = 0.75
-LENGTH_FLOOR = 0.5  # a text shorter than half the mean length is scored as that long
+# A text shorter than the mean is scored as if of the mean length: BM25's boost of short
+# texts is what let a reply that only repeats a name outrank the answer (issue 16). To
+# be tuned on the labelled retrieval set (bench/bench_quality.py).
+LENGTH_FLOOR = 1.0
 FORMAT = 1  # of a serialised Base: a different one is rebuilt, never misread
 
 
@@ -181,12 +185,15 @@ def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
 class Partition:
     """One user's texts of one kind: a base, what changed since, and BM25 top-k."""
 
-    def __init__(self, base: Base, rev: int, floor: float = LENGTH_FLOOR,
-                 k1: float = K1, b: float = B) -> None:
+    def __init__(self, base: Base, rev: int, floor: float | None = None,
+                 k1: float | None = None, b: float | None = None) -> None:
         self.base = base
         self.rev = rev  # the user's index revision this partition includes
         self.checked: object = None  # the engine's stamp when it was last found current
-        self.k1, self.b, self.floor = k1, b, floor
+        # The module's constants as they are now (a quality bench may set them first).
+        self.k1 = K1 if k1 is None else k1
+        self.b = B if b is None else b
+        self.floor = LENGTH_FLOOR if floor is None else floor
         self.term_id = {t: i for i, t in enumerate(base.vocab)}
         self.sessions = list(base.sessions)
         self.session_code = {s: i for i, s in enumerate(self.sessions)}
@@ -211,9 +218,13 @@ class Partition:
     def avgdl(self) -> float:
         return self.sum_len / self.n_live if self.n_live else 1.0
 
-    def _norm(self, length: np.ndarray | float, avgdl: float) -> np.ndarray | float:
+    def _norm(self, length: np.ndarray, avgdl: float) -> np.ndarray:
         floor = self.floor * avgdl
         return self.k1 * (1 - self.b + self.b * np.maximum(length, floor) / avgdl)
+
+    def _weight(self, tf: int, length: int, avgdl: float) -> float:
+        norm = self.k1 * (1 - self.b + self.b * max(length, self.floor * avgdl) / avgdl)
+        return tf * (self.k1 + 1) / (tf + norm)
 
     def _weights(self) -> None:
         """Each base posting's BM25 weight without idf, for the current mean length."""
@@ -301,8 +312,7 @@ class Partition:
                 start, end = base.ptr[tid], base.ptr[tid + 1]
                 scores[base.pdoc[start:end]] += np.float32(idf) * self.pw[start:end]
             for j, tf in self.x_post.get(term, {}).items():
-                norm = self._norm(float(self.x_len[j]), avgdl)
-                extra[j] = extra.get(j, 0.0) + idf * tf * (self.k1 + 1) / (tf + norm)
+                extra[j] = extra.get(j, 0.0) + idf * self._weight(tf, self.x_len[j], avgdl)
         if self.dead_idx.size:
             scores[self.dead_idx] = 0
         code = None

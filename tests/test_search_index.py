@@ -1,0 +1,193 @@
+"""The in-memory search index (issue 16): right (stems, stopwords, per-user statistics,
+exchanges as one text, short replies, phrases), current (other processes, restarts,
+deletes), the same on DuckDB, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jupyter_agentmem.store import StoreError, open_store
+from jupyter_agentmem.store.sql import bm25, search_index
+from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
+
+
+def add_run(store, session: str, user: str, text: str, reply: str = "ok") -> Run:
+    run = Run(session_id=session, messages=[Message(role="user", content=text),
+                                            Message(role="assistant", content=reply)])
+    store.append_run(run, user_id=user)
+    return run
+
+
+def ids(hits) -> list[str]:
+    return [h["id"] for h in hits]
+
+
+def test_inflections_meet_and_stopwords_do_not_match(any_store_location):
+    store = open_store(any_store_location)
+    donated = add_run(store, "s", "ana", "I donate blood every spring")
+    interview = add_run(store, "s", "ana", "Three interviews this week, all remote")
+    add_run(store, "s", "ana", "the weather is what it is")
+    assert ids(store.search("donated", user_id="ana"))[:1] == [donated.messages[0].message_id]
+    assert ids(store.search("my interview", user_id="ana"))[:1] == [
+        interview.messages[0].message_id]
+    # A word typed exactly finds its message: the same stem on both sides.
+    assert ids(store.search("interviews", user_id="ana"))[:1] == [
+        interview.messages[0].message_id]
+    # Stopwords neither match nor count: "what it is" alone finds nothing ...
+    assert store.search("what it is", user_id="ana") == []
+    # ... unless the language is off (documented): every word as written.
+    store.set_search_language(None)
+    assert len(store.search("what it is", user_id="ana")) == 1
+    assert store.search("donated", user_id="ana") == []  # no stems either
+    with pytest.raises(StoreError, match="no stemmer for the search language 'klingon'"):
+        store.set_search_language("klingon")
+
+
+def test_statistics_are_the_users_own(any_store_location):
+    store = open_store(any_store_location)
+    zebra = add_run(store, "a", "ana", "a zebra at the zoo")
+    koala = add_run(store, "a", "ana", "a koala at the zoo")
+    for i in range(5):
+        add_run(store, "a", "ana", f"koala fact number {i}")
+    for i in range(40):  # bob says zebra all the time: his statistics, not ana's
+        add_run(store, "b", "bob", f"zebra zebra stripes {i}")
+    # For ana "zebra" is the rarer word: its message comes first, whatever bob wrote.
+    hits = store.search("zebra koala zoo", user_id="ana", kinds=["messages"])
+    assert ids(hits)[:2] == [zebra.messages[0].message_id, koala.messages[0].message_id]
+    assert {h["user_id"] for h in store.search("zebra", user_id="bob", limit=100)} == {"bob"}
+
+
+def test_recall_ranks_an_exchange_as_one_text(any_store_location):
+    store = open_store(any_store_location)
+    answered = add_run(store, "s", "ana", "What is the capital of Portugal?",
+                       "Lisbon, on the Tagus.")
+    other = add_run(store, "s", "ana", "Capital gains tax in Portugal, how much?",
+                    "It depends on the year.")
+    # Best single message: a tie on "capital portugal"; as one text the first exchange
+    # also holds "lisbon".
+    assert [r for r, _ in store.search_ids("capital of Portugal, Lisbon", "ana",
+                                           "exchanges", 5)] == [answered.run_id, other.run_id]
+    assert store.search_ids("lisbon", "bob", "exchanges", 5) == []
+
+
+def test_a_short_reply_that_repeats_a_name_does_not_crowd_out_the_answer():
+    def ranked(floor: float) -> list[str]:
+        part = bm25.Partition(bm25.Base.empty(), 0, floor=floor)
+        filler = ["talk", "weather", "today", "nice", "sun", "walk", "park", "lunch"]
+        for i in range(40):
+            part.upsert(f"f{i}", "s", filler[:5 + i % 4] + (["jon"] if i % 4 == 0 else []))
+        part.upsert("cheer", "s", ["go", "get", "em", "jon"])
+        part.upsert("answer", "s", ["jon", "said", "adopt", "puppi", "name", "biscuit",
+                                    "last", "week", "shelter", "near", "park", "jon"])
+        return [doc for doc, _ in part.top(["jon"], 2)]
+
+    assert ranked(0.0) == ["cheer", "answer"]  # plain BM25: the short cheer wins
+    assert ranked(bm25.LENGTH_FLOOR) == ["answer", "cheer"]
+
+
+def test_a_quoted_phrase_comes_first(any_store_location):
+    store = open_store(any_store_location)
+    loose = add_run(store, "s", "ana", "tulips: I planted some, and roses were planted")
+    exact = add_run(store, "s", "ana", "Yesterday we Planted   Tulips by the door")
+    assert ids(store.search('"planted tulips"', user_id="ana"))[:2] == [
+        exact.messages[0].message_id, loose.messages[0].message_id]
+
+
+def test_memories_and_summaries_are_partitions_of_their_own(any_store_location):
+    store = open_store(any_store_location)
+    add_run(store, "s", "ana", "oboe oboe oboe, I love the oboe")
+    memory = store.add_memory(Memory(user_id="ana", memory="Ana plays the oboe", topics=[]))
+    store.add_summary(SessionSummary(session_id="s", summary="Ana and her oboe"))
+    assert store.search_ids("oboe", "ana", "memories", 5) == [
+        (memory.memory_id, pytest.approx(store.search_ids("oboe", "ana", "memories", 5)[0][1]))]
+    assert [i for i, _ in store.search_ids("oboe", "ana", "summaries", 5)] == ["s#1"]
+    store.delete_memory("ana", memory.memory_id, actor="user")
+    assert store.search_ids("oboe", "ana", "memories", 5) == []
+    store.restore_memory("ana", memory.memory_id, actor="user")
+    assert len(store.search_ids("oboe", "ana", "memories", 5)) == 1
+    store.edit_summary("s", 1, "Ana and her bassoon", None, actor="user")
+    assert store.search_ids("oboe", "ana", "summaries", 5) == []
+    assert [i for i, _ in store.search_ids("bassoon", "ana", "summaries", 5)] == ["s#1"]
+
+
+def test_a_deleted_session_leaves_the_index(any_store_location):
+    store = open_store(any_store_location)
+    gone = add_run(store, "gone", "ana", "the marmalade recipe", "with oranges")
+    kept = add_run(store, "kept", "ana", "marmalade on toast")
+    store.add_summary(SessionSummary(session_id="gone", summary="marmalade talk"))
+    assert store.search_ids("marmalade", "ana", "exchanges", 5)
+    store.delete_session("gone")
+    assert ids(store.search("marmalade", user_id="ana")) == [kept.messages[0].message_id]
+    assert [r for r, _ in store.search_ids("marmalade", "ana", "exchanges", 5)] == [
+        kept.run_id]
+    assert gone.run_id not in [r for r, _ in store.search_ids("orange", "ana", "exchanges", 5)]
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from jupyter_agentmem.store import open_store
+    from jupyter_agentmem.types import Memory, Message, Run
+    store = open_store(sys.argv[1])
+    run = Run(session_id="other", messages=[Message(role="user", content=sys.argv[2]),
+                                            Message(role="assistant", content="noted")])
+    store.append_run(run, user_id="ana")
+    store.add_memory(Memory(user_id="ana", memory=sys.argv[2], topics=[]))
+    store.close()
+    print(run.run_id)
+""")
+
+
+def test_another_process_writes_are_found(any_store_location):
+    # Another kernel (on another machine, for PostgreSQL) writes to the shared tables:
+    # this process's index catches up at its next search.
+    store = open_store(any_store_location)
+    add_run(store, "s", "ana", "a first message about kites")
+    assert [h["kind"] for h in store.search("kites", user_id="ana")] == ["messages"]
+    if any_store_location.endswith(".duckdb"):
+        store.close()  # one DuckDB writer at a time: the other process takes the file
+    run_id = subprocess.run([sys.executable, "-c", WRITER, any_store_location,
+                             "kites and a yellow zeppelin"], capture_output=True, text=True,
+                            check=True).stdout.split()[-1]
+    assert {h["kind"] for h in store.search("zeppelin", user_id="ana")} == {
+        "messages", "memories"}
+    assert [r for r, _ in store.search_ids("zeppelin", "ana", "exchanges", 5)] == [run_id]
+
+
+def test_a_restart_loads_the_snapshot_and_catches_up(any_store_location, monkeypatch):
+    monkeypatch.setattr(search_index, "SNAPSHOT_MIN_DOCS", 10)
+    store = open_store(any_store_location)
+    for i in range(12):
+        add_run(store, f"s{i % 3}", "ana", f"note {i} on the harbour lighthouse", f"reply {i}")
+    before = store.search_ids("harbour lighthouse", "ana", "exchanges", 20)
+    store.search_ids("x", "ana", "memories", 1)
+    with store.engine.connection() as con:
+        parts = {r[0] for r in con.execute("SELECT part FROM search_snapshots").fetchall()}
+    assert parts == {"messages", "exchanges"}  # no memories: under the size of a snapshot
+    late = add_run(store, "s0", "ana", "a late lighthouse keeper")  # after the snapshot
+    store.close()
+    # A new process: the snapshot is loaded, never rebuilt from every text.
+    store.engine.search_indexes = None
+    monkeypatch.setattr(search_index.SearchIndexes, "_build", lambda *a: pytest.fail(
+        "rebuilt from SQL"))
+    again = open_store(any_store_location)
+    again.engine.search_indexes = None
+    after = again.search_ids("harbour lighthouse", "ana", "exchanges", 20)
+    assert [r for r, _ in after if r != late.run_id] == [r for r, _ in before]
+    assert late.run_id in [r for r, _ in after]
+
+
+def test_a_snapshot_of_another_analyzer_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(search_index, "SNAPSHOT_MIN_DOCS", 5)
+    path = str(tmp_path / "a.duckdb")
+    store = open_store(path)
+    for i in range(6):
+        add_run(store, "s", "ana", f"running shoes {i}")
+    assert len(store.search_ids("runs", "ana", "messages", 10)) == 6  # stemmed: run
+    monkeypatch.setenv("AGENTMEM_SEARCH_LANGUAGE", "none")
+    store.engine.search_indexes = None
+    assert store.search_ids("runs", "ana", "messages", 10) == []  # rebuilt: plain words
+    assert len(store.search_ids("running", "ana", "messages", 10)) == 6
