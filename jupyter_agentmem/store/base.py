@@ -284,6 +284,11 @@ class Store(ABC):
         caller reads the rows, checking the owner in SQL."""
 
     @abstractmethod
+    def build_search_index(self, user_ids: Sequence[str] | None = None) -> None:
+        """Build these users' search indexes now and store them (after an import of many
+        texts); all users when None."""
+
+    @abstractmethod
     def set_search_language(self, language: str | None) -> None:
         """Stem search terms in ``language`` (English also drops stopwords); ``None`` or
         ``"none"``: every word as written. ``StoreError`` for a language without a

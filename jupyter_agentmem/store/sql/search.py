@@ -72,6 +72,18 @@ class SearchSql(SqlRows):
         except ValueError as exc:
             raise StoreError(str(exc)) from None
 
+    def build_search_index(self, user_ids: Sequence[str] | None = None) -> None:
+        """Build (or load) every partition of these users' indexes now, in one pass over
+        their texts, and store them as snapshots: what an import or a migration calls
+        after writing many texts, so no later search pays for it. All users when None."""
+        indexes = self.search_index()
+        with self._connection() as con:
+            users = list(user_ids) if user_ids is not None else indexes.users(con)
+            for user_id in users:
+                indexes.forget(user_id)
+                for part in PARTS:
+                    indexes.partition(con, user_id, part)
+
     def search_ids(self, query: str, user_id: str, kind: str, limit: int,
                    session_id: str | None = None) -> list[tuple[str, float]]:
         """The ``limit`` best (id, score) of ``user_id``'s ``kind`` (messages, exchanges:
