@@ -60,7 +60,10 @@ class SearchSql(SqlRows):
         """This database's in-memory indexes in this process (one per engine)."""
         found = self.engine.search_indexes
         if found is None:
-            found = self.engine.search_indexes = SearchIndexes(self.engine)
+            try:
+                found = self.engine.search_indexes = SearchIndexes(self.engine)
+            except ValueError as exc:  # AGENTMEM_SEARCH_LANGUAGE names no stemmer
+                raise StoreError(str(exc)) from None
         return found
 
     def set_search_language(self, language: str | None) -> None:
