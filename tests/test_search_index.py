@@ -191,3 +191,30 @@ def test_a_snapshot_of_another_analyzer_is_not_used(tmp_path, monkeypatch):
     store.engine.search_indexes = None
     assert store.search_ids("runs", "ana", "messages", 10) == []  # rebuilt: plain words
     assert len(store.search_ids("running", "ana", "messages", 10)) == 6
+
+
+def test_a_compacted_snapshot_drops_dead_texts_and_ranks_as_if_built_fresh():
+    docs = {f"d{i}": (f"s{i % 3}", ["kite", "wind"][: 1 + i % 2] + [f"w{i}"] * (i % 3))
+            for i in range(30)}
+    part = bm25.Partition(bm25.Base.empty(), 0)
+    for doc_id, (session, terms) in docs.items():
+        part.upsert(doc_id, session, terms)
+    part.upsert("secret", "s0", ["kite", "qzxvsecret"])
+    part = bm25.Partition(part.compacted(), 5)  # a base, then changes after it
+    part.upsert("late", "s1", ["kite", "late"])
+    part.remove("d3")
+    part.remove("secret")
+    part.upsert("d4", "s1", ["wind", "late"])  # edited
+    again = bm25.Partition(bm25.Base.from_bytes(part.compacted().to_bytes({}))[0], 5)
+    assert "qzxvsecret" in part.base.vocab and "qzxvsecret" not in again.base.vocab
+    fresh = bm25.Partition(bm25.Base.empty(), 0)
+    live = {**docs, "late": ("s1", ["kite", "late"]), "d4": ("s1", ["wind", "late"])}
+    del live["d3"]
+    for doc_id, (session, terms) in live.items():
+        fresh.upsert(doc_id, session, terms)
+    query = ["kite", "wind", "late"]
+    assert [d for d, _ in again.top(query, 40)] == [d for d, _ in fresh.top(query, 40)]
+    assert [s for _, s in again.top(query, 40)] == pytest.approx(
+        [s for _, s in fresh.top(query, 40)], rel=1e-5)
+    assert {d for d, _ in again.top(query, 40, session_id="s1")} == {
+        d for d, (s, _) in live.items() if s == "s1"}

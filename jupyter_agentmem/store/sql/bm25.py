@@ -199,7 +199,7 @@ class Partition:
         self.session_code = {s: i for i, s in enumerate(self.sessions)}
         n = len(base.ids)
         self.dead = np.zeros(n, bool)
-        self.dead_idx = np.zeros(0, np.int64)
+        self.dead_idx: np.ndarray | None = np.zeros(0, np.int64)
         self.n_live = n
         self.sum_len = int(base.length.sum())
         # Docs added since the base: number j, with their terms (None once removed).
@@ -265,7 +265,7 @@ class Partition:
         d = self.base.find(doc_id)
         if d >= 0 and not self.dead[d]:
             self.dead[d] = True
-            self.dead_idx = np.flatnonzero(self.dead)
+            self.dead_idx = None  # found again at the next query (a purge removes many)
             self.n_live -= 1
             self.sum_len -= int(self.base.length[d])
 
@@ -313,6 +313,8 @@ class Partition:
                 scores[base.pdoc[start:end]] += np.float32(idf) * self.pw[start:end]
             for j, tf in self.x_post.get(term, {}).items():
                 extra[j] = extra.get(j, 0.0) + idf * self._weight(tf, self.x_len[j], avgdl)
+        if self.dead_idx is None:
+            self.dead_idx = np.flatnonzero(self.dead)
         if self.dead_idx.size:
             scores[self.dead_idx] = 0
         code = None
