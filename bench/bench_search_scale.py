@@ -130,6 +130,8 @@ def main() -> None:
         shutil.copy(args.store, path)
         if os.path.exists(args.store + ".wal"):
             shutil.copy(args.store + ".wal", path + ".wal")
+        if os.path.isdir(args.store + ".search"):  # the search index's snapshots
+            shutil.copytree(args.store + ".search", path + ".search")
         restarted = restart(path)
 
         arrived: list[float] = []

@@ -38,16 +38,17 @@ def snapshots_of_any_size(monkeypatch):
 
 
 def marker_in_snapshots(store) -> int:
-    """Snapshots of the search index (bytes) that hold the marker."""
+    """The marker in the search index's snapshots: its files (DuckDB, SQLite) or rows."""
     with store.engine.connection() as con:
         rows = con.execute("SELECT data FROM search_snapshots").fetchall()
-    return sum(bytes(r[0]).count(needle) for r in rows for needle in NEEDLES)
+    files = store.search_index().snapshots.files()
+    return sum(data.count(needle) for data in [bytes(r[0]) for r in rows]
+               + [Path(f).read_bytes() for f in files] for needle in NEEDLES)
 
 
 def snapshot_parts(store, user: str) -> set[str]:
     with store.engine.connection() as con:
-        return {r[0] for r in con.execute("SELECT part FROM search_snapshots WHERE "
-                                          "user_id = ?", [user]).fetchall()}
+        return set(store.search_index().snapshots.parts(con, user))
 
 
 def add_memory(text: str) -> Reply:
@@ -97,8 +98,11 @@ def bob_counts(store) -> dict[str, int]:
 
 
 def database_files(location: str) -> list[Path]:
+    """The database's files, its search index's snapshot files among them."""
     path = Path(location.removeprefix("sqlite://"))
-    return [Path(str(path) + suffix) for suffix in ("", ".wal", "-wal", "-shm")]
+    index = Path(str(path) + ".search")
+    return [Path(str(path) + suffix) for suffix in ("", ".wal", "-wal", "-shm")] + (
+        sorted(index.iterdir()) if index.is_dir() else [])
 
 
 def marker_bytes(location: str) -> int:
@@ -147,6 +151,7 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
     store.close()  # DuckDB: checkpointed into the file; SQLite: the WAL is folded in
     assert marker_bytes(file_location) > 0  # what the test looks for is there before
     assert marker_in_snapshots(store) > 0
+    assert len(database_files(file_location)) > 4  # the index's files are looked in too
     assert snapshot_parts(store, "ana") == {"messages", "exchanges", "memories", "summaries"}
     assert marker_in_exports(exports(shell, store, tmp_path, "before")) > 0
     bob = bob_counts(store)

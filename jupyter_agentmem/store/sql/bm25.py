@@ -22,12 +22,14 @@ still normalised down as in plain BM25).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -37,15 +39,18 @@ B = 0.75
 # texts is what let a reply that only repeats a name outrank the answer (issue 16). To
 # be tuned on the labelled retrieval set (bench/bench_quality.py).
 LENGTH_FLOOR = 1.0
-FORMAT = 1  # of a serialised Base: a different one is rebuilt, never misread
+FORMAT = 2  # of a serialised Base: a different one is rebuilt, never misread
+# A query adds up every posting of its rarest terms up to this many, for every doc; the
+# commoner terms only for the docs found (MaxScore, see Partition.top).
+ESSENTIAL_POSTINGS = 50_000
 
 
 class Strings:
     """A list of strings as one UTF-8 blob and offsets: a million ids without a million
     Python objects."""
 
-    def __init__(self, blob: bytes, offsets: np.ndarray) -> None:
-        self.blob = blob
+    def __init__(self, blob: bytes | memoryview | np.ndarray, offsets: np.ndarray) -> None:
+        self.blob = memoryview(blob).cast("B")  # a mapped snapshot file is not copied
         self.offsets = offsets  # int64, len + 1
 
     @classmethod
@@ -60,13 +65,13 @@ class Strings:
         return len(self.offsets) - 1
 
     def __getitem__(self, i: int) -> str:
-        return self.blob[self.offsets[i]:self.offsets[i + 1]].decode()
+        return bytes(self.blob[self.offsets[i]:self.offsets[i + 1]]).decode()
 
     def as_list(self) -> list[str]:
         if not len(self):
             return []
         bounds = self.offsets.tolist()
-        blob = self.blob
+        blob = bytes(self.blob)
         return [blob[a:b].decode() for a, b in zip(bounds, bounds[1:])]
 
 
@@ -88,6 +93,10 @@ class Base:
     ptf: np.ndarray  # uint16
     hkeys: np.ndarray  # uint32: the ids' crc32, sorted (id -> doc number)
     hdocs: np.ndarray  # int32: the doc of each hkey
+    # Each posting's weight as a snapshot stored it, and for what (k1, b, floor, avgdl):
+    # a load that agrees uses them as they are (no pass over every posting).
+    pw: np.ndarray | None = None
+    w_params: tuple[float, float, float, float] | None = None
 
     @classmethod
     def empty(cls) -> Base:
@@ -105,7 +114,7 @@ class Base:
         return -1
 
     # --- serialised -----------------------------------------------------------
-    def to_bytes(self, meta: dict) -> bytes:
+    def _arrays(self) -> dict[str, np.ndarray]:
         vocab, sessions = Strings.of(self.vocab), Strings.of(self.sessions)
         arrays = {
             "ids_blob": np.frombuffer(self.ids.blob, np.uint8), "ids_off": self.ids.offsets,
@@ -116,34 +125,52 @@ class Base:
             "ptr": self.ptr, "pdoc": self.pdoc, "ptf": self.ptf,
             "hkeys": self.hkeys, "hdocs": self.hdocs,
         }
-        layout, parts, at = [], [], 0
+        if self.pw is not None:
+            arrays["pw"] = self.pw
+        return arrays
+
+    def write(self, out: BinaryIO, meta: dict) -> None:
+        """The base, serialised: a JSON header, then each array 8-aligned (so a mapped
+        file is read in place)."""
+        arrays = self._arrays()
+        layout, at = [], 0
         for name, array in arrays.items():
-            raw = np.ascontiguousarray(array).tobytes()
-            layout.append([name, array.dtype.str, at, len(raw)])
-            parts.append(raw + b"\0" * (-len(raw) % 8))  # each array 8-aligned
-            at += len(parts[-1])
+            layout.append([name, array.dtype.str, at, array.nbytes])
+            at += array.nbytes + (-array.nbytes % 8)
+        meta = {**meta, "w_params": self.w_params}
         header = json.dumps({"format": FORMAT, "meta": meta, "arrays": layout}).encode()
         header += b" " * (-len(header) % 8)
-        return len(header).to_bytes(8, "little") + header + b"".join(parts)
+        out.write(len(header).to_bytes(8, "little") + header)
+        for array in arrays.values():
+            out.write(memoryview(np.ascontiguousarray(array)).cast("B"))
+            out.write(b"\0" * (-array.nbytes % 8))
+
+    def to_bytes(self, meta: dict) -> bytes:
+        out = io.BytesIO()
+        self.write(out, meta)
+        return out.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> tuple[Base, dict] | None:
-        """The base and its meta; None for another format."""
-        size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8:8 + size])
+    def from_bytes(cls, data: bytes | memoryview | Any) -> tuple[Base, dict] | None:
+        """The base and its meta, its arrays over ``data`` (bytes, or a mapped file: not
+        copied); None for another format."""
+        view = memoryview(data).cast("B")
+        size = int.from_bytes(view[:8], "little")
+        header = json.loads(bytes(view[8:8 + size]))
         if header.get("format") != FORMAT:
             return None
         start = 8 + size
-        a = {name: np.frombuffer(data, np.dtype(dtype), count=length // np.dtype(dtype).itemsize,
+        a = {name: np.frombuffer(view, np.dtype(dtype), count=n // np.dtype(dtype).itemsize,
                                  offset=start + at)
-             for name, dtype, at, length in header["arrays"]}
+             for name, dtype, at, n in header["arrays"]}
+        meta = header["meta"]
         base = cls(
-            ids=Strings(a["ids_blob"].tobytes(), a["ids_off"]), sess=a["sess"],
-            length=a["length"], sessions=Strings(a["sessions_blob"].tobytes(),
-                                                 a["sessions_off"]).as_list(),
-            vocab=Strings(a["vocab_blob"].tobytes(), a["vocab_off"]).as_list(),
-            ptr=a["ptr"], pdoc=a["pdoc"], ptf=a["ptf"], hkeys=a["hkeys"], hdocs=a["hdocs"])
-        return base, header["meta"]
+            ids=Strings(a["ids_blob"], a["ids_off"]), sess=a["sess"], length=a["length"],
+            sessions=Strings(a["sessions_blob"], a["sessions_off"]).as_list(),
+            vocab=Strings(a["vocab_blob"], a["vocab_off"]).as_list(),
+            ptr=a["ptr"], pdoc=a["pdoc"], ptf=a["ptf"], hkeys=a["hkeys"], hdocs=a["hdocs"],
+            pw=a.get("pw"), w_params=tuple(meta["w_params"]) if meta.get("w_params") else None)
+        return base, meta
 
 
 def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
@@ -211,6 +238,7 @@ class Partition:
         self.x_post: dict[str, dict[int, int]] = {}
         self.x_df: Counter[str] = Counter()
         self.x_live = 0
+        self.tmax: np.ndarray | None = None
         self._weights()
 
     # --- statistics -------------------------------------------------------------
@@ -227,11 +255,26 @@ class Partition:
         return tf * (self.k1 + 1) / (tf + norm)
 
     def _weights(self) -> None:
-        """Each base posting's BM25 weight without idf, for the current mean length."""
+        """Each base posting's BM25 weight without idf, for the current mean length (the
+        snapshot's own when it was stored for these parameters and about this length)."""
+        stored = self.base.w_params
+        if self.base.pw is not None and stored is not None and stored[:3] == (
+                self.k1, self.b, self.floor) and abs(stored[3] - self.avgdl) <= 0.1 * stored[3]:
+            self.w_avgdl, self.pw = stored[3], self.base.pw
+            self.tmax = None
+            return
         self.w_avgdl = max(self.avgdl, 1e-9)
         tf = self.base.ptf.astype(np.float32)
         norm = self._norm(self.base.length[self.base.pdoc].astype(np.float32), self.w_avgdl)
         self.pw = (tf * (self.k1 + 1) / (tf + norm)).astype(np.float32)
+        self.tmax = None
+
+    def frozen(self) -> Base:
+        """One base of every live doc, with its weights (what a snapshot stores)."""
+        base = self.compacted()
+        fresh = Partition(base, self.rev, self.floor, self.k1, self.b)
+        base.pw, base.w_params = fresh.pw, (self.k1, self.b, self.floor, fresh.w_avgdl)
+        return base
 
     def __len__(self) -> int:
         return self.n_live
@@ -289,17 +332,33 @@ class Partition:
         self.x_live += 1
 
     # --- the query --------------------------------------------------------------
+    def _term_max(self) -> np.ndarray:
+        """Each base term's largest posting weight (MaxScore's bound), found once."""
+        if self.tmax is None or len(self.tmax) != len(self.base.vocab):
+            ptr = self.base.ptr
+            self.tmax = (np.maximum.reduceat(self.pw, ptr[:-1]) if len(self.pw)
+                         else np.zeros(len(ptr) - 1, np.float32))
+        return self.tmax
+
     def top(self, terms: Sequence[str], k: int,
             session_id: str | None = None) -> list[tuple[str, float]]:
-        """The ``k`` best (doc id, score) for the query ``terms``, best first (ties by
-        id); only docs that hold a query term, of ``session_id`` when given."""
+        """The ``k`` best (doc id, score) for the query ``terms``, best first (ties in
+        the order the docs were indexed); only docs that hold a query term, of
+        ``session_id`` when given.
+
+        MaxScore: the rarest terms' postings (up to ``ESSENTIAL_POSTINGS``) are added
+        up for every doc; the commoner terms only for the docs found so (a lookup in
+        their sorted postings). That is exact when the k-th best found already beats
+        what the commoner terms could give any other doc (their idf x largest weight,
+        summed); otherwise every posting is added. A chat message's common words (in
+        half of a million texts) cost lookups, not a pass over their postings."""
         if not self.n_live or k <= 0:
             return []
         avgdl = self.avgdl
         if abs(avgdl - self.w_avgdl) > 0.1 * self.w_avgdl:
             self._weights()
         base, n = self.base, self.n_live
-        scores = np.zeros(len(base.ids), np.float32)
+        plan = []  # (base postings, term, its id, idf), rarest first
         extra: dict[int, float] = {}
         for term in dict.fromkeys(terms):
             tid = self.term_id.get(term)
@@ -309,26 +368,62 @@ class Partition:
                 continue
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             if base_df:
-                start, end = base.ptr[tid], base.ptr[tid + 1]
-                scores[base.pdoc[start:end]] += np.float32(idf) * self.pw[start:end]
+                plan.append((base_df, term, tid, idf))
             for j, tf in self.x_post.get(term, {}).items():
                 extra[j] = extra.get(j, 0.0) + idf * self._weight(tf, self.x_len[j], avgdl)
+        plan.sort()
+        scores = np.zeros(len(base.ids), np.float32)
         if self.dead_idx is None:
             self.dead_idx = np.flatnonzero(self.dead)
-        if self.dead_idx.size:
-            scores[self.dead_idx] = 0
-        code = None
-        if session_id is not None:
-            code = self.session_code.get(session_id, -1)
-            scores[base.sess != code] = 0
-        found = np.flatnonzero(scores)
-        if found.size > k:
-            found = found[np.argpartition(scores[found], -k)[-k:]]
-        hits = [(base.ids[int(d)], float(scores[d])) for d in found]
-        hits += [(self.x_ids[j], s) for j, s in extra.items()
+        code = None if session_id is None else self.session_code.get(session_id, -1)
+
+        def add_all(part: list) -> None:
+            for _, _, tid, idf in part:
+                start, end = base.ptr[tid], base.ptr[tid + 1]
+                scores[base.pdoc[start:end]] += np.float32(idf) * self.pw[start:end]
+
+        def masked() -> np.ndarray:
+            if self.dead_idx.size:
+                scores[self.dead_idx] = 0
+            if code is not None:
+                scores[base.sess != code] = 0
+            return np.flatnonzero(scores)
+
+        split, used = len(plan), 0
+        for i, (base_df, *_) in enumerate(plan):
+            if i and used + base_df > max(ESSENTIAL_POSTINGS, k):
+                split = i
+                break
+            used += base_df
+        add_all(plan[:split])
+        found = masked()
+        rest = plan[split:]
+        if rest:
+            tmax = self._term_max()
+            bound = sum(idf * float(tmax[tid]) for _, _, tid, idf in rest)
+            for _, _, tid, idf in rest:  # only for the docs found
+                start, end = base.ptr[tid], base.ptr[tid + 1]
+                postings = base.pdoc[start:end]
+                at = np.searchsorted(postings, found)
+                inside = at < len(postings)
+                held = inside.copy()
+                held[inside] = postings[at[inside]] == found[inside]
+                scores[found[held]] += np.float32(idf) * self.pw[start + at[held]]
+            kth = (np.partition(scores[found], -k)[-k] if found.size >= k else -1.0)
+            if kth < bound:  # another doc could still make the top k: every posting
+                scores[:] = 0
+                add_all(plan)
+                found = masked()
+        if found.size > k:  # the k best, ties in doc order (a fixed one: the same result
+            # whichever way the scores were added up)
+            kth = np.partition(scores[found], -k)[-k]
+            found = found[scores[found] >= kth]
+            found = found[np.lexsort((found, -scores[found]))[:k]]
+        hits = [(base.ids[int(d)], float(scores[d]), 0, int(d)) for d in found]
+        hits += [(self.x_ids[j], s, 1, j) for j, s in extra.items()
                  if code is None or self.x_sess[j] == code]
-        hits.sort(key=lambda h: (-h[1], h[0]))
-        return hits[:k]
+        hits.sort(key=lambda h: (-h[1], h[2], h[3]))
+        return [(doc_id, score) for doc_id, score, _, _ in hits[:k]]
 
     # --- a new base -------------------------------------------------------------
     def compacted(self) -> Base:

@@ -322,7 +322,7 @@ class PurgeSql(SqlRows):
         # process writes its copy again without those, after COMMIT), and the user's
         # epoch is bumped: every other process drops its copy.
         _delete(con, "search_docs", "doc_id", doc_ids)
-        con.execute("DELETE FROM search_snapshots WHERE user_id = ?", [plan.user_id])
+        self.search_index().snapshots.delete_user(con, plan.user_id)
         term_index.bump(con, plan.user_id, epoch=True)
         _delete(con, "provenance", "target_id", plan.memories + summary_ids)
         _delete(con, "provenance", "run_id", plan.runs)

@@ -20,13 +20,18 @@ the file is scrubbed.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import mmap
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..files import open_private, private_folder
 from ..text_terms import Analyzer, language_setting
 from .bm25 import Base, Partition, build_base
 from .engine import Connection, Engine
@@ -67,6 +72,7 @@ class SearchIndexes:
     def __init__(self, engine: Engine, language: str | None = None) -> None:
         self.engine = engine
         self.analyzer = Analyzer(language_setting(language))
+        self.snapshots = snapshots_of(engine)
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.RLock()  # the kernel thread and the memory worker
 
@@ -166,19 +172,19 @@ class SearchIndexes:
 
     def _snapshot(self, con: Connection, index: UserIndex, part: str,
                   rev: int) -> Partition | None:
-        rows = con.execute(
-            "SELECT chunk, rev, epoch, analyzer, data FROM search_snapshots "
-            "WHERE user_id = ? AND part = ? ORDER BY chunk", [index.user_id, part]).fetchall()
-        if not rows or any(r[1:4] != rows[0][1:4] for r in rows) \
-                or [r[0] for r in rows] != list(range(len(rows))):
+        try:
+            found = self.snapshots.read(con, index.user_id, part)
+        except (OSError, ValueError, KeyError) as exc:  # damaged: rebuilt from the texts
+            log.debug("search snapshot of %s not read: %s", part, exc)
             return None
-        _, snap_rev, snap_epoch, analyzer, _ = rows[0]
-        if snap_epoch != index.epoch or analyzer != self.analyzer.name or snap_rev > rev:
+        if found is None:
             return None
-        decoded = Base.from_bytes(b"".join(bytes(r[4]) for r in rows))
-        if decoded is None:
+        base, meta = found
+        if (meta.get("user") != index.user_id or meta.get("part") != part
+                or meta.get("epoch") != index.epoch or meta.get("analyzer") != self.analyzer.name
+                or meta.get("rev", rev + 1) > rev):
             return None
-        return Partition(decoded[0], int(snap_rev))
+        return Partition(base, int(meta["rev"]))
 
     def _build(self, con: Connection, user_id: str, part: str,
                rev: int) -> dict[str, Partition]:
@@ -299,30 +305,30 @@ class SearchIndexes:
 
     # --- snapshots -----------------------------------------------------------------
     def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
-        fresh = Partition(partition.compacted(), partition.rev)
+        fresh = Partition(partition.frozen(), partition.rev)
         if len(fresh) >= SNAPSHOT_MIN_DOCS:
             self._save(index, part, fresh)
         return fresh
 
     def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
-        """Store the partition's base (compacted first when anything changed since), for
-        the next process; best effort (a read-only file keeps it in memory only)."""
-        data = partition.base.to_bytes({"user": index.user_id, "part": part,
-                                        "rev": partition.rev})
+        """Store the partition's base (with its weights) for the next process; best effort
+        (a read-only file keeps it in memory only)."""
+        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
+                "epoch": index.epoch, "analyzer": self.analyzer.name}
+        base = partition.base
+        if base.pw is None or base.w_params is None:
+            base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
+                                                    partition.floor, partition.w_avgdl)
         try:
+            # In a transaction (holding the write lock): a purge cannot commit between the
+            # epoch read here and the snapshot written, which would bring purged text back.
             with self.engine.transaction() as con:
-                # Not after a purge of the user: the snapshot would bring purged text back.
                 now = con.execute("SELECT epoch FROM search_revs WHERE user_id = ?"
                                   + self.engine.dialect.lock_row,
                                   [index.user_id]).fetchone()
                 if now is None or now[0] != index.epoch:
                     return
-                con.execute("DELETE FROM search_snapshots WHERE user_id = ? AND part = ?",
-                            [index.user_id, part])
-                for n, at in enumerate(range(0, len(data), CHUNK_BYTES)):
-                    con.execute("INSERT INTO search_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                [index.user_id, part, n, partition.rev, index.epoch,
-                                 self.analyzer.name, data[at:at + CHUNK_BYTES]])
+                self.snapshots.write(con, index.user_id, part, base, meta)
         except Exception as exc:  # noqa: BLE001 (each engine's own errors; never fails a search)
             log.debug("search snapshot of %s not saved: %s", part, exc)
 
@@ -331,10 +337,7 @@ class SearchIndexes:
         """Load the user's snapshotted partitions, to write them again after a purge or a
         session delete without those texts (else the next search rebuilds from every
         text: 20-40 s at 1M messages)."""
-        parts = [r[0] for r in con.execute(
-            "SELECT DISTINCT part FROM search_snapshots WHERE user_id = ?",
-            [user_id]).fetchall()]
-        for part in parts:
+        for part in self.snapshots.parts(con, user_id):
             if part in PARTS:
                 self.partition(con, user_id, part)
 
@@ -359,9 +362,99 @@ class SearchIndexes:
                 self._catch_up(con, index, part, rev)
             index.epoch = epoch
             for part, partition in list(index.parts.items()):
-                index.parts[part] = fresh = Partition(partition.compacted(), partition.rev)
+                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev)
                 if len(fresh) >= SNAPSHOT_MIN_DOCS:
                     self._save(index, part, fresh)
+
+
+class TableSnapshots:
+    """Snapshots as rows of ``search_snapshots`` in 8 MB pieces: PostgreSQL (every
+    kernel on every machine reads them; a purge deletes them in its transaction and
+    VACUUM FULLs the table), and an in-memory database."""
+
+    def read(self, con: Connection, user_id: str, part: str) -> tuple[Base, dict] | None:
+        rows = con.execute("SELECT chunk, data FROM search_snapshots WHERE user_id = ? "
+                           "AND part = ? ORDER BY chunk", [user_id, part]).fetchall()
+        if not rows or [r[0] for r in rows] != list(range(len(rows))):
+            return None
+        return Base.from_bytes(b"".join(bytes(r[1]) for r in rows))
+
+    def write(self, con: Connection, user_id: str, part: str, base: Base,
+              meta: dict) -> None:
+        data = base.to_bytes(meta)
+        con.execute("DELETE FROM search_snapshots WHERE user_id = ? AND part = ?",
+                    [user_id, part])
+        for n, at in enumerate(range(0, len(data), CHUNK_BYTES)):
+            con.execute("INSERT INTO search_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [user_id, part, n, meta["rev"], meta["epoch"], meta["analyzer"],
+                         data[at:at + CHUNK_BYTES]])
+
+    def delete_user(self, con: Connection, user_id: str) -> None:
+        con.execute("DELETE FROM search_snapshots WHERE user_id = ?", [user_id])
+
+    def parts(self, con: Connection, user_id: str) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT DISTINCT part FROM search_snapshots WHERE user_id = ?", [user_id]
+        ).fetchall()]
+
+    def files(self) -> list[str]:
+        return []
+
+
+class FileSnapshots:
+    """Snapshots as files beside a DuckDB or SQLite database (``<db>.search/``, 0700;
+    each file 0600), mapped when read: a restart reads only the pages a query touches
+    (*measured* at 1M messages, load ~12: 76 MB of exchanges read back from a DuckDB
+    BLOB column in 2.9 s, from a SQLite one in 0.75 s, from a file in 0.17 s; mapped,
+    at once). Written to a new file, then renamed over the old one; a purge deletes
+    the user's files in its transaction and writes them again after COMMIT."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _path(self, user_id: str, part: str) -> str:
+        # The user id is anyone's text: the file is named by its hash (the header holds
+        # the id itself, checked when read).
+        digest = hashlib.sha256(user_id.encode()).hexdigest()[:32]
+        return os.path.join(self.folder, f"{digest}.{part}")
+
+    def read(self, con: Connection, user_id: str, part: str) -> tuple[Base, dict] | None:
+        try:
+            with open(self._path(user_id, part), "rb") as file:
+                mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (FileNotFoundError, ValueError):  # none, or empty
+            return None
+        return Base.from_bytes(mapped)
+
+    def write(self, con: Connection, user_id: str, part: str, base: Base,
+              meta: dict) -> None:
+        private_folder(self.folder)
+        path = self._path(user_id, part)
+        fresh = f"{path}.{os.getpid()}.new"
+        with os.fdopen(open_private(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as out:
+            base.write(out, meta)
+        os.replace(fresh, path)
+
+    def delete_user(self, con: Connection, user_id: str) -> None:
+        for part in PARTS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(user_id, part))
+
+    def parts(self, con: Connection, user_id: str) -> list[str]:
+        return [part for part in PARTS if os.path.exists(self._path(user_id, part))]
+
+    def files(self) -> list[str]:
+        try:
+            return [os.path.join(self.folder, f) for f in sorted(os.listdir(self.folder))]
+        except FileNotFoundError:
+            return []
+
+
+def snapshots_of(engine: Engine) -> TableSnapshots | FileSnapshots:
+    """Where an engine's snapshots live: files beside a DuckDB or SQLite file, else rows."""
+    if engine.dialect.name in ("duckdb", "sqlite") and engine.path:
+        return FileSnapshots(engine.path + ".search")
+    return TableSnapshots()
 
 
 def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:

@@ -144,7 +144,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                         "AND kind <> 'memories'", [session_id])
             if row is not None and row[0] is not None:
                 bump(con, row[0], epoch=True)
-                con.execute("DELETE FROM search_snapshots WHERE user_id = ?", [row[0]])
+                self.search_index().snapshots.delete_user(con, row[0])
             for table in ("messages", "runs", "summaries"):  # our constants
                 (counts[table],) = con.execute(
                     f"SELECT count(*) FROM {table} WHERE session_id = ?", [session_id]).fetchone()
