@@ -5,8 +5,8 @@ term counts of each term, built in one pass or loaded from a snapshot) plus what
 changed since (``extra`` docs in Python dicts; base docs that died, as a mask). A query
 adds ``idf x weight`` over each query term's postings into one array and keeps the top
 k: the cost is the postings of the query's terms, never a scan of the whole index
-(*measured* at 1M messages: ~5-15 ms for a 20-word message; the SQL term index took
-1.5-3 s). Each posting's weight, ``tf (k1+1) / (tf + k1 (1 - b + b L/avgdl))``, is
+(*measured*, CPU time, at 1M messages: 3-8 ms for a chat message against the 500k
+exchanges; the SQL term index took 1.5-3 s). Each posting's weight, ``tf (k1+1) / (tf + k1 (1 - b + b L/avgdl))``, is
 computed once per load (and again only when the mean length drifts 10 %); the idf
 comes from the user's own document frequencies at query time.
 
@@ -40,9 +40,6 @@ B = 0.75
 # be tuned on the labelled retrieval set (bench/bench_quality.py).
 LENGTH_FLOOR = 1.0
 FORMAT = 2  # of a serialised Base: a different one is rebuilt, never misread
-# A query adds up every posting of its rarest terms up to this many, for every doc; the
-# commoner terms only for the docs found (MaxScore, see Partition.top).
-ESSENTIAL_POSTINGS = 50_000
 
 
 class Strings:
@@ -238,7 +235,6 @@ class Partition:
         self.x_post: dict[str, dict[int, int]] = {}
         self.x_df: Counter[str] = Counter()
         self.x_live = 0
-        self.tmax: np.ndarray | None = None
         self._weights()
 
     # --- statistics -------------------------------------------------------------
@@ -261,13 +257,11 @@ class Partition:
         if self.base.pw is not None and stored is not None and stored[:3] == (
                 self.k1, self.b, self.floor) and abs(stored[3] - self.avgdl) <= 0.1 * stored[3]:
             self.w_avgdl, self.pw = stored[3], self.base.pw
-            self.tmax = None
             return
         self.w_avgdl = max(self.avgdl, 1e-9)
         tf = self.base.ptf.astype(np.float32)
         norm = self._norm(self.base.length[self.base.pdoc].astype(np.float32), self.w_avgdl)
         self.pw = (tf * (self.k1 + 1) / (tf + norm)).astype(np.float32)
-        self.tmax = None
 
     def frozen(self) -> Base:
         """One base of every live doc, with its weights (what a snapshot stores)."""
@@ -332,33 +326,23 @@ class Partition:
         self.x_live += 1
 
     # --- the query --------------------------------------------------------------
-    def _term_max(self) -> np.ndarray:
-        """Each base term's largest posting weight (MaxScore's bound), found once."""
-        if self.tmax is None or len(self.tmax) != len(self.base.vocab):
-            ptr = self.base.ptr
-            self.tmax = (np.maximum.reduceat(self.pw, ptr[:-1]) if len(self.pw)
-                         else np.zeros(len(ptr) - 1, np.float32))
-        return self.tmax
-
     def top(self, terms: Sequence[str], k: int,
             session_id: str | None = None) -> list[tuple[str, float]]:
         """The ``k`` best (doc id, score) for the query ``terms``, best first (ties in
         the order the docs were indexed); only docs that hold a query term, of
         ``session_id`` when given.
 
-        MaxScore: the rarest terms' postings (up to ``ESSENTIAL_POSTINGS``) are added
-        up for every doc; the commoner terms only for the docs found so (a lookup in
-        their sorted postings). That is exact when the k-th best found already beats
-        what the commoner terms could give any other doc (their idf x largest weight,
-        summed); otherwise every posting is added. A chat message's common words (in
-        half of a million texts) cost lookups, not a pass over their postings."""
+        Every posting of every query term is added up (*measured*, CPU time, at 1M
+        messages: 3-8 ms for a chat message against the 500k exchanges; MaxScore, the
+        common words looked up only for the docs the rare ones found, was slower here:
+        7-24 ms, its lookups and fallbacks costing more than the adds they saved)."""
         if not self.n_live or k <= 0:
             return []
         avgdl = self.avgdl
         if abs(avgdl - self.w_avgdl) > 0.1 * self.w_avgdl:
             self._weights()
         base, n = self.base, self.n_live
-        plan = []  # (base postings, term, its id, idf), rarest first
+        scores = np.zeros(len(base.ids), np.float32)
         extra: dict[int, float] = {}
         for term in dict.fromkeys(terms):
             tid = self.term_id.get(term)
@@ -368,54 +352,20 @@ class Partition:
                 continue
             idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
             if base_df:
-                plan.append((base_df, term, tid, idf))
-            for j, tf in self.x_post.get(term, {}).items():
-                extra[j] = extra.get(j, 0.0) + idf * self._weight(tf, self.x_len[j], avgdl)
-        plan.sort()
-        scores = np.zeros(len(base.ids), np.float32)
-        if self.dead_idx is None:
-            self.dead_idx = np.flatnonzero(self.dead)
-        code = None if session_id is None else self.session_code.get(session_id, -1)
-
-        def add_all(part: list) -> None:
-            for _, _, tid, idf in part:
                 start, end = base.ptr[tid], base.ptr[tid + 1]
                 scores[base.pdoc[start:end]] += np.float32(idf) * self.pw[start:end]
-
-        def masked() -> np.ndarray:
-            if self.dead_idx.size:
-                scores[self.dead_idx] = 0
-            if code is not None:
-                scores[base.sess != code] = 0
-            return np.flatnonzero(scores)
-
-        split, used = len(plan), 0
-        for i, (base_df, *_) in enumerate(plan):
-            if i and used + base_df > max(ESSENTIAL_POSTINGS, k):
-                split = i
-                break
-            used += base_df
-        add_all(plan[:split])
-        found = masked()
-        rest = plan[split:]
-        if rest:
-            tmax = self._term_max()
-            bound = sum(idf * float(tmax[tid]) for _, _, tid, idf in rest)
-            for _, _, tid, idf in rest:  # only for the docs found
-                start, end = base.ptr[tid], base.ptr[tid + 1]
-                postings = base.pdoc[start:end]
-                at = np.searchsorted(postings, found)
-                inside = at < len(postings)
-                held = inside.copy()
-                held[inside] = postings[at[inside]] == found[inside]
-                scores[found[held]] += np.float32(idf) * self.pw[start + at[held]]
-            kth = (np.partition(scores[found], -k)[-k] if found.size >= k else -1.0)
-            if kth < bound:  # another doc could still make the top k: every posting
-                scores[:] = 0
-                add_all(plan)
-                found = masked()
-        if found.size > k:  # the k best, ties in doc order (a fixed one: the same result
-            # whichever way the scores were added up)
+            for j, tf in self.x_post.get(term, {}).items():
+                extra[j] = extra.get(j, 0.0) + idf * self._weight(tf, self.x_len[j], avgdl)
+        if self.dead_idx is None:
+            self.dead_idx = np.flatnonzero(self.dead)
+        if self.dead_idx.size:
+            scores[self.dead_idx] = 0
+        code = None
+        if session_id is not None:
+            code = self.session_code.get(session_id, -1)
+            scores[base.sess != code] = 0
+        found = np.flatnonzero(scores)
+        if found.size > k:  # the k best, ties in doc order
             kth = np.partition(scores[found], -k)[-k]
             found = found[scores[found] >= kth]
             found = found[np.lexsort((found, -scores[found]))[:k]]
