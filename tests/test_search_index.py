@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from jupyter_agentmem import runtime
 from jupyter_agentmem.store import StoreError, open_store
 from jupyter_agentmem.store.sql import bm25, search_index
 from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
@@ -220,3 +221,25 @@ def test_a_compacted_snapshot_drops_dead_texts_and_ranks_as_if_built_fresh():
         [s for _, s in fresh.top(query, 40)], rel=1e-5)
     assert {d for d, _ in again.top(query, 40, session_id="s1")} == {
         d for d, (s, _) in live.items() if s == "s1"}
+
+
+def test_a_snapshot_left_by_another_database_of_that_name_is_not_used(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(search_index, "SNAPSHOT_MIN_DOCS", 5)
+    path = str(tmp_path / "a.duckdb")
+    old = open_store(path)
+    for i in range(6):
+        add_run(old, "s", "ana", f"an old kite {i}")
+    assert len(old.search_ids("kite", "ana", "messages", 10)) == 6
+    old.close()
+    for name in ("a.duckdb", "a.duckdb.wal"):  # the database goes, its .search stays
+        (tmp_path / name).unlink(missing_ok=True)
+    shutil.rmtree(tmp_path / "a.duckdb.inflight", ignore_errors=True)
+    runtime.reset()  # a new process
+    new = open_store(path)
+    for i in range(40):  # past the old snapshot's revision
+        add_run(new, "s", "ana", f"a new message {i}")
+    new.engine.search_indexes = None  # a restart
+    assert new.search_ids("kite", "ana", "messages", 10) == []
+    assert len(new.search_ids("new message", "ana", "messages", 50)) == 40

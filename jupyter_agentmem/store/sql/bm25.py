@@ -6,9 +6,10 @@ changed since (``extra`` docs in Python dicts; base docs that died, as a mask). 
 adds ``idf x weight`` over each query term's postings into one array and keeps the top
 k: the cost is the postings of the query's terms, never a scan of the whole index
 (*measured*, CPU time, at 1M messages: 3-8 ms for a chat message against the 500k
-exchanges; the SQL term index took 1.5-3 s). Each posting's weight, ``tf (k1+1) / (tf + k1 (1 - b + b L/avgdl))``, is
-computed once per load (and again only when the mean length drifts 10 %); the idf
-comes from the user's own document frequencies at query time.
+exchanges; the SQL term index took 1.5-3 s). Each posting's weight,
+``tf (k1+1) / (tf + k1 (1 - b + b L/avgdl))``, is computed when a partition is built
+(a snapshot stores it) and again only when the mean length drifts 10 %; the idf comes
+from the user's own document frequencies at query time.
 
 Statistics are this partition's alone: a user's own texts of one kind. A base doc
 that was edited or deleted stays in its term's document frequency until the next

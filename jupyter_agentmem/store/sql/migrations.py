@@ -6,6 +6,7 @@ a schema change is a new function appended to ``MIGRATIONS``.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from ...types import utcnow
@@ -284,8 +285,11 @@ def m010_search_revisions(schema: Schema) -> None:
             analyzer VARCHAR NOT NULL,
             data {schema.dialect.blob_type} NOT NULL,
             PRIMARY KEY (user_id, part, chunk))""")
-    execute("INSERT INTO search_revs (user_id, rev, epoch) SELECT DISTINCT user_id, 0, 0 "
-            "FROM search_docs WHERE user_id IS NOT NULL")
+    for (user_id,) in schema.con.execute(
+            "SELECT DISTINCT user_id FROM search_docs WHERE user_id IS NOT NULL").fetchall():
+        # A random first epoch: a snapshot left by another database never matches.
+        schema.con.execute("INSERT INTO search_revs VALUES (?, 0, ?)",
+                           [user_id, secrets.randbits(62)])
 
 
 MIGRATIONS: list[Callable[[Schema], None]] = [m001_initial,

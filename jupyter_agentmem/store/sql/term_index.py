@@ -19,6 +19,7 @@ A run, an edit, a delete or restore, an import, a purge each write these
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,10 +38,17 @@ def bump(con: Connection, user_id: str, epoch: bool = False) -> int:
     sql = f"UPDATE search_revs SET rev = rev + 1{more} WHERE user_id = ? RETURNING rev"
     row = con.execute(sql, [user_id]).fetchone()
     if row is None:
-        con.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, 0) "
-                    "ON CONFLICT DO NOTHING", [user_id])  # another writer's, meanwhile
+        con.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, ?) "
+                    "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
+                    [user_id, first_epoch()])
         row = con.execute(sql, [user_id]).fetchone()
     return int(row[0])
+
+
+def first_epoch() -> int:
+    """A new user's first epoch: random, so a snapshot left by another database of the
+    same name (deleted and made again beside its old ``.search`` folder) never matches."""
+    return secrets.randbits(62)
 
 
 def _bumped(con: Connection, users: Iterable[str | None]) -> dict[str | None, int]:
