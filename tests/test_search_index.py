@@ -31,19 +31,30 @@ def test_inflections_meet_and_stopwords_do_not_match(any_store_location):
     store = open_store(any_store_location)
     donated = add_run(store, "s", "ana", "I donate blood every spring")
     interview = add_run(store, "s", "ana", "Three interviews this week, all remote")
-    add_run(store, "s", "ana", "the weather is what it is")
+    weather = add_run(store, "s", "ana", "the weather is what it is")
+    will = add_run(store, "s", "ana", "I met Will at the station")
+    add_run(store, "s", "ana", "it will rain, and then it will stop")
     assert ids(store.search("donated", user_id="ana"))[:1] == [donated.messages[0].message_id]
     assert ids(store.search("my interview", user_id="ana"))[:1] == [
         interview.messages[0].message_id]
     # A word typed exactly finds its message: the same stem on both sides.
     assert ids(store.search("interviews", user_id="ana"))[:1] == [
         interview.messages[0].message_id]
-    # Stopwords neither match nor count: "what it is" alone finds nothing ...
-    assert store.search("what it is", user_id="ana") == []
-    # ... unless the language is off (documented): every word as written.
+    # Stopwords are not looked for beside other words, nor ever in recall ...
+    assert ids(store.search("the donated", user_id="ana")) == [donated.messages[0].message_id]
+    assert store.search_ids("what it is", "ana", "exchanges", 5) == []
+    # ... but a search of messages finds them where meant: alone, quoted, or a name.
+    assert ids(store.search("what it is", user_id="ana"))[:1] == [
+        weather.messages[0].message_id]
+    assert will.messages[0].message_id in ids(store.search("Where is Will?", user_id="ana"))
+    assert ids(store.search('"met Will at the"', user_id="ana"))[:1] == [
+        will.messages[0].message_id]
+    # The language off (documented): every word as written, no stems.
     store.set_search_language(None)
-    assert len(store.search("what it is", user_id="ana")) == 1
-    assert store.search("donated", user_id="ana") == []  # no stems either
+    assert ids(store.search("what it is", user_id="ana"))[:1] == [
+        weather.messages[0].message_id]
+    assert store.search_ids("what it is", "ana", "exchanges", 5)  # every word indexed
+    assert store.search("donated", user_id="ana") == []
     with pytest.raises(StoreError, match="no stemmer for the search language 'klingon'"):
         store.set_search_language("klingon")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 INDEXED_CHARS = 100_000  # a longer text is searchable by its first 100,000 characters
 MAX_TERM_CHARS = 64  # longer "words" (base64, hashes) are not worth a posting
@@ -27,6 +27,10 @@ DEFAULT_LANGUAGE = "english"
 OFF = ("none", "off", "")
 WORD = re.compile(r"\w+")
 _WORD_OR_TEXT_END = re.compile(r"\w+|\0")  # bulk(): texts joined by NUL
+PHRASE = re.compile(r'"([^"]+)"')  # a quoted phrase in a query
+# Part of the analyzer's name in a snapshot: 2 since stopwords have postings in the
+# messages partition (a snapshot of another version is rebuilt).
+INDEX_VERSION = 2
 BULK_BATCH = 50_000  # texts split at once by bulk() (bounded memory: ~60 MB of words)
 
 # NLTK's English stopwords (179): what "don't", "isn't", "we'll" split into is here too.
@@ -79,33 +83,63 @@ class Analyzer:
     @property
     def name(self) -> str:
         """What the index records: a different name means a different index."""
-        return self.language or "none"
+        return f"{self.language or 'none'}.{INDEX_VERSION}"
 
-    def words(self, text: str | None) -> list[str]:
-        """The lower-cased words of ``text`` that are indexed (stopwords out), in order."""
+    def words(self, text: str | None, stop: bool = False) -> list[str]:
+        """The lower-cased words of ``text`` that are indexed, in order; stopwords only
+        when ``stop``."""
         if not text:
             return []
-        stop = self.stopwords
+        drop = frozenset() if stop else self.stopwords
         return [w for w in WORD.findall(text[:INDEXED_CHARS].lower())
-                if len(w) <= MAX_TERM_CHARS and w not in stop]
+                if len(w) <= MAX_TERM_CHARS and w not in drop]
 
     def stems(self, words: Sequence[str]) -> list[str]:
         return list(words) if self._stem is None else self._stem.stemWords(words)
 
-    def terms(self, text: str | None) -> list[str]:
-        """The index terms of ``text``, in order (repeats kept)."""
-        return self.stems(self.words(text))
+    def terms(self, text: str | None, stop: bool = False) -> list[str]:
+        """The index terms of ``text``, in order (repeats kept); stopwords' only when
+        ``stop`` (the messages partition keeps them, for a search of one)."""
+        return self.stems(self.words(text, stop))
 
-    def query_terms(self, text: str | None, limit: int = 32) -> list[str]:
-        """The distinct terms of a query, at most ``limit`` (the first ones)."""
-        return list(dict.fromkeys(self.terms(text)))[:limit]
+    def text_terms(self, text: str | None) -> tuple[list[str], int]:
+        """Every term of ``text`` (stopwords' too) and its length: the words that are
+        not stopwords (a text's length for BM25 never counts them)."""
+        words = self.words(text, stop=True)
+        return self.stems(words), sum(w not in self.stopwords for w in words)
 
-    def bulk(self, texts: Sequence[str | None]) -> tuple[Any, Any, list[str]]:
-        """The terms of many texts at once: (text index, term index) per token, and the
-        terms. Texts are split a batch at a time (one regex pass over the batch joined
-        by NUL, which no stored text holds), words numbered by pandas' hash table, and
-        each distinct word stemmed once: ~3 s for 1M chat messages instead of ~15 s
-        text by text."""
+    def query_terms(self, text: str | None, limit: int = 32, stop: bool = False) -> list[str]:
+        """The distinct terms of a query, at most ``limit`` (the first ones).
+
+        With ``stop`` (a search of messages, whose index holds stopwords): a stopword is
+        kept where it is meant, inside a quoted phrase or written capitalised after a
+        sentence's first word (a name: "Will", "Don"); a query of stopwords alone
+        keeps them all ("to be or not to be")."""
+        if not text:
+            return []
+        if not stop or not self.stopwords:
+            return list(dict.fromkeys(self.terms(text)))[:limit]
+        text = text[:INDEXED_CHARS]
+        quoted = [m.span() for m in PHRASE.finditer(text)]
+        kept, every = [], []
+        for match in WORD.finditer(text):
+            word = match.group()
+            lower = word.lower()
+            if len(lower) > MAX_TERM_CHARS:
+                continue
+            every.append(lower)
+            before = text[:match.start()].rstrip()
+            name = word[0].isupper() and bool(before) and before[-1] not in ".!?\"'"
+            inside = any(a < match.start() < b for a, b in quoted)
+            if lower not in self.stopwords or name or inside:
+                kept.append(lower)
+        return list(dict.fromkeys(self.stems(kept or every)))[:limit]
+
+    def bulk(self, texts: Sequence[str | None], stop: bool = False) -> Tokens:
+        """The terms of many texts at once (stopwords' only when ``stop``). Texts are
+        split a batch at a time (one regex pass over the batch joined by NUL, which no
+        stored text holds), words numbered by pandas' hash table, and each distinct word
+        stemmed once: ~3 s for 1M chat messages instead of ~15 s text by text."""
         import numpy as np
         import pandas as pd
 
@@ -129,11 +163,28 @@ class Analyzer:
         stems = self.stems(words)
         term_id: dict[str, int] = {}
         to_term = np.full(len(words) + 1, -1, np.int64)
-        stop = self.stopwords
+        content = np.zeros(len(words) + 1, bool)
         for i, (word, stem) in enumerate(zip(words, stems)):
-            if word != "\0" and len(word) <= MAX_TERM_CHARS and word not in stop:
+            if word == "\0" or len(word) > MAX_TERM_CHARS:
+                continue
+            content[i] = word not in self.stopwords
+            if stop or content[i]:
                 to_term[i] = term_id.setdefault(stem, len(term_id))
         docs = np.concatenate(doc_parts) if doc_parts else np.zeros(0, np.int64)
-        tokens = to_term[np.concatenate(word_parts)] if word_parts else np.zeros(0, np.int64)
+        flat = np.concatenate(word_parts) if word_parts else np.zeros(0, np.int64)
+        tokens = to_term[flat]
         kept = tokens >= 0
-        return docs[kept], tokens[kept], list(term_id)
+        lengths = np.bincount(docs[content[flat]], minlength=len(texts)).astype(np.int32)
+        return Tokens(docs[kept], tokens[kept], list(term_id), content[flat][kept], lengths)
+
+
+class Tokens(NamedTuple):
+    """What ``Analyzer.bulk`` found: each token's text and term, the terms, whether each
+    token is a content word (not a stopword), and each text's length (its content
+    words)."""
+
+    docs: Any
+    terms: Any
+    vocab: list[str]
+    content: Any
+    lengths: Any

@@ -173,10 +173,11 @@ class Base:
 
 def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
                vocab: Sequence[str], tok_doc: np.ndarray, tok_term: np.ndarray,
-               tf: np.ndarray | None = None) -> Base:
+               tf: np.ndarray | None = None, length: np.ndarray | None = None) -> Base:
     """A base from its docs and their tokens: ``tok_doc[i]`` holds ``tok_term[i]``
     (an index into ``vocab``) ``tf[i]`` times (once each when ``tf`` is None: repeats
-    are counted here). Terms without postings are left out of the vocabulary."""
+    are counted here). Terms without postings are left out of the vocabulary. ``length``:
+    each doc's length (else its number of tokens)."""
     n, v = len(ids), len(vocab)
     tok_doc = np.asarray(tok_doc, np.int64)
     tok_term = np.asarray(tok_term, np.int64)
@@ -185,8 +186,9 @@ def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
         doc, term = key // max(v, 1), key % max(v, 1)
     else:
         doc, term, counts = tok_doc, tok_term, np.asarray(tf, np.int64)
-    length = np.bincount(doc, weights=counts, minlength=n).astype(np.int32) if n else \
-        np.zeros(0, np.int32)
+    if length is None:
+        length = np.bincount(doc, weights=counts, minlength=n).astype(np.int32) if n else \
+            np.zeros(0, np.int32)
     per_term = np.bincount(term, minlength=v) if v else np.zeros(0, np.int64)
     keep = per_term > 0
     new_term = np.cumsum(keep) - 1
@@ -200,7 +202,8 @@ def build_base(ids: Sequence[str], sessions: list[str], sess: np.ndarray,
     hashes = np.fromiter((id_hash(i) for i in (ids.as_list() if isinstance(ids, Strings)
                                                 else ids)), np.uint32, count=n)
     horder = np.argsort(hashes, kind="stable")
-    return Base(ids=strings, sess=np.asarray(sess, np.int32), length=length,
+    return Base(ids=strings, sess=np.asarray(sess, np.int32),
+                length=np.asarray(length, np.int32),
                 sessions=list(sessions), vocab=kept_vocab, ptr=ptr,
                 pdoc=doc[order].astype(np.int32),
                 ptf=np.minimum(counts[order], 65535).astype(np.uint16),
@@ -307,8 +310,10 @@ class Partition:
             self.n_live -= 1
             self.sum_len -= int(self.base.length[d])
 
-    def upsert(self, doc_id: str, session_id: str | None, terms: Sequence[str]) -> None:
-        """``doc_id`` holds ``terms`` now (added, or replacing what it held)."""
+    def upsert(self, doc_id: str, session_id: str | None, terms: Sequence[str],
+               length: int | None = None) -> None:
+        """``doc_id`` holds ``terms`` now (added, or replacing what it held); ``length``:
+        its length for BM25 (else its number of terms)."""
         self.remove(doc_id)
         if not terms:
             return
@@ -317,7 +322,7 @@ class Partition:
         self.x_ids.append(doc_id)
         self.x_index[doc_id] = j
         self.x_sess.append(self._code(session_id))
-        self.x_len.append(sum(counts.values()))
+        self.x_len.append(sum(counts.values()) if length is None else length)
         self.x_terms.append(counts)
         for term, tf in counts.items():
             self.x_post.setdefault(term, {})[j] = tf
@@ -404,8 +409,11 @@ class Partition:
         sessions = self.sessions
         sess = np.concatenate([base.sess[live], np.asarray([self.x_sess[j] for j in x_docs],
                                                            np.int32)])
+        length = np.concatenate([base.length[live], np.asarray([self.x_len[j] for j in x_docs],
+                                                               np.int32)])
         return build_base(
             ids, sessions, sess, vocab,
             np.concatenate([new_doc[base.pdoc[keep]], np.asarray(x_doc, np.int64)]),
             np.concatenate([post_term[keep], np.asarray(x_term, np.int64)]),
-            tf=np.concatenate([base.ptf[keep].astype(np.int64), np.asarray(x_tf, np.int64)]))
+            tf=np.concatenate([base.ptf[keep].astype(np.int64), np.asarray(x_tf, np.int64)]),
+            length=length)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..base import StoreError
+from ..text_terms import PHRASE
 from ..values import check_id
 from .engine import Connection
 from .rows import SqlRows
@@ -24,7 +25,6 @@ from .search_index import PARTS, SearchIndexes
 from .term_index import SUMMARY_DOC_ID
 
 KINDS = ("messages", "memories", "summaries")
-_PHRASE = re.compile(r'"([^"]+)"')
 _IDS = 500
 
 
@@ -96,7 +96,7 @@ class SearchSql(SqlRows):
             raise StoreError(f"cannot search in {kind}: use {', '.join(PARTS)}")
         check_id(user_id, "the user id")
         indexes = self.search_index()
-        terms = indexes.analyzer.query_terms(query)
+        terms = indexes.analyzer.query_terms(query, stop=kind == "messages")
         if not terms or limit <= 0:
             return []
         with self._connection() as con:
@@ -116,17 +116,19 @@ class SearchSql(SqlRows):
         if not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise StoreError("limit must be a whole number from 1 to 10000")
         indexes = self.search_index()
-        terms = indexes.analyzer.query_terms(query)
-        if not terms or not kinds:
+        # Stopwords are searched in messages only (their index holds them), where meant.
+        terms = {kind: indexes.analyzer.query_terms(query, stop=kind == "messages")
+                 for kind in dict.fromkeys(kinds)}
+        if not any(terms.values()):
             return []
-        phrases = [_flat(p) for p in _PHRASE.findall(query) if p.strip()]
+        phrases = [_flat(p) for p in PHRASE.findall(query) if p.strip()]
         wanted = min(10_000, limit * 5 + 20) if phrases else limit
         with self._connection() as con:
             users = [user_id] if user_id is not None else indexes.users(con)
             ranked = [(score, kind, doc_id, user)
-                      for user in users for kind in dict.fromkeys(kinds)
+                      for user in users for kind in terms if terms[kind]
                       for doc_id, score in indexes.partition(con, user, kind).top(
-                          terms, wanted, session_id)]
+                          terms[kind], wanted, session_id)]
             ranked.sort(key=lambda r: (-r[0], r[2]))
             hits = self._hits(con, ranked[:wanted], session_id)
         if phrases:  # those that hold every quoted phrase first, by score within each

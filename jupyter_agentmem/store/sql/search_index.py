@@ -136,6 +136,9 @@ class SearchIndexes:
                     for run_id, texts in by_run.items():
                         partition.upsert(run_id, texts[0][2],
                                          [t for d in texts for t in terms(d[5])])
+                elif part == "messages":
+                    for doc_id, _, session_id, _, _, text in mine:
+                        partition.upsert(doc_id, session_id, *self.analyzer.text_terms(text))
                 else:
                     for doc_id, _, session_id, _, _, text in mine:
                         partition.upsert(doc_id, session_id, terms(text))
@@ -212,15 +215,19 @@ class SearchIndexes:
 
     def _built(self, ids: list[str], sessions: list[str | None], texts: list[str | None],
                rev: int) -> Partition:
-        docs, terms, vocab = self.analyzer.bulk(texts)
-        return Partition(build_base(ids, *_sessions(sessions), vocab, docs, terms), rev)
+        tokens = self.analyzer.bulk(texts)
+        return Partition(build_base(ids, *_sessions(sessions), tokens.vocab, tokens.docs,
+                                    tokens.terms), rev)
 
     def _build_messages(self, rows: list[tuple], rev: int) -> dict[str, Partition]:
         """Both message partitions, the texts split once: ``messages`` (one text each)
         and ``exchanges`` (a run's user messages and replies as one text)."""
-        docs, terms, vocab = self.analyzer.bulk([r[4] for r in rows])
+        # Stopwords have postings here (a search for one: a name like "Will", a quoted
+        # phrase), never in a length; the other partitions have none.
+        docs, terms, vocab, content, lengths = self.analyzer.bulk([r[4] for r in rows],
+                                                                  stop=True)
         messages = Partition(build_base([r[0] for r in rows], *_sessions([r[1] for r in rows]),
-                                        vocab, docs, terms), rev)
+                                        vocab, docs, terms, length=lengths), rev)
         runs: dict[str, int] = {}
         run_session: dict[str, str | None] = {}
         run_of = np.full(len(rows), -1, np.int64)
@@ -228,7 +235,7 @@ class SearchIndexes:
             if role in EXCHANGE_ROLES:
                 run_of[i] = runs.setdefault(run_id, len(runs))
                 run_session.setdefault(run_id, session)
-        keep = run_of[docs] >= 0
+        keep = (run_of[docs] >= 0) & content
         exchanges = Partition(build_base(list(runs), *_sessions(list(run_session.values())),
                                          vocab, run_of[docs[keep]], terms[keep]), rev)
         return {"messages": messages, "exchanges": exchanges}
@@ -290,7 +297,7 @@ class SearchIndexes:
                 if row is None:
                     partition.remove(doc_id)
                 else:
-                    partition.upsert(doc_id, row[1], terms(row[4]))
+                    partition.upsert(doc_id, row[1], *self.analyzer.text_terms(row[4]))
             return
         exchanges: dict[str, list[tuple]] = {run: [] for run in runs}
         for row in live:
