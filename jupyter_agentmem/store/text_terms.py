@@ -3,8 +3,11 @@
 English by default: ``donated`` meets ``donate`` and ``interviews`` meets ``interview``
 (Snowball's English stemmer, through PyStemmer: its C stemmers, ~0.3 us a word), and the
 commonest words (NLTK's English stopword list, the one bm25s and most BM25 baselines use)
-neither match nor lengthen a text, so a short reply of common words and a name does not
-outrank the message that holds the answer.
+never lengthen a text and are not looked for beside other words, so a short reply of
+common words and a name does not outrank the message that holds the answer. A search of
+messages still finds one where it is meant (``query_terms(stop=True)``): alone, in a
+quoted phrase, or written as a name ("Will"): the messages partition keeps their
+postings; recall and memories never look for them.
 
 The language is a setting of the database's search (``AGENTMEM_SEARCH_LANGUAGE``, or
 ``Store.set_search_language``): any of PyStemmer's languages stems in that language (the
