@@ -3,9 +3,9 @@
     .venv/bin/python bench/bench_search.py [--sizes 10000,100000,1000000] [--turns 300]
 
 Search: for each size, a fresh DuckDB file with that many messages in 1,000 sessions of
-100 users (12 generated words each from a 5,000-word vocabulary; the messages
-and their index rows are bulk-inserted in SQL for speed, split exactly as
-``sql/term_index.py`` splits them), plus one planted message appended through the store
+100 users (12 generated words each from a 5,000-word vocabulary; the messages and
+their ``search_docs`` rows are bulk-inserted in SQL for speed; each user's in-memory
+index is built at its first search), plus one planted message appended through the store
 (the real write path). Timed: ``store.search`` for the planted phrase (3 rare words) and
 for two common words, scoped to the planted message's user, median of 7 after a warm-up;
 and whether the planted message is the first hit.
@@ -58,13 +58,9 @@ def seed(path: str, n: int) -> DuckDbStore:
         con.execute("""
             INSERT INTO search_docs
             SELECT m.message_id, 'messages', m.session_id, s.user_id, m.run_id, m.role,
-                   len(string_split(m.content, ' ')), false
+                   0, false, 0
             FROM messages m JOIN sessions s USING (session_id)""")
-        con.execute("""
-            INSERT INTO search_terms
-            SELECT term, message_id, count(*)::INTEGER FROM (
-                SELECT message_id, unnest(string_split(content, ' ')) AS term FROM messages)
-            GROUP BY ALL""")
+        con.execute("INSERT INTO search_revs SELECT DISTINCT user_id, 0, 0 FROM sessions")
     run = Run(session_id="s7", messages=[Message(role="user", content=PLANTED)])
     store.as_user("u7").append_run(run)
     return store
@@ -106,7 +102,7 @@ def per_turn(turns: int) -> None:
                       add_history_to_messages=True, num_history_responses=3)
         for i in range(turns):
             mode = "index on" if (i // 10) % 2 == 0 else "index off"
-            sql_store.index_docs = real if mode == "index on" else (lambda con, docs: None)
+            sql_store.index_docs = real if mode == "index on" else (lambda con, docs: {})
             t0 = time.perf_counter()
             agent.run(f"turn {i}: a message of about a dozen words to index here")
             blocks[mode].append((time.perf_counter() - t0) * 1000)

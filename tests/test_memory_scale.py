@@ -56,6 +56,32 @@ def test_the_memory_manager_is_shown_a_bounded_list_with_the_relevant_one(crowde
     assert len(shown) <= 30 and any(PLANTED in line for line in shown)
 
 
+def test_the_memory_job_shows_the_prompts_selection_without_searching(crowded, server,
+                                                                       monkeypatch):
+    # The next turn waits for the memory job: a search there (seconds at 1M messages
+    # on the old index) made every turn wait. The job re-reads the prompt's memories.
+    import threading
+
+    store = crowded.store
+    searches: list[str] = []
+    real = type(store).search_ids
+
+    def counted(self, query, kind, limit, session_id=None):
+        searches.append(threading.current_thread().name)
+        return real(self, query, kind, limit, session_id)
+
+    monkeypatch.setattr(type(store), "search_ids", counted)
+    crowded.run("My sister switched from the oboe to the bassoon last year.")
+    assert crowded.memory.wait(30)
+    assert searches == [threading.current_thread().name]  # the prompt's, and only it
+    prompt = memory_lines(server.of("chat")[-1]["messages"][0]["content"])
+    (request,) = server.of("memory")
+    kept = request["messages"][1]["content"].split("Latest exchange:", 1)[0]
+    shown = [line.split("] ", 1)[1].rsplit(" (topics:", 1)[0]
+             for line in kept.splitlines() if line.startswith("[m")]
+    assert PLANTED in shown and sorted(shown) == sorted(line[2:] for line in prompt)
+
+
 def test_under_the_limit_every_memory_goes(model, db_path, server):
     agent = Agent(model=model, storage=DuckDbAgentStorage(db_file=db_path), user_id="ana",
                   memory=AgentMemory(create_user_memories=True))

@@ -1,9 +1,11 @@
 """Purge (issue 10, point 7): ``%agent forget ... purge=yes confirm=yes`` removes text for good.
 
-A unique marker is planted in a user's message and reaches a memory, a summary and a
-later prompt through the scripted model server; after the purge it is in none of the
-database's bytes (DuckDB file and WAL, SQLite file and WAL; PostgreSQL rows), the next
-prompt the server receives, or any export; other users' rows are untouched.
+A unique marker is planted in a user's message and reaches a memory, a summary, a
+later prompt and the user's search index snapshots (written here from the first text:
+``SNAPSHOT_MIN_DOCS`` is 1) through the scripted model server; after the purge it is in
+none of the database's bytes (DuckDB file and WAL, SQLite file and WAL; PostgreSQL
+rows), no index snapshot, the next prompt the server receives, or any export; other
+users' rows are untouched.
 """
 
 from __future__ import annotations
@@ -27,6 +29,27 @@ MARKER = "QZXVpurgeMarker7731"
 NEEDLES = (MARKER.encode(), MARKER.lower().encode())
 COUNTED = ("sessions", "runs", "messages", "memories", "summaries", "run_contexts",
            "memory_events", "search_docs", "provenance")
+
+
+@pytest.fixture(autouse=True)
+def snapshots_of_any_size(monkeypatch):
+    from jupyter_agentmem.store.sql import search_index
+
+    monkeypatch.setattr(search_index, "SNAPSHOT_MIN_DOCS", 1)
+
+
+def marker_in_snapshots(store) -> int:
+    """The marker in the search index's snapshots: its files (DuckDB, SQLite) or rows."""
+    with store.engine.connection() as con:
+        rows = con.execute("SELECT data FROM search_snapshots").fetchall()
+    files = store.search_index().snapshots.files()
+    return sum(data.count(needle) for data in [bytes(r[0]) for r in rows]
+               + [Path(f).read_bytes() for f in files] for needle in NEEDLES)
+
+
+def snapshot_parts(store, user: str) -> set[str]:
+    with store.engine.connection() as con:
+        return set(store.search_index().snapshots.parts(con, user))
 
 
 def add_memory(text: str) -> Reply:
@@ -63,6 +86,11 @@ def plant(shell, server) -> None:
     server.script(add_memory("Bob likes tea."), kind="memory")
     cell(shell, f"session=b1 user=bob {opts}", "I like tea")
     read_summary(shell, "b1", "bob")
+    # A search builds ana's index (messages, exchanges, memories, summaries): each
+    # partition is kept as a snapshot, which holds the marker's term.
+    with capture_output():
+        found = shell.run_line_magic("agent", f"search {MARKER} user=ana")
+    assert set(found["kind"]) == {"messages", "memories", "summaries"}
 
 
 def bob_counts(store) -> dict[str, int]:
@@ -71,8 +99,11 @@ def bob_counts(store) -> dict[str, int]:
 
 
 def database_files(location: str) -> list[Path]:
+    """The database's files, its search index's snapshot files among them."""
     path = Path(location.removeprefix("sqlite://"))
-    return [Path(str(path) + suffix) for suffix in ("", ".wal", "-wal", "-shm")]
+    index = Path(str(path) + ".search")
+    return [Path(str(path) + suffix) for suffix in ("", ".wal", "-wal", "-shm")] + (
+        sorted(index.iterdir()) if index.is_dir() else [])
 
 
 def marker_bytes(location: str) -> int:
@@ -120,6 +151,9 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
     store = open_store(file_location).as_user("ana")
     store.close()  # DuckDB: checkpointed into the file; SQLite: the WAL is folded in
     assert marker_bytes(file_location) > 0  # what the test looks for is there before
+    assert marker_in_snapshots(store) > 0
+    assert len(database_files(file_location)) > 4  # the index's files are looked in too
+    assert snapshot_parts(store, "ana") == {"messages", "exchanges", "memories", "summaries"}
     assert marker_in_exports(exports(shell, store, tmp_path, "before")) > 0
     bob = bob_counts(store)
 
@@ -133,6 +167,7 @@ def test_a_user_purge_leaves_the_marker_nowhere(shell, server, file_location, tm
         shell.run_line_magic("agent", "forget user=ana purge=yes confirm=yes")
     assert "Purged all data of user 'ana'" in out.stdout
     assert marker_bytes(file_location) == 0
+    assert marker_in_snapshots(store) == 0 and snapshot_parts(store, "ana") == set()
     assert store.search(MARKER.lower()) == []  # no index row left either
     assert store.as_user("ana").user_memories(include_deleted=True) == []
     assert store.count_messages("a1", include_deleted=True) == 0
@@ -163,9 +198,15 @@ def test_a_session_purge_takes_what_derives_from_it(shell, server, db_path, tmp_
     store = open_store(db_path).as_user("ana")
     bob = bob_counts(store)
     a2_messages = store.count_messages("a2")
+    assert marker_in_snapshots(store) > 0
     with capture_output():
         shell.run_line_magic("agent", "forget session=a1 user=ana purge=yes confirm=yes")
     assert marker_bytes(db_path) == 0
+    # ana's index is written again without the purged texts: a2's messages stay found.
+    assert marker_in_snapshots(store) == 0 and "messages" in snapshot_parts(store, "ana")
+    assert store.as_user("ana").search(MARKER) == []
+    assert {h["session_id"] for h in store.as_user("ana").search("what do you know")} == {
+        "a2"}
     assert store.get_session("a1") is None
     assert store.as_user("ana").user_memories(include_deleted=True) == []  # derived from a1
     assert store.count_messages("a2") == a2_messages  # ana's other session stays
@@ -194,10 +235,19 @@ def test_a_message_purge_rebuilds_the_summary_without_it(shell, server, db_path,
     with pytest.raises(UsageError, match="message .* of user 'ana'.*1 messages.*confirm=yes"):
         shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
                                       "purge=yes")
+    assert marker_in_snapshots(store) > 0
     with capture_output():
         shell.run_line_magic("agent", f"forget message={secret['message_id']} user=ana "
                                       "purge=yes confirm=yes")
     assert marker_bytes(db_path) == 0
+    assert marker_in_snapshots(store) == 0  # (its one memory went: no snapshot of none)
+    assert snapshot_parts(store, "ana") == {"messages", "exchanges", "summaries"}
+    assert store.as_user("ana").search(MARKER) == []
+    # The run's reply stays found, as a message and as (what is left of) its exchange.
+    assert [h["id"] for h in store.as_user("ana").search("Noted", kinds=["messages"])] == [
+        store.message_rows("a1")[-1]["message_id"]]
+    assert [run for run, _ in store.as_user("ana").search_ids("noted", "exchanges", 5)] == [
+        secret["run_id"]]
     assert store.get_message(secret["message_id"]) is None
     # The run stays (its reply), the memory and summary v2 made from it go, v1 stays.
     assert [r["content"] for r in store.message_rows("a1")] == [
@@ -232,10 +282,10 @@ def test_purge_on_postgres_deletes_the_rows(shell, server, pg_url):
                 f"SELECT count(*) FROM {table} t WHERE t::text LIKE %s",
                 ["%" + MARKER + "%"]).fetchone()[0]
                 for table in ("messages", "memories", "summaries", "memory_events",
-                              "request_parts", "search_terms")} | {
-                "search_terms (term)": con.execute(
-                    "SELECT count(*) FROM search_terms WHERE term = %s",
-                    [MARKER.lower()]).fetchone()[0]}
+                              "request_parts")} | {
+                "search_snapshots": con.execute(
+                    "SELECT count(*) FROM search_snapshots WHERE position(%s in data) > 0",
+                    [MARKER.lower().encode()]).fetchone()[0]}
 
     assert sum(marked().values()) > 0
     with capture_output():

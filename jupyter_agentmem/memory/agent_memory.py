@@ -85,6 +85,8 @@ class AgentMemory:
         self.on_outcome: Outcome | None = None
         self._agent: MemoryOwner | None = None
         self._session_store: Store | None = None
+        # (user, message, memory ids) of the last prompt's memories (prompt_memories).
+        self._selected: tuple[str, str, tuple[str, ...]] | None = None
 
     # --- wiring (done by Agent) ----------------------------------------------
     def attach(self, agent: MemoryOwner, session_store: Store) -> None:
@@ -202,7 +204,10 @@ class AgentMemory:
 
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
         """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
-        return select_memories(self.memory_store, user_id, message, self.memory_limit)
+        found = select_memories(self.memory_store, user_id, message, self.memory_limit)
+        # The memory job after this run shows the manager the same ones, by id.
+        self._selected = (user_id, message, tuple(m.memory_id for m in found))
+        return found
 
     @property
     def recall(self) -> int:
@@ -294,6 +299,9 @@ class AgentMemory:
         classifier_model = self.classifier.model if self.classifier is not None else None
         summarizer_model = self.summarizer.model if self.summarizer is not None else None
         owner = self.owner
+        message = run.message.content if run.message is not None else None
+        selected = (self._selected[2] if self._selected is not None
+                    and self._selected[:2] == (user_id, message) else None)
         return MemoryWork(
             run=run, user_id=user_id,
             model=manager_model or classifier_model or self.model or model,
@@ -304,7 +312,7 @@ class AgentMemory:
             update_summary=self._updates_summary,
             history_window=(owner.num_history_responses
                             if owner.add_history_to_messages else 0),
-            on_outcome=self.on_outcome)
+            on_outcome=self.on_outcome, selected=selected)
 
     def update_summary(self) -> SessionSummary | None:
         """Fold the runs since the last summary into a new one now (no background)."""

@@ -41,6 +41,9 @@ class MemoryWork:
     # Runs the prompt carries whole (0: none): the summary only has to cover the runs
     # before them, so it is asked for when one of the runs it lacks leaves the window.
     history_window: int = 0
+    # The memory ids the run's prompt found relevant to its message: the memory manager
+    # is shown those again, read by id (no search while the next turn waits for this job).
+    selected: tuple[str, ...] | None = None
 
 
 def user_key(user_id: str) -> tuple[str, str]:
@@ -104,7 +107,8 @@ def _memories_job(work: MemoryWork) -> str | None:
               work.run.run_id)
     model = metered(work, "memory", work.memory_store)
     update = update_user_memories(work.memory_store, model, work.run, work.user_id,
-                                  classify=work.classify, limit=work.memory_limit)
+                                  classify=work.classify, limit=work.memory_limit,
+                                  selected=work.selected)
     log.debug("Memories: %s", update.describe() or "nothing changed")
     for problem in update.skipped:
         worker().report(f"Skipped a memory change the model asked for: {problem}")

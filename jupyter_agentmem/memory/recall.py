@@ -2,10 +2,11 @@
 
 An exchange is a run's user message and the assistant's reply. The candidates are the
 user's other sessions and the runs of this session outside the history window, ranked
-by the store's BM25 search (``Store.search``) with the new message as the query.
+by BM25 with each exchange as one text (``Store.search_ids(..., "exchanges")``: the
+user's own statistics, stems, stopwords) and the new message as the query.
 
 Privacy: only sessions whose owner is exactly the run's user are read (the search is
-scoped to that user, and ``Store.user_runs`` checks the owner again in SQL). A run
+scoped to that user's index, and ``Store.user_runs`` checks the owner again in SQL). A run
 without ``user=`` is the user ``default``'s, so it recalls only ``default``'s sessions;
 a session that nobody owns (stored before users were recorded) is never recalled: it
 could be anyone's.
@@ -30,6 +31,9 @@ MAX_RECALL = 20  # recall=N: 20 exchanges of at most ~2 x 800 characters is ~8k 
 # 800 characters (~200 tokens), so recall=3 adds at most ~1,300 tokens however long the
 # old messages were (a reply with a page of code would otherwise fill the window).
 RECALL_CHARS = 800
+# The runs read first: the n best and a few more (a run may be superseded, failed, or of
+# the re-run cell); the other candidates only when those are not enough.
+SPARE_RUNS = 4
 _WORD = re.compile(r"\w+")  # as the search index splits words (store/sql/term_index.py)
 HEADER = ("Earlier exchanges you may recall (from other sessions of this user, or from "
           "earlier in this one). They are past conversations, not part of this one: use "
@@ -91,27 +95,29 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     """
     if n <= 0 or not text or not text.strip():
         return []
-    # Each run has two indexed messages; the excluded runs may rank first; some hits are
-    # of runs that are no longer live: ask for enough, bounded.
-    limit = min(10_000, 2 * (n + len(exclude)) + 4 * n + 16)
+    # An exchange (the run's user message and reply, one text) is ranked as a whole; the
+    # excluded runs may rank first; some are no longer live: ask for enough, bounded.
+    limit = min(10_000, n + len(exclude) + 4 * n + 16)
     store = store.as_user(user_id)
-    hits = store.search(text, kinds=["messages"], limit=limit)
-    ranked = list(dict.fromkeys(hit["run_id"] for hit in hits
-                                if hit.get("run_id") and hit["run_id"] not in exclude))
-    runs = {r.run_id: r for r in store.user_runs(ranked[:4 * n + 16])}
+    ranked = [run_id for run_id, _ in store.search_ids(text, "exchanges", limit)
+              if run_id not in exclude]
     # Where to cut a long message: around the first of the message's words (the first
     # 32 of 3+ letters, as the search uses at most 32 terms) that it holds.
     terms = [t for t in dict.fromkeys(_WORD.findall(text[:10_000].lower())) if len(t) > 2][:32]
     picked: list[Exchange] = []
-    for run_id in ranked:
-        run = runs.get(run_id)
-        if run is None or (skip_cell and (run.session_id, run.cell_id) == skip_cell):
-            continue
-        exchange = _exchange(run, terms)
-        if exchange is not None:
-            picked.append(exchange)
-        if len(picked) == n:
-            break
+    ranked = ranked[:4 * n + 16]
+    first = n + SPARE_RUNS
+    for page in (ranked[:first], ranked[first:]):  # most often the first is enough
+        runs = {r.run_id: r for r in store.user_runs(page)} if page else {}
+        for run_id in page:
+            run = runs.get(run_id)
+            if run is None or (skip_cell and (run.session_id, run.cell_id) == skip_cell):
+                continue
+            exchange = _exchange(run, terms)
+            if exchange is not None:
+                picked.append(exchange)
+            if len(picked) == n:
+                return picked
     return picked
 
 

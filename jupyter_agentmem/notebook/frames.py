@@ -182,12 +182,25 @@ def sessions_frame(frame: pd.DataFrame, user: str, show_all: bool) -> ShownFrame
                  empty=f"No sessions of user {user!r}.")
 
 
-def search_frame(frame: pd.DataFrame, query: str, user: str, show_all: bool) -> ShownFrame:
-    from ..store.sql.term_index import terms_of
+def matched_words(query: str, texts: Iterable[str]) -> frozenset[str]:
+    """The words of ``texts`` (lower-cased) that the search matched for ``query``: the
+    same stem as a word of the query ("donated" for "donate"), as the index compares."""
+    from ..store.text_terms import Analyzer, language_setting
 
+    try:
+        analyzer = Analyzer(language_setting())
+    except ValueError:  # an unknown AGENTMEM_SEARCH_LANGUAGE: the search says so itself
+        analyzer = Analyzer(None)
+    wanted = set(analyzer.terms(query, stop=True))
+    words = sorted({w for text in texts for w in analyzer.words(text, stop=True)})
+    return frozenset(w for w, stem in zip(words, analyzer.stems(words)) if stem in wanted)
+
+
+def search_frame(frame: pd.DataFrame, query: str, user: str, show_all: bool) -> ShownFrame:
     frame = frame.copy()
     frame["run_seq"] = frame["run_seq"].astype("Int64")  # a run number, <NA> for memories
-    return table(frame, SEARCH_COLUMNS, show_all, terms=terms_of(query),
+    terms = matched_words(query, [str(s) for s in frame.get("snippet", [])])
+    return table(frame, SEARCH_COLUMNS, show_all, terms=terms,
                  caption=f"{_plural(len(frame), 'hit')} for {query.strip()!r}, user {user} "
                          "(history at=ID opens a message: whole ids in the id column, "
                          "or columns=all)",

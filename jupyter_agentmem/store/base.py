@@ -308,6 +308,25 @@ class Store(ABC):
         kind, session_id, user_id, run_id, run_seq, role, score, snippet, created_at;
         ``session_id`` keeps only that session's."""
 
+    @abstractmethod
+    def search_ids(self, query: str, user_id: str, kind: str, limit: int,
+                   session_id: str | None = None) -> list[tuple[str, float]]:
+        """The ``limit`` best (id, score) of one kind of ``user_id``'s texts for
+        ``query``, best first: ``messages``, ``exchanges`` (a run's user messages and
+        replies as one text: run ids), ``memories`` or ``summaries``. Ids only: the
+        caller reads the rows, checking the owner in SQL."""
+
+    @abstractmethod
+    def build_search_index(self, user_ids: Sequence[str] | None = None) -> None:
+        """Build these users' search indexes now and store them (after an import of many
+        texts); all users when None."""
+
+    @abstractmethod
+    def set_search_language(self, language: str | None) -> None:
+        """Stem search terms in ``language`` (English also drops stopwords); ``None`` or
+        ``"none"``: every word as written. ``StoreError`` for a language without a
+        stemmer."""
+
     # --- transfer (export, import, migrate) -----------------------------------
     @abstractmethod
     def export_rows(self, session_id: str | None = None) -> dict[str, list[dict[str, Any]]]:

@@ -42,6 +42,7 @@ POSTGRES = Dialect(
     in_list=_any,
     insert_rows=copy_rows,
     lock_row=" FOR UPDATE",
+    blob_type="BYTEA",
     json_object="json_build_object",
     json_array=_json_array,
     epoch=_epoch,

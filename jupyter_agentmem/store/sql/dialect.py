@@ -75,5 +75,7 @@ class Dialect:
     json_array: Callable[[str, str, str], str] = _duckdb_json_array
     epoch: Callable[[str], str] = _duckdb_epoch
     create_view: str = "CREATE VIEW IF NOT EXISTS"
+    # Column type of bytes (search index snapshots).
+    blob_type: str = "BLOB"
     # A ``text_list_type`` column as a JSON array inside ``json_object``.
     list_json: Callable[[str], str] = _same_expr

@@ -61,6 +61,8 @@ class Engine(Protocol):
     # Runs committed after the turn (sql/deferred.py): engines whose one writer holds the
     # database (DuckDB); None: every append commits before it returns.
     deferred: Deferred | None
+    search_indexes: Any  # sql/search_index.SearchIndexes, made at the first search
+    commits: int  # transactions this process committed
 
     @property
     def generation(self) -> int:
@@ -100,6 +102,10 @@ class EngineBase:
         self.journal: Journal | None = None  # each backend sets its own (not in memory)
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
         self.deferred: Deferred | None = None  # set by an engine that defers appends
+        self.search_indexes: Any = None  # the users' search indexes (sql/search_index.py)
+        # Transactions this process committed: with the generation, what tells a reader
+        # that nothing was written since it last looked (sql/search_index.py).
+        self.commits = 0
 
     @property
     def mutex(self) -> threading.RLock:
@@ -143,6 +149,7 @@ class EngineBase:
                 raise
             else:
                 self._commit(con)
+                self.commits += 1
             finally:
                 self._in_transaction = False
 
@@ -172,5 +179,6 @@ class EngineBase:
         self.recent_runs.clear()
         if self.deferred is not None:
             self.deferred.after_fork_in_child()
+        self.search_indexes = None  # its lock may be held by a thread the child lacks
         if self.journal is not None:
             self.journal.after_fork_in_child()

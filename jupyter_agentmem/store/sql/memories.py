@@ -29,6 +29,7 @@ class MemorySummarySql(SqlRows):
     memory_namespace: str  # phidata's memory table_name this store object sees
     session_namespace: str  # phidata's session table_name this store object sees
     _user_id: str  # the acting user (SqlStore.as_user)
+    search_index: Any  # the search side's in-memory indexes (a method of sql/search.py)
 
     def _make_wanted_views(self) -> None:
         """The views of this store's table names (sql/views.py), before a write."""
@@ -87,23 +88,31 @@ class MemorySummarySql(SqlRows):
             raise StoreError(f"a memory of user {memory.user_id!r} cannot be added by user "
                              f"{self._user_id!r}")
         self._make_wanted_views()
-        with self._transaction() as con:
-            taken = con.execute("SELECT user_id FROM memories WHERE memory_id = ?",
-                                [memory.memory_id]).fetchone()
-            if taken is not None:  # never overwrite, nor tell whose it is
-                raise StoreError(f"memory id {memory.memory_id} is taken: use a new id")
-            provenance.record(con, provenance.MEMORY, memory.memory_id, runs, memory.user_id)
-            con.execute(
-                f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-                [memory.memory_id, memory.user_id, memory.memory,
-                 self.engine.dialect.encode_list(memory.topics), memory.input,
-                 memory.session_id, memory.created_at, memory.updated_at,
-                 self.memory_namespace])
-            index_docs(con, [(memory.memory_id, "memories", memory.session_id, memory.user_id,
-                              None, None, memory.memory)])
-            self._event(con, "memory", memory.memory_id, memory.user_id, memory.session_id,
-                        "add", None, {"memory": memory.memory, "topics": memory.topics}, actor)
+        with self._connection():  # held until the index below has learnt it
+            nested = self.engine.in_transaction
+            with self._transaction() as con:
+                taken = con.execute("SELECT user_id FROM memories WHERE memory_id = ?",
+                                    [memory.memory_id]).fetchone()
+                if taken is not None:  # never overwrite, nor tell whose it is
+                    raise StoreError(f"memory id {memory.memory_id} is taken: use a new id")
+                provenance.record(con, provenance.MEMORY, memory.memory_id, runs,
+                                  memory.user_id)
+                con.execute(
+                    f"INSERT INTO memories ({_MEMORY_COLS}, namespace) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                    [memory.memory_id, memory.user_id, memory.memory,
+                     self.engine.dialect.encode_list(memory.topics), memory.input,
+                     memory.session_id, memory.created_at, memory.updated_at,
+                     self.memory_namespace])
+                revs = index_docs(con, [(memory.memory_id, "memories", memory.session_id,
+                                         memory.user_id, None, None, memory.memory)])
+                self._event(con, "memory", memory.memory_id, memory.user_id,
+                            memory.session_id, "add", None,
+                            {"memory": memory.memory, "topics": memory.topics}, actor)
+            if not nested:  # committed: this process's index learns it
+                self.search_index().wrote(memory.user_id, revs[memory.user_id], [
+                    (memory.memory_id, "memories", memory.session_id, None, None,
+                     memory.memory)])
         return memory
 
     def update_memory(self, memory_id: str, memory: str | None,

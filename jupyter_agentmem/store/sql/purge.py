@@ -24,7 +24,7 @@ from typing import Any
 from ...types import new_id, without_prompt_tags
 from ..base import StoreError
 from ..values import check_id
-from . import provenance
+from . import provenance, term_index
 from .contexts import part_json
 from .engine import Connection
 from .memories import summary_target
@@ -42,7 +42,7 @@ MIN_SUBSTRING_CHARS = 8
 FRAGMENT_CHARS = 64
 # The tables a purge deletes from (PostgreSQL VACUUMs them afterwards).
 PURGED_TABLES = ("sessions", "runs", "messages", "memories", "summaries", "memory_events",
-                 "run_contexts", "request_parts", "search_docs", "search_terms",
+                 "run_contexts", "request_parts", "search_docs", "search_snapshots",
                  "provenance")
 
 
@@ -124,6 +124,12 @@ class PurgeSql(SqlRows):
         if self.engine.in_transaction:
             # The file is scrubbed after COMMIT: inside a caller's batch it cannot be.
             raise StoreError("a purge cannot run inside a batch (store.batch())")
+        indexes = self.search_index()
+        if not dry_run and session_id is None and message_id is None:
+            indexes.forget(user_id)  # everything of the user goes: nothing to keep
+        elif not dry_run:
+            with self._connection() as con:
+                indexes.before_removal(con, user_id)
         with self._transaction() as con:
             # A dead process's turns in flight become runs first: purged with the rest
             # (its file is deleted after COMMIT), never kept again after the purge.
@@ -139,6 +145,13 @@ class PurgeSql(SqlRows):
                             counts, "user")
                 self.engine.recent_runs.clear()
         after_commit()
+        if not plan.done_before:
+            # The user's index, caught up and written again without the purged texts'
+            # terms, before the file is scrubbed.
+            with self._connection() as con:
+                indexes.after_removal(con, user_id, plan.messages,
+                                      [*plan.runs, *plan.source_runs], plan.memories,
+                                      [summary_target(*s) for s in plan.summaries])
         if plan.scope == "user" and self.engine.journal is not None:
             # Their lines in the files of turns in flight this process can read go too
             # (a live process's own still-unstored turns: stored by it, then purgeable).
@@ -328,8 +341,12 @@ class PurgeSql(SqlRows):
                                 [new_id(), model or "", session, user, run_id, tin, tout, ms,
                                  status == "ok", at])
         doc_ids = plan.messages + plan.memories + summary_ids
-        _delete(con, "search_terms", "doc_id", doc_ids)
+        # The user's index snapshots hold the purged texts' terms: they go now (this
+        # process writes its copy again without those, after COMMIT), and the user's
+        # epoch is bumped: every other process drops its copy.
         _delete(con, "search_docs", "doc_id", doc_ids)
+        self.search_index().snapshots.delete_user(con, plan.user_id)
+        term_index.bump(con, plan.user_id, epoch=True)
         _delete(con, "provenance", "target_id", plan.memories + summary_ids)
         _delete(con, "provenance", "run_id", plan.runs)
         _delete(con, "messages", "message_id", plan.messages)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from ...types import Run
 from . import cells, contexts
 from .engine import Connection
-from .term_index import index_docs
+from .term_index import changed, index_docs
 
 RUN_COLS = (
     "run_id, session_id, seq, status, model, input_tokens, output_tokens, latency_ms, "
@@ -23,21 +23,22 @@ LockSession = Callable[[Connection, str], None]
 
 
 def insert_run(con: Connection, run: Run, seq: int, user_id: str | None,
-               lock_session: LockSession) -> bool:
+               lock_session: LockSession) -> tuple[bool, dict[str | None, int]]:
     """Insert ``run`` as number ``seq`` of its session (the session's row exists and its
-    owner was checked by the caller). True when it superseded a run of its cell."""
+    owner was checked by the caller). Whether it superseded a run of its cell, and each
+    owner's new search revision (``term_index.index_docs``)."""
     con.execute(
         f"INSERT INTO runs ({RUN_COLS}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
          run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
     )
-    insert_messages(con, run, user_id, 0)
+    revs = insert_messages(con, run, user_id, 0)
     contexts.write(con, run, lock_session)
-    return cells.record(con, run)
+    return cells.record(con, run), revs
 
 
 def insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
-                    indexed: int = 0) -> None:
+                    indexed: int = 0) -> dict[str | None, int]:
     """``run.messages[first:]`` (the earlier ones are stored) and the search index of
     ``run.messages[indexed:]``."""
     new = list(enumerate(run.messages))[first:]
@@ -51,7 +52,7 @@ def insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
                 m.name, json.dumps(m.tool_calls) if m.tool_calls else None,
                 m.tool_call_id, m.created_at)],
         )
-    index_docs(con, [
+    return index_docs(con, [
         (m.message_id, "messages", run.session_id, user_id, run.run_id, m.role,
          m.content) for m in run.messages[indexed:] if m.content])
 
@@ -59,7 +60,7 @@ def insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
 def drop_shown_reply(con: Connection, run_id: str) -> None:
     """Remove what an interrupted run kept of its reply (the part shown before its
     process was taken for dead): the whole reply replaces it."""
-    shown = "SELECT message_id FROM messages WHERE run_id = ? AND seq > 0"
-    con.execute(f"DELETE FROM search_terms WHERE doc_id IN ({shown})", [run_id])
-    con.execute(f"DELETE FROM search_docs WHERE doc_id IN ({shown})", [run_id])
+    shown = [r[0] for r in con.execute(
+        "SELECT message_id FROM messages WHERE run_id = ? AND seq > 0", [run_id]).fetchall()]
+    changed(con, shown, deleted=True)  # its owner's index drops them at its next search
     con.execute("DELETE FROM messages WHERE run_id = ? AND seq > 0", [run_id])

@@ -1,121 +1,183 @@
-"""Full-text search over messages, memories and summaries, ranked by BM25.
+"""Full-text search over messages, memories and summaries, ranked by BM25, per user.
 
-DuckDB's full-text extension cannot be installed offline, and SQLite's FTS5 and
-PostgreSQL's tsvector differ, so the store keeps its own term index
-(``sql/term_index.py``) that this shared SQL queries on every backend.
+The ranking comes from the user's in-memory index (``sql/search_index.py``: one
+partition per kind, each with the user's own statistics, English stems and stopwords
+by default), caught up with SQL before each query; the hits' texts, dates and owners
+are then read by id, and a hit whose session or memory is not the user's (checked in
+SQL, whatever the index said) or whose text is gone is dropped.
 
-Ranking is Okapi BM25 (k1 = 1.2, b = 0.75). The collection statistics (document
-count, mean length, each term's document frequency) are read first and the term
-weights are passed to the scoring query as parameters: no ``ln`` in SQL (SQLite may
-lack it).
+A quoted phrase (``"planted tulips"``) ranks the texts that hold it, as written
+(case and spacing aside), before those that only hold its words.
 """
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from ..base import StoreError
+from ..text_terms import PHRASE
 from .engine import Connection
 from .rows import SqlRows
-from .term_index import SUMMARY_DOC_ID, terms_of
+from .search_index import PARTS, SearchIndexes
+from .term_index import SUMMARY_DOC_ID
 
-K1, B = 1.2, 0.75
 KINDS = ("messages", "memories", "summaries")
+_IDS = 500
 
 
 def snippet(text: str, terms: Sequence[str], width: int = 160) -> str:
-    """``width`` characters of ``text`` around the first query term found."""
+    """``width`` characters of ``text`` around the first query word found."""
     flat = " ".join((text or "").split())
     lowered = flat.lower()
-    hits = [i for i in (lowered.find(t) for t in terms) if i >= 0]
+    hits = [i for i in (lowered.find(t) for t in terms if t) if i >= 0]
     start = max(0, min(hits) - width // 3) if hits else 0
     cut = flat[start:start + width]
     return ("…" if start else "") + cut + ("…" if start + width < len(flat) else "")
 
 
-class SearchSql(SqlRows):
-    """The BM25 query over the term index (a mixin of ``SqlStore``)."""
+def _flat(text: str) -> str:
+    return " ".join(text.casefold().split())
 
-    _user_id: str  # the acting user (SqlStore.as_user)
+
+def _in(con: Connection, sql: str, ids: Sequence[Any], after: Sequence[Any] = ()
+        ) -> list[tuple]:
+    found: list[tuple] = []
+    for start in range(0, len(ids), _IDS):
+        chunk = list(ids[start:start + _IDS])
+        found += con.execute(sql.replace("{}", ", ".join("?" for _ in chunk)),
+                             [*chunk, *after]).fetchall()
+    return found
+
+
+class SearchSql(SqlRows):
+    """The search side of ``SqlStore``: the in-memory index, and the hits read by id."""
+
+    _user_id: str  # the acting user (SqlStore.as_user): every search is theirs
+
+    # --- the index ------------------------------------------------------------
+    def search_index(self) -> SearchIndexes:
+        """This database's in-memory indexes in this process (one per engine)."""
+        found = self.engine.search_indexes
+        if found is None:
+            try:
+                found = self.engine.search_indexes = SearchIndexes(self.engine)
+            except ValueError as exc:  # AGENTMEM_SEARCH_LANGUAGE names no stemmer
+                raise StoreError(str(exc)) from None
+        return found
+
+    def set_search_language(self, language: str | None) -> None:
+        """Stem (and, in English, drop stopwords) in ``language``; ``None`` or ``"none"``:
+        every word as written. The index is rebuilt at the next search."""
+        try:
+            self.engine.search_indexes = SearchIndexes(
+                self.engine, "none" if language is None else language)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+
+    def build_search_index(self, user_ids: Sequence[str] | None = None) -> None:
+        """Build (or load) every partition of these users' indexes now, in one pass over
+        their texts, and store them as snapshots: what an import or a migration calls
+        after writing many texts, so no later search pays for it. All users when None."""
+        indexes = self.search_index()
+        with self._connection() as con:
+            users = list(user_ids) if user_ids is not None else indexes.users(con)
+            for user_id in users:
+                indexes.forget(user_id)
+                for part in PARTS:
+                    indexes.partition(con, user_id, part)
+
+    def search_ids(self, query: str, kind: str, limit: int,
+                   session_id: str | None = None) -> list[tuple[str, float]]:
+        """The ``limit`` best (id, score) of the acting user's ``kind`` (messages,
+        exchanges: run ids, memories, summaries) for ``query``, best first; ids only (the
+        caller reads the rows, scoped to the user, in SQL)."""
+        if kind not in PARTS:
+            raise StoreError(f"cannot search in {kind}: use {', '.join(PARTS)}")
+        user_id = self._user_id
+        indexes = self.search_index()
+        terms = indexes.analyzer.query_terms(query, stop=kind == "messages")
+        if not terms or limit <= 0:
+            return []
+        with self._connection() as con:
+            return indexes.partition(con, user_id, kind).top(terms, limit, session_id)
 
     # --- reading ---------------------------------------------------------------
     def search(self, query: str, session_id: str | None = None,
                kinds: Sequence[str] = KINDS, limit: int = 20) -> list[dict[str, Any]]:
         """The ``limit`` best-ranked texts of the acting user for ``query``, best first:
-        their sessions' messages and summaries, their memories; ``session_id`` keeps
-        only that session's."""
+        their sessions' messages and summaries, their memories (each read back by id with
+        its owner checked in SQL, ``_hits``); ``session_id`` keeps only that session's."""
         unknown = sorted(set(kinds) - set(KINDS))
         if unknown:
             raise StoreError(f"cannot search in {', '.join(unknown)}: use {', '.join(KINDS)}")
         if not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise StoreError("limit must be a whole number from 1 to 10000")
-        terms = list(dict.fromkeys(terms_of(query)))[:32]
-        if not terms or not kinds:
+        indexes = self.search_index()
+        # Stopwords are searched in messages only (their index holds them), where meant.
+        terms = {kind: indexes.analyzer.query_terms(query, stop=kind == "messages")
+                 for kind in dict.fromkeys(kinds)}
+        if not any(terms.values()):
             return []
-        marks = ", ".join("?" for _ in terms)
+        phrases = [_flat(p) for p in PHRASE.findall(query) if p.strip()]
+        wanted = min(10_000, limit * 5 + 20) if phrases else limit
         with self._connection() as con:
-            total, mean = con.execute(
-                "SELECT count(*), avg(length) FROM search_docs WHERE NOT deleted").fetchone()
-            if not total:
-                return []
-            df = dict(con.execute(
-                f"SELECT term, count(*) FROM search_terms WHERE term IN ({marks}) "
-                "GROUP BY term", terms).fetchall())
-            weights = [(t, math.log(1 + (total - df[t] + 0.5) / (df[t] + 0.5)))
-                       for t in terms if t in df]
-            if not weights:
-                return []
-            # The weights come in as a VALUES list of parameters, joined by term.
-            values = ", ".join("(?, ?)" for _ in weights)
-            scope, params = self._scope(session_id, self._user_id, kinds)
-            rows = con.execute(
-                f"""WITH q(term, idf) AS (VALUES {values})
-                    SELECT d.doc_id, d.kind, d.session_id, d.user_id, d.run_id, d.role,
-                           sum(q.idf * t.tf * {K1 + 1}
-                               / (t.tf + {K1} * (1 - {B} + {B} * d.length / ?))) AS score
-                    FROM search_terms t JOIN q USING (term) JOIN search_docs d USING (doc_id)
-                    WHERE NOT d.deleted {scope}
-                    GROUP BY d.doc_id, d.kind, d.session_id, d.user_id, d.run_id, d.role
-                    ORDER BY score DESC, d.doc_id LIMIT ?""",
-                [v for pair in weights for v in pair] + [float(mean or 1.0)] + params
-                + [limit]).fetchall()
-            keys = ["id", "kind", "session_id", "user_id", "run_id", "role", "score"]
-            hits = [dict(zip(keys, row)) for row in rows]
-            self._add_texts(con, hits, terms)
-        return hits
-
-    @staticmethod
-    def _scope(session_id: str | None, user_id: str,
-               kinds: Sequence[str]) -> tuple[str, list[Any]]:
-        where = [f"AND d.kind IN ({', '.join('?' for _ in kinds)})"]
-        params: list[Any] = list(kinds)
-        if session_id is not None:
-            where.append("AND d.session_id = ?")
-            params.append(session_id)
-        where.append("AND d.user_id = ?")  # the owner (sql/owner.py), in the same query
-        params.append(user_id)
-        return " ".join(where), params
-
-    @staticmethod
-    def _add_texts(con: Connection, hits: list[dict[str, Any]], terms: Sequence[str]) -> None:
-        """Each hit's snippet, created_at and (for messages) run seq: one query per kind."""
-        sources = {
-            "messages": "SELECT m.message_id, m.content, m.created_at, r.seq FROM messages m "
-                        "JOIN runs r USING (run_id) WHERE m.message_id IN ({})",
-            "memories": "SELECT memory_id, memory, updated_at, NULL FROM memories "
-                        "WHERE memory_id IN ({})",
-            "summaries": f"SELECT {SUMMARY_DOC_ID}, summary, created_at, NULL FROM summaries "
-                         f"WHERE {SUMMARY_DOC_ID} IN ({{}})",
-        }
-        found: dict[str, tuple] = {}
-        for kind, sql in sources.items():
-            ids = [h["id"] for h in hits if h["kind"] == kind]
-            if ids:
-                marks = ", ".join("?" for _ in ids)
-                found.update((row[0], row[1:]) for row in
-                             con.execute(sql.replace("{}", marks), ids).fetchall())
+            users = [self._user_id]
+            ranked = [(score, kind, doc_id, user)
+                      for user in users for kind in terms if terms[kind]
+                      for doc_id, score in indexes.partition(con, user, kind).top(
+                          terms[kind], wanted, session_id)]
+            ranked.sort(key=lambda r: (-r[0], r[2]))
+            hits = self._hits(con, ranked[:wanted], session_id)
+        if phrases:  # those that hold every quoted phrase first, by score within each
+            hits.sort(key=lambda h: not all(p in _flat(h["text"]) for p in phrases))
+        words = [w.lower() for w in re.findall(r"\w+", query)]
         for hit in hits:
-            text, created_at, seq = found.get(hit["id"], ("", None, None))
-            hit.update(snippet=snippet(text or "", terms), created_at=created_at, run_seq=seq)
+            hit["snippet"] = snippet(hit.pop("text"), [*phrases, *words])
+        return hits[:limit]
+
+    @staticmethod
+    def _hits(con: Connection, ranked: list[tuple[float, str, str, str]],
+              session_id: str | None) -> list[dict[str, Any]]:
+        """The ranked ids as hits, their rows read by id; a row that is gone, deleted,
+        or not its user's (checked here in SQL) is left out."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        ids = {kind: [r[2] for r in ranked if r[1] == kind] for kind in KINDS}
+        messages = _in(con, "SELECT message_id, session_id, run_id, role, content, "
+                            "created_at FROM messages WHERE message_id IN ({}) "
+                            "AND deleted_at IS NULL", ids["messages"])
+        runs = dict(_in(con, "SELECT run_id, seq FROM runs WHERE run_id IN ({})",
+                        list({m[2] for m in messages})))
+        # By session (the key's first column), not by the id expression (a full scan).
+        wanted = set(ids["summaries"])
+        summaries = [row for row in _in(
+            con, f"SELECT {SUMMARY_DOC_ID}, session_id, summary, created_at FROM summaries "
+                 "WHERE session_id IN ({}) AND deleted_at IS NULL",
+            list({i.rpartition("#")[0] for i in wanted})) if row[0] in wanted]
+        owners = dict(_in(con, "SELECT session_id, user_id FROM sessions "
+                               "WHERE session_id IN ({})",
+                          list({m[1] for m in messages} | {s[1] for s in summaries})))
+        for mid, session, run_id, role, content, created_at in messages:
+            rows["messages", mid] = dict(session_id=session, user_id=owners.get(session),
+                                         run_id=run_id, role=role, text=content or "",
+                                         created_at=created_at, run_seq=runs.get(run_id))
+        for sid, session, summary, created_at in summaries:
+            rows["summaries", sid] = dict(session_id=session, user_id=owners.get(session),
+                                          run_id=None, role=None, text=summary or "",
+                                          created_at=created_at, run_seq=None)
+        for mid, session, memory, updated_at, owner in _in(
+                con, "SELECT memory_id, session_id, memory, updated_at, user_id FROM memories "
+                     "WHERE memory_id IN ({}) AND deleted_at IS NULL", ids["memories"]):
+            rows["memories", mid] = dict(session_id=session, user_id=owner, run_id=None,
+                                         role=None, text=memory or "", created_at=updated_at,
+                                         run_seq=None)
+        hits = []
+        for score, kind, doc_id, user in ranked:
+            row = rows.get((kind, doc_id))
+            if row is None or row["user_id"] != user:
+                continue
+            if session_id is not None and row["session_id"] != session_id:
+                continue
+            hits.append({"id": doc_id, "kind": kind, "score": score, **row})
+        return hits

@@ -1,101 +1,143 @@
-"""The search term index, written in the same transaction as the text it indexes.
+"""What the search index must learn, written in the same transaction as the text it is about.
 
-``search_docs`` holds one row per indexed text (its kind, session, user, run, role,
-length in terms and a deleted flag) and ``search_terms`` one row per (term, text) with
-the term's count. A run, an edit, a delete or restore, an import each keep it current
-(``sql/store.py``, ``sql/rows.py``, ``sql/memories.py``, ``sql/transfer.py``); the
-query side is ``sql/search.py``.
+The ranking itself is served from memory (``sql/search_index.py``); what every process
+needs to keep its copy current lives in SQL, so it is right on every backend and for
+every kernel of a shared PostgreSQL:
+
+- ``search_docs``: one row per indexed text (its id, kind, session, owner, run, role,
+  a deleted flag) and ``rev``, the owner's index revision at its last change;
+- ``search_revs``: per user, the latest revision (bumped by every write that changes one
+  of their texts, under the row's lock: on PostgreSQL revisions commit in order, so a
+  reader that sees revision R has every change up to R) and an ``epoch`` that a user's
+  purge bumps (every process drops what it holds of that user).
+
+A run, an edit, a delete or restore, an import, a purge each write these
+(``sql/store.py``, ``sql/rows.py``, ``sql/memories.py``, ``sql/transfer.py``,
+``sql/purge.py``); a process catches up at its next search by reading the rows whose
+``rev`` is past its own and re-reading their texts.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+import secrets
+from collections.abc import Iterable, Sequence
 
-from .bulk import insert_rows
 from .engine import Connection
 
-INDEXED_CHARS = 100_000  # a longer text is searchable by its first 100,000 characters
-MAX_TERM_CHARS = 64  # longer "words" (base64, hashes) are not worth an index row
-_WORD = re.compile(r"\w+")
-_DOC_COLUMNS = ("doc_id", "kind", "session_id", "user_id", "run_id", "role", "length", "deleted")
+_CHUNK = 500  # rows per statement: bounded statement size
 
 # (doc_id, kind, session_id, user_id, run_id, role, text)
 Doc = tuple[str, str, "str | None", "str | None", "str | None", "str | None", "str | None"]
 
 
-def terms_of(text: str | None) -> list[str]:
-    """The index terms of ``text``: lower-cased words, in order."""
-    if not text:
-        return []
-    return [w for w in _WORD.findall(text[:INDEXED_CHARS].lower()) if len(w) <= MAX_TERM_CHARS]
+def bump(con: Connection, user_id: str, epoch: bool = False) -> int:
+    """The user's next index revision (their row is locked until COMMIT); ``epoch``: a
+    purge of the user, every process drops its copy."""
+    more = ", epoch = epoch + 1" if epoch else ""
+    sql = f"UPDATE search_revs SET rev = rev + 1{more} WHERE user_id = ? RETURNING rev"
+    row = con.execute(sql, [user_id]).fetchone()
+    if row is None:
+        con.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, ?) "
+                    "ON CONFLICT DO NOTHING",  # another writer's, meanwhile
+                    [user_id, first_epoch()])
+        row = con.execute(sql, [user_id]).fetchone()
+    return int(row[0])
 
 
-def _insert_terms(con: Connection, rows: list[tuple[str, str, int]]) -> None:
-    insert_rows(con, "search_terms", ("term", "doc_id", "tf"), rows)
+def first_epoch() -> int:
+    """A new user's first epoch: random, so a snapshot left by another database of the
+    same name (deleted and made again beside its old ``.search`` folder) never matches."""
+    return secrets.randbits(62)
 
 
-def index_docs(con: Connection, docs: Sequence[Doc]) -> None:
-    """Index texts that have no index row yet."""
-    doc_rows: list[Any] = []
-    term_rows: list[tuple[str, str, int]] = []
-    for doc_id, kind, session_id, user_id, run_id, role, text in docs:
-        counts = Counter(terms_of(text))
-        doc_rows.append((doc_id, kind, session_id, user_id, run_id, role,
-                         sum(counts.values())))
-        term_rows += [(term, doc_id, n) for term, n in counts.items()]
-    if not doc_rows:
-        return
-    # Few multi-row statements per table (sql/bulk.py): a statement costs ~0.6 ms
-    # however small.
-    insert_rows(con, "search_docs", _DOC_COLUMNS, [(*row, False) for row in doc_rows])
-    _insert_terms(con, term_rows)
+def _bumped(con: Connection, users: Iterable[str | None]) -> dict[str | None, int]:
+    # In a fixed order: two writers never wait on each other's rows the other way round.
+    revs: dict[str | None, int] = {None: 0}
+    for user in sorted({u for u in users if u is not None}):
+        revs[user] = bump(con, user)
+    return revs
+
+
+def index_docs(con: Connection, docs: Sequence[Doc]) -> dict[str | None, int]:
+    """Index texts that have no index row yet (a text without an owner is searched by
+    nobody: its row waits for an owner that never comes); each owner's new revision."""
+    if not docs:
+        return {}
+    revs = _bumped(con, (d[3] for d in docs))
+    rows = [(doc_id, kind, session_id, user_id, run_id, role, revs[user_id])
+            for doc_id, kind, session_id, user_id, run_id, role, _ in docs]
+    # One multi-row statement: a statement costs ~0.5 ms however small (DuckDB).
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start:start + _CHUNK]
+        con.execute("INSERT INTO search_docs (doc_id, kind, session_id, user_id, run_id, "
+                    "role, length, deleted, rev) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?, 0, false, ?)"] * len(chunk)),
+                    [v for row in chunk for v in row])
+    return revs
+
+
+def changed(con: Connection, doc_ids: Sequence[str], deleted: bool | None = None) -> None:
+    """These texts changed (edited; ``deleted``: soft-deleted or restored; purged): each
+    owner's index catches up at its next search."""
+    owners: dict[str | None, list[str]] = {}
+    for start in range(0, len(doc_ids), _CHUNK):
+        chunk = list(doc_ids[start:start + _CHUNK])
+        for doc_id, user_id in con.execute(
+                f"SELECT doc_id, user_id FROM search_docs WHERE doc_id IN "
+                f"({', '.join('?' for _ in chunk)})", chunk).fetchall():
+            owners.setdefault(user_id, []).append(doc_id)
+    revs = _bumped(con, owners)
+    flag = "" if deleted is None else ", deleted = ?"
+    for user_id, ids in owners.items():
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            con.execute(f"UPDATE search_docs SET rev = ?{flag} WHERE doc_id IN "
+                        f"({', '.join('?' for _ in chunk)})",
+                        [revs[user_id], *([] if deleted is None else [deleted]), *chunk])
 
 
 def reindex_text(con: Connection, doc_id: str, text: str | None) -> None:
-    """An indexed text changed: its terms and length follow."""
-    counts = Counter(terms_of(text))
-    con.execute("DELETE FROM search_terms WHERE doc_id = ?", [doc_id])
-    con.execute("UPDATE search_docs SET length = ? WHERE doc_id = ?",
-                [sum(counts.values()), doc_id])
-    _insert_terms(con, [(term, doc_id, n) for term, n in counts.items()])
+    """An indexed text was edited (the index reads the new text when it catches up)."""
+    del text
+    changed(con, [doc_id])
 
 
 def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
     """A soft delete or restore: the text leaves (or rejoins) the results."""
-    con.execute("UPDATE search_docs SET deleted = ? WHERE doc_id = ?", [deleted, doc_id])
-
-
-def unindex_session(con: Connection, session_id: str) -> None:
-    """A session deleted: its messages and summary versions leave the index (the
-    memories it gave rise to are the user's, and stay)."""
-    docs = "SELECT doc_id FROM search_docs WHERE session_id = ? AND kind <> 'memories'"
-    con.execute(f"DELETE FROM search_terms WHERE doc_id IN ({docs})", [session_id])
-    con.execute("DELETE FROM search_docs WHERE session_id = ? AND kind <> 'memories'",
-                [session_id])
+    changed(con, [doc_id], deleted)
 
 
 SUMMARY_DOC_ID = "session_id || '#' || CAST(version AS VARCHAR)"  # = summary_target()
 
 
+_SUMMARY_ID = SUMMARY_DOC_ID.replace("session_id", "x.session_id")
+# Every stored text without an index row, as search_docs' columns but the revision; its
+# owner is ``owner`` (the session's for messages and summaries).
+_UNINDEXED = {
+    "messages": "SELECT m.message_id, 'messages', m.session_id, s.user_id AS owner, m.run_id, "
+                "m.role, 0, m.deleted_at IS NOT NULL FROM messages m "
+                "LEFT JOIN sessions s ON s.session_id = m.session_id WHERE NOT EXISTS "
+                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id)",
+    "memories": "SELECT m.memory_id, 'memories', m.session_id, m.user_id AS owner, NULL, NULL, "
+                "0, m.deleted_at IS NOT NULL FROM memories m WHERE NOT EXISTS "
+                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.memory_id)",
+    "summaries": f"SELECT {_SUMMARY_ID}, 'summaries', x.session_id, s.user_id AS owner, NULL, "
+                 "NULL, 0, x.deleted_at IS NOT NULL FROM summaries x "
+                 "LEFT JOIN sessions s ON s.session_id = x.session_id WHERE NOT EXISTS "
+                 f"(SELECT 1 FROM search_docs d WHERE d.doc_id = {_SUMMARY_ID})",
+}
+
+
 def index_unindexed(con: Connection) -> None:
-    """Index every stored text that has no index row (after an import or a migration)."""
-    found: list[tuple] = []
-    found += con.execute(
-        "SELECT m.message_id, 'messages', m.session_id, s.user_id, m.run_id, m.role, "
-        "m.content, m.deleted_at FROM messages m LEFT JOIN sessions s USING (session_id) "
-        "WHERE m.message_id NOT IN (SELECT doc_id FROM search_docs)").fetchall()
-    found += con.execute(
-        "SELECT memory_id, 'memories', session_id, user_id, NULL, NULL, memory, deleted_at "
-        "FROM memories WHERE memory_id NOT IN (SELECT doc_id FROM search_docs)").fetchall()
-    found += con.execute(
-        f"SELECT {SUMMARY_DOC_ID}, 'summaries', x.session_id, s.user_id, NULL, NULL, "
-        "x.summary, x.deleted_at FROM summaries x LEFT JOIN sessions s USING (session_id) "
-        f"WHERE {SUMMARY_DOC_ID.replace('session_id', 'x.session_id')} "
-        "NOT IN (SELECT doc_id FROM search_docs)").fetchall()
-    index_docs(con, [row[:7] for row in found])
-    for row in found:
-        if row[7] is not None:
-            mark_deleted(con, row[0], True)
+    """Index every stored text that has no index row (after an import or a migration):
+    each owner's revision bumped once, then one ``INSERT ... SELECT`` per kind (an
+    import of 100k messages writes their rows at the speed of the database)."""
+    owners = set()
+    for sql in _UNINDEXED.values():
+        owners |= {r[0] for r in con.execute(
+            f"SELECT DISTINCT owner FROM ({sql}) t").fetchall()}
+    _bumped(con, owners)
+    for sql in _UNINDEXED.values():
+        con.execute("INSERT INTO search_docs (doc_id, kind, session_id, user_id, run_id, role, "
+                    "length, deleted, rev) SELECT t.*, coalesce((SELECT r.rev FROM "
+                    f"search_revs r WHERE r.user_id = t.owner), 0) FROM ({sql}) t")

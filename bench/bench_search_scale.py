@@ -1,0 +1,210 @@
+"""Search and recall at 100k / 1M messages: time before the request, search, upkeep, restart.
+
+    .venv/bin/python bench/bench_search_scale.py /tmp/i16-scale-1m.duckdb [--turns 20]
+
+STORE is made by ``bench/scale_store.py`` (one user, ``ana``, N messages, 5,000
+memories, English-like text); it is copied first, so it can be reused. Then:
+
+- restart: a fresh process opens the copy and runs what a turn needs first (its
+  exchanges and memories ranked once), then one ``search()`` of all three kinds;
+- turns: ``Agent.run`` with everything on (memories, summaries, ``recall=3``,
+  ``history=8k``) in a new session of ``ana``, against an instant local server; timed
+  from the call to the chat request reaching the server, split into the wait for the
+  last turn's memory job, memory selection, recall, and the rest (history, summary,
+  the request's HTTP); the first turn (it loads the index) is shown apart;
+- upkeep: per turn, what the index adds: its rows written with the run
+  (``term_index.index_docs``) plus catching up with them at the next search;
+- search: ``store.search`` of English-like queries (a fifth of them quoted phrases),
+  p50 / p95.
+
+Runs with the code on PYTHONPATH (the repository's own first): run it from a copy of
+main with a store built by that copy for the row of main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from scale_store import CONTENT_WORDS, FUNCTION_WORDS, USER, rare_words  # noqa: E402
+
+from jupyter_agentmem import Agent, AgentMemory, OpenAIChat  # noqa: E402
+from jupyter_agentmem.model.server import ChatServer, Reply  # noqa: E402
+from jupyter_agentmem.storage import AgentStorage  # noqa: E402
+from jupyter_agentmem.store import open_store  # noqa: E402
+from jupyter_agentmem.store.sql import store as sql_store  # noqa: E402
+
+RESTART = """
+import sys, time, json
+from jupyter_agentmem.store import open_store
+t0 = time.perf_counter()
+store = open_store(sys.argv[1])
+store.get_session("x")
+t1 = time.perf_counter()
+if hasattr(store, "search_ids"):
+    store.search_ids("what about the garden", "ana", "exchanges", 20)
+    store.search_ids("what about the garden", "ana", "memories", 30)
+t2 = time.perf_counter()
+store.search("coffee with my sister", user_id="ana")
+t3 = time.perf_counter()
+print(json.dumps({"open": t1 - t0, "turn_index": t2 - t1, "search_index": t3 - t2}))
+"""
+
+
+def phrase(rng: random.Random, words: list[str], n: int) -> str:
+    f, c = len(FUNCTION_WORDS), len(CONTENT_WORDS)
+    out = []
+    for _ in range(n):
+        band = rng.random()
+        if band < 0.5:
+            out.append(FUNCTION_WORDS[int(f ** rng.random()) - 1])
+        elif band < 0.83:
+            out.append(CONTENT_WORDS[int(c ** rng.random()) - 1])
+        else:
+            out.append(words[int(30000 ** rng.random()) - 1])
+    return " ".join(out)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def restart(path: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", RESTART, path], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                             [os.path.join(os.path.dirname(__file__), ".."),
+                              os.environ.get("PYTHONPATH", "")])}, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Timed:
+    """Wraps a function, adding each call's time to a list (ms)."""
+
+    def __init__(self, owner: Any, name: str) -> None:
+        self.owner, self.name = owner, name
+        self.real = getattr(owner, name)
+        self.calls: list[float] = []
+        setattr(owner, name, self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.real(*args, **kwargs)
+        finally:
+            self.calls.append((time.perf_counter() - t0) * 1000)
+
+    def take(self) -> float:
+        total = sum(self.calls)
+        self.calls.clear()
+        return total
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else (lambda *a, **k: self(obj, *a, **k))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store")
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--searches", type=int, default=100)
+    parser.add_argument("--label", default="this branch")
+    args = parser.parse_args()
+    rng = random.Random(16)
+    words = rare_words(30000)
+
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        path = os.path.join(tmp, "copy.duckdb")
+        shutil.copy(args.store, path)
+        if os.path.exists(args.store + ".wal"):
+            shutil.copy(args.store + ".wal", path + ".wal")
+        if os.path.isdir(args.store + ".search"):  # the search index's snapshots
+            shutil.copytree(args.store + ".search", path + ".search")
+        restarted = restart(path)
+
+        arrived: list[float] = []
+
+        def responder(body: dict[str, Any]) -> Reply:
+            if body.get("tools"):
+                return Reply(content="Nothing new to keep.")  # the memory manager
+            if body.get("response_format"):
+                return Reply(content=json.dumps({"summary": "A bench summary.",
+                                                 "topics": ["bench"]}))
+            arrived.append(time.perf_counter())
+            return Reply(content="An instant answer: " + phrase(rng, words, 30))
+
+        server = ChatServer(responder).start()
+        store = open_store(path)
+        with store.engine.connection() as con:
+            (messages,) = con.execute("SELECT count(*) FROM messages").fetchone()
+        memory = AgentMemory(create_user_memories=True, create_session_summary=True,
+                             recall=3)
+        agent = Agent(model=OpenAIChat(id="bench", base_url=server.base_url, api_key="x",
+                                       max_retries=0),
+                      storage=AgentStorage(store), memory=memory, user_id=USER,
+                      session_id="bench-live", add_history_to_messages=True)
+        agent.history_tokens = 8000
+        wait = Timed(memory, "before_run")
+        select = Timed(memory, "prompt_memories")
+        recall = Timed(memory, "recalled_exchanges")
+        write = Timed(sql_store, "index_docs")
+        catch_up = None
+        try:
+            from jupyter_agentmem.store.sql.search_index import SearchIndexes
+
+            catch_up = Timed(SearchIndexes, "_catch_up")
+        except ImportError:  # main before issue 16: no in-memory index
+            pass
+        rows: list[dict[str, float]] = []
+        for i in range(args.turns + 1):
+            message = "I was thinking about " + phrase(rng, words, rng.randint(6, 24)) + "?"
+            start = time.perf_counter()
+            agent.run(message)
+            total = (arrived[-1] - start) * 1000
+            parts = {"wait": wait.take(), "memories": select.take(), "recall": recall.take()}
+            parts["other"] = total - sum(parts.values())
+            parts["total"] = total
+            parts["upkeep"] = write.take() + (catch_up.take() if catch_up else 0.0)
+            rows.append(parts)
+            if i == 0:
+                print(f"first turn: {total:.0f} ms (wait {parts['wait']:.0f}, memories "
+                      f"{parts['memories']:.0f}, recall {parts['recall']:.0f})", flush=True)
+        memory.wait(60)
+        steady = rows[1:]
+        queries = [phrase(rng, words, rng.randint(2, 8)) for _ in range(args.searches)]
+        queries = [f'"{q}"' if n % 5 == 0 else q for n, q in enumerate(queries)]
+        store.as_user(USER).search("warm up")
+        search_ms = []
+        for q in queries:
+            t0 = time.perf_counter()
+            store.as_user(USER).search(q)
+            search_ms.append((time.perf_counter() - t0) * 1000)
+        store.close()
+        server.stop()
+
+    med = {k: statistics.median(r[k] for r in steady) for k in steady[0]}
+    print(f"\n{args.label}: {messages:,} messages; load {os.getloadavg()[0]:.1f}")
+    print("| | before the request p50 (wait / memories / recall / other) | p95 | "
+          "search p50 / p95 | upkeep p50 / max | restart: turn's index / search's |")
+    print(f"| {args.label} | {med['total']:.1f} ms ({med['wait']:.1f} / {med['memories']:.1f}"
+          f" / {med['recall']:.1f} / {med['other']:.1f}) | "
+          f"{pct([r['total'] for r in steady], 0.95):.1f} ms | "
+          f"{statistics.median(search_ms):.1f} / {pct(search_ms, 0.95):.1f} ms | "
+          f"{med['upkeep']:.2f} / {max(r['upkeep'] for r in steady):.2f} ms | "
+          f"{restarted['turn_index']:.2f} s / {restarted['search_index']:.2f} s |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,479 @@
+"""Each user's search index, in this process's memory, kept current from SQL.
+
+Per user there are four partitions (``bm25.Partition``), each with its own statistics:
+``messages`` (one text per message: ``search()``), ``exchanges`` (a run's user
+messages and replies as one text: recall), ``memories`` and ``summaries``. A partition
+is loaded when first asked for: from its snapshot in ``search_snapshots`` (a restart
+loads it in well under a second) or, without one, built from the stored texts in one
+pass; then, at every query, it catches up with what changed since its revision
+(``search_docs.rev > partition.rev``, ``sql/term_index.py``): a few rows per turn.
+Another process's writes (SQLite, DuckDB after a handover, every kernel of a shared
+PostgreSQL) are seen the same way.
+
+A snapshot is written when a partition is built with at least ``SNAPSHOT_MIN_DOCS``
+texts, and again (compacted: dead postings and unused terms dropped) when what was
+added since reaches a fifth of it. A purge (or a session deleted) deletes the texts'
+rows, the user's snapshots, and bumps the user's epoch: every process drops its copy;
+the process that purged writes its copy again, without the purged texts' terms, before
+the file is scrubbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import mmap
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..files import open_private, private_folder
+from ..text_terms import Analyzer, language_setting
+from .bm25 import Base, Partition, build_base
+from .engine import Connection, Engine
+from .term_index import SUMMARY_DOC_ID
+
+log = logging.getLogger(__name__)
+
+PARTS = ("messages", "exchanges", "memories", "summaries")
+SOURCE_KIND = {"messages": "messages", "exchanges": "messages", "memories": "memories",
+               "summaries": "summaries"}
+EXCHANGE_ROLES = ("user", "assistant")
+SNAPSHOT_MIN_DOCS = 2000  # fewer texts are rebuilt from SQL faster than a snapshot pays
+COMPACT_SHARE = 0.2  # texts added since the base, as a share of it, that make a new one
+CHUNK_BYTES = 8 << 20  # a snapshot is stored in rows of at most 8 MB
+_IDS = 500  # ids per IN list
+
+
+def _marks(ids: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _chunks(ids: Sequence[Any]) -> list[list[Any]]:
+    return [list(ids[i:i + _IDS]) for i in range(0, len(ids), _IDS)]
+
+
+class UserIndex:
+    """One user's partitions, valid for one epoch."""
+
+    def __init__(self, user_id: str, epoch: int) -> None:
+        self.user_id = user_id
+        self.epoch = epoch
+        self.parts: dict[str, Partition] = {}
+
+
+class SearchIndexes:
+    """Every user's index of one database, in this process (one per engine)."""
+
+    def __init__(self, engine: Engine, language: str | None = None) -> None:
+        self.engine = engine
+        self.analyzer = Analyzer(language_setting(language))
+        self.snapshots = snapshots_of(engine)
+        self._users: dict[str, UserIndex] = {}
+        self._lock = threading.RLock()  # the kernel thread and the memory worker
+
+    # --- reading ----------------------------------------------------------------
+    def partition(self, con: Connection, user_id: str, part: str) -> Partition:
+        """``user_id``'s partition ``part``, current with what is committed.
+
+        Nothing is read when nothing can have been written since the partition was last
+        found current: the same generation (DuckDB: the file held since; SQLite: no other
+        connection committed) and no commit of this process. Inside a transaction the
+        partition is used as it is: what the transaction wrote may still roll back (and
+        its revisions with it)."""
+        engine = self.engine
+        with self._lock:
+            index = self._users.get(user_id)
+            found = index.parts.get(part) if index is not None else None
+            if found is not None and engine.in_transaction:
+                return found
+            stamp = (engine.generation, engine.commits)
+            if found is not None and found.checked == stamp:
+                return found
+            rev, epoch = revision(con, user_id)
+            index = self._users.get(user_id)
+            if index is None or index.epoch != epoch:
+                index = self._users[user_id] = UserIndex(user_id, epoch)
+            found = index.parts.get(part)
+            if found is None:
+                self._load(con, index, part, rev)
+                found = index.parts[part]
+            if found.rev < rev:
+                self._catch_up(con, index, part, rev)
+                found = index.parts[part]
+            found.checked = stamp if not engine.in_transaction else None
+            return found
+
+    def wrote(self, user_id: str, rev: int,
+              docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]]
+              ) -> None:
+        """This process just committed revision ``rev`` of ``user_id``: these texts
+        (id, kind, session, run, role, text), new. Called with the connection still
+        held, so no other commit came in between: each loaded partition that was at the
+        revision before takes them (and the revision) without reading SQL again; one
+        that was behind catches up at its next search as usual."""
+        engine = self.engine
+        with self._lock:
+            index = self._users.get(user_id)
+            if index is None:
+                return
+            stamp = (engine.generation, engine.commits)
+            terms = self.analyzer.terms
+            for part, partition in index.parts.items():
+                if partition.rev != rev - 1:
+                    continue
+                kind = SOURCE_KIND[part]
+                mine = [d for d in docs if d[1] == kind]
+                if part == "exchanges":
+                    by_run: dict[str, list[tuple]] = {}
+                    for doc in mine:
+                        if doc[4] in EXCHANGE_ROLES and doc[3] is not None:
+                            by_run.setdefault(doc[3], []).append(doc)
+                    for run_id, texts in by_run.items():
+                        partition.upsert(run_id, texts[0][2],
+                                         [t for d in texts for t in terms(d[5])])
+                elif part == "messages":
+                    for doc_id, _, session_id, _, _, text in mine:
+                        partition.upsert(doc_id, session_id, *self.analyzer.text_terms(text))
+                else:
+                    for doc_id, _, session_id, _, _, text in mine:
+                        partition.upsert(doc_id, session_id, terms(text))
+                partition.rev = rev
+                partition.checked = stamp
+                if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                               COMPACT_SHARE * len(partition.base.ids)):
+                    index.parts[part] = self._compact(index, part, partition)
+
+    def users(self, con: Connection) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT user_id FROM search_revs ORDER BY user_id").fetchall()]
+
+    def forget(self, user_id: str | None = None) -> None:
+        """Drop what this process holds (of one user, or all)."""
+        with self._lock:
+            if user_id is None:
+                self._users.clear()
+            else:
+                self._users.pop(user_id, None)
+
+    # --- loading ----------------------------------------------------------------
+    def _load(self, con: Connection, index: UserIndex, part: str, rev: int) -> None:
+        loaded = self._snapshot(con, index, part, rev)
+        if loaded is not None:
+            index.parts[part] = loaded
+            return
+        built = self._build(con, index.user_id, part, rev)
+        for name, partition in built.items():
+            if name not in index.parts or name == part:
+                index.parts[name] = partition
+                if len(partition) >= SNAPSHOT_MIN_DOCS:
+                    self._save(index, name, partition)
+
+    def _snapshot(self, con: Connection, index: UserIndex, part: str,
+                  rev: int) -> Partition | None:
+        try:
+            found = self.snapshots.read(con, index.user_id, part)
+        except (OSError, ValueError, KeyError) as exc:  # damaged: rebuilt from the texts
+            log.debug("search snapshot of %s not read: %s", part, exc)
+            return None
+        if found is None:
+            return None
+        base, meta = found
+        if (meta.get("user") != index.user_id or meta.get("part") != part
+                or meta.get("epoch") != index.epoch or meta.get("analyzer") != self.analyzer.name
+                or meta.get("rev", rev + 1) > rev):
+            return None
+        return Partition(base, int(meta["rev"]))
+
+    def _build(self, con: Connection, user_id: str, part: str,
+               rev: int) -> dict[str, Partition]:
+        """The partition (with ``exchanges`` and ``messages`` both: one pass over the
+        messages) from every stored text of the user."""
+        if part in ("messages", "exchanges"):
+            rows = con.execute(
+                "SELECT m.message_id, m.session_id, m.run_id, m.role, m.content "
+                "FROM messages m JOIN sessions s ON s.session_id = m.session_id "
+                "WHERE s.user_id = ? AND m.deleted_at IS NULL AND m.content IS NOT NULL "
+                "ORDER BY m.run_id, m.seq", [user_id]).fetchall()
+            return self._build_messages(rows, rev)
+        if part == "memories":
+            rows = con.execute(
+                "SELECT memory_id, session_id, memory FROM memories "
+                "WHERE user_id = ? AND deleted_at IS NULL", [user_id]).fetchall()
+        else:
+            rows = con.execute(
+                f"SELECT {SUMMARY_DOC_ID.replace('session_id', 'x.session_id')}, "
+                "x.session_id, x.summary FROM summaries x JOIN sessions s "
+                "ON s.session_id = x.session_id WHERE s.user_id = ? "
+                "AND x.deleted_at IS NULL", [user_id]).fetchall()
+        return {part: self._built([r[0] for r in rows], [r[1] for r in rows],
+                                  [r[2] for r in rows], rev)}
+
+    def _built(self, ids: list[str], sessions: list[str | None], texts: list[str | None],
+               rev: int) -> Partition:
+        tokens = self.analyzer.bulk(texts)
+        return Partition(build_base(ids, *_sessions(sessions), tokens.vocab, tokens.docs,
+                                    tokens.terms), rev)
+
+    def _build_messages(self, rows: list[tuple], rev: int) -> dict[str, Partition]:
+        """Both message partitions, the texts split once: ``messages`` (one text each)
+        and ``exchanges`` (a run's user messages and replies as one text)."""
+        # Stopwords have postings here (a search for one: a name like "Will", a quoted
+        # phrase), never in a length; the other partitions have none.
+        docs, terms, vocab, content, lengths = self.analyzer.bulk([r[4] for r in rows],
+                                                                  stop=True)
+        messages = Partition(build_base([r[0] for r in rows], *_sessions([r[1] for r in rows]),
+                                        vocab, docs, terms, length=lengths), rev)
+        runs: dict[str, int] = {}
+        run_session: dict[str, str | None] = {}
+        run_of = np.full(len(rows), -1, np.int64)
+        for i, (_, session, run_id, role, _) in enumerate(rows):
+            if role in EXCHANGE_ROLES:
+                run_of[i] = runs.setdefault(run_id, len(runs))
+                run_session.setdefault(run_id, session)
+        keep = (run_of[docs] >= 0) & content
+        exchanges = Partition(build_base(list(runs), *_sessions(list(run_session.values())),
+                                         vocab, run_of[docs[keep]], terms[keep]), rev)
+        return {"messages": messages, "exchanges": exchanges}
+
+    # --- catching up --------------------------------------------------------------
+    def _catch_up(self, con: Connection, index: UserIndex, part: str, rev: int) -> None:
+        partition = index.parts[part]
+        changed = con.execute(
+            "SELECT doc_id, run_id, rev FROM search_docs WHERE user_id = ? AND kind = ? "
+            "AND rev > ?", [index.user_id, SOURCE_KIND[part], partition.rev]).fetchall()
+        newest = max([rev, *(r[2] for r in changed)])
+        if part in ("messages", "exchanges"):
+            self._messages_changed(con, partition, part, changed)
+        elif part == "memories":
+            self._texts_changed(con, partition, [r[0] for r in changed],
+                                "SELECT memory_id, session_id, memory FROM memories "
+                                "WHERE memory_id IN ({}) AND deleted_at IS NULL "
+                                "AND user_id = ?", [index.user_id])
+        else:
+            self._texts_changed(con, partition, [r[0] for r in changed],
+                                f"SELECT {SUMMARY_DOC_ID}, session_id, summary FROM "
+                                f"summaries WHERE {SUMMARY_DOC_ID} IN ({{}}) "
+                                "AND deleted_at IS NULL", [])
+        partition.rev = newest
+        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                       COMPACT_SHARE * len(partition.base.ids)):
+            index.parts[part] = self._compact(index, part, partition)
+
+    def _texts_changed(self, con: Connection, partition: Partition, ids: list[str],
+                       sql: str, after: list[Any]) -> None:
+        found: dict[str, tuple] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            found.update((r[0], r) for r in con.execute(sql.replace("{}", _marks(chunk)),
+                                                        [*chunk, *after]).fetchall())
+        terms = self.analyzer.terms
+        for doc_id in dict.fromkeys(ids):
+            row = found.get(doc_id)
+            if row is None:
+                partition.remove(doc_id)
+            else:
+                partition.upsert(doc_id, row[1], terms(row[2]))
+
+    def _messages_changed(self, con: Connection, partition: Partition, part: str,
+                          changed: list[tuple]) -> None:
+        """``changed``: (message id or None, its run id or None, ...) rows."""
+        runs = list(dict.fromkeys(r[1] for r in changed if r[1] is not None))
+        rows: list[tuple] = []
+        for chunk in _chunks(runs):
+            rows += con.execute(
+                "SELECT message_id, session_id, run_id, role, content, deleted_at FROM "
+                f"messages WHERE run_id IN ({_marks(chunk)}) ORDER BY run_id, seq",
+                chunk).fetchall()
+        live = [r for r in rows if r[5] is None and r[4] is not None]
+        terms = self.analyzer.terms
+        if part == "messages":
+            texts = {r[0]: r for r in live}
+            for doc_id in dict.fromkeys(r[0] for r in changed if r[0] is not None):
+                row = texts.get(doc_id)
+                if row is None:
+                    partition.remove(doc_id)
+                else:
+                    partition.upsert(doc_id, row[1], *self.analyzer.text_terms(row[4]))
+            return
+        exchanges: dict[str, list[tuple]] = {run: [] for run in runs}
+        for row in live:
+            if row[3] in EXCHANGE_ROLES:
+                exchanges[row[2]].append(row)
+        for run_id, messages in exchanges.items():
+            if messages:
+                partition.upsert(run_id, messages[0][1],
+                                 [t for m in messages for t in terms(m[4])])
+            else:
+                partition.remove(run_id)
+
+    # --- snapshots -----------------------------------------------------------------
+    def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
+        fresh = Partition(partition.frozen(), partition.rev)
+        if len(fresh) >= SNAPSHOT_MIN_DOCS:
+            self._save(index, part, fresh)
+        return fresh
+
+    def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
+        """Store the partition's base (with its weights) for the next process; best effort
+        (a read-only file keeps it in memory only)."""
+        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
+                "epoch": index.epoch, "analyzer": self.analyzer.name}
+        base = partition.base
+        if base.pw is None or base.w_params is None:
+            base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
+                                                    partition.floor, partition.w_avgdl)
+        try:
+            # In a transaction (holding the write lock): a purge cannot commit between the
+            # epoch read here and the snapshot written, which would bring purged text back.
+            with self.engine.transaction() as con:
+                now = con.execute("SELECT epoch FROM search_revs WHERE user_id = ?"
+                                  + self.engine.dialect.lock_row,
+                                  [index.user_id]).fetchone()
+                if now is None or now[0] != index.epoch:
+                    return
+                self.snapshots.write(con, index.user_id, part, base, meta)
+        except Exception as exc:  # noqa: BLE001 (each engine's own errors; never fails a search)
+            log.debug("search snapshot of %s not saved: %s", part, exc)
+
+    # --- purge and session deletes ---------------------------------------------------
+    def before_removal(self, con: Connection, user_id: str) -> None:
+        """Load the user's snapshotted partitions, to write them again after a purge or a
+        session delete without those texts (else the next search rebuilds from every
+        text: 20-40 s at 1M messages)."""
+        for part in self.snapshots.parts(con, user_id):
+            if part in PARTS:
+                self.partition(con, user_id, part)
+
+    def after_removal(self, con: Connection, user_id: str, messages: Sequence[str],
+                      runs: Sequence[str], memories: Sequence[str],
+                      summaries: Sequence[str]) -> None:
+        """The texts are deleted for good (their ``search_docs`` rows too, and the user's
+        epoch bumped, so other processes start again from a snapshot): take them out of
+        this process's copy, catch up, and store it again, compacted."""
+        with self._lock:
+            index = self._users.get(user_id)
+            if index is None:
+                return
+            rev, epoch = revision(con, user_id)
+            gone = [(m, None, 0) for m in messages] + [(None, r, 0) for r in runs]
+            for part, partition in index.parts.items():
+                if part in ("messages", "exchanges"):
+                    self._messages_changed(con, partition, part, gone)
+                for doc_id in memories if part == "memories" else \
+                        summaries if part == "summaries" else ():
+                    partition.remove(doc_id)
+                self._catch_up(con, index, part, rev)
+            index.epoch = epoch
+            for part, partition in list(index.parts.items()):
+                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev)
+                if len(fresh) >= SNAPSHOT_MIN_DOCS:
+                    self._save(index, part, fresh)
+
+
+class TableSnapshots:
+    """Snapshots as rows of ``search_snapshots`` in 8 MB pieces: PostgreSQL (every
+    kernel on every machine reads them; a purge deletes them in its transaction and
+    VACUUM FULLs the table), and an in-memory database."""
+
+    def read(self, con: Connection, user_id: str, part: str) -> tuple[Base, dict] | None:
+        rows = con.execute("SELECT chunk, data FROM search_snapshots WHERE user_id = ? "
+                           "AND part = ? ORDER BY chunk", [user_id, part]).fetchall()
+        if not rows or [r[0] for r in rows] != list(range(len(rows))):
+            return None
+        return Base.from_bytes(b"".join(bytes(r[1]) for r in rows))
+
+    def write(self, con: Connection, user_id: str, part: str, base: Base,
+              meta: dict) -> None:
+        data = base.to_bytes(meta)
+        con.execute("DELETE FROM search_snapshots WHERE user_id = ? AND part = ?",
+                    [user_id, part])
+        for n, at in enumerate(range(0, len(data), CHUNK_BYTES)):
+            con.execute("INSERT INTO search_snapshots VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [user_id, part, n, meta["rev"], meta["epoch"], meta["analyzer"],
+                         data[at:at + CHUNK_BYTES]])
+
+    def delete_user(self, con: Connection, user_id: str) -> None:
+        con.execute("DELETE FROM search_snapshots WHERE user_id = ?", [user_id])
+
+    def parts(self, con: Connection, user_id: str) -> list[str]:
+        return [r[0] for r in con.execute(
+            "SELECT DISTINCT part FROM search_snapshots WHERE user_id = ?", [user_id]
+        ).fetchall()]
+
+    def files(self) -> list[str]:
+        return []
+
+
+class FileSnapshots:
+    """Snapshots as files beside a DuckDB or SQLite database (``<db>.search/``, 0700;
+    each file 0600), mapped when read: a restart reads only the pages a query touches
+    (*measured* at 1M messages, load ~12: 76 MB of exchanges read back from a DuckDB
+    BLOB column in 2.9 s, from a SQLite one in 0.75 s, from a file in 0.17 s; mapped,
+    at once). Written to a new file, then renamed over the old one; a purge deletes
+    the user's files in its transaction and writes them again after COMMIT."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _path(self, user_id: str, part: str) -> str:
+        # The user id is anyone's text: the file is named by its hash (the header holds
+        # the id itself, checked when read).
+        digest = hashlib.sha256(user_id.encode()).hexdigest()[:32]
+        return os.path.join(self.folder, f"{digest}.{part}")
+
+    def read(self, con: Connection, user_id: str, part: str) -> tuple[Base, dict] | None:
+        try:
+            with open(self._path(user_id, part), "rb") as file:
+                mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (FileNotFoundError, ValueError):  # none, or empty
+            return None
+        return Base.from_bytes(mapped)
+
+    def write(self, con: Connection, user_id: str, part: str, base: Base,
+              meta: dict) -> None:
+        private_folder(self.folder)
+        path = self._path(user_id, part)
+        fresh = f"{path}.{os.getpid()}.new"
+        with os.fdopen(open_private(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as out:
+            base.write(out, meta)
+        os.replace(fresh, path)
+
+    def delete_user(self, con: Connection, user_id: str) -> None:
+        for part in PARTS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(user_id, part))
+
+    def parts(self, con: Connection, user_id: str) -> list[str]:
+        return [part for part in PARTS if os.path.exists(self._path(user_id, part))]
+
+    def files(self) -> list[str]:
+        try:
+            return [os.path.join(self.folder, f) for f in sorted(os.listdir(self.folder))]
+        except FileNotFoundError:
+            return []
+
+
+def snapshots_of(engine: Engine) -> TableSnapshots | FileSnapshots:
+    """Where an engine's snapshots live: files beside a DuckDB or SQLite file, else rows."""
+    if engine.dialect.name in ("duckdb", "sqlite") and engine.path:
+        return FileSnapshots(engine.path + ".search")
+    return TableSnapshots()
+
+
+def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:
+    """The distinct sessions, and each text's index into them."""
+    names: dict[str, int] = {}
+    codes = np.fromiter((names.setdefault(s or "", len(names)) for s in sessions), np.int32,
+                        count=len(sessions))
+    return list(names), codes
+
+
+def revision(con: Connection, user_id: str) -> tuple[int, int]:
+    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+    row = con.execute("SELECT rev, epoch FROM search_revs WHERE user_id = ?",
+                      [user_id]).fetchone()
+    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
