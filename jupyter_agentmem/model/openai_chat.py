@@ -235,13 +235,29 @@ class OpenAIChat:
             text = text.replace(secret, "***")
         return re.sub(r"(://)[^/@\s]+@", r"\1***@", text)
 
-    def _params(self, messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.id, "messages": messages}
+    def _params(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                **extra: Any) -> dict[str, Any]:
+        """``create()``'s arguments, with the messages and tools passed as ``extra_body``.
+
+        ``create()`` walks every typed argument against the SDK's TypedDicts before it
+        sends anything (``maybe_transform``): ~0.13 ms per message, *measured* (openai
+        3.63, bench/bench_request_size.py) 27 ms of a 29 ms call with 200 history
+        messages. Our messages and tools are plain JSON already (built from stored
+        JSON), so the walk changes nothing; ``extra_body`` (the SDK's documented way to
+        send a parameter as is) is merged into the body after it. The typed slots keep
+        an empty placeholder: ``create()`` requires ``messages``, and the key keeps its
+        place, so the bytes sent are the same (tested).
+        """
+        bulk: dict[str, Any] = {"messages": messages}
+        params: dict[str, Any] = {"model": self.id, "messages": []}
+        if tools is not None:
+            params["tools"], bulk["tools"] = [], tools
         if self.temperature is not None:
             params["temperature"] = self.temperature
         if self.max_tokens is not None:
             params["max_tokens"] = self.max_tokens
         params.update({k: v for k, v in extra.items() if v is not None})
+        params["extra_body"] = bulk
         return params
 
     def response(
