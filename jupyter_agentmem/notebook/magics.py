@@ -10,10 +10,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
+from .. import runtime
 from . import completion
 from . import options as opt
 from .commands import COMMANDS, line_usage
 from .errors import user_errors
+from .preload import Preload, first_cell_steps
 from .reply_actions import variable_name
 
 if TYPE_CHECKING:  # imported on first use: %load_ext stays cheap
@@ -107,6 +109,8 @@ class AgentMagics(Magics):
                  ).tag(config=True)
     context_chars = Int(4000, help="At most this many characters per {name} rendering."
                         ).tag(config=True)
+    preload = Bool(True, help="After %load_ext, import what the first %%agent cell needs "
+                   "in a background thread (set it before %load_ext).").tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -163,6 +167,14 @@ class AgentMagics(Magics):
         self._models: dict[tuple[str, str, float, int], ChatModel] = {}
         if shell is not None and getattr(shell, "Completer", None) is not None:
             completion.register(shell, self)
+        self._preload: Preload | None = None
+        if shell is not None and self.preload:
+            self._preload = start_preload(self, in_kernel="IPKernelApp" in shell.config)
+
+    def _wait_for_preload(self) -> None:
+        """Before a magic imports anything: the background imports are done (or given up)."""
+        if self._preload is not None and not self._preload.done:
+            self._preload.wait()
 
     # --- what completion and help read -----------------------------------------
     def cell_option_table(self) -> dict[str, opt.Option]:
@@ -193,6 +205,7 @@ class AgentMagics(Magics):
         agent.memory.catch_up_summary()
 
     def known_sessions(self) -> list[dict[str, Any]]:
+        self._wait_for_preload()
         return self.store.list_sessions()
 
     # --- shared pieces --------------------------------------------------------
@@ -232,6 +245,7 @@ class AgentMagics(Magics):
     @cell_magic("agent")
     def agent_cell(self, line: str, cell: str) -> None:
         """Send the cell to the agent and stream the reply into the cell."""
+        self._wait_for_preload()
         options = opt.parse_options(line, CELL_OPTIONS, CELL_USAGE)
         message = cell.strip()
         if not message:
@@ -322,6 +336,7 @@ class AgentMagics(Magics):
     @line_magic("agent")
     def agent_line(self, line: str) -> Any:
         """Inspect and manage what the agent stores: ``%agent`` alone lists the subcommands."""
+        self._wait_for_preload()
         usage = line_usage()
         name, rest = opt.split_subcommand(line, list(COMMANDS), usage)
         command = COMMANDS[name]
@@ -332,6 +347,12 @@ class AgentMagics(Magics):
         opt.require(options, table, usage)
         with user_errors():
             return command.handler(self, options)
+
+
+def start_preload(magics: AgentMagics, in_kernel: bool) -> Preload:
+    """The process's background imports (notebook/preload.py), started once."""
+    steps = first_cell_steps(location=lambda: magics.db_path, in_kernel=in_kernel)
+    return runtime.shared("jobs", "preload", lambda: Preload(steps)).start()
 
 
 def current_cell_id(shell: Any) -> str | None:
