@@ -11,6 +11,10 @@ new DuckDB file, then sends, as a notebook would:
    ``%%agent`` cell, timed as its round trip: what the user waits;
 3. three more ``%%agent`` cells: a later cell, for "no slower afterwards".
 
+Also read in the kernel: its CPU time (all threads) from the end of ``%load_ext`` to
+the end of the first cell (the work, whatever the machine's load), and how long the
+background imports ran (``notebook/preload.py``), when there are any.
+
 Cases: ``model=demo`` (the offline demo server, started by the first cell) and a local
 OpenAI-compatible server (``model/server.py`` in this process, answering instantly;
 ``OPENAI_BASE_URL`` in the kernel's environment). ``--code NAME=PATH`` runs the same on
@@ -40,6 +44,13 @@ HERE = Path(__file__).resolve().parent.parent
 LOAD_EXT = ("import time as _t\n_t0 = _t.perf_counter()\n"
             "get_ipython().run_line_magic('load_ext', 'jupyter_agentmem')\n"
             "_load_ext_ms = (_t.perf_counter() - _t0) * 1000")
+
+
+CPU = "__import__('time').process_time() * 1000"  # the kernel process's, all threads
+PRELOAD_MS = ("getattr(__import__('jupyter_agentmem.runtime').runtime._shared.get("
+              "('jobs', 'preload')), 'seconds', None) and "
+              "__import__('jupyter_agentmem.runtime').runtime._shared[('jobs', 'preload')]"
+              ".seconds * 1000")
 
 
 def run_cell(client: Any, code: str, expressions: dict[str, str] | None = None,
@@ -80,17 +91,22 @@ def one_kernel(code_path: str, case: str, gap: float, base_url: str) -> dict[str
     try:
         client.wait_for_ready(timeout=120)
         load_ms, values = run_cell(client, LOAD_EXT, {
-            "in_kernel": "_load_ext_ms",
+            "in_kernel": "_load_ext_ms", "cpu": CPU,
             "where": "__import__('jupyter_agentmem').__file__"})
         if not values["where"].strip("'").startswith(code_path):
             raise RuntimeError(f"the kernel imported {values['where']}, not {code_path}")
         time.sleep(gap)
-        first_ms, _ = run_cell(client, f"%%agent model={model}\nHello, a first question.")
+        first_ms, after = run_cell(client, f"%%agent model={model}\nHello, a first question.",
+                                   {"cpu": CPU, "preload": PRELOAD_MS})
         later = [run_cell(client, f"%%agent model={model}\nAnd question {i}?")[0]
                  for i in range(3)]
-        return {"load_ext in kernel": float(values["in_kernel"]),
-                "load_ext cell": load_ms, "first cell": first_ms,
-                "later cell": statistics.median(later)}
+        figures = {"load_ext in kernel": float(values["in_kernel"]),
+                   "load_ext cell": load_ms, "first cell": first_ms,
+                   "later cell": statistics.median(later),
+                   "kernel CPU": float(after["cpu"]) - float(values["cpu"])}
+        if after["preload"] not in (None, "None"):
+            figures["preload thread"] = float(after["preload"])
+        return figures
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
@@ -118,13 +134,17 @@ def main() -> None:
     finally:
         server.stop()
     print(f"\nmedian (min-max) ms over {args.runs} fresh kernels each")
-    names = ["load_ext in kernel", "load_ext cell", "first cell", "later cell"]
+    names = ["load_ext in kernel", "load_ext cell", "first cell", "later cell", "kernel CPU",
+             "preload thread"]
     print("| code | case | gap s | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     for (name, case, gap), rows in results.items():
         cells = []
         for key in names:
-            values = [r[key] for r in rows]
+            values = [r[key] for r in rows if key in r]
+            if not values:
+                cells.append("-")
+                continue
             cells.append(f"{statistics.median(values):.0f} ({min(values):.0f}-"
                          f"{max(values):.0f})")
         print(f"| {name} | {case} | {gap:g} | " + " | ".join(cells) + " |")

@@ -207,7 +207,14 @@ def plain_http_client(timeout: float) -> Any:
             if self._tls is not None:
                 self._tls.close()
 
-    return openai.DefaultHttpxClient(transport=TlsWhenNeeded(), timeout=timeout)
+    class ClosedWhenCollected(openai.DefaultHttpxClient):  # as the SDK's own client is
+        def __del__(self) -> None:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 (at collection: nothing to tell anyone)
+                pass
+
+    return ClosedWhenCollected(transport=TlsWhenNeeded(), timeout=timeout)
 
 
 def preload() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Preload:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # for tests and debugging: the caller re-imports
+        self.seconds: float | None = None  # how long the thread ran (bench/bench_cold.py)
 
     def start(self) -> Preload:
         if self._thread is None:
@@ -55,6 +57,7 @@ class Preload:
         return self
 
     def _run(self) -> None:
+        start = time.perf_counter()
         try:
             for step in self._steps:
                 try:
@@ -63,6 +66,7 @@ class Preload:
                     self.failures.append(f"{getattr(step, '__name__', step)}: {exc!r}")
                     log.debug("preload step %r failed", step, exc_info=True)
         finally:
+            self.seconds = time.perf_counter() - start
             self._done.set()
 
     @property
