@@ -61,6 +61,26 @@ def test_load_ext_returns_before_the_heavy_imports_which_run_in_the_background()
     assert "pandas" not in after and "ipywidgets" not in after
 
 
+def test_loaded_in_a_cell_the_thread_starts_when_that_cell_has_run():
+    # The rest of the %load_ext cell (more setup, more imports) runs without the thread.
+    result = run_fresh("""
+        ip.user_ns["importer"] = importer
+        ip.run_cell("%load_ext jupyter_agentmem\\n"
+                    "import threading\\n"
+                    "during = [t.name for t in threading.enumerate()]\\n"
+                    "imported_during = dict(importer)")
+        from jupyter_agentmem import runtime
+        preload = runtime.shared("jobs", "preload", lambda: None)
+        assert preload.wait(60)
+        print(json.dumps({"during": ip.user_ns["during"],
+                          "imported_during": ip.user_ns["imported_during"],
+                          "after": importer}))
+    """)
+    assert "agentmem-preload" not in result["during"]
+    assert result["imported_during"] == {}
+    assert result["after"].get("openai") == "agentmem-preload"
+
+
 def test_with_preload_off_nothing_heavy_is_imported_until_a_cell_needs_it():
     result = run_fresh("""
         from traitlets.config import Config

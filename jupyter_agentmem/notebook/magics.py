@@ -169,7 +169,7 @@ class AgentMagics(Magics):
             completion.register(shell, self)
         self._preload: Preload | None = None
         if shell is not None and self.preload:
-            self._preload = start_preload(self, in_kernel="IPKernelApp" in shell.config)
+            self._preload = start_preload(self, shell)
 
     def _wait_for_preload(self) -> None:
         """Before a magic imports anything: the background imports are done (or given up)."""
@@ -349,10 +349,26 @@ class AgentMagics(Magics):
             return command.handler(self, options)
 
 
-def start_preload(magics: AgentMagics, in_kernel: bool) -> Preload:
-    """The process's background imports (notebook/preload.py), started once."""
-    steps = first_cell_steps(location=lambda: magics.db_path, in_kernel=in_kernel)
-    return runtime.shared("jobs", "preload", lambda: Preload(steps)).start()
+def start_preload(magics: AgentMagics, shell: Any) -> Preload:
+    """The process's background imports (notebook/preload.py), started once: at once
+    when the extension loads outside a cell (IPython's startup ``extensions``), else
+    when the ``%load_ext`` cell has run, so that the rest of that cell (often more
+    setup and imports) neither shares the interpreter with the thread nor imports
+    alongside it."""
+    steps = first_cell_steps(location=lambda: magics.db_path,
+                             in_kernel="IPKernelApp" in shell.config)
+    preload = runtime.shared("jobs", "preload", lambda: Preload(steps))
+    running_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    events = getattr(shell, "events", None)
+    if running_cell is None or events is None:
+        return preload.start()
+
+    def after_the_cell() -> None:
+        events.unregister("post_execute", after_the_cell)
+        preload.start()
+
+    events.register("post_execute", after_the_cell)
+    return preload
 
 
 def current_cell_id(shell: Any) -> str | None:
