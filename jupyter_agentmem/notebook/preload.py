@@ -28,6 +28,11 @@ Step = Callable[[], object]
 
 CELL_WAIT_S = 60.0  # a cell waits at most this long, then imports what it needs itself
 FORK_WAIT_S = 10.0
+# The thread starts importing this long after it is started, or as soon as someone
+# waits for it: meanwhile the kernel sends the %load_ext cell's reply. Started at once,
+# the thread held the interpreter while the kernel did that (*measured*, bench_cold.py,
+# load 5-8: that cell's round trip 41-61 ms against 22-35 without the thread).
+START_DELAY_S = 0.1
 
 # What the first %%agent cell imports, whatever the model and database.
 FIRST_CELL_MODULES = (
@@ -45,9 +50,10 @@ class Preload:
     def __init__(self, steps: Iterable[Step]) -> None:
         self._steps = list(steps)
         self._done = threading.Event()
+        self._go = threading.Event()  # set: start importing now
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # for tests and debugging: the caller re-imports
-        self.seconds: float | None = None  # how long the thread ran (bench/bench_cold.py)
+        self.seconds: float | None = None  # how long it imported (bench/bench_cold.py)
 
     def start(self) -> Preload:
         if self._thread is None:
@@ -57,6 +63,7 @@ class Preload:
         return self
 
     def _run(self) -> None:
+        self._go.wait(START_DELAY_S)
         start = time.perf_counter()
         try:
             for step in self._steps:
@@ -77,6 +84,7 @@ class Preload:
         """Until the thread has finished (``True``) or ``timeout`` passed (``False``)."""
         if self._thread is None or self._thread is threading.current_thread():
             return True
+        self._go.set()
         return self._done.wait(timeout)
 
     # --- runtime.Resource --------------------------------------------------------
