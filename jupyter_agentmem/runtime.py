@@ -8,7 +8,8 @@ are kept here rather than in module globals of their own, so that:
   (background jobs finish first: they write to the engines; engines close before the
   servers a job might still call);
 - one ``at_fork`` hook tells each of them it is in a child (no thread of the parent
-  runs there, and a child must never close the parent's connections);
+  runs there, and a child must never close the parent's connections), and first lets
+  one that has a ``before_fork`` wait for its thread;
 - tests call ``reset()`` for a process as fresh as a new kernel.
 
 This module imports nothing of the package: every layer may use it.
@@ -40,6 +41,9 @@ class Resource(Protocol):
 
     def after_fork_in_child(self) -> None:
         """Forget what belongs to the parent (threads, sockets, locks); never close it."""
+
+    # Optional: ``before_fork(self) -> None``, called in the forking thread first (a
+    # thread that must not be forked mid-way is waited for there, for a bounded time).
 
     def close(self) -> None:
         """Release everything (at exit, or ``reset()``); the object may be used again."""
@@ -133,6 +137,20 @@ def _at_exit() -> None:
     _close_all(("jobs",) if is_forked_child() else PHASES)
 
 
+def _before_fork() -> None:
+    # Runs in the forking thread. A resource with a thread that must not be cut off
+    # mid-way by a fork (the background imports: a child would inherit their module
+    # locks held) waits for it here; the wait is the resource's, bounded.
+    for phase in PHASES:
+        for resource in _in_phase(phase):
+            hook = getattr(resource, "before_fork", None)
+            if hook is not None:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 (a fork must never fail because of us)
+                    log.debug("before_fork of %r failed", resource, exc_info=True)
+
+
 def _after_fork_in_child() -> None:
     global _guard
     _guard = threading.RLock()  # the parent's may have been held by a thread that is gone
@@ -141,5 +159,5 @@ def _after_fork_in_child() -> None:
             resource.after_fork_in_child()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)

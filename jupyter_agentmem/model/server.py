@@ -8,6 +8,7 @@ request body to a ``Reply``.
 from __future__ import annotations
 
 import json
+import socketserver
 import threading
 import time
 import uuid
@@ -222,6 +223,12 @@ class ChatServer:
     class _HTTPServer(ThreadingHTTPServer):
         daemon_threads = True
         owner: ChatServer
+
+        def server_bind(self) -> None:
+            # HTTPServer's own looks the address up in DNS (socket.getfqdn) for a name
+            # nobody reads here: a wait on a machine whose resolver is unreachable.
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = self.server_address[:2]
 
     def __init__(self, responder: Responder, host: str = "127.0.0.1", port: int = 0) -> None:
         self.responder = responder

@@ -10,10 +10,12 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, validate
 
+from .. import runtime
 from . import completion
 from . import options as opt
 from .commands import COMMANDS, command_usage
 from .errors import user_errors
+from .preload import Preload, first_cell_steps
 from .reply_actions import variable_name
 
 if TYPE_CHECKING:  # imported on first use: %load_ext stays cheap
@@ -117,6 +119,8 @@ class AgentMagics(Magics):
                   ).tag(config=True)
     context_timeout = Float(5.0, help="At most this many seconds to render one {name} "
                             "(a repr that hangs is cut off).").tag(config=True)
+    preload = Bool(True, help="After %load_ext, import what the first %%agent cell needs "
+                   "in a background thread (set it before %load_ext).").tag(config=True)
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -207,6 +211,14 @@ class AgentMagics(Magics):
         self._models: dict[tuple[str, str, float, int], ChatModel] = {}
         if shell is not None and getattr(shell, "Completer", None) is not None:
             completion.register(shell, self)
+        self._preload: Preload | None = None
+        if shell is not None and self.preload:
+            self._preload = start_preload(self, shell)
+
+    def _wait_for_preload(self) -> None:
+        """Before a magic imports anything: the background imports are done (or given up)."""
+        if self._preload is not None and not self._preload.done:
+            self._preload.wait()
 
     @property
     def session_id(self) -> str:
@@ -244,6 +256,7 @@ class AgentMagics(Magics):
 
     def known_sessions(self, user: str) -> list[dict[str, Any]]:
         """``user``'s sessions (tab completion offers no other user's ids)."""
+        self._wait_for_preload()
         return self.store.as_user(user).list_sessions()
 
     # --- shared pieces --------------------------------------------------------
@@ -284,6 +297,7 @@ class AgentMagics(Magics):
     @cell_magic("agent")
     def agent_cell(self, line: str, cell: str) -> None:
         """Send the cell to the agent and stream the reply into the cell."""
+        self._wait_for_preload()
         options = opt.parse_options(line, CELL_OPTIONS, CELL_USAGE)
         message = cell.strip()
         if not message:
@@ -377,6 +391,7 @@ class AgentMagics(Magics):
     @line_magic("agent")
     def agent_line(self, line: str) -> Any:
         """Inspect and manage what the agent stores: ``%agent`` alone lists the subcommands."""
+        self._wait_for_preload()
         name, rest = opt.split_subcommand(line, list(COMMANDS))
         command = COMMANDS[name]
         usage = command_usage(name)  # that subcommand's only: the others are noise here
@@ -400,6 +415,28 @@ def updates_in_place(shell: Any) -> bool:
     from IPython.core.displaypub import DisplayPublisher
 
     return type(getattr(shell, "display_pub", None)) is not DisplayPublisher
+
+
+def start_preload(magics: AgentMagics, shell: Any) -> Preload:
+    """The process's background imports (notebook/preload.py), started once: at once
+    when the extension loads outside a cell (IPython's startup ``extensions``), else
+    when the ``%load_ext`` cell has run, so that the rest of that cell (often more
+    setup and imports) neither shares the interpreter with the thread nor imports
+    alongside it."""
+    steps = first_cell_steps(location=lambda: magics.db_path,
+                             in_kernel="IPKernelApp" in shell.config)
+    preload = runtime.shared("jobs", "preload", lambda: Preload(steps))
+    running_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    events = getattr(shell, "events", None)
+    if running_cell is None or events is None:
+        return preload.start()
+
+    def after_the_cell() -> None:
+        events.unregister("post_execute", after_the_cell)
+        preload.start()
+
+    events.register("post_execute", after_the_cell)
+    return preload
 
 
 def current_cell_id(shell: Any) -> str | None:

@@ -22,6 +22,14 @@ BACKENDS: dict[str, str] = {
     "postgres": "jupyter_agentmem.store.postgres:open_postgres",
     "sqlite": "jupyter_agentmem.store.sqlite:open_sqlite",
 }
+# scheme -> the driver its engine imports at the first connection (imported ahead, in
+# the background after %load_ext: notebook/preload.py).
+DRIVERS: dict[str, str] = {
+    "duckdb": "duckdb",
+    "postgresql": "psycopg",
+    "postgres": "psycopg",
+    "sqlite": "sqlite3",
+}
 FILE_SCHEMES = ("duckdb", "sqlite")  # a file on this machine (created private)
 DEFAULT_SCHEME = "duckdb"  # a plain path
 
@@ -41,6 +49,14 @@ def backend_for(location: str) -> Callable[[str], Store]:
                          f"use a file path or one of: {', '.join(s + '://' for s in BACKENDS)}")
     module, _, function = target.partition(":")
     return getattr(importlib.import_module(module), function)
+
+
+def import_driver(location: str) -> None:
+    """Import the backend module and driver ``location`` will need (nothing is opened)."""
+    backend_for(location)
+    driver = DRIVERS.get(scheme_of(location))
+    if driver is not None:
+        importlib.import_module(driver)
 
 
 def open_store(location: str | os.PathLike | None) -> Store:

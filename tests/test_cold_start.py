@@ -1,0 +1,165 @@
+"""A fresh kernel's first cell: heavy imports in a background thread after %load_ext,
+and no TLS setup for a plain-http model server.
+
+Each case runs in a fresh interpreter (a subprocess): in this test process every module
+is imported already. A meta-path finder records which thread first imported each heavy
+module. Speed itself is measured in bench/bench_cold.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HEAVY = ("openai", "pydantic", "duckdb", "pandas", "ipywidgets")
+
+# Records the thread that first imports each heavy module; prints JSON at the end.
+PRELUDE = "HEAVY = " + repr(HEAVY) + textwrap.dedent("""
+    import json, os, sys, tempfile, threading, time
+    importer = {}
+    class Who:
+        def find_spec(self, name, path=None, target=None):
+            if name in HEAVY and name not in importer:
+                importer[name] = threading.current_thread().name
+            return None
+    sys.meta_path.insert(0, Who())
+    os.environ["AGENTMEM_DB"] = os.path.join(tempfile.mkdtemp(), "cold.duckdb")
+    from IPython.core.interactiveshell import InteractiveShell
+    ip = InteractiveShell.instance()
+    """)
+
+
+def run_fresh(code: str, timeout: float = 120) -> dict:
+    out = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)],
+                         capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_load_ext_returns_before_the_heavy_imports_which_run_in_the_background():
+    result = run_fresh("""
+        ip.run_line_magic("load_ext", "jupyter_agentmem")
+        during_load_ext = dict(importer)
+        from jupyter_agentmem import runtime
+        preload = runtime.shared("jobs", "preload", lambda: None)
+        assert preload.wait(60)
+        print(json.dumps({"during": during_load_ext, "after": importer,
+                          "failures": preload.failures}))
+    """)
+    # %load_ext imported none of them itself (the thread may have begun meanwhile).
+    assert "MainThread" not in result["during"].values()
+    assert result["failures"] == []
+    after = result["after"]
+    assert {after.get(m) for m in ("openai", "pydantic", "duckdb")} == {"agentmem-preload"}
+    # Not needed by the first cell: never imported (ipywidgets only in a kernel, for DuckDB).
+    assert "pandas" not in after and "ipywidgets" not in after
+
+
+def test_loaded_in_a_cell_the_thread_starts_when_that_cell_has_run():
+    # The rest of the %load_ext cell (more setup, more imports) runs without the thread.
+    result = run_fresh("""
+        ip.user_ns["importer"] = importer
+        ip.run_cell("%load_ext jupyter_agentmem\\n"
+                    "import threading\\n"
+                    "during = [t.name for t in threading.enumerate()]\\n"
+                    "imported_during = dict(importer)")
+        from jupyter_agentmem import runtime
+        preload = runtime.shared("jobs", "preload", lambda: None)
+        assert preload.wait(60)
+        print(json.dumps({"during": ip.user_ns["during"],
+                          "imported_during": ip.user_ns["imported_during"],
+                          "after": importer}))
+    """)
+    assert "agentmem-preload" not in result["during"]
+    assert result["imported_during"] == {}
+    assert result["after"].get("openai") == "agentmem-preload"
+
+
+def test_with_preload_off_nothing_heavy_is_imported_until_a_cell_needs_it():
+    result = run_fresh("""
+        from traitlets.config import Config
+        ip.config.AgentMagics.preload = False
+        ip.run_line_magic("load_ext", "jupyter_agentmem")
+        time.sleep(1.0)  # a background thread would have imported something by now
+        print(json.dumps({"after": importer,
+                          "threads": [t.name for t in threading.enumerate()]}))
+    """)
+    assert result["after"] == {}
+    assert "agentmem-preload" not in result["threads"]
+
+
+def test_a_cell_right_after_load_ext_waits_for_the_background_imports():
+    # "Run all": the first %%agent cell starts while the thread is still importing. The
+    # cell waits for it instead of importing the same modules at the same time.
+    result = run_fresh("""
+        ip.run_line_magic("load_ext", "jupyter_agentmem")
+        ip.run_cell_magic("agent", "model=demo session=s", "hello there")
+        from jupyter_agentmem.store import open_store
+        from jupyter_agentmem.store.location import default_db_path
+        runs = open_store(default_db_path(None)).session_runs("s")
+        print(json.dumps({"after": importer,
+                          "stored": [m.content for r in runs for m in r.messages][:1]}))
+    """)
+    assert result["stored"] == ["hello there"]
+    assert {result["after"].get(m) for m in ("openai", "pydantic", "duckdb")} == {
+        "agentmem-preload"}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_fork_during_the_background_imports_leaves_a_child_that_can_import():
+    # A child forked while the thread holds a module's import lock would inherit the
+    # lock held by a thread it does not have, and hang at its next import of that
+    # module; the fork hook waits for the thread first.
+    result = run_fresh("""
+        ip.run_line_magic("load_ext", "jupyter_agentmem")
+        pid = os.fork()
+        if pid == 0:
+            import openai, duckdb, jupyter_agentmem.agent
+            os._exit(0)
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        print(json.dumps({"exit": os.waitstatus_to_exitcode(status) if done else "hung"}))
+    """)
+    assert result["exit"] == 0
+
+
+def test_a_plain_http_model_server_needs_no_tls_setup(server, monkeypatch):
+    from jupyter_agentmem import OpenAIChat
+
+    loads: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(self, *args, **kwargs):
+        loads.append(args or kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    model = OpenAIChat(id="test-model", base_url=server.base_url, api_key="sk-test-secret",
+                       max_retries=0, timeout=10)
+    assert model.response([{"role": "user", "content": "hi"}]).content == "echo: hi"
+    assert "".join(model.response_stream([{"role": "user", "content": "hi"}])) == "echo: hi"
+    assert loads == []  # no CA bundle was loaded for http://127.0.0.1
+
+    # An https request through the same client (a redirect) still gets a verified
+    # transport: the CA bundle is loaded then, and nothing is sent unverified.
+    with pytest.raises(Exception) as failed:  # noqa: B017,PT011 (nothing listens there)
+        model.client.get("https://127.0.0.1:9/v1/models", cast_to=object)
+    assert loads, failed.value
+    https_model = OpenAIChat(id="m", base_url="https://127.0.0.1:9/v1", api_key="k" * 10)
+    before = len(loads)
+    https_model.check()
+    assert len(loads) > before  # an https server's client is the SDK's own, verified
