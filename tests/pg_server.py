@@ -54,7 +54,9 @@ class PgServer:
         self._run(os.path.join(self.bindir, "initdb"), "-D", self.data, "-U", "agentmem",
                   "--auth=trust", "-E", "UTF8", "--no-sync")
         options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.base} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                   # One connection per database per process: the suite makes hundreds.
+                   "-c max_connections=600")
         self._run(os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-o", options,
                   "-l", os.path.join(self.base, "log"), "-w", "start")
         return self

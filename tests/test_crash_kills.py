@@ -98,7 +98,7 @@ def check_store(db: str) -> tuple[dict[str, str], dict[str, str]]:
     """Open the database as a new process would; check it; each user message's status
     and stored reply."""
     runtime.reset()  # no engine of ours kept open: this opens it afresh
-    store = open_store(db)
+    store = open_store(db).as_user("ana")  # the child writes as ana
     try:
         runs = store.session_runs("s")
         assert [r.seq for r in runs] == list(range(len(runs))), "a gap or a duplicate seq"
