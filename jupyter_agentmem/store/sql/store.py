@@ -395,6 +395,13 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
+            if not runs:
+                # Nothing may mean another user's session (it reads as absent): then the
+                # cache, shared by every user of this engine, must not learn "no runs"
+                # (its owner's next history would come back empty).
+                info = self._get_session(con, session_id)
+                if info is not None and not self._may_see(info.user_id):
+                    return []
             cache.fill(generation, session_id, runs, asked=n)
             if self.engine.deferred is not None:  # this turn's run can be queued
                 learn_next_seq(con, self.engine, generation, session_id)
