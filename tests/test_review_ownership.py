@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jupyter_agentmem.store import StoreError, open_store
-from jupyter_agentmem.types import Message, Run
+from jupyter_agentmem.types import Message, Run, utcnow
 
 
 def _turn(store, session: str, text: str) -> Run:
@@ -37,5 +37,72 @@ def test_bob_reading_anas_history_leaves_her_cached_history(any_store_location):
         assert bob.recent_runs("ana_s", 5) == []
         _turn(ana, "ana_s", "ana secret 3")
         assert [r.seq for r in ana.recent_runs("ana_s", 5)] == [0, 1, 2, 3]
+    finally:
+        store.close()
+
+
+def _dead_turn(store, run: Run, user_id: str) -> None:
+    """``run``'s turn as a dead process of ``user_id`` left it in its file of turns in
+    flight; kept by the next append off the run cache."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from jupyter_agentmem.store.files import private_folder
+    from jupyter_agentmem.store.journal import file_name
+    from jupyter_agentmem.store.sql.staged import turn_entry
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    journal = store.engine.journal
+    private_folder(journal.folder)
+    with open(os.path.join(journal.folder, file_name(f"{socket.gethostname()}:{proc.pid}:")),
+              "a") as f:
+        f.write(json.dumps(turn_entry(run, user_id)) + "\n")
+    store.engine.recent_runs.clear()
+
+
+def test_a_dead_turn_in_a_session_nobody_owns_claims_it(any_store_location):
+    """bob's turn into a session nobody owns died: kept, it claims the session for bob
+    (as his append would have), so ana cannot read his message there, nor take it."""
+    store = open_store(any_store_location)
+    try:
+        with store.engine.transaction() as con:
+            con.execute("INSERT INTO sessions (session_id, user_id, created_at, updated_at, "
+                        "namespace) VALUES ('shared', NULL, ?, ?, ?)",
+                        [utcnow(), utcnow(), store.session_namespace])
+        ana, bob = store.as_user("ana"), store.as_user("bob")
+        run = Run(session_id="shared", messages=[Message(role="user", content="bob-dead-77")])
+        _dead_turn(store, run, "bob")
+        _turn(ana, "ana_s", "ana's turn")  # an append off the cache keeps bob's turn
+        assert [r.message.content for r in bob.session_runs("shared")] == ["bob-dead-77"]
+        assert ana.session_runs("shared") == []
+        assert ana.search("bob-dead-77") == []
+        with pytest.raises(StoreError, match="belongs to another user"):
+            _turn(ana, "shared", "ana takes it")
+    finally:
+        store.close()
+
+
+def test_a_dead_turn_kept_aside_never_lands_in_a_session_of_another_user(
+        any_store_location):
+    """The new session a taken session's turn goes to may exist and be someone else's:
+    the turn then goes to another new session of its writer's."""
+    store = open_store(any_store_location)
+    try:
+        ana, bob = store.as_user("ana"), store.as_user("bob")
+        _turn(ana, "taken", "ana's")
+        run = Run(session_id="taken", messages=[Message(role="user", content="bob-dead-88")])
+        _turn(ana, f"taken-kept-{run.run_id[:8]}", "ana's other session")
+        _dead_turn(store, run, "bob")
+        _turn(ana, "ana_s", "ana's turn")
+        for session in (s["session_id"] for s in ana.list_sessions()):
+            texts = [m.content for r in ana.session_runs(session) for m in r.messages]
+            assert "bob-dead-88" not in texts, session
+        kept = [s["session_id"] for s in bob.list_sessions()]
+        assert len(kept) == 1
+        assert [r.message.content for r in bob.session_runs(kept[0])] == ["bob-dead-88"]
     finally:
         store.close()
