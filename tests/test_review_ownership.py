@@ -106,3 +106,40 @@ def test_a_dead_turn_kept_aside_never_lands_in_a_session_of_another_user(
         assert [r.message.content for r in bob.session_runs(kept[0])] == ["bob-dead-88"]
     finally:
         store.close()
+
+
+def _memory_row(memory_id: str, user: str, session: str, text: str) -> dict:
+    return {"memory_id": memory_id, "user_id": user, "session_id": session, "memory": text,
+            "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00"}
+
+
+def test_a_memory_never_names_another_users_session(any_store_location):
+    """A memory naming ana's session is carried by her session's export: bob can neither
+    add nor import one, and one already stored (a file written before) is left out of
+    her export, its events too."""
+    from jupyter_agentmem.types import Memory
+
+    store = open_store(any_store_location)
+    try:
+        ana, bob = store.as_user("ana"), store.as_user("bob")
+        _turn(ana, "ana_s", "ana secret")
+        _turn(bob, "bob_s", "bob's turn")
+        with pytest.raises(StoreError, match="belongs to another user"):
+            bob.add_memory(Memory(user_id="bob", memory="bob-added-41", session_id="ana_s"))
+        with pytest.raises(StoreError, match="belongs to another user"):
+            bob.import_rows({"memories": [_memory_row("m-b", "bob", "ana_s", "bob-imp-42")]})
+        with pytest.raises(StoreError, match="belongs to another user"):
+            ana.import_rows({"memories": [_memory_row("m-a", "ana", "bob_s", "ana-imp-43")]})
+        assert bob.add_memory(Memory(user_id="bob", memory="own", session_id="bob_s"))
+        store.import_all({"memories": [_memory_row("m-old", "bob", "ana_s", "bob-old-44")],
+                          "memory_events": [{
+                              "event_id": "e-old", "target": "memory", "target_id": "m-old",
+                              "user_id": "bob", "session_id": "ana_s", "action": "add",
+                              "new": {"memory": "bob-old-44"}, "actor": "user",
+                              "created_at": "2025-01-01T00:00:00"}]})
+        exported = repr(ana.export_rows(session_id="ana_s"))
+        assert "ana secret" in exported
+        assert "bob-" not in exported
+        assert "bob-old-44" not in repr(ana.export_rows())
+    finally:
+        store.close()
