@@ -143,3 +143,23 @@ def test_a_memory_never_names_another_users_session(any_store_location):
         assert "bob-old-44" not in repr(ana.export_rows())
     finally:
         store.close()
+
+
+def test_a_model_call_never_names_another_users_session(any_store_location):
+    """A model call naming ana's session is carried by her session's export: bob cannot
+    record one, and one stored before is left out of her export."""
+    from jupyter_agentmem.types import ModelCall
+
+    store = open_store(any_store_location)
+    try:
+        ana, bob = store.as_user("ana"), store.as_user("bob")
+        _turn(ana, "ana_s", "ana secret")
+        call = ModelCall(kind="memory", model="bob-model-51", session_id="ana_s",
+                         user_id="bob", input_tokens=1, output_tokens=1, latency_ms=1.0,
+                         ok=True)
+        with pytest.raises(StoreError, match="belongs to another user"):
+            bob.record_model_call(call)
+        store.import_all({"model_calls": [{**call.model_dump(mode="json")}]})
+        assert "bob-model-51" not in repr(ana.export_rows(session_id="ana_s"))
+    finally:
+        store.close()

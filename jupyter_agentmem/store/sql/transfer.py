@@ -56,10 +56,10 @@ SCOPES: dict[str, dict[str, str]] = {
         "memory_events": "(session_id = ? AND (user_id IS NULL OR user_id = " + USER
                          + ")) OR target_id IN (SELECT memory_id FROM memories "
                          "WHERE session_id = ? AND user_id = " + USER + ")",
-        "model_calls": "session_id = ?",
+        "model_calls": "session_id = ? AND user_id = " + USER,
         "run_contexts": "session_id = ?",
         "request_parts": PARTS_OF_CONTEXTS,
-        "provenance": "session_id = ?",
+        "provenance": "session_id = ? AND (user_id IS NULL OR user_id = " + USER + ")",
     },
     "user": {
         "sessions": "user_id = ?",
