@@ -163,3 +163,36 @@ def test_a_model_call_never_names_another_users_session(any_store_location):
         assert "bob-model-51" not in repr(ana.export_rows(session_id="ana_s"))
     finally:
         store.close()
+
+
+def test_a_failed_append_never_completes_another_users_interrupted_run(any_store_location):
+    """bob's append that fails (a taken run id) completes the run kept as interrupted
+    only when it is his: ana's interrupted run (its reply) is left as it was."""
+    store = open_store(any_store_location)
+    try:
+        ana, bob = store.as_user("ana"), store.as_user("bob")
+        run = Run(session_id="ana_s", messages=[Message(role="user", content="ana-int-61")])
+        run.messages.append(Message(role="assistant", content="ana-shown-62"))
+        ana.stage_run(run)
+        with store.engine.transaction() as con:  # ana's turn, kept as interrupted
+            con.execute("INSERT INTO sessions (session_id, user_id, created_at, updated_at, "
+                        "namespace) VALUES ('ana_s', 'ana', ?, ?, ?)",
+                        [utcnow(), utcnow(), store.session_namespace])
+            con.execute("INSERT INTO runs (run_id, session_id, seq, status, user_id, "
+                        "created_at) VALUES (?, 'ana_s', 0, 'interrupted', 'ana', ?)",
+                        [run.run_id, utcnow()])
+            for seq, m in enumerate(run.messages):
+                con.execute("INSERT INTO messages (message_id, session_id, run_id, seq, role, "
+                            "content, created_at) VALUES (?, 'ana_s', ?, ?, ?, ?, ?)",
+                            [m.message_id, run.run_id, seq, m.role, m.content, utcnow()])
+        forged = Run(run_id=run.run_id, session_id="bob_s", status="ok",
+                     messages=[Message(role="user", content="bob-62"),
+                               Message(role="assistant", content="bob-63")])
+        bob.stage_run(forged)
+        with pytest.raises(Exception):  # noqa: B017,PT011 (each engine's key error)
+            bob.append_run(forged)
+        texts = [m.content for r in ana.session_runs("ana_s") for m in r.messages]
+        assert texts == ["ana-int-61", "ana-shown-62"]
+        assert [r.status for r in ana.session_runs("ana_s")] == ["interrupted"]
+    finally:
+        store.close()

@@ -330,8 +330,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         process for dead); False when it is not stored so."""
         with self._transaction() as con:
             self.engine.lock_session(con, run.session_id)
-            found = con.execute("SELECT seq FROM runs WHERE run_id = ? AND status = ?",
-                                [run.run_id, "interrupted"]).fetchone()
+            # Only the writer's own run (kept by another process), never another user's.
+            found = con.execute("SELECT seq FROM runs WHERE run_id = ? AND status = ? "
+                                "AND user_id = ? AND " + owner.sessions_of("runs.session_id"),
+                                [run.run_id, "interrupted", user_id, user_id]).fetchone()
             if found is None:
                 return False
             con.execute("UPDATE runs SET status = ?, model = ?, input_tokens = ?, "
