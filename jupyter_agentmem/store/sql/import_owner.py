@@ -68,8 +68,15 @@ def owned_rows(con: Connection, rows: Rows, user_id: str) -> Rows:
     sessions = {r.get("session_id") for r in out.get("sessions", ()) if isinstance(r, dict)}
     named = {r.get("session_id") for t in _SESSION_TABLES for r in out.get(t, ())
              if isinstance(r, dict)} | sessions
+    # A memory may outlive its session (no orphan check), never name another user's:
+    # her session's export carries the memories naming it.
+    remembered = {r.get("session_id") for r in out.get("memories", ()) if isinstance(r, dict)}
     stored = dict(_existing(con, "SELECT session_id, user_id FROM sessions "
-                                 "WHERE session_id IN ({marks})", named))
+                                 "WHERE session_id IN ({marks})", named | remembered))
+    for session in sorted(s for s in remembered - named if s is not None):
+        if session in stored and stored[session] not in (None, user_id):
+            raise StoreError(f"the import's memories name session {session!r}: "
+                             f"{not_yours(session)} Nothing was imported.")
     for session in sorted(s for s in named if s is not None):
         if session in stored and stored[session] not in (None, user_id):
             raise StoreError(f"the import names session {session!r}: {not_yours(session)} "

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...types import ModelCall
 from ..base import StoreError
+from . import owner
 from .rows import SqlRows
 
 _LEDGER = """
@@ -29,6 +30,10 @@ class LedgerSql(SqlRows):
             raise StoreError(f"a model call of user {call.user_id!r} cannot be recorded by "
                              f"user {self._user_id!r}")
         with self._transaction() as con:
+            if call.session_id is not None and con.execute(
+                    f"SELECT 1 WHERE NOT ({owner.SESSION})",
+                    [call.session_id, self._user_id]).fetchone() is not None:
+                raise StoreError(owner.not_yours(call.session_id))  # her export carries it
             con.execute(
                 "INSERT INTO model_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [call.call_id, call.kind, call.model, call.session_id, self._user_id,

@@ -95,6 +95,11 @@ class MemorySummarySql(SqlRows):
                                     [memory.memory_id]).fetchone()
                 if taken is not None:  # never overwrite, nor tell whose it is
                     raise StoreError(f"memory id {memory.memory_id} is taken: use a new id")
+                if memory.session_id is not None and con.execute(
+                        f"SELECT 1 WHERE NOT ({owner.SESSION})",
+                        [memory.session_id, self._user_id]).fetchone() is not None:
+                    # Her session's export carries the memories naming it.
+                    raise StoreError(owner.not_yours(memory.session_id))
                 provenance.record(con, provenance.MEMORY, memory.memory_id, runs,
                                   memory.user_id)
                 con.execute(

@@ -321,21 +321,20 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
         error = INTERRUPTED_ERROR
         owner = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
                             [session]).fetchone()
-        if owner is not None and owner[0] is not None and user_id is not None \
+        if owner is not None and owner[0] is None and user_id is not None:
+            # Nobody's session: the turn's write claims it, as its append would have
+            # (else the next user to write there would own bob's message).
+            con.execute("UPDATE sessions SET user_id = ? WHERE session_id = ? "
+                        "AND user_id IS NULL", [user_id, session])
+        elif owner is not None and owner[0] is not None and user_id is not None \
                 and owner[0] != user_id:
             # Another user took the id while this turn was in flight: the turn goes to
             # a new session of its writer's, never into hers (sql/owner.py).
             taken = session
-            session = _kept_session_id(taken, run_id)
-            lock_session(con, session)
+            session = _new_session(con, lock_session, _kept_session_id(taken, run_id),
+                                   user_id, turn.get("model"), f"kept from {taken}", now)
             error = (f"{INTERRUPTED_ERROR}; session {taken!r} was taken by another user "
                      f"meanwhile, so this turn was kept in a new session, {session!r}")
-            owner = None
-            con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
-                        "created_at, updated_at, session_name) VALUES (?, ?, NULL, ?, ?, ?, "
-                        "?) ON CONFLICT DO NOTHING",
-                        [session, user_id, turn.get("model"), now, now,
-                         f"kept from {taken}"])
             if finished is not None:
                 finished.session_id = session
         if owner is None:  # the session's first turn died
@@ -378,6 +377,22 @@ def _turn_time(turn: dict[str, Any]) -> datetime:
         return _time(turn.get("created_at") or turn["run"]["created_at"])
     except (KeyError, TypeError, ValueError):
         return utcnow()
+
+
+def _new_session(con: Connection, lock_session: LockSession, wanted: str, user_id: str,
+                 model: Any, name: str, now: datetime) -> str:
+    """A session of ``user_id``'s named ``name``: ``wanted`` when it is free (or theirs),
+    else a fresh id (``wanted`` may exist and be another user's)."""
+    for session in (wanted, new_id()):
+        lock_session(con, session)
+        con.execute("INSERT INTO sessions (session_id, user_id, agent_name, model, "
+                    "created_at, updated_at, session_name) VALUES (?, ?, NULL, ?, ?, ?, "
+                    "?) ON CONFLICT DO NOTHING", [session, user_id, model, now, now, name])
+        found = con.execute("SELECT user_id FROM sessions WHERE session_id = ?",
+                            [session]).fetchone()
+        if found is not None and found[0] == user_id:
+            return session
+    raise StoreError("a new session for a kept turn could not be made")
 
 
 def _kept_session_id(taken: str, run_id: str) -> str:

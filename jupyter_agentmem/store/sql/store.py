@@ -330,8 +330,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         process for dead); False when it is not stored so."""
         with self._transaction() as con:
             self.engine.lock_session(con, run.session_id)
-            found = con.execute("SELECT seq FROM runs WHERE run_id = ? AND status = ?",
-                                [run.run_id, "interrupted"]).fetchone()
+            # Only the writer's own run (kept by another process), never another user's.
+            found = con.execute("SELECT seq FROM runs WHERE run_id = ? AND status = ? "
+                                "AND user_id = ? AND " + owner.sessions_of("runs.session_id"),
+                                [run.run_id, "interrupted", user_id, user_id]).fetchone()
             if found is None:
                 return False
             con.execute("UPDATE runs SET status = ?, model = ?, input_tokens = ?, "
@@ -395,6 +397,13 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             if cached is not None:
                 return [run.model_copy(deep=True) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
+            if not runs:
+                # Nothing may mean another user's session (it reads as absent): then the
+                # cache, shared by every user of this engine, must not learn "no runs"
+                # (its owner's next history would come back empty).
+                info = self._get_session(con, session_id)
+                if info is not None and not self._may_see(info.user_id):
+                    return []
             cache.fill(generation, session_id, runs, asked=n)
             if self.engine.deferred is not None:  # this turn's run can be queued
                 learn_next_seq(con, self.engine, generation, session_id)

@@ -9,6 +9,7 @@ twice adds nothing, and a bad file changes nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -42,6 +43,7 @@ TRANSFERRED: dict[str, tuple[str, ...]] = {
 # request_parts has no session: its rows are those the exported run_contexts name.
 PARTS_OF_CONTEXTS = "<the parts of the exported run_contexts>"
 _USER_SESSIONS = "session_id IN (SELECT session_id FROM sessions WHERE user_id = ?)"
+USER = ":user"  # in a scope's WHERE: the acting user (every other ``?``: the scope's key)
 SCOPES: dict[str, dict[str, str]] = {
     "session": {
         "sessions": "session_id = ?",
@@ -49,14 +51,15 @@ SCOPES: dict[str, dict[str, str]] = {
         "messages": "session_id = ?",
         "summaries": "session_id = ?",
         # The memories this session gave rise to, and every event of the session or of
-        # those memories.
-        "memories": "session_id = ?",
-        "memory_events": "session_id = ? OR target_id IN "
-                         "(SELECT memory_id FROM memories WHERE session_id = ?)",
-        "model_calls": "session_id = ?",
+        # those memories: the exporting user's (USER), never another's naming it.
+        "memories": "session_id = ? AND user_id = " + USER,
+        "memory_events": "(session_id = ? AND (user_id IS NULL OR user_id = " + USER
+                         + ")) OR target_id IN (SELECT memory_id FROM memories "
+                         "WHERE session_id = ? AND user_id = " + USER + ")",
+        "model_calls": "session_id = ? AND user_id = " + USER,
         "run_contexts": "session_id = ?",
         "request_parts": PARTS_OF_CONTEXTS,
-        "provenance": "session_id = ?",
+        "provenance": "session_id = ? AND (user_id IS NULL OR user_id = " + USER + ")",
     },
     "user": {
         "sessions": "user_id = ?",
@@ -64,7 +67,7 @@ SCOPES: dict[str, dict[str, str]] = {
         "messages": _USER_SESSIONS,
         "summaries": _USER_SESSIONS,
         "memories": "user_id = ?",
-        "memory_events": "user_id = ? OR " + _USER_SESSIONS,
+        "memory_events": "user_id = ? OR (user_id IS NULL AND " + _USER_SESSIONS + ")",
         "model_calls": "user_id = ?",
         "run_contexts": _USER_SESSIONS,
         "request_parts": PARTS_OF_CONTEXTS,
@@ -109,7 +112,9 @@ class TransferSql(SqlRows):
                 if where == PARTS_OF_CONTEXTS:
                     out[table] = self._parts_of(out["run_contexts"])
                     continue
-                params = [key] * where.count("?")
+                params = [self._user_id if mark == USER else key
+                          for mark in re.findall(r"\?|" + USER, where)]
+                where = where.replace(USER, "?")
                 order = ", ".join(TRANSFERRED[table])
                 rows = self._dicts(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}",
                                    params)
