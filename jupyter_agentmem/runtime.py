@@ -92,6 +92,19 @@ def keep_alive(obj: object) -> None:
     _kept_alive.append(obj)
 
 
+def wait_for_background_imports(timeout: float = 60.0) -> None:
+    """Wait (bounded) for the background imports ``%load_ext`` started, if any
+    (notebook/preload.py): a module imported by two threads at once can be seen half
+    made ("cannot import name ... from partially initialized module", seen with openai
+    when a Python-API run came right after ``%load_ext``). Returns at once without them,
+    or in their own thread."""
+    with _guard:
+        found = _shared.get(("jobs", "preload"))
+    wait = getattr(found, "wait", None)
+    if wait is not None:
+        wait(timeout)
+
+
 def is_forked_child() -> bool:
     """True in a forked child that inherited something it must leave alone."""
     return bool(_kept_alive)

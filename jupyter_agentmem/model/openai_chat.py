@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import runtime
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 from .deadline import CHUNK, END, ERROR, OPENED, DeadlineCall, ModelTimeout
 
@@ -164,6 +165,7 @@ class Server:
 
 def describe_error(exc: BaseException, server: Server | None = None) -> str:
     """A one-line explanation of a failed call, naming the server when it is known."""
+    runtime.wait_for_background_imports()  # never beside the preload thread
     import openai
 
     status = getattr(exc, "status_code", None)
@@ -199,6 +201,7 @@ def _is_plain_http(base_url: str | None) -> bool:
 
 def _http_library() -> Any:
     """The HTTP library the installed SDK speaks: httpx, or httpx2 from openai 3."""
+    runtime.wait_for_background_imports()  # never beside the preload thread
     import openai
 
     client_class = next(c for c in openai.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client")
@@ -215,6 +218,7 @@ def plain_http_client(timeout: float) -> Any:
     as it would have been. Same defaults otherwise (``openai.DefaultHttpxClient``: timeout,
     connection limits, redirects; proxies from the environment are the client's own).
     """
+    runtime.wait_for_background_imports()  # never beside the preload thread
     import openai
 
     http = _http_library()
@@ -342,6 +346,7 @@ class OpenAIChat:
             key, base_url = self._resolved_key(), self.resolved_base_url()
             if key is None and base_url is None:
                 raise ModelConfigError(CONFIG_HELP)
+            runtime.wait_for_background_imports()  # never beside the preload thread
             import openai
 
             self._url_from_env = not self.base_url and base_url is not None
