@@ -136,7 +136,7 @@ def browser():
 
 def read_file(db: str, fn):
     """Read the DuckDB file from this process, then hand it straight back to the kernel."""
-    store = DuckDbStore(db)
+    store = DuckDbStore(db).as_user("ana")  # the notebook's user
     try:
         return fn(store)
     finally:
