@@ -362,8 +362,8 @@ def test_rows_stored_before_provenance_are_purged_safely(any_store_location):
                                   ("t", "Ana was in t.", "t"), (None, "Typed by hand.", None)]:
         store.as_user("ana").add_memory(Memory(user_id="ana", memory=text, session_id=session,
                                                input=source))
-    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob's.", session_id="s",
-                                           input="first"))
+    # bob's memory with the same input text (a memory cannot name ana's session: refused)
+    store.as_user("bob").add_memory(Memory(user_id="bob", memory="Bob's.", input="first"))
     for through, text in ((0, "v1 first"), (1, f"v2 {MARKER}"), (2, "v3 still derived")):
         store.add_summary(SessionSummary(session_id="s", summary=text, through_run_seq=through))
     secret = runs[1].messages[0].message_id
