@@ -9,7 +9,6 @@ module. Speed itself is measured in bench/bench_cold.py, never asserted here.
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import subprocess
 import sys
@@ -111,7 +110,6 @@ def test_a_cell_right_after_load_ext_waits_for_the_background_imports():
         "agentmem-preload"}
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 def test_a_fork_during_the_background_imports_leaves_a_child_that_can_import():
     # A child forked while the thread holds a module's import lock would inherit the
     # lock held by a thread it does not have, and hang at its next import of that
