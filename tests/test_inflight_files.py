@@ -17,37 +17,12 @@ import sys
 import threading
 
 import pytest
+from turn_files import a_run, dead_writer, line_of, turn_file
 
 from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.files import private_folder
 from jupyter_agentmem.store.journal import DAMAGED, TurnsInFlightWarning, file_name, writer_id
 from jupyter_agentmem.store.sql.staged import turn_entry
-from jupyter_agentmem.types import Message, Run
-
-
-def a_run(text: str, session: str = "s") -> Run:
-    return Run(session_id=session, model="m", messages=[Message(role="user", content=text)])
-
-
-def dead_writer() -> str:
-    """The writer id of a process that has ended."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return f"{socket.gethostname()}:{proc.pid}:"
-
-
-def line_of(run: Run, user: str | None = "ana") -> bytes:
-    return (json.dumps(turn_entry(run, user)) + "\n").encode()
-
-
-def turn_file(store, writer: str, data: bytes) -> str:
-    """A file of turns in flight of ``writer``, as its process left it."""
-    folder = store.engine.journal.folder
-    private_folder(folder)
-    path = os.path.join(folder, file_name(writer))
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
 
 
 def reopen(store, location):

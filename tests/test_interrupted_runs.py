@@ -9,7 +9,6 @@ live process is never taken from it.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -20,35 +19,14 @@ from datetime import timedelta
 import pytest
 from IPython.utils.capture import capture_output
 from model_server import Reply, roles_and_contents
+from turn_files import a_run, dead_writer, write_turn_file
 
 from jupyter_agentmem import Agent
 from jupyter_agentmem.storage import AgentStorage
 from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.files import private_folder
 from jupyter_agentmem.store.journal import file_name, writer_alive, writer_id
-from jupyter_agentmem.store.sql.staged import turn_entry
 from jupyter_agentmem.types import Message, Run, utcnow
-
-
-def a_run(text: str, session: str = "s") -> Run:
-    return Run(session_id=session, model="m", messages=[Message(role="user", content=text)])
-
-
-def dead_writer() -> str:
-    """The writer id of a process that has ended."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return f"{socket.gethostname()}:{proc.pid}:"
-
-
-def write_turn_file(store, writer: str, run: Run, user: str | None) -> str:
-    """A file of turns in flight of ``writer`` holding ``run``, as its process left it."""
-    journal = store.engine.journal
-    private_folder(journal.folder)
-    path = os.path.join(journal.folder, file_name(writer))
-    with open(path, "a") as f:
-        f.write(json.dumps(turn_entry(run, user)) + "\n")
-    return path
 
 
 def interrupt(store, text: str, session: str = "s", user: str | None = "ana") -> Run:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -460,26 +459,14 @@ def test_a_turn_whose_session_was_taken_meanwhile_goes_to_a_session_of_its_write
 
 
 def test_a_dead_processs_turn_in_a_taken_session_goes_to_its_writer(any_store_location):
-    import socket
-    import subprocess
-    import sys
+    from turn_files import a_run, dead_writer, write_turn_file
 
-    from jupyter_agentmem.store.files import private_folder
-    from jupyter_agentmem.store.journal import file_name
-    from jupyter_agentmem.store.sql.staged import turn_entry
     from jupyter_agentmem.types import Message, Run
 
     store = open_store(any_store_location)
     store.as_user("ana").append_run(Run(session_id="taken", messages=[
         Message(role="user", content="ana's")]))
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    journal = store.engine.journal
-    private_folder(journal.folder)
-    run = Run(session_id="taken", messages=[Message(role="user", content="bob-dead-turn")])
-    with open(os.path.join(journal.folder, file_name(f"{socket.gethostname()}:{proc.pid}:")),
-              "a") as f:
-        f.write(json.dumps(turn_entry(run, "bob")) + "\n")
+    write_turn_file(store, dead_writer(), a_run("bob-dead-turn", "taken"), "bob")
     store.engine.recent_runs.clear()
     store.as_user("ana").append_run(Run(session_id="taken", messages=[
         Message(role="user", content="ana again")]))  # an append off the cache recovers
