@@ -21,21 +21,13 @@ import time
 
 import numpy as np
 import pandas as pd
+from timing import median_ms  # noqa: E402 (bench/ is the script's folder)
 
 from jupyter_agentmem import Agent, OpenAIChat
 from jupyter_agentmem.model.server import ChatServer, Reply
 from jupyter_agentmem.notebook.context import interpolate
 from jupyter_agentmem.storage import DuckDbAgentStorage
 from jupyter_agentmem.store.sql import contexts
-
-
-def median_ms(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def bench_interpolation() -> None:

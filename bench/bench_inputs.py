@@ -33,14 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def median_ms(fn, n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+from timing import median_ms  # noqa: E402 (bench/ is the script's folder)
 
 
 def bench_scan() -> None:

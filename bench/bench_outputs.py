@@ -9,9 +9,7 @@ Prints the median of 5 runs of each, in ms.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,18 +17,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 
 import pandas as pd  # noqa: E402
 from IPython.lib.pretty import pretty  # noqa: E402
+from timing import median_ms  # noqa: E402 (bench/ is the script's folder)
 
 from jupyter_agentmem.notebook.frames import history_frame  # noqa: E402
 from jupyter_agentmem.notebook.usage import local_days, usage_frame  # noqa: E402
-
-
-def median_ms(fn, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main(n: int) -> None:
@@ -58,7 +48,7 @@ def main(n: int) -> None:
 
         times.dt.tz_localize("UTC").dt.tz_convert(tzlocal()).dt.strftime("%Y-%m-%d")
 
-    print(f"local days, each time through tzlocal: {median_ms(per_value, runs=1):.0f} ms")
+    print(f"local days, each time through tzlocal: {median_ms(per_value, n=1):.0f} ms")
     messages = [dict(message_id=f"{i:08x}-0000-4000-8000-000000000000", run_seq=i // 2,
                      seq=i % 2, role=("user", "assistant")[i % 2],
                      content="A line of **text**\n" * 5, status="ok", name=None,
