@@ -123,9 +123,9 @@ class SearchSql(SqlRows):
         phrases = [_flat(p) for p in PHRASE.findall(query) if p.strip()]
         wanted = min(10_000, limit * 5 + 20) if phrases else limit
         with self._connection() as con:
-            users = [self._user_id]
+            user = self._user_id  # only the acting user's index is ever asked
             ranked = [(score, kind, doc_id, user)
-                      for user in users for kind in terms if terms[kind]
+                      for kind in terms if terms[kind]
                       for doc_id, score in indexes.partition(con, user, kind).top(
                           terms[kind], wanted, session_id)]
             ranked.sort(key=lambda r: (-r[0], r[2]))
