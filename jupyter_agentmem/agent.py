@@ -252,7 +252,8 @@ class Agent:
         elif self.memory.create_session_summary and picked and (
                 summary is None or summary.through_run_seq < (picked[0].seq or 0) - 1):
             # Fewer runs fit than the window the summary is kept for: it must cover the
-            # runs just before the ones sent, so it is read (brought up to date) now.
+            # runs just before the ones sent, so it is read (brought up to date: the
+            # summary work queued for them waited for) now.
             summary = self.memory.summary
         window = {r.run_id for r in picked}
         recalled = [e for e in pool if e.run_id not in window][:len(recalled)]
@@ -277,12 +278,18 @@ class Agent:
                 or self.store.count_runs(self.session_id) <= len(history_runs)):
             return None
         summary = self.store.latest_summary(self.session_id)
-        first = (history_runs[0].seq or 0) if history_runs else 0
         after = summary.through_run_seq if summary is not None else -1
-        if after < first - 1 and any(
-                (r.seq or 0) < first for r in self.store.runs_after(self.session_id, after, 1)):
-            # It lacks a run before the window (its versions made from a purged run are
-            # gone, or its background work failed): read it brought up to date now.
+        if not history_runs:  # it must cover every run: does it hold the last one?
+            last = self.store.recent_runs(self.session_id, 1)
+            lacking = bool(last) and (last[0].seq or 0) > after
+        else:
+            first = history_runs[0].seq or 0
+            lacking = after < first - 1 and any(
+                (r.seq or 0) < first for r in self.store.runs_after(self.session_id, after, 1))
+        if lacking:
+            # It lacks a run before the window (its work still queued or running, its
+            # versions made from a purged run gone, or its work failed): read it brought
+            # up to date now (the turn does not wait for summary work otherwise).
             return self.memory.summary
         return summary
 

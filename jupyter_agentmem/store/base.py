@@ -200,8 +200,9 @@ class Store(ABC):
     @abstractmethod
     def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
-        """At most ``limit`` live memories of the acting user: the ``newest`` most
-        recently updated, then ``ranked_ids`` in their order; returned oldest first."""
+        """At most ``limit`` live memories of the acting user: all of them when they are
+        no more than ``limit``; else the ``newest`` most recently updated, then
+        ``ranked_ids`` in their order. Returned oldest first."""
 
     @abstractmethod
     def get_memory(self, memory_id: str) -> Memory | None:

@@ -268,7 +268,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             # cache must not hold it, so it is dropped instead of updated.
             nested = self.engine.in_transaction
             after_commit = None
-            with self._transaction() as con:
+            with self._transaction("runs") as con:
                 self.engine.lock_session(con, run.session_id)
                 # Read once, under the write lock: the cache is updated below with the
                 # generation the seq was taken at. Read again after COMMIT it could be a
@@ -436,7 +436,9 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         # Runs and their sessions are read by key, in two queries: joined, DuckDB scanned
         # the sessions (issue 16's EXPLAIN ANALYZE at 1M messages).
         keys = [c.strip() for c in _RUN_READ_COLS.split(",")]
-        with self._connection() as con:
+        # Runs found by the search index, which learns a queued run once it is committed:
+        # read beside the commit of the last turn's run, not after it.
+        with self._reading() as con:
             found = con.execute(
                 f"SELECT {_RUN_READ_COLS} FROM runs WHERE run_id IN ({marks}) "
                 "AND status = 'ok' AND superseded_by IS NULL", ids).fetchall()
