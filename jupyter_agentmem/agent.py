@@ -187,20 +187,27 @@ class Agent:
         return request.system, request.history, request.message
 
     def build_request(self, message: str) -> Request:
-        """The request of one run, in parts (nothing is sent or stored)."""
-        user_id = self.effective_user_id
-        memories = (self.memory.prompt_memories(user_id, message)
-                    if self.memory.create_user_memories else [])
+        """The request of one run, in parts (nothing is sent or stored).
+
+        Recall first: it needs nothing of the memory work queued after the last run,
+        which the memories then wait for (``AgentMemory.prompt_memories``)."""
         user_message = Message(role="user", content=message)
         if self.history_tokens and self.add_history_to_messages:
-            return self._request_within_budget(memories, user_message, self.history_tokens)
+            pool = self._recalled(message, (), spare=RECALL_SPARE)
+            return self._request_within_budget(self._memories(message), user_message,
+                                               self.history_tokens, pool)
         history_runs = self._history_runs() if self.add_history_to_messages else []
+        recalled = self._recalled(message, history_runs)
+        memories = self._memories(message)
         summary = None
         if self.memory.create_session_summary:
             summary = self._summary_outside_window(history_runs)
-        recalled = self._recalled(message, history_runs)
         return Request(self.description, self.instructions, memories, summary,
                        history_messages(history_runs), user_message, recalled=recalled)
+
+    def _memories(self, message: str) -> list[Any]:
+        return (self.memory.prompt_memories(self.effective_user_id, message)
+                if self.memory.create_user_memories else [])
 
     def _recalled(self, message: str, window: Sequence[Run], spare: int = 0
                   ) -> list[Exchange]:
@@ -211,7 +218,7 @@ class Agent:
                                               {r.run_id for r in window}, skip_cell, spare)
 
     def _request_within_budget(self, memories: list[Any], user_message: Message,
-                               budget: int) -> Request:
+                               budget: int, pool: list[Exchange]) -> Request:
         """As many recent runs as fit in ``budget`` tokens (the server's count, as
         calibrated), the summary covering the rest; an oversize message is cut.
 
@@ -222,7 +229,6 @@ class Agent:
         budget = int(budget / calibration().ratio(self.model.id))
         summary = (self.store.latest_summary(self.session_id)
                    if self.memory.create_session_summary else None)
-        pool = self._recalled(user_message.content or "", (), spare=RECALL_SPARE)
         recalled = pool[:self.memory.recall]
 
         def request(history: list[Message], recalled: list[Exchange]) -> Request:

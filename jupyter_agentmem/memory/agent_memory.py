@@ -203,7 +203,9 @@ class AgentMemory:
         return self._work(last[0], self.owner.effective_user_id, self.owner.model)
 
     def prompt_memories(self, user_id: str, message: str) -> list[Memory]:
-        """The memories the prompt for ``message`` carries (bounded by memory_limit)."""
+        """The memories the prompt for ``message`` carries (bounded by memory_limit), as
+        the memory work queued for this user leaves them (waited for, bounded)."""
+        wait_for_memory_work(None, user_id, self.wait_timeout)
         found = select_memories(self.memory_store, user_id, message, self.memory_limit)
         # The memory job after this run shows the manager the same ones.
         self._selected = (user_id, message, tuple(found))
@@ -286,16 +288,17 @@ class AgentMemory:
 
     # --- background memory work ----------------------------------------------
     def before_run(self, session_id: str, user_id: str) -> None:
-        """Wait (bounded) for the memory work queued for this user: the prompt carries
-        their memories as that work leaves them.
+        """A run reads the session again, as phidata's (after ``clear()``).
 
-        Not for the session's summary work: the summary is lazy (memory/jobs.py), and
-        the request reads it brought up to date only when it lacks a run the prompt
-        does not carry (``Agent._request_within_budget``); a turn that came right after
-        the last one waited ~6 ms (a summary check) to ~30 ms (a summary) for nothing."""
-        del session_id
-        self._cleared = False  # a run reads the session again, as phidata's
-        wait_for_memory_work(None, user_id, self.wait_timeout)
+        Nothing is waited for here: the prompt's memories wait for the memory work
+        queued for this user (``prompt_memories``), after recall, which needs none of it
+        (at 100k messages recall's ~10 ms ran while the last turn's memory manager call
+        finished, instead of after it); the summary is read brought up to date only when
+        it lacks a run the prompt does not carry (memory/jobs.py: it is lazy), where the
+        turn waited for the session's summary check (~6 ms) or a summary (~30 ms) for
+        nothing."""
+        del session_id, user_id
+        self._cleared = False
 
     def after_run(self, run: Run, user_id: str, model: ChatModel) -> None:
         """Queue the memory and summary work the flags ask for."""
