@@ -194,3 +194,14 @@ def test_the_k_best_are_those_of_a_full_sort_ties_in_doc_order(k):
             scores[doc_id] = score
         expected = sorted(scores.items(), key=lambda kv: (-kv[1], int(kv[0][1:])))[:k]
         assert found == expected
+
+
+def test_sessions_known_to_be_a_users_are_never_anothers_and_go_with_the_session(cached_store):
+    _, ana = cached_store
+    ana.append_run(_run("t", "the cello again", "yes"))
+    run_ids = [run_id for run_id, _ in ana.search_ids("cello", "exchanges", 5)]
+    assert [r.session_id for r in ana.user_runs(run_ids)] == ["t"]
+    assert [r.session_id for r in ana.user_runs(run_ids)] == ["t"]  # (owner known now)
+    assert ana.as_user("bob").user_runs(run_ids) == []
+    ana.delete_session("t")
+    assert ana.user_runs(run_ids) == []

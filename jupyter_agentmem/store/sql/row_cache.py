@@ -15,7 +15,12 @@ session. Kept here, they are read again only when they may have changed:
 
 A summary is kept only for a session whose owner is the acting user (read from the
 run cache, which learnt it from the run appended there): a session's owner never
-changes once set, so no other user can be answered from another's entry.
+changes once set, so no other user can be answered from another's entry. For the same
+reason the sessions found in SQL to be a user's are kept (recall reads the runs of a
+few of them at every turn, their owner checked again: ~1 ms a statement on DuckDB):
+only a transaction that may delete or move one (anything but a run, a memory, a summary
+or a model call) lets them go; a run's may claim a session nobody owned, which adds an
+owner, never changes one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 USERS = 8  # users whose memories are kept (a kernel acts as one or two)
 SESSIONS = 64  # sessions whose latest summary is kept
+OWNED = 100_000  # sessions known to be a user's, at most (then forgotten, read again)
 
 
 class RowCache:
@@ -36,6 +42,24 @@ class RowCache:
         self._lock = threading.Lock()  # the kernel thread and the memory worker
         self._memories: OrderedDict[tuple[str, str], tuple[Hashable, Any]] = OrderedDict()
         self._summaries: OrderedDict[tuple[str, str], tuple[Hashable, Any]] = OrderedDict()
+        self._owned: OrderedDict[tuple[str, str], tuple[Hashable, set[str]]] = OrderedDict()
+
+    def owned(self, stamp: Hashable, user_id: str, namespace: str) -> set[str]:
+        """The sessions found to be the user's (of this namespace) at this stamp."""
+        found = self._get(self._owned, stamp, (user_id, namespace))
+        return set(found) if found is not None else set()
+
+    def keep_owned(self, stamp: Hashable, user_id: str, namespace: str,
+                   sessions: set[str]) -> None:
+        with self._lock:
+            found = self._owned.get((user_id, namespace))
+            kept = found[1] if found is not None and found[0] == stamp else set()
+            if len(kept) + len(sessions) > OWNED:
+                kept = set()
+            self._owned[(user_id, namespace)] = (stamp, kept | sessions)
+            self._owned.move_to_end((user_id, namespace))
+            while len(self._owned) > USERS:
+                self._owned.popitem(last=False)
 
     def memories(self, stamp: Hashable, user_id: str, namespace: str) -> Any | None:
         """What ``keep_memories`` kept for the user at this stamp, else None."""
@@ -60,6 +84,7 @@ class RowCache:
         with self._lock:
             self._memories.clear()
             self._summaries.clear()
+            self._owned.clear()
 
     def _get(self, table: OrderedDict, stamp: Hashable, key: tuple[str, str]) -> Any | None:
         with self._lock:

@@ -438,15 +438,21 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         keys = [c.strip() for c in _RUN_READ_COLS.split(",")]
         # Runs found by the search index, which learns a queued run once it is committed:
         # read beside the commit of the last turn's run, not after it.
+        engine, namespace = self.engine, self.session_namespace
         with self._reading() as con:
+            stamp = engine.cache_stamp("sessions")  # read before the rows
             found = con.execute(
                 f"SELECT {_RUN_READ_COLS} FROM runs WHERE run_id IN ({marks}) "
                 "AND status = 'ok' AND superseded_by IS NULL", ids).fetchall()
-            sessions = list({row[1] for row in found})
+            known = engine.row_cache.owned(stamp, user_id, namespace) if stamp else set()
+            sessions = list({row[1] for row in found} - known)
             mine = {r[0] for r in con.execute(
                 f"SELECT session_id FROM sessions WHERE session_id IN "
                 f"({', '.join('?' for _ in sessions)}) AND user_id = ? AND namespace = ?",
-                [*sessions, user_id, self.session_namespace]).fetchall()} if sessions else set()
+                [*sessions, user_id, namespace]).fetchall()} if sessions else set()
+            if stamp and mine:
+                engine.row_cache.keep_owned(stamp, user_id, namespace, mine)
+            mine |= known
             runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in found
                     if row[1] in mine}
             if not runs:
