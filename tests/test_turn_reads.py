@@ -205,3 +205,15 @@ def test_sessions_known_to_be_a_users_are_never_anothers_and_go_with_the_session
     assert ana.as_user("bob").user_runs(run_ids) == []
     ana.delete_session("t")
     assert ana.user_runs(run_ids) == []
+
+
+def test_runs_from_the_run_cache_are_the_callers_to_change(cached_store):
+    _, store = cached_store
+    for i in range(40):  # more than the 16 it kept: a token budget asks for 64
+        store.append_run(_run("s", f"message {i}", f"reply {i}"))
+    first = store.recent_runs("s", 64)
+    assert len(first) == 41 and first[-1].messages[0].content == "message 39"
+    first[-1].messages[0].content = "changed by the caller"
+    first[-1].messages.append(Message(role="user", content="appended by the caller"))
+    again = store.recent_runs("s", 64)
+    assert [m.content for m in again[-1].messages] == ["message 39", "reply 39"]

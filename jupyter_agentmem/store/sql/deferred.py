@@ -47,6 +47,7 @@ from ..base import StoreError
 from ..values import check_params
 from .engine import Engine
 from .rows import CheckedConnection
+from .run_cache import copied
 from .run_rows import insert_run
 from .staged import run_entry, turns_to_keep, unstored_entry
 
@@ -89,7 +90,7 @@ def cached_runs(engine: Engine, session_id: str, n: int, user_id: str) -> list[R
     if engine.recent_runs.owner(generation, session_id) != user_id:
         return None
     cached = engine.recent_runs.recent(generation, session_id, n)
-    return None if cached is None else [run.model_copy(deep=True) for run in cached]
+    return None if cached is None else [copied(run) for run in cached]
 
 
 def learn_next_seq(con: Any, engine: Engine, generation: int, session_id: str) -> None:

@@ -27,6 +27,7 @@ from .migrations import DEFAULT_MEMORY_NAMESPACE, DEFAULT_SESSION_NAMESPACE
 from .owner import not_yours
 from .purge import PurgeSql, is_digest
 from .rows import MESSAGE
+from .run_cache import copied
 from .run_rows import RUN_COLS, drop_shown_reply, insert_messages, insert_run
 from .search import SearchSql
 from .staged import delta_entry, failed_entry, recover, turn_entry
@@ -395,7 +396,7 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             cached = (cache.recent(generation, session_id, n)
                       if cache.owner(generation, session_id) == self._user_id else None)
             if cached is not None:
-                return [run.model_copy(deep=True) for run in cached]
+                return [copied(run) for run in cached]
             runs = self._run_query(cells.LIVE, [session_id], n, newest=True)
             if not runs:
                 # Nothing may mean another user's session (it reads as absent): then the
