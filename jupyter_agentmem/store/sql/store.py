@@ -426,9 +426,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 [run_id, self._user_id]).fetchone()
             return contexts.read(con, run_id) if found is not None else None
 
-    def user_runs(self, run_ids: Sequence[str]) -> list[Run]:
+    def user_runs(self, run_ids: Sequence[str], limit: int | None = None,
+                  skip_cell: tuple[str, str] | None = None) -> list[Run]:
         ids = list(dict.fromkeys(run_ids))
-        if not ids:
+        if not ids or (limit is not None and limit <= 0):
             return []
         user_id = self._user_id
         marks = ", ".join("?" for _ in ids)
@@ -437,9 +438,9 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
         # Runs and their sessions are read by key, in two queries: joined, DuckDB scanned
         # the sessions (issue 16's EXPLAIN ANALYZE at 1M messages).
         keys = [c.strip() for c in _RUN_READ_COLS.split(",")]
+        engine, namespace = self.engine, self.session_namespace
         # Runs found by the search index, which learns a queued run once it is committed:
         # read beside the commit of the last turn's run, not after it.
-        engine, namespace = self.engine, self.session_namespace
         with self._reading() as con:
             stamp = engine.cache_stamp("sessions")  # read before the rows
             found = con.execute(
@@ -454,8 +455,12 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             if stamp and mine:
                 engine.row_cache.keep_owned(stamp, user_id, namespace, mine)
             mine |= known
-            runs = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in found
+            live = {row[0]: Run(**dict(zip(keys, row, strict=True))) for row in found
                     if row[1] in mine}
+            runs = {run_id: live[run_id] for run_id in ids if run_id in live and not (
+                skip_cell and (live[run_id].session_id, live[run_id].cell_id) == skip_cell)}
+            if limit is not None:  # the messages of those only (~0.25 ms a run on DuckDB)
+                runs = dict(list(runs.items())[:limit])
             if not runs:
                 return []
             # By the run_id index (m008); a plain IN list of parameters is what DuckDB
