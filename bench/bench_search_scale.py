@@ -17,8 +17,10 @@ memories, English-like text); it is copied first, so it can be reused. Then:
 - search: ``store.search`` of English-like queries (a fifth of them quoted phrases),
   p50 / p95.
 
-Runs with the code on PYTHONPATH (the repository's own first): run it from a copy of
-main with a store built by that copy for the row of main.
+As a script it measures this checkout's code (its folder first on the path): run it
+from a copy of main, with a store built by that copy, for the row of main. Imported
+(``measure()``), it measures the code its importer put first: ``bench/bench_scale.py``
+does, in a process per code, for this code and a copy of main in one run.
 """
 
 from __future__ import annotations
