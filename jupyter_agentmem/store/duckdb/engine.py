@@ -369,6 +369,11 @@ class DuckDbEngine(EngineBase):
         # The connection is kept, unused, by EngineBase; the inherited flock is dropped.
         self._depth = 0
         self._keeper = None
+        if self._reader is not None:  # the parent's, like its connection: kept, unused
+            runtime.keep_alive(self._reader)
+        self._reader = self._reader_of = None
+        self._read_mutex = threading.Lock()
+        self._holder = 0
         super().after_fork_in_child()
         if self._lock is not None:
             self._lock.forget_after_fork()

@@ -221,6 +221,7 @@ class EngineBase:
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()
+        self.row_cache = RowCache()  # (its lock, too, may be held by a thread it lacks)
         if self.deferred is not None:
             self.deferred.after_fork_in_child()
         self.search_indexes = None  # its lock may be held by a thread the child lacks
