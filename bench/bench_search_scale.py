@@ -17,8 +17,10 @@ memories, English-like text); it is copied first, so it can be reused. Then:
 - search: ``store.search`` of English-like queries (a fifth of them quoted phrases),
   p50 / p95.
 
-Runs with the code on PYTHONPATH (the repository's own first): run it from a copy of
-main with a store built by that copy for the row of main.
+As a script it measures this checkout's code (its folder first on the path): run it
+from a copy of main, with a store built by that copy, for the row of main. Imported
+(``measure()``), it measures the code its importer put first: ``bench/bench_scale.py``
+does, in a process per code, for this code and a copy of main in one run.
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ import tempfile
 import time
 from typing import Any
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.dirname(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # scale_store
+if __name__ == "__main__":  # as a script: this checkout's code; imported (bench_scale.py's
+    sys.path.insert(0, os.path.dirname(HERE))  # worker): the code its caller put first
 
 from scale_store import CONTENT_WORDS, FUNCTION_WORDS, USER, rare_words  # noqa: E402
 
+import jupyter_agentmem  # noqa: E402
 from jupyter_agentmem import Agent, AgentMemory, OpenAIChat  # noqa: E402
 from jupyter_agentmem.model.server import ChatServer, Reply  # noqa: E402
 from jupyter_agentmem.storage import AgentStorage  # noqa: E402
@@ -68,7 +73,9 @@ if acting is not None:
 else:
     store.search("coffee with my sister", user_id="ana")
 t3 = time.perf_counter()
-print(json.dumps({"open": t1 - t0, "turn_index": t2 - t1, "search_index": t3 - t2}))
+import jupyter_agentmem
+print(json.dumps({"open": t1 - t0, "turn_index": t2 - t1, "search_index": t3 - t2,
+                  "code": jupyter_agentmem.__file__}))
 """
 
 
@@ -91,12 +98,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def code_root() -> str:
+    """The folder of the ``jupyter_agentmem`` this process measures."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(jupyter_agentmem.__file__)))
+
+
 def restart(path: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", RESTART, path], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                             [os.path.join(os.path.dirname(__file__), ".."),
-                              os.environ.get("PYTHONPATH", "")])}, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """A fresh process of the same code: open the store, rank once, search once (s)."""
+    # Run in the code's folder: ``python -c`` puts the working folder first on its path.
+    root = code_root()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", RESTART, path], capture_output=True, text=True,
+                         cwd=root, env=env, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    if not found["code"].startswith(root + os.sep):
+        raise RuntimeError(f"the restart ran {found['code']}, not the code of {root}")
+    return found
 
 
 class Timed:
@@ -124,25 +141,22 @@ class Timed:
         return self if obj is None else (lambda *a, **k: self(obj, *a, **k))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("store")
-    parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--searches", type=int, default=100)
-    parser.add_argument("--label", default="this branch")
-    args = parser.parse_args()
+def measure(store_path: str, turns: int = 20, searches: int = 100) -> dict[str, Any]:
+    """Every figure of the docstring for the store at ``store_path`` (a copy is used):
+    times in ms (restart in s), with the store's message count, the code measured and
+    the load average (1 min) before and after."""
     rng = random.Random(16)
     words = rare_words(30000)
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         path = os.path.join(tmp, "copy.duckdb")
-        shutil.copy(args.store, path)
-        if os.path.exists(args.store + ".wal"):
-            shutil.copy(args.store + ".wal", path + ".wal")
-        if os.path.isdir(args.store + ".search"):  # the search index's snapshots
-            shutil.copytree(args.store + ".search", path + ".search")
+        shutil.copy(store_path, path)
+        if os.path.exists(store_path + ".wal"):
+            shutil.copy(store_path + ".wal", path + ".wal")
+        if os.path.isdir(store_path + ".search"):  # the search index's snapshots
+            shutil.copytree(store_path + ".search", path + ".search")
         restarted = restart(path)
-
         arrived: list[float] = []
 
         def responder(body: dict[str, Any]) -> Reply:
@@ -180,7 +194,7 @@ def main() -> None:
         except ImportError:  # main before issue 16: no in-memory index
             pass
         rows: list[dict[str, float]] = []
-        for i in range(args.turns + 1):
+        for i in range(turns + 1):
             message = "I was thinking about " + phrase(rng, words, rng.randint(6, 24)) + "?"
             start = time.perf_counter()
             agent.run(message)
@@ -195,7 +209,7 @@ def main() -> None:
                       f"{parts['memories']:.0f}, recall {parts['recall']:.0f})", flush=True)
         memory.wait(60)
         steady = rows[1:]
-        queries = [phrase(rng, words, rng.randint(2, 8)) for _ in range(args.searches)]
+        queries = [phrase(rng, words, rng.randint(2, 8)) for _ in range(searches)]
         queries = [f'"{q}"' if n % 5 == 0 else q for n, q in enumerate(queries)]
         store.as_user(USER).search("warm up")
         search_ms = []
@@ -207,15 +221,40 @@ def main() -> None:
         server.stop()
 
     med = {k: statistics.median(r[k] for r in steady) for k in steady[0]}
-    print(f"\n{args.label}: {messages:,} messages; load {os.getloadavg()[0]:.1f}")
-    print("| | before the request p50 (wait / memories / recall / other) | p95 | "
+    return {"messages": messages, "code": code_root(), "first_turn": rows[0]["total"],
+            "total": med["total"], "wait": med["wait"], "memories": med["memories"],
+            "recall": med["recall"], "other": med["other"],
+            "total_p95": pct([r["total"] for r in steady], 0.95),
+            "search_p50": statistics.median(search_ms), "search_p95": pct(search_ms, 0.95),
+            "upkeep_p50": med["upkeep"], "upkeep_max": max(r["upkeep"] for r in steady),
+            "restart_turn": restarted["turn_index"], "restart_search": restarted["search_index"],
+            "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+HEADER = ("| before the request p50 (wait / memories / recall / other) | p95 | "
           "search p50 / p95 | upkeep p50 / max | restart: turn's index / search's |")
-    print(f"| {args.label} | {med['total']:.1f} ms ({med['wait']:.1f} / {med['memories']:.1f}"
-          f" / {med['recall']:.1f} / {med['other']:.1f}) | "
-          f"{pct([r['total'] for r in steady], 0.95):.1f} ms | "
-          f"{statistics.median(search_ms):.1f} / {pct(search_ms, 0.95):.1f} ms | "
-          f"{med['upkeep']:.2f} / {max(r['upkeep'] for r in steady):.2f} ms | "
-          f"{restarted['turn_index']:.2f} s / {restarted['search_index']:.2f} s |")
+
+
+def cells(m: dict[str, Any]) -> str:
+    """``measure``'s figures as the cells of ``HEADER``."""
+    return (f"| {m['total']:.1f} ms ({m['wait']:.1f} / {m['memories']:.1f} / "
+            f"{m['recall']:.1f} / {m['other']:.1f}) | {m['total_p95']:.1f} ms | "
+            f"{m['search_p50']:.1f} / {m['search_p95']:.1f} ms | "
+            f"{m['upkeep_p50']:.2f} / {m['upkeep_max']:.2f} ms | "
+            f"{m['restart_turn']:.2f} s / {m['restart_search']:.2f} s |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store")
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--searches", type=int, default=100)
+    parser.add_argument("--label", default="this branch")
+    args = parser.parse_args()
+    m = measure(args.store, args.turns, args.searches)
+    print(f"\n{args.label}: {m['messages']:,} messages; load {m['load_after']:.1f}")
+    print("| " + HEADER)
+    print(f"| {args.label} " + cells(m))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+if __name__ == "__main__":  # as a script: this checkout's code (imported: the importer's)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 USER = "ana"
 SESSION_RUNS = 100
@@ -76,6 +77,62 @@ def text_sql(seed: str, min_words: int, spread: int) -> str:
             f"lambda p: vocab[{index} + 1]), ' ')")
 
 
+def vocabulary() -> list[str]:
+    """The words a text is drawn from (``text_sql``'s ``vocab``): function words, common
+    content words, then the rare words."""
+    return FUNCTION_WORDS + CONTENT_WORDS + rare_words(30000)
+
+
+START = "TIMESTAMP '2025-01-01'"
+
+
+def row_selects(messages: int) -> list[tuple[str, tuple[str, ...], str]]:
+    """The store's rows as DuckDB SELECTs: (table, columns, SELECT of those columns in
+    that order), parents first. Texts draw from the variable ``vocab``
+    (``SET VARIABLE vocab = ?`` with ``vocabulary()``). ``build`` inserts them;
+    ``bench_scale.py`` writes them as an export file."""
+    runs = messages // 2
+    sessions = max(1, runs // SESSION_RUNS)
+    vocab, start = "getvariable('vocab')", START
+    selects = [
+        ("sessions", ("session_id", "user_id", "agent_name", "model", "created_at",
+                      "updated_at"),
+         f"""SELECT 's' || i, '{USER}', NULL, 'bench',
+                    {start} + INTERVAL (i * {SESSION_RUNS}) MINUTE,
+                    {start} + INTERVAL ((i + 1) * {SESSION_RUNS}) MINUTE
+             FROM range({sessions}) t(i)"""),
+        ("runs", ("run_id", "session_id", "seq", "status", "model", "input_tokens",
+                  "output_tokens", "latency_ms", "user_id", "created_at"),
+         f"""SELECT 'r' || i, 's' || (i // {SESSION_RUNS}), i % {SESSION_RUNS}, 'ok',
+                    'bench', 100, 50, 10.0, '{USER}', {start} + INTERVAL (i) MINUTE
+             FROM range({runs}) t(i)"""),
+    ]
+    for role, seq, words, spread in (("user", 0, 6, 18), ("assistant", 1, 12, 36)):
+        text = text_sql(f"(2 * i + {seq})", words, spread).replace("vocab[", f"{vocab}[")
+        selects.append((
+            "messages", ("message_id", "session_id", "run_id", "seq", "role", "content",
+                         "created_at"),
+            f"""SELECT 'm' || (2 * i + {seq}), 's' || (i // {SESSION_RUNS}), 'r' || i,
+                       {seq}, '{role}', {text}, {start} + INTERVAL (i) MINUTE
+                FROM range({runs}) t(i)"""))
+    memory = text_sql("(i + 7000000)", 5, 10).replace("vocab[", f"{vocab}[")
+    selects.append((
+        "memories", ("memory_id", "user_id", "memory", "topics", "input", "session_id",
+                     "created_at", "updated_at"),
+        f"""SELECT 'mem' || i, '{USER}', 'The user ' || {memory}, ['bench'], NULL,
+                   's' || (i % {sessions}), {start} + INTERVAL (i) MINUTE,
+                   {start} + INTERVAL (i) MINUTE
+            FROM range({MEMORIES}) t(i)"""))
+    summary = text_sql("(i + 9000000)", 30, 30).replace("vocab[", f"{vocab}[")
+    selects.append((
+        "summaries", ("session_id", "version", "summary", "topics", "through_run_seq",
+                      "created_at"),
+        f"""SELECT 's' || i, 1, {summary}, ['bench'], {SESSION_RUNS - 1},
+                   {start} + INTERVAL ((i + 1) * {SESSION_RUNS}) MINUTE
+            FROM range({sessions}) t(i)"""))
+    return selects
+
+
 def build(path: str, messages: int) -> dict[str, float]:
     import duckdb
 
@@ -86,44 +143,11 @@ def build(path: str, messages: int) -> dict[str, float]:
     made = open_store(path)
     made.get_session("none")  # opened (and migrated): the schema of the code on PYTHONPATH
     made.close()
-    runs = messages // 2
-    sessions = max(1, runs // SESSION_RUNS)
     con = duckdb.connect(path)
-    con.execute("SET VARIABLE vocab = ?", [FUNCTION_WORDS + CONTENT_WORDS + rare_words(30000)])
-    vocab = "getvariable('vocab')"
-    start = "TIMESTAMP '2025-01-01'"
+    con.execute("SET VARIABLE vocab = ?", [vocabulary()])
     con.execute("BEGIN")
-    con.execute(f"""INSERT INTO sessions (session_id, user_id, agent_name, model, created_at,
-                        updated_at)
-                    SELECT 's' || i, '{USER}', NULL, 'bench',
-                           {start} + INTERVAL (i * {SESSION_RUNS}) MINUTE,
-                           {start} + INTERVAL ((i + 1) * {SESSION_RUNS}) MINUTE
-                    FROM range({sessions}) t(i)""")
-    con.execute(f"""INSERT INTO runs (run_id, session_id, seq, status, model, input_tokens,
-                        output_tokens, latency_ms, user_id, created_at)
-                    SELECT 'r' || i, 's' || (i // {SESSION_RUNS}), i % {SESSION_RUNS}, 'ok',
-                           'bench', 100, 50, 10.0, '{USER}', {start} + INTERVAL (i) MINUTE
-                    FROM range({runs}) t(i)""")
-    for role, seq, words, spread in (("user", 0, 6, 18), ("assistant", 1, 12, 36)):
-        text = text_sql(f"(2 * i + {seq})", words, spread).replace("vocab[", f"{vocab}[")
-        con.execute(f"""INSERT INTO messages (message_id, session_id, run_id, seq, role,
-                            content, created_at)
-                        SELECT 'm' || (2 * i + {seq}), 's' || (i // {SESSION_RUNS}), 'r' || i,
-                               {seq}, '{role}', {text}, {start} + INTERVAL (i) MINUTE
-                        FROM range({runs}) t(i)""")
-    memory = text_sql("(i + 7000000)", 5, 10).replace("vocab[", f"{vocab}[")
-    con.execute(f"""INSERT INTO memories (memory_id, user_id, memory, topics, input,
-                        session_id, created_at, updated_at)
-                    SELECT 'mem' || i, '{USER}', 'The user ' || {memory}, ['bench'], NULL,
-                           's' || (i % {sessions}), {start} + INTERVAL (i) MINUTE,
-                           {start} + INTERVAL (i) MINUTE
-                    FROM range({MEMORIES}) t(i)""")
-    summary = text_sql("(i + 9000000)", 30, 30).replace("vocab[", f"{vocab}[")
-    con.execute(f"""INSERT INTO summaries (session_id, version, summary, topics,
-                        through_run_seq, created_at)
-                    SELECT 's' || i, 1, {summary}, ['bench'], {SESSION_RUNS - 1},
-                           {start} + INTERVAL ((i + 1) * {SESSION_RUNS}) MINUTE
-                    FROM range({sessions}) t(i)""")
+    for table, columns, select in row_selects(messages):
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select}")
     columns = [r[0] for r in con.execute("DESCRIBE search_docs").fetchall()]
     rev = ", 0" if "rev" in columns else ""
     con.execute(f"""INSERT INTO search_docs SELECT message_id, 'messages', session_id, '{USER}',

@@ -187,20 +187,27 @@ class Agent:
         return request.system, request.history, request.message
 
     def build_request(self, message: str) -> Request:
-        """The request of one run, in parts (nothing is sent or stored)."""
-        user_id = self.effective_user_id
-        memories = (self.memory.prompt_memories(user_id, message)
-                    if self.memory.create_user_memories else [])
+        """The request of one run, in parts (nothing is sent or stored).
+
+        Recall first: it needs nothing of the memory work queued after the last run,
+        which the memories then wait for (``AgentMemory.prompt_memories``)."""
         user_message = Message(role="user", content=message)
         if self.history_tokens and self.add_history_to_messages:
-            return self._request_within_budget(memories, user_message, self.history_tokens)
+            pool = self._recalled(message, (), spare=RECALL_SPARE)
+            return self._request_within_budget(self._memories(message), user_message,
+                                               self.history_tokens, pool)
         history_runs = self._history_runs() if self.add_history_to_messages else []
+        recalled = self._recalled(message, history_runs)
+        memories = self._memories(message)
         summary = None
         if self.memory.create_session_summary:
             summary = self._summary_outside_window(history_runs)
-        recalled = self._recalled(message, history_runs)
         return Request(self.description, self.instructions, memories, summary,
                        history_messages(history_runs), user_message, recalled=recalled)
+
+    def _memories(self, message: str) -> list[Any]:
+        return (self.memory.prompt_memories(self.effective_user_id, message)
+                if self.memory.create_user_memories else [])
 
     def _recalled(self, message: str, window: Sequence[Run], spare: int = 0
                   ) -> list[Exchange]:
@@ -211,7 +218,7 @@ class Agent:
                                               {r.run_id for r in window}, skip_cell, spare)
 
     def _request_within_budget(self, memories: list[Any], user_message: Message,
-                               budget: int) -> Request:
+                               budget: int, pool: list[Exchange]) -> Request:
         """As many recent runs as fit in ``budget`` tokens (the server's count, as
         calibrated), the summary covering the rest; an oversize message is cut.
 
@@ -222,7 +229,6 @@ class Agent:
         budget = int(budget / calibration().ratio(self.model.id))
         summary = (self.store.latest_summary(self.session_id)
                    if self.memory.create_session_summary else None)
-        pool = self._recalled(user_message.content or "", (), spare=RECALL_SPARE)
         recalled = pool[:self.memory.recall]
 
         def request(history: list[Message], recalled: list[Exchange]) -> Request:
@@ -252,7 +258,8 @@ class Agent:
         elif self.memory.create_session_summary and picked and (
                 summary is None or summary.through_run_seq < (picked[0].seq or 0) - 1):
             # Fewer runs fit than the window the summary is kept for: it must cover the
-            # runs just before the ones sent, so it is read (brought up to date) now.
+            # runs just before the ones sent, so it is read (brought up to date: the
+            # summary work queued for them waited for) now.
             summary = self.memory.summary
         window = {r.run_id for r in picked}
         recalled = [e for e in pool if e.run_id not in window][:len(recalled)]
@@ -277,12 +284,18 @@ class Agent:
                 or self.store.count_runs(self.session_id) <= len(history_runs)):
             return None
         summary = self.store.latest_summary(self.session_id)
-        first = (history_runs[0].seq or 0) if history_runs else 0
         after = summary.through_run_seq if summary is not None else -1
-        if after < first - 1 and any(
-                (r.seq or 0) < first for r in self.store.runs_after(self.session_id, after, 1)):
-            # It lacks a run before the window (its versions made from a purged run are
-            # gone, or its background work failed): read it brought up to date now.
+        if not history_runs:  # it must cover every run: does it hold the last one?
+            last = self.store.recent_runs(self.session_id, 1)
+            lacking = bool(last) and (last[0].seq or 0) > after
+        else:
+            first = history_runs[0].seq or 0
+            lacking = after < first - 1 and any(
+                (r.seq or 0) < first for r in self.store.runs_after(self.session_id, after, 1))
+        if lacking:
+            # It lacks a run before the window (its work still queued or running, its
+            # versions made from a purged run gone, or its work failed): read it brought
+            # up to date now (the turn does not wait for summary work otherwise).
             return self.memory.summary
         return summary
 

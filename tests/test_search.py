@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from IPython.core.error import UsageError
+from traitlets import TraitError
 
 from jupyter_agentmem import search
 from jupyter_agentmem.store import open_store
@@ -157,3 +158,17 @@ def test_a_deleted_session_leaves_the_index(filled):
         assert con.execute("SELECT kind FROM search_docs WHERE session_id = 'ana-2'"
                            ).fetchall() == [("memories",)]
     assert store.as_user("bob").search("violet piano")  # another session: untouched
+
+
+def test_the_search_language_is_a_notebook_setting(shell, server, db_path):
+    shell.run_cell_magic("agent", "session=s1 user=ana", "I donate blood every spring")
+    found = shell.run_line_magic("agent", "search donated user=ana")
+    assert "I donate blood every spring" in " ".join(found["snippet"])  # english stems
+    shell.run_line_magic("config", "AgentMagics.search_language = 'none'")
+    assert len(shell.run_line_magic("agent", "search donated user=ana")) == 0  # as written
+    assert len(shell.run_line_magic("agent", "search donate user=ana")) > 0
+    shell.run_line_magic("config", "AgentMagics.search_language = ''")  # back to english
+    assert len(shell.run_line_magic("agent", "search donated user=ana")) > 0
+    with pytest.raises(TraitError, match="no stemmer for the search language 'klingon'"):
+        shell.magics_manager.registry["AgentMagics"].search_language = "klingon"
+    assert shell.magics_manager.registry["AgentMagics"].search_language == ""

@@ -17,7 +17,7 @@ from .. import changes
 from ..model import ChatModel
 from ..model.metered import MeteredModel
 from ..store import Store
-from ..types import ModelCall, Run
+from ..types import Memory, ModelCall, Run
 from .worker import Outcome, worker
 
 log = logging.getLogger(__name__)  # debug_mode=True shows each memory and summary operation
@@ -41,9 +41,9 @@ class MemoryWork:
     # Runs the prompt carries whole (0: none): the summary only has to cover the runs
     # before them, so it is asked for when one of the runs it lacks leaves the window.
     history_window: int = 0
-    # The memory ids the run's prompt found relevant to its message: the memory manager
-    # is shown those again, read by id (no search while the next turn waits for this job).
-    selected: tuple[str, ...] | None = None
+    # The memories the run's prompt carried (selected for its message): the memory
+    # manager is shown those (no search, no read while the next turn waits for this job).
+    selected: tuple[Memory, ...] | None = None
 
 
 def user_key(user_id: str) -> tuple[str, str]:
@@ -54,14 +54,41 @@ def session_key(session_id: str) -> tuple[str, str]:
     return ("session", session_id)
 
 
+def usage_key(user_id: str) -> tuple[str, str]:
+    return ("usage", user_id)
+
+
 def queue_memory_work(work: MemoryWork) -> None:
     """Queue the memory and summary jobs ``work`` asks for."""
     if work.extract_memories:
         worker().submit({user_key(work.user_id)}, lambda: _memories_job(work),
                         "Updating user memories", work.on_outcome)
     if work.update_summary:
-        worker().submit({session_key(work.run.session_id)}, lambda: _summary_job(work),
-                        "Updating the summary", work.on_outcome)
+        if summary_surely_not_due(work):
+            _defer_summary(work)  # what the job would do, without a job
+        else:
+            worker().submit({session_key(work.run.session_id)}, lambda: _summary_job(work),
+                            "Updating the summary", work.on_outcome)
+
+
+def summary_surely_not_due(work: MemoryWork) -> bool:
+    """True when no run the summary lacks can have left the history window yet: at most
+    ``history_window`` runs were numbered after the runs it covers (its latest version,
+    kept in the row cache: no statement). Else the job checks exactly (two statements,
+    ~4-6 ms on DuckDB, which the next turn's reads waited behind)."""
+    seq = work.run.seq
+    if seq is None:
+        return False
+    latest = work.session_store.as_user(work.user_id).latest_summary(work.run.session_id)
+    after = latest.through_run_seq if latest is not None else -1
+    return seq - after <= work.history_window
+
+
+def _defer_summary(work: MemoryWork) -> None:
+    store, session_id = work.session_store, work.run.session_id
+    log.debug("Summary: deferred (the runs it lacks are still in the history window)")
+    worker().defer(deferred_summary_name(store, session_id), {session_key(session_id)},
+                   lambda: _summary_job(work, when_due=False), "Updating the summary")
 
 
 def deferred_summary_name(store: Store, session_id: str) -> tuple[str, str, str]:
@@ -91,11 +118,17 @@ def catch_up_summary(store: Store, session_id: str, timeout: float,
 def metered(work: MemoryWork, kind: str, store: Store,
             model: ChatModel | None = None) -> MeteredModel:
     """The work's model (or ``model``), each call of it a row of the usage ledger in
-    ``store``."""
+    ``store``, written by a job of its own after this one: the next turn waits for the
+    user's memory work, not for the ledger's COMMIT (on DuckDB it came after the last
+    run's, ~10-17 ms of the next turn's wait in bench/bench_search_scale.py). Readers of
+    the ledger wait for it (``wait_for_memory_work(..., usage=True)``)."""
+    acting = store.as_user(work.user_id)
+
     def record(call: ModelCall) -> None:
-        store.as_user(work.user_id).record_model_call(call.model_copy(update={
-            "session_id": work.run.session_id, "user_id": work.user_id,
-            "run_id": work.run.run_id}))
+        row = call.model_copy(update={"session_id": work.run.session_id,
+                                      "user_id": work.user_id, "run_id": work.run.run_id})
+        worker().submit({usage_key(work.user_id)}, lambda: acting.record_model_call(row),
+                        "Recording a model call")
 
     return MeteredModel(model or work.model, kind, record)
 
@@ -123,9 +156,7 @@ def _summary_job(work: MemoryWork, when_due: bool = True) -> str | None:
 
     store, session_id = work.session_store, work.run.session_id
     if when_due and not summary_due(store, session_id, work.history_window):
-        log.debug("Summary: deferred (the runs it lacks are still in the history window)")
-        worker().defer(deferred_summary_name(store, session_id), {session_key(session_id)},
-                       lambda: _summary_job(work, when_due=False), "Updating the summary")
+        _defer_summary(work)
         return None
     log.debug("*********** Updating the summary of session %s ***********", session_id)
     model = metered(work, "summary", store, work.summary_model)
@@ -145,12 +176,13 @@ def _summary_job(work: MemoryWork, when_due: bool = True) -> str | None:
     return f"summary v{stored.version}"
 
 
-def wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float) -> bool:
+def wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float,
+                         usage: bool = False) -> bool:
     """Wait (bounded) for queued work on this session or user; ``False`` on timeout.
 
     Reads call this first (read-your-writes): a memory or summary read sees the work
-    already queued for it. In the job thread itself it returns at once (a job that
-    reads must not wait for itself).
+    already queued for it; ``usage``: and the user's ledger rows of that work. In the
+    job thread itself it returns at once (a job that reads must not wait for itself).
     """
     jobs = worker()
     if jobs.in_worker_thread():
@@ -160,6 +192,8 @@ def wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: f
         keys.add(session_key(session_id))
     if user_id:
         keys.add(user_key(user_id))
+        if usage:
+            keys.add(usage_key(user_id))
     return jobs.wait_for(keys, timeout) if keys else True
 
 

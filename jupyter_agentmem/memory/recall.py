@@ -105,20 +105,14 @@ def recall_exchanges(store: Store, user_id: str, text: str | None, n: int,
     # 32 of 3+ letters, as the search uses at most 32 terms) that it holds.
     terms = [t for t in dict.fromkeys(_WORD.findall(text[:10_000].lower())) if len(t) > 2][:32]
     picked: list[Exchange] = []
-    ranked = ranked[:4 * n + 16]
-    first = n + SPARE_RUNS
-    for page in (ranked[:first], ranked[first:]):  # most often the first is enough
-        runs = {r.run_id: r for r in store.user_runs(page)} if page else {}
-        for run_id in page:
-            run = runs.get(run_id)
-            if run is None or (skip_cell and (run.session_id, run.cell_id) == skip_cell):
-                continue
-            exchange = _exchange(run, terms)
-            if exchange is not None:
-                picked.append(exchange)
-            if len(picked) == n:
-                return picked
-    return picked
+    left = ranked[:4 * n + 16]
+    while left and len(picked) < n:  # most often the first page is enough
+        page, wanted = left[:n + SPARE_RUNS], n - len(picked)
+        runs = store.user_runs(page, limit=wanted, skip_cell=skip_cell)
+        picked += [e for e in (_exchange(run, terms) for run in runs) if e is not None]
+        # Those of the page after the last run read may still be live: asked next.
+        left = left[page.index(runs[-1].run_id) + 1:] if len(runs) == wanted else left[len(page):]
+    return picked[:n]
 
 
 def attribute(value: str) -> str:

@@ -159,19 +159,21 @@ def manager_messages(run: Run, existing: list[Memory]) -> list[dict[str, Any]]:
 
 def update_user_memories(store: Store, model: ChatModel, run: Run, user_id: str,
                          classify: bool = False, limit: int = 30,
-                         selected: Sequence[str] | None = None) -> MemoryUpdate:
+                         selected: Sequence[Memory] | None = None) -> MemoryUpdate:
     """Ask the model what to keep from ``run`` about ``user_id`` and apply it.
 
     The model is shown at most ``limit`` kept memories: the ones relevant to the
     message and the newest (memory/selection.py), never an unbounded list;
-    ``selected``: the ids the run's prompt found relevant (read again, not searched).
+    ``selected``: the memories the run's prompt carried (selected for the same message
+    just before the run: shown as they are, no statement while the next turn waits).
     """
     result = MemoryUpdate()
     if run.message is None or not may_hold_a_fact(run.message.content):
         return result  # no model call at all
     if classify and not worth_remembering(model, run):
         return result
-    existing = select_memories(store, user_id, run.message.content, limit, selected)
+    existing = (list(selected) if selected is not None
+                else select_memories(store, user_id, run.message.content, limit))
     short_ids = {f"m{i}": m for i, m in enumerate(existing, start=1)}
     answer = model.response(manager_messages(run, existing), tools=TOOLS)
     calls = answer.tool_calls

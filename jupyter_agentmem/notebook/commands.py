@@ -128,11 +128,12 @@ HISTORY_COLUMNS = ("message_id", "run_seq", "seq", "role", "content", "status", 
                    "tool_calls", "tool_call_id", "run_id", "created_at", "edited_at")
 
 
-def _wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float) -> None:
+def _wait_for_memory_work(session_id: str | None, user_id: str | None, timeout: float,
+                          usage: bool = False) -> None:
     # Read-your-writes: a read sees the memory work already queued for what it shows.
     from ..memory import wait_for_memory_work
 
-    wait_for_memory_work(session_id, user_id, timeout)
+    wait_for_memory_work(session_id, user_id, timeout, usage)
 
 
 def memories(nb: Notebook, options: dict[str, Any]) -> Any:
@@ -269,6 +270,7 @@ def usage(nb: Notebook, options: dict[str, Any]) -> Any:
 
     store = _store(nb, options)
     user = store.user_id
+    _wait_for_memory_work(None, user, nb.memory_wait, usage=True)  # its ledger rows
     by = {"session": "session_id"}.get(options.get("by"), options.get("by"))
     if options.get("plot") and by is None:
         by = "day"

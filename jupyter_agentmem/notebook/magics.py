@@ -121,6 +121,23 @@ class AgentMagics(Magics):
                             "(a repr that hangs is cut off).").tag(config=True)
     preload = Bool(True, help="After %load_ext, import what the first %%agent cell needs "
                    "in a background thread (set it before %load_ext).").tag(config=True)
+    search_language = Unicode("", help="Search and recall match words by their stem in "
+                              "this language ('english', 'french', ... any Snowball "
+                              "language) or 'none' (every word as written); empty: "
+                              "AGENTMEM_SEARCH_LANGUAGE, else english. The index is "
+                              "rebuilt for it.").tag(config=True)
+
+    @validate("search_language")
+    def _valid_search_language(self, proposal: Any) -> str:
+        from ..store.text_terms import language_setting
+
+        value = proposal["value"].strip().lower()
+        if value:
+            try:
+                language_setting(value)
+            except ValueError as exc:
+                raise TraitError(f"AgentMagics.search_language: {exc}.") from None
+        return value
 
     @validate("history", "budget_tokens")
     def _valid_count(self, proposal: Any) -> int:
@@ -209,6 +226,7 @@ class AgentMagics(Magics):
         # The notebook's own session: one per kernel, shown in each reply's footer.
         self.kernel_session_id = "nb-" + uuid.uuid4().hex[:12]
         self._models: dict[tuple[str, str, float, int], ChatModel] = {}
+        self._search_language: tuple[str, str] = ("", "")  # (db, language) last applied
         if shell is not None and getattr(shell, "Completer", None) is not None:
             completion.register(shell, self)
         self._preload: Preload | None = None
@@ -270,8 +288,17 @@ class AgentMagics(Magics):
     def store(self) -> Store:
         """The store at ``db_path``: a DuckDB file, or a ``postgresql://`` URL."""
         from ..store import open_store
+        from ..store.text_terms import language_setting
 
-        return open_store(self.db_path)
+        store = open_store(self.db_path)
+        wanted = (self.db_path, self.search_language)
+        if wanted != self._search_language and (self.search_language
+                                                or self._search_language[1]):
+            # Set (or set back to the default): the database's index in this kernel is
+            # made again with it at the next search.
+            store.set_search_language(language_setting(self.search_language or None))
+            self._search_language = wanted
+        return store
 
     def chat_model(self, model_id: str) -> ChatModel:
         """One model object (one HTTP client) per model id and server, reused."""

@@ -142,10 +142,13 @@ class Store(ABC):
         """What the model saw in that run (the request sent, the token split), or None."""
 
     @abstractmethod
-    def user_runs(self, run_ids: Sequence[str]) -> list[Run]:
+    def user_runs(self, run_ids: Sequence[str], limit: int | None = None,
+                  skip_cell: tuple[str, str] | None = None) -> list[Run]:
         """Those of ``run_ids`` that are live runs (ok, not superseded) of a session of
-        this namespace owned by the acting user, with their live messages; any order. A
-        run of another user's session, or of a session owned by nobody, never comes."""
+        this namespace owned by the acting user, with their live messages, in the order
+        of ``run_ids``: the first ``limit`` of them (all when None), none of the cell
+        ``skip_cell`` (session, cell id). A run of another user's session, or of a
+        session owned by nobody, never comes."""
 
     @abstractmethod
     def last_run_id(self, session_id: str) -> str | None:
@@ -200,8 +203,9 @@ class Store(ABC):
     @abstractmethod
     def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
-        """At most ``limit`` live memories of the acting user: the ``newest`` most
-        recently updated, then ``ranked_ids`` in their order; returned oldest first."""
+        """At most ``limit`` live memories of the acting user: all of them when they are
+        no more than ``limit``; else the ``newest`` most recently updated, then
+        ``ranked_ids`` in their order. Returned oldest first."""
 
     @abstractmethod
     def get_memory(self, memory_id: str) -> Memory | None:

@@ -79,6 +79,13 @@ class DuckDbEngine(EngineBase):
         # process holds the file while any is queued (sql/deferred.py).
         self.deferred = DeferredAppends(self)
         self.read_only: str | None = None  # why, when this process may only read the file
+        # Reads beside the writer thread (``reading``): a cursor of the open connection
+        # (DuckDB: a connection of its own to the same database), one statement at a time
+        # under its own lock, never held while the engine's mutex is wanted.
+        self._reader: Any = None
+        self._reader_of: Any = None  # the connection it was made from
+        self._read_mutex = threading.Lock()
+        self._holder = 0  # the thread holding the mutex through ``connection()``
 
     def __repr__(self) -> str:
         return f"DuckDbEngine({self.path or ':memory:'!r})"
@@ -97,6 +104,7 @@ class DuckDbEngine(EngineBase):
             self._mutex.acquire()  # in memory: no other process, nothing to wait for
         elif not self._mutex.acquire(timeout=self.lock_timeout_s):
             raise self._lock.timed_out(self.lock_timeout_s)
+        outer_holder, self._holder = self._holder, threading.get_ident()
         try:
             if self._conn is not None and self._depth == 0 and self._file is not None:
                 self._check_file()
@@ -117,7 +125,52 @@ class DuckDbEngine(EngineBase):
                         and not deferred.pending and self._lock.others_waiting()):
                     self._close()
         finally:
+            self._holder = outer_holder
             self._mutex.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Reads that need nothing queued, beside the thread committing the last turn's
+        run (sql/deferred.py: ~10-15 ms at 100k messages, 6-8 statements and a COMMIT)
+        instead of after it: the next turn's search, recall and memory reads no longer
+        wait for it (bench/bench_search_scale.py). They see what is committed, as a
+        read after the commit would, less the queued runs (which no such read needs).
+        Where this thread already holds the connection (inside a transaction) or the
+        database is in memory, the connection itself."""
+        if self._holder == threading.get_ident() or not self.path:
+            with self.connection() as con:
+                yield con
+            return
+        yield _SideReader(self)
+
+    def _side_read(self, sql: str, params: Any) -> _Rows:
+        with self._read_mutex:
+            conn = self._conn
+            if conn is not None:
+                if self._reader_of is not conn:
+                    self._reader, self._reader_of = conn.cursor(), conn
+                cur = self._reader.execute(sql, params)
+                return _Rows(cur.fetchall(), cur.description)
+        with self.connection() as con:  # not held (handed over): the usual way
+            cur = con.execute(sql, params)
+            return _Rows(cur.fetchall(), cur.description)
+
+    def _drop_reader(self) -> None:
+        """Close the side reader before its connection (the file is not let go while a
+        connection to it is open). Under the mutex, which ``_side_read`` never wants
+        while it holds its own lock."""
+        with self._read_mutex:
+            reader, self._reader, self._reader_of = self._reader, None, None
+            if reader is not None:
+                reader.close()
+
+    def cache_stamp(self, rows: str) -> tuple[int, int, int] | None:
+        # Without the mutex: the writer thread may be committing the last turn's run
+        # (sql/deferred.py, ~10 ms), which changes no cached row; nothing is trusted
+        # while the file is not held (another process may write it).
+        if self._conn is None or self.in_transaction:
+            return None
+        return self.generation, self.commits_of["*"], self.commits_of[rows]
 
     def _check_file(self) -> None:
         """The open file is still the one at the path; else it is closed (never written
@@ -210,6 +263,7 @@ class DuckDbEngine(EngineBase):
         super()._begin(con)
 
     def _close(self) -> None:
+        self._drop_reader()
         conn, self._conn = self._conn, None
         try:
             if conn is not None:
@@ -278,6 +332,7 @@ class DuckDbEngine(EngineBase):
                     con.execute(f'COPY FROM DATABASE "{quoted_name}" TO agentmem_purge_copy')
                 finally:
                     con.execute("DETACH agentmem_purge_copy")
+                self._drop_reader()
                 self._conn = None
                 con.close()  # checkpoints the old file and removes its WAL; lock kept
                 make_private(fresh)
@@ -314,6 +369,35 @@ class DuckDbEngine(EngineBase):
         # The connection is kept, unused, by EngineBase; the inherited flock is dropped.
         self._depth = 0
         self._keeper = None
+        if self._reader is not None:  # the parent's, like its connection: kept, unused
+            runtime.keep_alive(self._reader)
+        self._reader = self._reader_of = None
+        self._read_mutex = threading.Lock()
+        self._holder = 0
         super().after_fork_in_child()
         if self._lock is not None:
             self._lock.forget_after_fork()
+
+
+class _Rows:
+    """A statement's whole result, read while the side reader was held."""
+
+    def __init__(self, rows: list[tuple], description: Any) -> None:
+        self._rows = rows
+        self.description = description
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
+
+class _SideReader:
+    """The connection ``DuckDbEngine.reading`` gives: each statement on the side reader."""
+
+    def __init__(self, engine: DuckDbEngine) -> None:
+        self._engine = engine
+
+    def execute(self, sql: str, params: Any = None) -> _Rows:
+        return self._engine._side_read(sql, params)

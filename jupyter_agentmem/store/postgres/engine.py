@@ -169,6 +169,9 @@ class PostgresEngine(EngineBase):
         # Other processes may write at any moment: no cached read is ever trusted.
         return next(self._generations)
 
+    def cache_stamp(self, rows: str) -> None:
+        return None  # (the same reason: every read goes to the database)
+
     def _open(self) -> None:
         import psycopg
 

@@ -11,6 +11,7 @@ roll back and close.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from ... import runtime
 from ..journal import Journal
 from .dialect import Dialect
+from .row_cache import RowCache
 from .run_cache import RecentRuns
 
 
@@ -63,6 +65,8 @@ class Engine(Protocol):
     deferred: Deferred | None
     search_indexes: Any  # sql/search_index.SearchIndexes, made at the first search
     commits: int  # transactions this process committed
+    commits_of: Counter[str]  # ... by what they said they write ("*": anything)
+    row_cache: RowCache
 
     @property
     def generation(self) -> int:
@@ -71,11 +75,19 @@ class Engine(Protocol):
     @property
     def in_transaction(self) -> bool: ...
 
+    def cache_stamp(self, rows: str) -> tuple[int, int, int] | None:
+        """What must be the same for cached rows of ``rows`` to be current; None: read."""
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """For reads that need nothing queued: beside the committing thread if it can."""
+
     def connection(self) -> AbstractContextManager[Connection]:
         """The open connection, held by this thread for the block (re-entrant)."""
 
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """A connection inside BEGIN ... COMMIT (ROLLBACK on any error); nested blocks join."""
+    def transaction(self, writes: str = "*") -> AbstractContextManager[Connection]:
+        """A connection inside BEGIN ... COMMIT (ROLLBACK on any error); nested blocks join.
+        ``writes``: what it writes when it is only that ("runs", "ledger", "memories",
+        "summaries"); by default anything."""
 
     def lock_session(self, con: Connection, key: str) -> None:
         """Serialise writers that number rows of one session, where several can write."""
@@ -104,8 +116,14 @@ class EngineBase:
         self.deferred: Deferred | None = None  # set by an engine that defers appends
         self.search_indexes: Any = None  # the users' search indexes (sql/search_index.py)
         # Transactions this process committed: with the generation, what tells a reader
-        # that nothing was written since it last looked (sql/search_index.py).
+        # that nothing was written since it last looked (sql/search_index.py); and by what
+        # they said they write (``transaction(writes=...)``; "*": anything), what tells
+        # the row cache that the rows it keeps cannot have changed (sql/row_cache.py).
         self.commits = 0
+        self.commits_of: Counter[str] = Counter()
+        self._writes: set[str] = set()  # what the open transaction said it writes
+        self._tx_thread = 0  # the thread of the open transaction
+        self.row_cache = RowCache()
 
     @property
     def mutex(self) -> threading.RLock:
@@ -130,13 +148,19 @@ class EngineBase:
 
     # --- shared --------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def transaction(self, writes: str = "*") -> Iterator[Connection]:
+        """``writes``: what the transaction writes, when it is only that ("runs": a run
+        appended, "ledger": a model call recorded, "memories", "summaries"); by default
+        anything."""
         with self.connection() as con:
             if self._in_transaction:  # nested: join the outer transaction
+                self._writes.add(writes)
                 yield con
                 return
             self._begin(con)
+            self._tx_thread = threading.get_ident()
             self._in_transaction = True
+            self._writes = {writes}
             try:
                 yield con
             except BaseException:
@@ -150,12 +174,32 @@ class EngineBase:
             else:
                 self._commit(con)
                 self.commits += 1
+                # By the one thing it said it writes; several, or anything: "*".
+                self.commits_of[next(iter(self._writes)) if len(self._writes) == 1
+                                else "*"] += 1
             finally:
                 self._in_transaction = False
 
     @property
     def in_transaction(self) -> bool:
-        return self._in_transaction
+        """This thread is inside a transaction (another thread's, committing beside a
+        reader on its own connection, is not this one's: see ``reading``)."""
+        return self._in_transaction and self._tx_thread == threading.get_ident()
+
+    def cache_stamp(self, rows: str) -> tuple[int, int, int] | None:
+        """What must be the same for rows of ``rows`` ("memories", "summaries") read
+        earlier to be current (sql/row_cache.py); None: read them now. Inside this
+        thread's transaction nothing is cached (what it wrote may roll back)."""
+        if self.in_transaction:
+            return None
+        with self.connection():
+            return self.generation, self.commits_of["*"], self.commits_of[rows]
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection for reads that need nothing of the runs queued for their commit
+        (sql/deferred.py): where an engine can, they are read beside the thread that
+        commits them instead of after it (DuckDB); else the connection."""
+        return self.connection()
 
     def lock_session(self, con: Connection, key: str) -> None:
         """Nothing by default: an engine with one writer at a time needs no lock."""
@@ -177,6 +221,7 @@ class EngineBase:
         self._mutex = threading.RLock()
         self._in_transaction = False
         self.recent_runs.clear()
+        self.row_cache = RowCache()  # (its lock, too, may be held by a thread it lacks)
         if self.deferred is not None:
             self.deferred.after_fork_in_child()
         self.search_indexes = None  # its lock may be held by a thread the child lacks

@@ -29,7 +29,7 @@ class LedgerSql(SqlRows):
         if call.user_id is not None and call.user_id != self._user_id:
             raise StoreError(f"a model call of user {call.user_id!r} cannot be recorded by "
                              f"user {self._user_id!r}")
-        with self._transaction() as con:
+        with self._transaction("ledger") as con:
             if call.session_id is not None and con.execute(
                     f"SELECT 1 WHERE NOT ({owner.SESSION})",
                     [call.session_id, self._user_id]).fetchone() is not None:

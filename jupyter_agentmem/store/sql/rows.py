@@ -106,8 +106,15 @@ class SqlRows:
             yield CheckedConnection(con, self.engine.dialect)
 
     @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with self.engine.transaction() as con:
+    def _reading(self) -> Iterator[Connection]:
+        """For reads that need none of the runs queued for their commit (search, recall,
+        memories, summaries): beside the committing thread where the engine can."""
+        with self.engine.reading() as con:
+            yield CheckedConnection(con, self.engine.dialect)
+
+    @contextmanager
+    def _transaction(self, writes: str = "*") -> Iterator[Connection]:
+        with self.engine.transaction(writes) as con:
             yield CheckedConnection(con, self.engine.dialect)
 
     def _dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

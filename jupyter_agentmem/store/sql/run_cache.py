@@ -26,10 +26,21 @@ class _Entry:
     owner: str | None = None  # the session's user_id, as a run appended here checked it
 
 
+def copied(run: Run) -> Run:
+    """A copy of ``run`` its holder may change without changing the original: the run
+    and each message (their fields are values; tool calls, a list of dicts, copied
+    whole). A pydantic deep copy of 60 runs took ~3.6 ms of a turn; this ~0.3 ms."""
+    return run.model_copy(update={"messages": [
+        m.model_copy(deep=m.tool_calls is not None) for m in run.messages]})
+
+
 class RecentRuns:
     """Per-session tail of successful runs, bounded in runs and in sessions."""
 
-    def __init__(self, keep: int = 16, sessions: int = 64) -> None:
+    # 256: as far back as a token budget looks (``agent.MAX_BUDGET_RUNS``): with 16, a
+    # session whose runs all fit an 8k budget asked for 64 and read them from SQL at
+    # every turn (~4-7 ms on DuckDB at 100k messages, bench/bench_search_scale.py).
+    def __init__(self, keep: int = 256, sessions: int = 64) -> None:
         self.keep = keep
         self.sessions = sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
@@ -62,7 +73,7 @@ class RecentRuns:
         with self._lock:
             entry = self._entry(generation, session_id) or self._new(generation, session_id)
             # Copies: the caller keeps its objects and may change them; the cache must not.
-            entry.runs = [run.model_copy(deep=True) for run in runs[-self.keep:]]
+            entry.runs = [copied(run) for run in runs[-self.keep:]]
             entry.complete = len(runs) < asked and len(runs) <= self.keep
 
     def next_seq(self, generation: int, session_id: str) -> int | None:
@@ -86,7 +97,7 @@ class RecentRuns:
             entry.owner = owner or entry.owner
             if run.status == "ok":
                 # Without its context (the request sent): history never needs it.
-                entry.runs.append(run.model_copy(update={"context": None}).model_copy(deep=True))
+                entry.runs.append(copied(run.model_copy(update={"context": None})))
                 if len(entry.runs) > self.keep:
                     del entry.runs[0]
                     entry.complete = False

@@ -100,7 +100,7 @@ class SearchSql(SqlRows):
         terms = indexes.analyzer.query_terms(query, stop=kind == "messages")
         if not terms or limit <= 0:
             return []
-        with self._connection() as con:
+        with self._reading() as con:  # the queued runs are not indexed until committed
             return indexes.partition(con, user_id, kind).top(terms, limit, session_id)
 
     # --- reading ---------------------------------------------------------------

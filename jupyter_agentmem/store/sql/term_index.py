@@ -22,9 +22,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 
+from .bulk import insert_rows
 from .engine import Connection
 
 _CHUNK = 500  # rows per statement: bounded statement size
+_DOC_COLUMNS = ("doc_id", "kind", "session_id", "user_id", "run_id", "role", "length",
+                "deleted", "rev")
 
 # (doc_id, kind, session_id, user_id, run_id, role, text)
 Doc = tuple[str, str, "str | None", "str | None", "str | None", "str | None", "str | None"]
@@ -64,15 +67,13 @@ def index_docs(con: Connection, docs: Sequence[Doc]) -> dict[str | None, int]:
     if not docs:
         return {}
     revs = _bumped(con, (d[3] for d in docs))
-    rows = [(doc_id, kind, session_id, user_id, run_id, role, revs[user_id])
+    rows = [(doc_id, kind, session_id, user_id, run_id, role, 0, False, revs[user_id])
             for doc_id, kind, session_id, user_id, run_id, role, _ in docs]
-    # One multi-row statement: a statement costs ~0.5 ms however small (DuckDB).
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start:start + _CHUNK]
-        con.execute("INSERT INTO search_docs (doc_id, kind, session_id, user_id, run_id, "
-                    "role, length, deleted, rev) VALUES "
-                    + ", ".join(["(?, ?, ?, ?, ?, ?, 0, false, ?)"] * len(chunk)),
-                    [v for row in chunk for v in row])
+    # A run's few rows: one multi-row statement (a statement costs ~0.5 ms however
+    # small); an import's thousands: the dialect's bulk write (DuckDB binds parameters
+    # slowly: 105k rows took 7.8 s of a 100k-message import as multi-row INSERTs,
+    # bench/bench_scale.py).
+    insert_rows(con, "search_docs", _DOC_COLUMNS, rows)
     return revs
 
 
