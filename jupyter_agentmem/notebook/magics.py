@@ -423,8 +423,7 @@ def start_preload(magics: AgentMagics, shell: Any) -> Preload:
     when the ``%load_ext`` cell has run, so that the rest of that cell (often more
     setup and imports) neither shares the interpreter with the thread nor imports
     alongside it."""
-    steps = first_cell_steps(location=lambda: magics.db_path,
-                             in_kernel="IPKernelApp" in shell.config)
+    steps = first_cell_steps(location=lambda: magics.db_path)
     preload = runtime.shared("jobs", "preload", lambda: Preload(steps))
     running_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     events = getattr(shell, "events", None)

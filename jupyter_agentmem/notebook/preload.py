@@ -110,11 +110,12 @@ def import_step(module: str) -> Step:
     return step
 
 
-def first_cell_steps(location: Callable[[], str], in_kernel: bool) -> list[Step]:
+def first_cell_steps(location: Callable[[], str]) -> list[Step]:
     """What the first cell will import: our modules, the model client, the database driver.
 
     ``location`` is read in the thread (finding the database's location imports the
-    store); ``in_kernel``: DuckDB imports ipywidgets when it connects there.
+    store). Not ipywidgets, which DuckDB imports when it connects inside a kernel: our
+    connections keep it from doing so (store/duckdb/progress_bar.py).
     """
 
     def model_client() -> None:
@@ -127,8 +128,6 @@ def first_cell_steps(location: Callable[[], str], in_kernel: bool) -> list[Step]
 
         where = location()
         registry.import_driver(where)
-        if in_kernel and registry.scheme_of(where) == "duckdb":
-            importlib.import_module("ipywidgets")
 
     model_client.__name__ = "the model client"
     database_driver.__name__ = "the database driver"
