@@ -16,11 +16,14 @@ its next import of that module. Both waits are bounded: nothing hangs on the thr
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -33,27 +36,48 @@ FORK_WAIT_S = 10.0
 # the thread held the interpreter while the kernel did that (*measured*, bench_cold.py,
 # load 5-8: that cell's round trip 41-61 ms against 22-35 without the thread).
 START_DELAY_S = 0.1
+# The later steps (what no first cell needs: openai's type catalogue, ~250 ms of CPU)
+# start when the first cell after the thread's start has ended, or this long after the
+# first steps when no cell came: never beside the first cell, which they would slow.
+LATER_DELAY_S = 1.0
+# While a cell runs, the later steps pause before each module they import (checked
+# every PAUSE_STEP_S, at most MAX_PAUSE_S a module): they would take the interpreter from
+# it. *Measured* (bench_cold.py, Run All): the three cells after the first took 38-41 ms
+# with them running alongside, against 20 ms without.
+PAUSE_STEP_S = 0.002
+MAX_PAUSE_S = 5.0
 
 # What the first %%agent cell imports, whatever the model and database.
 FIRST_CELL_MODULES = (
     "jupyter_agentmem.agent",
     "jupyter_agentmem.render",
-    "jupyter_agentmem.notebook.context",
     "jupyter_agentmem.notebook.memory_status",
     "jupyter_agentmem.model.demo",  # model=demo, a first cell's usual model (~5 ms)
+)
+# What a cell may import that a first cell usually does not: after it, with openai's rest.
+LATER_MODULES = (
+    "jupyter_agentmem.notebook.context",  # a cell with a {name}
 )
 
 
 class Preload:
-    """``steps`` run in order, once, on one daemon thread (a ``runtime.Resource``)."""
+    """``steps`` run in order, once, on one daemon thread (a ``runtime.Resource``); then
+    ``later`` on the same thread, once the first cell has ended (``LATER_DELAY_S``)."""
 
-    def __init__(self, steps: Iterable[Step]) -> None:
+    def __init__(self, steps: Iterable[Step], later: Iterable[Step] = ()) -> None:
         self._steps = list(steps)
-        self._done = threading.Event()
+        self._later = list(later)
+        self._ready = threading.Event()  # the first steps are done: cells may run
+        self._done = threading.Event()  # everything is done
         self._go = threading.Event()  # set: start importing now
+        self._later_go = threading.Event()  # set: start the later steps now
+        self._cell_running = threading.Event()
+        self._hurry = threading.Event()  # someone waits for everything: no pauses
+        self._cell_seen = False  # a cell started after this thread did
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # for tests and debugging: the caller re-imports
-        self.seconds: float | None = None  # how long it imported (bench/bench_cold.py)
+        self.seconds: float | None = None  # how long the first steps took (bench_cold.py)
+        self.later_seconds: float | None = None
 
     def start(self) -> Preload:
         if self._thread is None:
@@ -66,40 +90,134 @@ class Preload:
         self._go.wait(START_DELAY_S)
         start = time.perf_counter()
         try:
-            for step in self._steps:
-                try:
-                    step()
-                except Exception as exc:  # noqa: BLE001 (the cell meets it again and says it)
-                    self.failures.append(f"{getattr(step, '__name__', step)}: {exc!r}")
-                    log.debug("preload step %r failed", step, exc_info=True)
+            self._run_steps(self._steps)
         finally:
             self.seconds = time.perf_counter() - start
-            self._done.set()
+            self._ready.set()
+            try:
+                if self._later:
+                    self._wait_for_later()
+                    start = time.perf_counter()
+                    with _PausedInCells(self._cell_running, self._hurry):
+                        self._run_steps(self._later)
+                    self.later_seconds = time.perf_counter() - start
+            finally:
+                self._done.set()
+
+    def _wait_for_later(self) -> None:
+        """Until the first cell has ended, ``LATER_DELAY_S`` passed, or a thread waits
+        for a module lock (a cell importing openai waits for these steps: at once)."""
+        deadline = time.monotonic() + LATER_DELAY_S
+        while not self._later_go.wait(PAUSE_STEP_S * 5):
+            if time.monotonic() >= deadline or _someone_waits_for_an_import():
+                return
+
+    def _run_steps(self, steps: list[Step]) -> None:
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 (the cell meets it again and says it)
+                self.failures.append(f"{getattr(step, '__name__', step)}: {exc!r}")
+                log.debug("preload step %r failed", step, exc_info=True)
 
     @property
     def done(self) -> bool:
+        """Everything has been imported (the later steps too)."""
         return self._done.is_set()
 
+    @property
+    def ready(self) -> bool:
+        """What the first cell needs has been imported."""
+        return self._ready.is_set()
+
     def wait(self, timeout: float = CELL_WAIT_S) -> bool:
-        """Until the thread has finished (``True``) or ``timeout`` passed (``False``)."""
+        """Until what the first cell needs is imported (``True``) or ``timeout`` passed
+        (``False``). The later steps do not hold a cell up: nothing a cell imports is
+        theirs (they complete openai's packages, which our code does not use)."""
         if self._thread is None or self._thread is threading.current_thread():
             return True
         self._go.set()
+        return self._ready.wait(timeout)
+
+    def wait_all(self, timeout: float) -> bool:
+        """Until every step is done, the later ones started at once."""
+        if self._thread is None or self._thread is threading.current_thread():
+            return True
+        self._go.set()
+        self._hurry.set()
+        self._later_go.set()
         return self._done.wait(timeout)
+
+    # --- the shell's cells (IPython's pre_run_cell / post_run_cell) ----------------
+    def cell_started(self, *_: object) -> None:
+        self._cell_seen = True
+        self._cell_running.set()
+
+    def cell_ended(self, *_: object) -> None:
+        self._cell_running.clear()
+        if self._cell_seen:
+            self._later_go.set()
 
     # --- runtime.Resource --------------------------------------------------------
     def idle(self, timeout: float) -> bool:
-        return self.wait(timeout)
+        return self.wait_all(timeout)
 
     def before_fork(self) -> None:
-        if not self.wait(FORK_WAIT_S):
+        # All of it: a child forked while openai's packages are held would hang at
+        # its first import of openai (model/openai_sdk.py holds their module locks).
+        if not self.wait_all(FORK_WAIT_S):
             log.warning("forking while the agent's background imports still run")
 
     def after_fork_in_child(self) -> None:
-        self._done.set()  # the thread is the parent's: nobody here waits for it
+        self._ready.set()  # the thread is the parent's: nobody here waits for it
+        self._done.set()
 
     def close(self) -> None:
         pass  # a daemon thread that only imports: nothing to stop or flush
+
+
+class _PausedInCells:
+    """While installed, this thread pauses before each module it imports as long as a
+    cell runs (a finder first on ``sys.meta_path`` that finds nothing), so the cell has
+    the interpreter to itself. Never a wait that could hang: it stops pausing as soon as
+    another thread waits for a module lock (a cell or thread importing openai waits for
+    this thread, which holds openai's packages), when someone waits for the whole
+    (``hurry``: a fork, the exit) and after ``MAX_PAUSE_S`` per module."""
+
+    def __init__(self, cell_running: threading.Event, hurry: threading.Event) -> None:
+        self._cell_running = cell_running
+        self._hurry = hurry
+        self._thread = threading.current_thread()
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if threading.current_thread() is not self._thread:
+            return None
+        paused = 0.0
+        while (self._cell_running.is_set() and not self._hurry.is_set()
+               and paused < MAX_PAUSE_S and not _someone_waits_for_an_import()):
+            time.sleep(PAUSE_STEP_S)
+            paused += PAUSE_STEP_S
+        return None
+
+    def __enter__(self) -> _PausedInCells:
+        sys.meta_path.insert(0, self)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+
+
+def _someone_waits_for_an_import() -> bool:
+    """Is a thread other than this one waiting for a module lock (importlib's own
+    record of who waits; unreadable: assume so, and do not pause)?"""
+    try:
+        from importlib import _bootstrap  # type: ignore[attr-defined]
+
+        me = threading.get_ident()
+        return any(tid != me for tid in list(_bootstrap._blocking_on))
+    except Exception:  # noqa: BLE001 (another Python's internals: never pause blindly)
+        return True
 
 
 def import_step(module: str) -> Step:
@@ -110,25 +228,37 @@ def import_step(module: str) -> Step:
     return step
 
 
-def first_cell_steps(location: Callable[[], str]) -> list[Step]:
-    """What the first cell will import: our modules, the model client, the database driver.
+def first_cell_steps(location: Callable[[], str]) -> tuple[list[Step], list[Step]]:
+    """(first, later): what the first cell will import (our modules, the model client,
+    the database driver), and what completes openai afterwards.
 
     ``location`` is read in the thread (finding the database's location imports the
     store). Not ipywidgets, which DuckDB imports when it connects inside a kernel: our
-    connections keep it from doing so (store/duckdb/progress_bar.py).
+    connections keep it from doing so (store/duckdb/progress_bar.py). openai's type
+    catalogue is the later step: the client is imported without it
+    (model/openai_sdk.py), then its packages are completed.
     """
+    openai_import: list[Any] = []  # the PartialImport the later step completes
 
     def model_client() -> None:
-        from ..model import openai_chat
+        from ..model import openai_chat, openai_sdk
 
+        partial = openai_sdk.PartialImport()
+        openai_import.append(partial)
+        partial.begin()
         openai_chat.preload()
 
     def database_driver() -> None:
         from ..store import registry
 
-        where = location()
-        registry.import_driver(where)
+        registry.import_driver(location())
+
+    def openai_whole() -> None:
+        for partial in openai_import:
+            partial.complete()
 
     model_client.__name__ = "the model client"
     database_driver.__name__ = "the database driver"
-    return [*map(import_step, FIRST_CELL_MODULES), model_client, database_driver]
+    openai_whole.__name__ = "the rest of openai"
+    return ([*map(import_step, FIRST_CELL_MODULES), model_client, database_driver],
+            [openai_whole, *map(import_step, LATER_MODULES)])
