@@ -16,10 +16,8 @@ its next import of that module. Both waits are bounded: nothing hangs on the thr
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,15 +35,14 @@ FORK_WAIT_S = 10.0
 # load 5-8: that cell's round trip 41-61 ms against 22-35 without the thread).
 START_DELAY_S = 0.1
 # The later steps (what no first cell needs: openai's type catalogue, ~250 ms of CPU)
-# start when the first cell after the thread's start has ended, or this long after the
-# first steps when no cell came: never beside the first cell, which they would slow.
+# run when the kernel is idle: once the first cell after the thread's start has ended
+# (or LATER_DELAY_S after the first steps when no cell came) and no cell has run for
+# IDLE_S. *Measured* (bench_cold.py, Run All): run beside the cells after the first,
+# they made those cells take 38-41 ms instead of 20. At once when a thread waits for a
+# module lock (a cell importing openai waits for them) or someone waits for all of it.
 LATER_DELAY_S = 1.0
-# While a cell runs, the later steps pause before each module they import (checked
-# every PAUSE_STEP_S, at most MAX_PAUSE_S a module): they would take the interpreter from
-# it. *Measured* (bench_cold.py, Run All): the three cells after the first took 38-41 ms
-# with them running alongside, against 20 ms without.
-PAUSE_STEP_S = 0.002
-MAX_PAUSE_S = 5.0
+IDLE_S = 0.3
+POLL_S = 0.01
 
 # What the first %%agent cell imports, whatever the model and database.
 FIRST_CELL_MODULES = (
@@ -62,7 +59,7 @@ LATER_MODULES = (
 
 class Preload:
     """``steps`` run in order, once, on one daemon thread (a ``runtime.Resource``); then
-    ``later`` on the same thread, once the first cell has ended (``LATER_DELAY_S``)."""
+    ``later`` on the same thread, once the kernel is idle (``LATER_DELAY_S``)."""
 
     def __init__(self, steps: Iterable[Step], later: Iterable[Step] = ()) -> None:
         self._steps = list(steps)
@@ -70,10 +67,10 @@ class Preload:
         self._ready = threading.Event()  # the first steps are done: cells may run
         self._done = threading.Event()  # everything is done
         self._go = threading.Event()  # set: start importing now
-        self._later_go = threading.Event()  # set: start the later steps now
         self._cell_running = threading.Event()
-        self._hurry = threading.Event()  # someone waits for everything: no pauses
+        self._hurry = threading.Event()  # someone waits for everything: at once
         self._cell_seen = False  # a cell started after this thread did
+        self._cell_seen_ended = False  # ... and has ended
         self._thread: threading.Thread | None = None
         self.failures: list[str] = []  # for tests and debugging: the caller re-imports
         self.seconds: float | None = None  # how long the first steps took (bench_cold.py)
@@ -98,18 +95,27 @@ class Preload:
                 if self._later:
                     self._wait_for_later()
                     start = time.perf_counter()
-                    with _PausedInCells(self._cell_running, self._hurry):
-                        self._run_steps(self._later)
+                    self._run_steps(self._later)
                     self.later_seconds = time.perf_counter() - start
             finally:
                 self._done.set()
 
     def _wait_for_later(self) -> None:
-        """Until the first cell has ended, ``LATER_DELAY_S`` passed, or a thread waits
-        for a module lock (a cell importing openai waits for these steps: at once)."""
-        deadline = time.monotonic() + LATER_DELAY_S
-        while not self._later_go.wait(PAUSE_STEP_S * 5):
-            if time.monotonic() >= deadline or _someone_waits_for_an_import():
+        """Until the kernel is idle (see ``LATER_DELAY_S``), or someone needs them: a
+        thread seen waiting for a module lock at two polls in a row (an import nobody
+        contends registers for microseconds; one that waits for openai stays)."""
+        start = time.monotonic()
+        idle_since = start
+        waiting: set[int] = set()
+        while not self._hurry.wait(POLL_S):
+            now = time.monotonic()
+            if self._cell_running.is_set():
+                idle_since = now
+            first_cell_over = self._cell_seen_ended or now - start >= LATER_DELAY_S
+            if first_cell_over and now - idle_since >= IDLE_S:
+                return
+            waiting, before = _threads_waiting_for_an_import(), waiting
+            if waiting & before:
                 return
 
     def _run_steps(self, steps: list[Step]) -> None:
@@ -145,7 +151,6 @@ class Preload:
             return True
         self._go.set()
         self._hurry.set()
-        self._later_go.set()
         return self._done.wait(timeout)
 
     # --- the shell's cells (IPython's pre_run_cell / post_run_cell) ----------------
@@ -156,7 +161,7 @@ class Preload:
     def cell_ended(self, *_: object) -> None:
         self._cell_running.clear()
         if self._cell_seen:
-            self._later_go.set()
+            self._cell_seen_ended = True
 
     # --- runtime.Resource --------------------------------------------------------
     def idle(self, timeout: float) -> bool:
@@ -176,48 +181,17 @@ class Preload:
         pass  # a daemon thread that only imports: nothing to stop or flush
 
 
-class _PausedInCells:
-    """While installed, this thread pauses before each module it imports as long as a
-    cell runs (a finder first on ``sys.meta_path`` that finds nothing), so the cell has
-    the interpreter to itself. Never a wait that could hang: it stops pausing as soon as
-    another thread waits for a module lock (a cell or thread importing openai waits for
-    this thread, which holds openai's packages), when someone waits for the whole
-    (``hurry``: a fork, the exit) and after ``MAX_PAUSE_S`` per module."""
-
-    def __init__(self, cell_running: threading.Event, hurry: threading.Event) -> None:
-        self._cell_running = cell_running
-        self._hurry = hurry
-        self._thread = threading.current_thread()
-
-    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if threading.current_thread() is not self._thread:
-            return None
-        paused = 0.0
-        while (self._cell_running.is_set() and not self._hurry.is_set()
-               and paused < MAX_PAUSE_S and not _someone_waits_for_an_import()):
-            time.sleep(PAUSE_STEP_S)
-            paused += PAUSE_STEP_S
-        return None
-
-    def __enter__(self) -> _PausedInCells:
-        sys.meta_path.insert(0, self)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
-
-
-def _someone_waits_for_an_import() -> bool:
-    """Is a thread other than this one waiting for a module lock (importlib's own
-    record of who waits; unreadable: assume so, and do not pause)?"""
+def _threads_waiting_for_an_import() -> set[int]:
+    """The threads (other than this one) waiting for a module lock: importlib's own
+    record of who waits (``_blocking_on``). Unreadable (another Python's internals):
+    every thread, so that the later steps never wait for idleness blindly."""
+    me = threading.get_ident()
     try:
         from importlib import _bootstrap  # type: ignore[attr-defined]
 
-        me = threading.get_ident()
-        return any(tid != me for tid in list(_bootstrap._blocking_on))
-    except Exception:  # noqa: BLE001 (another Python's internals: never pause blindly)
-        return True
+        return {tid for tid in list(_bootstrap._blocking_on) if tid != me}
+    except Exception:  # noqa: BLE001
+        return {t.ident or 0 for t in threading.enumerate()} - {me}
 
 
 def import_step(module: str) -> Step:

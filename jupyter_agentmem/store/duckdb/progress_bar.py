@@ -3,24 +3,75 @@
 Inside a kernel, ``duckdb.connect`` imports ipywidgets for the progress bar it draws for
 queries that run over 2 s (its C++ ``SetDefaultConfigArguments``; no option turns that
 off). *Measured* (bench/bench_cold.py, issue 17 point 3): ~40 ms of CPU in a fresh
-kernel's first ``%%agent`` cell, for a widget our short statements never show. When
-ipywidgets is not imported yet, ``without_widgets`` makes it unimportable for the
-connect alone (``None`` in ``sys.modules``: DuckDB then leaves the progress bar off for
-that connection and says why in ``system_progress_bar_disable_reason``). DuckDB does not
-remember the failure: the user's own ``duckdb.connect`` later imports ipywidgets and
-draws its bar as usual, and the panel imports it as usual. The interpreter's import lock
-is held meanwhile, so another thread importing ipywidgets then waits for it instead of
-failing (tested: tests/test_cold_start.py).
+kernel's first ``%%agent`` cell, for a widget our short statements never show.
+
+While ``without_widgets`` runs (our connect), ipywidgets cannot be imported *by this
+thread*: a finder first on ``sys.meta_path`` raises ``ModuleNotFoundError`` for it, so
+DuckDB leaves the progress bar off for that connection (and says why in
+``system_progress_bar_disable_reason``). Other threads import it as usual meanwhile,
+and DuckDB does not remember the failure: the user's own ``duckdb.connect`` later
+imports ipywidgets and draws its bar, and the panel imports it as usual (tested:
+tests/test_cold_start.py). Not ``None`` in ``sys.modules``: that would fail another
+thread's import too, and guarding it with the interpreter's import lock blocked every
+import in the process for as long as DuckDB took to open the file.
+
+The finder is installed once and never removed (removing a finder while another
+thread walks ``sys.meta_path`` can make that thread skip the next one); outside a
+connect it returns at once.
 """
 
 from __future__ import annotations
 
-import _imp
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ... import runtime
+
 WIDGETS = "ipywidgets"
+
+
+class WidgetRefusal:
+    """Refuses ipywidgets to a thread inside ``without_widgets``; finds nothing else.
+    A ``runtime.Resource`` with nothing to do (its state is one thread-local flag)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @property
+    def active(self) -> bool:
+        return getattr(self._local, "active", False)
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self._local.active = value
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == WIDGETS and self.active:
+            raise ModuleNotFoundError(f"No module named {WIDGETS!r} (not while agentmem "
+                                      "opens its DuckDB connection)", name=WIDGETS)
+        return None
+
+    def idle(self, timeout: float) -> bool:
+        return True
+
+    def after_fork_in_child(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # stays installed (see the module's docstring); inert outside a connect
+
+
+def _installed() -> WidgetRefusal:
+    def install() -> WidgetRefusal:
+        found = next((f for f in sys.meta_path if isinstance(f, WidgetRefusal)), None)
+        if found is None:  # (after runtime.reset() in tests, the one installed is kept)
+            found = WidgetRefusal()
+            sys.meta_path.insert(0, found)
+        return found
+
+    return runtime.shared("engines", "duckdb widget refusal", install)
 
 
 @contextmanager
@@ -29,16 +80,9 @@ def without_widgets() -> Iterator[None]:
     if WIDGETS in sys.modules:  # imported already: nothing to save
         yield
         return
-    _imp.acquire_lock()
+    refusal = _installed()
+    refusal.active = True
     try:
-        if WIDGETS in sys.modules:  # imported meanwhile
-            yield
-            return
-        sys.modules[WIDGETS] = None  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            if sys.modules.get(WIDGETS, WIDGETS) is None:
-                del sys.modules[WIDGETS]
+        yield
     finally:
-        _imp.release_lock()
+        refusal.active = False
