@@ -229,3 +229,27 @@ def test_a_kernels_first_cell_imports_no_numpy_ipywidgets_or_openai_types(tmp_pa
     assert result["bar"] is True and result["widgets"] is True
     assert result["panel"] == "AgentPanel"
     assert result["hits"] >= 1
+
+
+def test_a_cell_importing_openai_right_after_load_ext_gets_the_whole_module():
+    # User code, not the magics: `import openai` while the background thread may hold
+    # openai's packages hollow (model/openai_sdk.py). It waits for them and gets the
+    # whole module; then a %%agent cell works on the same classes.
+    result = run_fresh("""
+        ip.run_cell("%load_ext jupyter_agentmem")
+        from jupyter_agentmem import runtime
+        assert runtime.shared("jobs", "preload", lambda: None).wait(60)
+        hollow = "OpenAI" not in vars(sys.modules["openai"])  # the later steps wait
+        ip.run_cell("import openai\\n"
+                    "whole = [hasattr(openai, 'OpenAI'), hasattr(openai.types, 'ChatModel'),"
+                    " hasattr(openai.lib, 'pydantic_function_tool'),"
+                    " hasattr(openai.types.responses, 'Response')]")
+        ip.run_cell_magic("agent", "model=demo session=s", "hello there")
+        model = next(iter(ip.find_magic("agent", "cell").__self__._models.values()))
+        print(json.dumps({"hollow": hollow, "whole": ip.user_ns["whole"],
+                          "same_client": isinstance(model.client,
+                                                    ip.user_ns["openai"].OpenAI)}))
+    """)
+    assert result["hollow"] is True  # the cell came while openai was partial
+    assert result["whole"] == [True, True, True, True]
+    assert result["same_client"] is True

@@ -39,7 +39,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# Children before parents: ``complete`` runs their ``__init__`` in this order's reverse.
+# Parents first (each is made inside its parent); ``complete`` runs their ``__init__``
+# in the reverse order, children first, so that a parent finds its children whole.
 HOLLOW = ("openai", "openai.types", "openai.lib", "openai.types.responses")
 
 # What the chat client, its streamed and whole answers and its errors import (a first
@@ -115,6 +116,9 @@ class PartialImport:
                 self._make_hollow(name)
             for name in CLIENT_MODULES:
                 importlib.import_module(name)
+            # As openai's __init__ does (again at complete: idempotent): OPENAI_LOG applies
+            # to the first call too.
+            sys.modules["openai._utils._logs"].setup_logging()
         except Exception as exc:  # noqa: BLE001 (a layout we did not measure)
             # Finish it as a plain import would: run the packages' __init__ now (a
             # thread waiting for them then gets them whole, or the import's error).
@@ -169,6 +173,8 @@ class PartialImport:
         lock = _bootstrap._ModuleLockManager(name)
         lock.__enter__()
         try:
+            if name in sys.modules:  # another thread imported it meanwhile: plain import
+                raise ImportError(f"{name} was imported meanwhile")
             module = importlib.util.module_from_spec(spec)
             spec._initializing = True  # type: ignore[attr-defined] (before sys.modules)
             sys.modules[name] = module
