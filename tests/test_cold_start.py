@@ -253,3 +253,30 @@ def test_a_cell_importing_openai_right_after_load_ext_gets_the_whole_module():
     assert result["hollow"] is True  # the cell came while openai was partial
     assert result["whole"] == [True, True, True, True]
     assert result["same_client"] is True
+
+
+def test_ipywidgets_is_refused_to_our_duckdb_connect_only():
+    # store/duckdb/progress_bar.py: inside the block, this thread cannot import
+    # ipywidgets (DuckDB's connect then draws no progress bar); another thread can,
+    # meanwhile; afterwards this one can too.
+    result = run_fresh("""
+        import threading
+        from jupyter_agentmem.store.duckdb.progress_bar import without_widgets
+        seen = {}
+        def other():
+            import ipywidgets
+            seen["other"] = ipywidgets.__name__
+        with without_widgets():
+            try:
+                import ipywidgets
+                seen["inside"] = "imported"
+            except ModuleNotFoundError as exc:
+                seen["inside"] = exc.name
+            t = threading.Thread(target=other)
+            t.start()
+            t.join(60)
+        import ipywidgets
+        seen["after"] = ipywidgets.FloatProgress.__name__
+        print(json.dumps(seen))
+    """)
+    assert result == {"inside": "ipywidgets", "other": "ipywidgets", "after": "FloatProgress"}
