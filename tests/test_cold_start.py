@@ -9,6 +9,7 @@ module. Speed itself is measured in bench/bench_cold.py, never asserted here.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import subprocess
 import sys
@@ -161,3 +162,121 @@ def test_a_plain_http_model_server_needs_no_tls_setup(server, monkeypatch):
     before = len(loads)
     https_model.check()
     assert len(loads) > before  # an https server's client is the SDK's own, verified
+
+
+# In a real kernel (DuckDB imports ipywidgets only there), Run All: the %%agent cell right
+# after %load_ext. A post_run_cell hook registered first sees sys.modules as the first
+# cell left it, before the background imports' later steps begin.
+FIRST_CELL_SNAPSHOT = textwrap.dedent("""
+    import sys
+    first_cell = {}
+    def snapshot(result):
+        if (result.info.raw_cell or "").startswith("%%agent") and not first_cell:
+            first_cell["loaded"] = sorted(
+                m for m in ("numpy", "ipywidgets", "openai.types.responses.response",
+                            "jupyter_agentmem.notebook.context") if m in sys.modules)
+            first_cell["openai_partial"] = "OpenAI" not in vars(sys.modules["openai"])
+    get_ipython().events.register("post_run_cell", snapshot)
+    """)
+
+AFTERWARDS = textwrap.dedent("""
+    import json
+    from jupyter_agentmem import runtime
+    assert runtime._shared[("jobs", "preload")].idle(60)  # all of it, the later steps too
+    import openai
+    whole = [hasattr(openai, "OpenAI"), hasattr(openai.types, "ChatModel"),
+             hasattr(openai.lib, "pydantic_function_tool"),
+             hasattr(openai.types.responses, "Response")]
+    import duckdb
+    bar = duckdb.connect(":memory:").execute(
+        "SELECT current_setting('enable_progress_bar')").fetchall()[0][0]
+    import ipywidgets
+    import jupyter_agentmem
+    panel = type(jupyter_agentmem.panel()).__name__
+    import numpy
+    hits = len(jupyter_agentmem.search("first question"))
+    print(json.dumps({"first_cell": first_cell, "whole": whole, "bar": bar,
+                      "widgets": "ipywidgets" in sys.modules, "panel": panel,
+                      "hits": hits}))
+    """)
+
+
+def test_a_kernels_first_cell_imports_no_numpy_ipywidgets_or_openai_types(tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell(FIRST_CELL_SNAPSHOT),
+        nbformat.v4.new_code_cell("%load_ext jupyter_agentmem"),
+        nbformat.v4.new_code_cell("%%agent model=demo\nHello, a first question."),
+        nbformat.v4.new_code_cell(AFTERWARDS),
+    ])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AGENTMEM_"))}
+    env["AGENTMEM_DB"] = str(tmp_path / "agentmem.duckdb")
+    client = NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel(env=env):
+        for index, node in enumerate(nb.cells):
+            client.execute_cell(node, index)
+    stdout = "".join(o.get("text", "") for o in nb.cells[3].outputs if o["output_type"] == "stream")
+    result = json.loads(stdout.splitlines()[-1])
+    # The first cell ran on what it needs: no numpy (nothing to search), no ipywidgets
+    # (our DuckDB connection has no progress bar), openai's chat client only.
+    assert result["first_cell"] == {"loaded": [], "openai_partial": True}
+    # Afterwards: openai whole, the user's DuckDB with its Jupyter progress bar (so
+    # ipywidgets), the panel, and a search (numpy) all as before.
+    assert result["whole"] == [True, True, True, True]
+    assert result["bar"] is True and result["widgets"] is True
+    assert result["panel"] == "AgentPanel"
+    assert result["hits"] >= 1
+
+
+def test_a_cell_importing_openai_right_after_load_ext_gets_the_whole_module():
+    # User code, not the magics: `import openai` while the background thread may hold
+    # openai's packages hollow (model/openai_sdk.py). It waits for them and gets the
+    # whole module; then a %%agent cell works on the same classes.
+    result = run_fresh("""
+        ip.run_cell("%load_ext jupyter_agentmem")
+        from jupyter_agentmem import runtime
+        assert runtime.shared("jobs", "preload", lambda: None).wait(60)
+        hollow = "OpenAI" not in vars(sys.modules["openai"])  # the later steps wait
+        ip.run_cell("import openai\\n"
+                    "whole = [hasattr(openai, 'OpenAI'), hasattr(openai.types, 'ChatModel'),"
+                    " hasattr(openai.lib, 'pydantic_function_tool'),"
+                    " hasattr(openai.types.responses, 'Response')]")
+        ip.run_cell_magic("agent", "model=demo session=s", "hello there")
+        model = next(iter(ip.find_magic("agent", "cell").__self__._models.values()))
+        print(json.dumps({"hollow": hollow, "whole": ip.user_ns["whole"],
+                          "same_client": isinstance(model.client,
+                                                    ip.user_ns["openai"].OpenAI)}))
+    """)
+    assert result["hollow"] is True  # the cell came while openai was partial
+    assert result["whole"] == [True, True, True, True]
+    assert result["same_client"] is True
+
+
+def test_ipywidgets_is_refused_to_our_duckdb_connect_only():
+    # store/duckdb/progress_bar.py: inside the block, this thread cannot import
+    # ipywidgets (DuckDB's connect then draws no progress bar); another thread can,
+    # meanwhile; afterwards this one can too.
+    result = run_fresh("""
+        import threading
+        from jupyter_agentmem.store.duckdb.progress_bar import without_widgets
+        seen = {}
+        def other():
+            import ipywidgets
+            seen["other"] = ipywidgets.__name__
+        with without_widgets():
+            try:
+                import ipywidgets
+                seen["inside"] = "imported"
+            except ModuleNotFoundError as exc:
+                seen["inside"] = exc.name
+            t = threading.Thread(target=other)
+            t.start()
+            t.join(60)
+        import ipywidgets
+        seen["after"] = ipywidgets.FloatProgress.__name__
+        print(json.dumps(seen))
+    """)
+    assert result == {"inside": "ipywidgets", "other": "ipywidgets", "after": "FloatProgress"}

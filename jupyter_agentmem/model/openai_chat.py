@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import runtime
+from . import openai_sdk
 from .base import Messages, ModelConfigError, ModelError, ModelResponse, usage_counts
 from .deadline import CHUNK, END, ERROR, OPENED, DeadlineCall, ModelTimeout
 
@@ -166,12 +167,12 @@ class Server:
 def describe_error(exc: BaseException, server: Server | None = None) -> str:
     """A one-line explanation of a failed call, naming the server when it is known."""
     runtime.wait_for_background_imports()  # never beside the preload thread
-    import openai
+    sdk = openai_sdk.parts()
 
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, sdk.APITimeoutError):
         return "The model server did not answer in time (timeout)."
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         reason = exc.__cause__ or exc
         if server is None:
             return f"Could not reach the model server ({reason})."
@@ -202,9 +203,8 @@ def _is_plain_http(base_url: str | None) -> bool:
 def _http_library() -> Any:
     """The HTTP library the installed SDK speaks: httpx, or httpx2 from openai 3."""
     runtime.wait_for_background_imports()  # never beside the preload thread
-    import openai
-
-    client_class = next(c for c in openai.DefaultHttpxClient.__mro__[1:] if c.__name__ == "Client")
+    client_class = next(c for c in openai_sdk.parts().DefaultHttpxClient.__mro__[1:]
+                        if c.__name__ == "Client")
     return importlib.import_module(client_class.__module__.partition(".")[0])
 
 
@@ -219,8 +219,7 @@ def plain_http_client(timeout: float) -> Any:
     connection limits, redirects; proxies from the environment are the client's own).
     """
     runtime.wait_for_background_imports()  # never beside the preload thread
-    import openai
-
+    openai = openai_sdk.parts()  # openai's names, without waiting for the whole package
     http = _http_library()
 
     class TlsWhenNeeded(openai.Transport):  # the library's BaseTransport
@@ -347,7 +346,7 @@ class OpenAIChat:
             if key is None and base_url is None:
                 raise ModelConfigError(CONFIG_HELP)
             runtime.wait_for_background_imports()  # never beside the preload thread
-            import openai
+            openai = openai_sdk.parts()  # openai's names, without waiting for the package
 
             self._url_from_env = not self.base_url and base_url is not None
             self._client = openai.OpenAI(

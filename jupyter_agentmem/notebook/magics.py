@@ -331,7 +331,9 @@ class AgentMagics(Magics):
             raise UsageError("The cell is empty: write your message below %%agent. "
                              + CELL_USAGE)
         notes: list[str] = []  # shown under the reply
-        if options.get("context", self.context):
+        # Only a cell with a "{" can hold a reference: the others need no context.py
+        # (~20 ms to import with credentials.py, in a fresh kernel's first cell).
+        if options.get("context", self.context) and "{" in message:
             from .context import interpolate
 
             message = interpolate(message, self.shell.user_ns, self.context_chars, notes,
@@ -450,11 +452,15 @@ def start_preload(magics: AgentMagics, shell: Any) -> Preload:
     when the ``%load_ext`` cell has run, so that the rest of that cell (often more
     setup and imports) neither shares the interpreter with the thread nor imports
     alongside it."""
-    steps = first_cell_steps(location=lambda: magics.db_path,
-                             in_kernel="IPKernelApp" in shell.config)
-    preload = runtime.shared("jobs", "preload", lambda: Preload(steps))
+    first, later = first_cell_steps(location=lambda: magics.db_path)
+    preload = runtime.shared("jobs", "preload", lambda: Preload(first, later))
     running_cell = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     events = getattr(shell, "events", None)
+    if events is not None:  # the later imports wait for the first cell, pause in cells
+        for event, callback in (("pre_run_cell", preload.cell_started),
+                                ("post_run_cell", preload.cell_ended)):
+            if callback not in events.callbacks.get(event, []):  # once (a reload)
+                events.register(event, callback)
     if running_cell is None or events is None:
         return preload.start()
 

@@ -30,6 +30,7 @@ from ..sql.staged import recover
 from .dialect import DUCKDB
 from .file_faults import file_fault, read_only_reason
 from .file_lock import HandoverLock, LockTimeout
+from .progress_bar import without_widgets
 
 _DUCKDB_CONFIG = {
     # Extensions cannot be downloaded here (no network); never try.
@@ -245,9 +246,10 @@ class DuckDbEngine(EngineBase):
     def _connect(self) -> Any:
         import duckdb
 
-        if self.read_only:
-            return duckdb.connect(self.path, read_only=True, config=_DUCKDB_CONFIG)
-        return duckdb.connect(self.path or ":memory:", config=_DUCKDB_CONFIG)
+        with without_widgets():  # no ipywidgets import inside a kernel (progress_bar.py)
+            if self.read_only:
+                return duckdb.connect(self.path, read_only=True, config=_DUCKDB_CONFIG)
+            return duckdb.connect(self.path or ":memory:", config=_DUCKDB_CONFIG)
 
     @staticmethod
     def _duckdb_error() -> type[Exception]:

@@ -30,9 +30,12 @@ import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+else:  # numpy at its first use (lazy_numpy.py): a first turn needs none
+    from . import lazy_numpy as np
 
 K1 = 1.2
 B = 0.75

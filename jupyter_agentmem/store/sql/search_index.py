@@ -27,15 +27,18 @@ import mmap
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..files import open_private, private_folder
 from ..text_terms import Analyzer, language_setting
 from .bm25 import DENSE_SHARE, Base, Partition, build_base
 from .engine import Connection, Engine
 from .term_index import SUMMARY_DOC_ID
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # numpy at its first use (lazy_numpy.py): a first turn needs none
+    from . import lazy_numpy as np
 
 log = logging.getLogger(__name__)
 
