@@ -1,0 +1,65 @@
+"""Holes found reviewing issue 16's turn reads and issue 17's first cell (review of
+0254a1b..655949b): each test failed on 655949b.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from jupyter_agentmem.store import open_store
+from jupyter_agentmem.store.sql import search_index
+from jupyter_agentmem.types import Memory, Message, Run
+
+
+def _run(session: str, user: str, reply: str) -> Run:
+    return Run(session_id=session, messages=[Message(role="user", content=user),
+                                             Message(role="assistant", content=reply)])
+
+
+def test_a_side_read_that_saves_a_snapshot_and_a_commit_that_indexes_do_not_deadlock(
+        tmp_path, monkeypatch):
+    # The turn's search runs on the side reader, so it takes the search index's lock
+    # without the engine's mutex; building a partition then stores its snapshot in a
+    # transaction (the mutex). A commit holding the mutex (the deferred run's, the memory
+    # job's add_memory) then tells the index what it wrote (the index lock): each waited
+    # for the other until the engine's lock timeout, and the snapshot was lost.
+    monkeypatch.setattr(search_index, "SNAPSHOT_MIN_DOCS", 1)
+    store = open_store(str(tmp_path / "a.duckdb")).as_user("ana")
+    for i in range(3):
+        store.append_run(_run("s", f"my sister plays the cello {i}", "Lovely"))
+    engine = store.engine
+    with engine.connection():  # the queued runs committed; the file held
+        pass
+    engine.search_indexes = None  # the next search builds the index (and saves it)
+    engine.lock_timeout_s = 20.0
+    saving, committing = threading.Event(), threading.Event()
+    original_save = search_index.SearchIndexes._save
+
+    def save(self, *args):
+        saving.set()
+        committing.wait(10)  # the commit below holds the mutex first
+        return original_save(self, *args)
+
+    monkeypatch.setattr(search_index.SearchIndexes, "_save", save)
+    found: list = []
+    searcher = threading.Thread(
+        target=lambda: found.append(store.search_ids("cello", "exchanges", 5)))
+
+    def commit_a_memory() -> None:
+        saving.wait(10)
+        with engine.connection():  # what add_memory holds while its index learns it
+            committing.set()
+            store.add_memory(Memory(user_id="ana", memory="Ana plays the viola"))
+
+    committer = threading.Thread(target=commit_a_memory)
+    searcher.start()
+    committer.start()
+    committer.join(10)
+    stuck = committer.is_alive()  # waiting for the index lock the searcher holds
+    searcher.join(30)
+    committer.join(30)
+    assert not stuck
+    assert found and len(found[0]) == 3
+    with engine.connection() as con:  # the snapshot was stored, not lost to a timeout
+        assert store.search_index().snapshots.read(con, "ana", "exchanges") is not None
+    store.close()
