@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.sql import search_index
 from jupyter_agentmem.types import Memory, Message, Run
@@ -63,3 +65,40 @@ def test_a_side_read_that_saves_a_snapshot_and_a_commit_that_indexes_do_not_dead
     with engine.connection() as con:  # the snapshot was stored, not lost to a timeout
         assert store.search_index().snapshots.read(con, "ana", "exchanges") is not None
     store.close()
+
+
+@pytest.mark.parametrize("history", [True, False])
+def test_recall_sees_the_last_turn_whose_commit_is_still_queued(db_path, model, monkeypatch,
+                                                                 history):
+    # Run All: a cell's turn is queued for its commit (sql/deferred.py) and the next cell
+    # starts at once. Recall reads beside that commit (DuckDbEngine.reading), so the
+    # exchange just made in another session (or in this one, without history) was not
+    # recalled: a read-your-writes break of "the next turn sees the run" (issue 17).
+    from jupyter_agentmem import Agent
+    from jupyter_agentmem.memory import AgentMemory
+    from jupyter_agentmem.storage import AgentStorage
+    from jupyter_agentmem.store.sql import deferred
+
+    def agent(session: str, **kwargs) -> Agent:
+        return Agent(model=model, storage=AgentStorage(open_store(db_path)),
+                     session_id=session, user_id="ana", **kwargs)
+
+    first = agent("pets")
+    first.run("warm up")  # the session's owner and seq known: later runs are queued
+    release = threading.Event()
+    original_write = deferred.DeferredAppends._write
+
+    def slow_write(self, batch):  # the commit of the queued run takes its time
+        release.wait(5)
+        return original_write(self, batch)
+
+    monkeypatch.setattr(deferred.DeferredAppends, "_write", slow_write)
+    try:
+        first.run("my dog is called Rexford")
+        second = (agent("chat", memory=AgentMemory(recall=1)) if history
+                  else agent("pets", memory=AgentMemory(recall=1),
+                             add_history_to_messages=False))
+        request = second.build_request("what is my dog Rexford called")
+    finally:
+        release.set()
+    assert [e.run_id for e in request.recalled] == [first.run_id]
