@@ -102,3 +102,21 @@ def test_recall_sees_the_last_turn_whose_commit_is_still_queued(db_path, model, 
     finally:
         release.set()
     assert [e.run_id for e in request.recalled] == [first.run_id]
+
+
+def test_agent_usage_right_after_a_turn_has_its_summary_call(shell, server):
+    # The ledger row of a background call is a job of its own (key "usage"), submitted by
+    # the summary job when its model call returns; %agent usage waited for the user's
+    # work and that key only, so a summary call still under way was missing from it.
+    import json
+
+    from model_server import Reply
+
+    server.script(Reply(content=json.dumps({"summary": "Ana likes tea", "topics": []}),
+                        delay=1.0), kind="summary")
+    from IPython.utils.capture import capture_output
+
+    with capture_output():
+        shell.run_cell_magic("agent", "session=u user=ana summary=on history=0", "I like tea")
+    frame = shell.run_line_magic("agent", "usage user=ana by=kind")
+    assert "summary" in set(frame["kind"])
