@@ -214,6 +214,11 @@ class Agent:
         """recall=N: the user's earlier exchanges for ``message``, none of ``window``'s."""
         skip_cell = ((self.session_id, self.cell_id)
                      if self.cell_id is not None and self.supersede_reruns else None)
+        if self.memory.recall:
+            # Recall must see the last runs of other sessions, and this session's too when
+            # the prompt carries no history (queued for their commit: Store.settle_runs).
+            own = bool(window) or bool(self.history_tokens and self.add_history_to_messages)
+            self.store.settle_runs(self.session_id if own else None)
         return self.memory.recalled_exchanges(self.effective_user_id, message,
                                               {r.run_id for r in window}, skip_cell, spare)
 

@@ -58,6 +58,13 @@ def usage_key(user_id: str) -> tuple[str, str]:
     return ("usage", user_id)
 
 
+def summary_keys(work: MemoryWork) -> set[tuple[str, str]]:
+    """A summary job's keys: its session's, and the user's ledger (``usage``): its model
+    call's row is submitted only when that call returns, so %agent usage, waiting for
+    the usage key, missed a summary call still under way (tests/test_review_turn_reads.py)."""
+    return {session_key(work.run.session_id), usage_key(work.user_id)}
+
+
 def queue_memory_work(work: MemoryWork) -> None:
     """Queue the memory and summary jobs ``work`` asks for."""
     if work.extract_memories:
@@ -67,7 +74,7 @@ def queue_memory_work(work: MemoryWork) -> None:
         if summary_surely_not_due(work):
             _defer_summary(work)  # what the job would do, without a job
         else:
-            worker().submit({session_key(work.run.session_id)}, lambda: _summary_job(work),
+            worker().submit(summary_keys(work), lambda: _summary_job(work),
                             "Updating the summary", work.on_outcome)
 
 
@@ -87,7 +94,7 @@ def summary_surely_not_due(work: MemoryWork) -> bool:
 def _defer_summary(work: MemoryWork) -> None:
     store, session_id = work.session_store, work.run.session_id
     log.debug("Summary: deferred (the runs it lacks are still in the history window)")
-    worker().defer(deferred_summary_name(store, session_id), {session_key(session_id)},
+    worker().defer(deferred_summary_name(store, session_id), summary_keys(work),
                    lambda: _summary_job(work, when_due=False), "Updating the summary")
 
 
@@ -110,7 +117,7 @@ def catch_up_summary(store: Store, session_id: str, timeout: float,
         found = work() if work is not None else None
         if found is None:
             return True
-        jobs.run_soon({session_key(session_id)}, lambda: _summary_job(found, when_due=False),
+        jobs.run_soon(summary_keys(found), lambda: _summary_job(found, when_due=False),
                       "Updating the summary")
     return wait_for_memory_work(session_id, None, timeout)
 

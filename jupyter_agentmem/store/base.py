@@ -141,6 +141,13 @@ class Store(ABC):
     def run_context(self, run_id: str) -> RunContext | None:
         """What the model saw in that run (the request sent, the token split), or None."""
 
+    def settle_runs(self, besides: str | None = None) -> None:
+        """Before a read that must see this process's last runs whatever their session
+        (recall): the runs still queued for their commit are committed, unless all are
+        of session ``besides`` (the prompt's own history carries them). Nothing where
+        runs are committed in the turn."""
+        del besides  # (a backend that commits in the turn has nothing queued)
+
     @abstractmethod
     def user_runs(self, run_ids: Sequence[str], limit: int | None = None,
                   skip_cell: tuple[str, str] | None = None) -> list[Run]:

@@ -116,10 +116,17 @@ class DeferredAppends:
         self._queue: list[_Queued] = []
         self._thread: threading.Thread | None = None
         self.writing = False  # set (under the engine's mutex) while a batch is written
+        self._batch: list[_Queued] = []  # the batch being written (under self._cond)
 
     @property
     def pending(self) -> bool:
         return bool(self._queue)
+
+    def unsettled_sessions(self) -> set[str]:
+        """The sessions of the runs queued or being committed now (not yet readable
+        beside the commit: ``DuckDbEngine.reading``)."""
+        with self._cond:
+            return {q.run.session_id for q in (*self._queue, *self._batch)}
 
     def add(self, run: Run, user_id: str | None) -> int | None:
         """Queue ``run`` for its commit and return its seq; None when it must be
@@ -186,10 +193,13 @@ class DeferredAppends:
                     return
                 self.writing = True  # before the queue empties: never both seem done
                 batch, self._queue = self._queue, []
+                self._batch = batch
             try:
                 self._write(batch)
             finally:
                 self.writing = False
+                with self._cond:
+                    self._batch = []
 
     def _write(self, batch: list[_Queued]) -> None:
         engine: Any = self._engine
@@ -259,5 +269,6 @@ class DeferredAppends:
         # The parent's queue is the parent's to write; its thread does not exist here.
         self._cond = threading.Condition(threading.Lock())
         self._queue = []
+        self._batch = []
         self._thread = None
         self.writing = False

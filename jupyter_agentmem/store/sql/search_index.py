@@ -144,37 +144,52 @@ class SearchIndexes:
         held, so no other commit came in between: each loaded partition that was at the
         revision before takes them (and the revision) without reading SQL again; one
         that was behind catches up at its next search as usual."""
+        # Never waited for: the caller holds the engine's mutex, and a search on the side
+        # reader (DuckDbEngine.reading) holds this lock while it may want that mutex (to
+        # save a snapshot, or to reopen a file let go of): each waited for the other until
+        # the lock timeout (tests/test_review_turn_reads.py). Busy, the partitions are
+        # left behind this revision: the commit changed the stamp, so the next search
+        # reads it from SQL.
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._learn(user_id, rev, docs)
+        finally:
+            self._lock.release()
+
+    def _learn(self, user_id: str, rev: int,
+               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]]
+               ) -> None:
         engine = self.engine
-        with self._lock:
-            index = self._users.get(user_id)
-            if index is None:
-                return
-            stamp = index_stamp(engine)
-            terms = self.analyzer.terms
-            for part, partition in index.parts.items():
-                if partition.rev != rev - 1:
-                    continue
-                kind = SOURCE_KIND[part]
-                mine = [d for d in docs if d[1] == kind]
-                if part == "exchanges":
-                    by_run: dict[str, list[tuple]] = {}
-                    for doc in mine:
-                        if doc[4] in EXCHANGE_ROLES and doc[3] is not None:
-                            by_run.setdefault(doc[3], []).append(doc)
-                    for run_id, texts in by_run.items():
-                        partition.upsert(run_id, texts[0][2],
-                                         [t for d in texts for t in terms(d[5])])
-                elif part == "messages":
-                    for doc_id, _, session_id, _, _, text in mine:
-                        partition.upsert(doc_id, session_id, *self.analyzer.text_terms(text))
-                else:
-                    for doc_id, _, session_id, _, _, text in mine:
-                        partition.upsert(doc_id, session_id, terms(text))
-                partition.rev = rev
-                partition.checked = stamp
-                if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
-                                               COMPACT_SHARE * len(partition.base.ids)):
-                    index.parts[part] = self._compact(index, part, partition)
+        index = self._users.get(user_id)
+        if index is None:
+            return
+        stamp = index_stamp(engine)
+        terms = self.analyzer.terms
+        for part, partition in index.parts.items():
+            if partition.rev != rev - 1:
+                continue
+            kind = SOURCE_KIND[part]
+            mine = [d for d in docs if d[1] == kind]
+            if part == "exchanges":
+                by_run: dict[str, list[tuple]] = {}
+                for doc in mine:
+                    if doc[4] in EXCHANGE_ROLES and doc[3] is not None:
+                        by_run.setdefault(doc[3], []).append(doc)
+                for run_id, texts in by_run.items():
+                    partition.upsert(run_id, texts[0][2],
+                                     [t for d in texts for t in terms(d[5])])
+            elif part == "messages":
+                for doc_id, _, session_id, _, _, text in mine:
+                    partition.upsert(doc_id, session_id, *self.analyzer.text_terms(text))
+            else:
+                for doc_id, _, session_id, _, _, text in mine:
+                    partition.upsert(doc_id, session_id, terms(text))
+            partition.rev = rev
+            partition.checked = stamp
+            if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                           COMPACT_SHARE * len(partition.base.ids)):
+                index.parts[part] = self._compact(index, part, partition)
 
     def users(self, con: Connection) -> list[str]:
         return [r[0] for r in con.execute(

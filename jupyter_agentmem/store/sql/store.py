@@ -426,6 +426,16 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 [run_id, self._user_id]).fetchone()
             return contexts.read(con, run_id) if found is not None else None
 
+    def settle_runs(self, besides: str | None = None) -> None:
+        # The search index and user_runs read beside the commit of the queued runs
+        # (DuckDbEngine.reading): a run of another session, or of a prompt without
+        # history, was not recalled by a turn that came before its commit (Run All:
+        # tests/test_review_turn_reads.py). The connection commits the queue first.
+        deferred = self.engine.deferred
+        if deferred is not None and deferred.unsettled_sessions() - {besides}:
+            with self._connection():
+                pass
+
     def user_runs(self, run_ids: Sequence[str], limit: int | None = None,
                   skip_cell: tuple[str, str] | None = None) -> list[Run]:
         ids = list(dict.fromkeys(run_ids))
