@@ -33,6 +33,9 @@ Step = Callable[[], object]
 
 CELL_WAIT_S = 60.0  # a cell waits at most this long, then imports what it needs itself
 FORK_WAIT_S = 10.0
+# A cell that starts while openai's packages are being completed waits this long at
+# most (they take ~250 ms of CPU; a machine under load, longer).
+LATER_WAIT_S = 10.0
 # The thread starts importing this long after it is started, or as soon as someone
 # waits for it: meanwhile the kernel sends the %load_ext cell's reply. Started at once,
 # the thread held the interpreter while the kernel did that (*measured*, bench_cold.py,
@@ -72,6 +75,9 @@ class Preload:
         self._done = threading.Event()  # everything is done
         self._go = threading.Event()  # set: start importing now
         self._cell_running = threading.Event()
+        # The later steps and a cell never run at once (``cell_started``): set under it.
+        self._turns = threading.Lock()
+        self._later_running = False
         self._hurry = threading.Event()  # someone waits for everything: at once
         self._cell_seen = False  # a cell started after this thread did
         self._cell_seen_ended = False  # ... and has ended
@@ -97,17 +103,23 @@ class Preload:
             self._ready.set()
             try:
                 if self._later:
-                    self._wait_for_later()
+                    while True:
+                        needed = self._wait_for_later()
+                        with self._turns:  # a cell that just started goes first...
+                            if needed or not self._cell_running.is_set():
+                                self._later_running = True  # (...unless it needs them)
+                                break
                     start = time.perf_counter()
                     self._run_steps(self._later)
                     self.later_seconds = time.perf_counter() - start
             finally:
                 self._done.set()
 
-    def _wait_for_later(self) -> None:
-        """Until the kernel is idle (see ``LATER_DELAY_S``), or someone needs them: a
-        thread seen waiting for a module lock at two polls in a row (an import nobody
-        contends registers for microseconds; one that waits for openai stays)."""
+    def _wait_for_later(self) -> bool:
+        """Until the kernel is idle (see ``LATER_DELAY_S``: False), or someone needs them
+        (True): a wait for all of it, or a thread seen waiting for a module lock at two
+        polls in a row (an import nobody contends registers for microseconds; one that
+        waits for openai stays)."""
         start = time.monotonic()
         idle_since = start
         waiting: set[int] = set()
@@ -117,10 +129,11 @@ class Preload:
                 idle_since = now
             first_cell_over = self._cell_seen_ended or now - start >= LATER_DELAY_S
             if first_cell_over and now - idle_since >= IDLE_S:
-                return
+                return False
             waiting, before = _threads_waiting_for_an_import(), waiting
             if waiting & before:
-                return
+                return True
+        return True
 
     def _run_steps(self, steps: list[Step]) -> None:
         for step in steps:
@@ -159,8 +172,16 @@ class Preload:
 
     # --- the shell's cells (IPython's pre_run_cell / post_run_cell) ----------------
     def cell_started(self, *_: object) -> None:
+        """A cell starts. If openai's packages are being completed right now, it waits
+        for that (~250 ms, once, bounded): user code importing a module of openai's
+        while its package's ``__init__`` runs in this thread could meet Python's import
+        deadlock detection (``_DeadlockError``) in one of the two threads."""
         self._cell_seen = True
-        self._cell_running.set()
+        with self._turns:
+            self._cell_running.set()
+            completing = self._later_running and not self._done.is_set()
+        if completing:
+            self._done.wait(LATER_WAIT_S)
 
     def cell_ended(self, *_: object) -> None:
         self._cell_running.clear()
