@@ -156,14 +156,18 @@ class DuckDbEngine(EngineBase):
             cur = con.execute(sql, params)
             return _Rows(cur.fetchall(), cur.description)
 
-    def _drop_reader(self) -> None:
-        """Close the side reader before its connection (the file is not let go while a
-        connection to it is open). Under the mutex, which ``_side_read`` never wants
-        while it holds its own lock."""
+    def _let_go(self) -> Any:
+        """The connection, taken from the engine, its side reader closed (the file is not
+        let go while a connection to it is open): under the side reader's lock, so no
+        side read starts on a connection being closed (it raised "Connection already
+        closed!") and the next one sees none (and takes the usual way). Called under
+        the mutex, which ``_side_read`` never wants while it holds its own lock."""
         with self._read_mutex:
             reader, self._reader, self._reader_of = self._reader, None, None
+            conn, self._conn = self._conn, None
             if reader is not None:
                 reader.close()
+        return conn
 
     def cache_stamp(self, rows: str) -> tuple[int, int, int] | None:
         # Without the mutex: the writer thread may be committing the last turn's run
@@ -265,8 +269,7 @@ class DuckDbEngine(EngineBase):
         super()._begin(con)
 
     def _close(self) -> None:
-        self._drop_reader()
-        conn, self._conn = self._conn, None
+        conn = self._let_go()
         try:
             if conn is not None:
                 conn.close()  # checkpoints: the next process sees a whole file
@@ -334,8 +337,7 @@ class DuckDbEngine(EngineBase):
                     con.execute(f'COPY FROM DATABASE "{quoted_name}" TO agentmem_purge_copy')
                 finally:
                     con.execute("DETACH agentmem_purge_copy")
-                self._drop_reader()
-                self._conn = None
+                self._let_go()
                 con.close()  # checkpoints the old file and removes its WAL; lock kept
                 make_private(fresh)
                 os.replace(fresh, self.path)
