@@ -203,3 +203,22 @@ def test_memories_survive_a_new_process_and_events_hold_their_history(server, mo
                for a, old, new, actor in out["events"]]
     assert actions == [("add", None, "Ana lives in Lisbon.", "model"),
                        ("update", "Ana lives in Lisbon.", "Ana lives in Porto.", "model")]
+
+
+def test_a_users_edit_made_while_the_memory_job_runs_is_kept(server, model, db_path):
+    # The manager is shown the memories as the prompt read them: an edit made before its
+    # answer is applied wins; the model's update is skipped, and said.
+    agent = make_agent(model, db_path)
+    server.script(Reply(tool_calls=[add("Ana lives in Lisbon.", "location")]), kind="memory")
+    run_and_wait(agent, "I live in Lisbon")
+    server.script(Reply(tool_calls=[_call("update_memory", {
+        "memory_id": "m1", "memory": "Ana lives in Porto."})], delay=1.5), kind="memory")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MemoryWorkWarning)
+        agent.run("I moved to Porto")
+        store = DuckDbStore(db_path).as_user("ana")
+        (memory,) = store.user_memories()
+        store.update_memory(memory.memory_id, "Ana lives in Lisbon, Portugal.", None, "user")
+        assert agent.memory.wait(10)
+    assert kept(db_path, "ana") == ["Ana lives in Lisbon, Portugal."]
+    assert any("changed since it was read" in f for f in take_failures())

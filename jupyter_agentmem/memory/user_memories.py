@@ -268,8 +268,12 @@ def _update(store: Store, run: Run, user_id: str, args: dict[str, Any],
     text, topics = parsed
     if normalise(text) == normalise(target.memory) and (not topics or topics == target.topics):
         return None  # no change: nothing to record
+    # The manager was shown ``target`` as the prompt read it: an edit made since (the
+    # panel, another kernel) is the user's and is kept (StaleEdit: skipped and said).
     store.as_user(user_id).update_memory(target.memory_id, text, topics or None,
-                                         actor="model", runs=[run])
+                                         actor="model", runs=[run],
+                                         expected={"memory": target.memory,
+                                                   "topics": target.topics})
     result.updated.append(target.memory_id)
     return None
 
