@@ -88,9 +88,9 @@ def test_recall_sees_the_last_turn_whose_commit_is_still_queued(db_path, model, 
     release = threading.Event()
     original_write = deferred.DeferredAppends._write
 
-    def slow_write(self, batch):  # the commit of the queued run takes its time
+    def slow_write(self, *args):  # the commit of the queued run takes its time
         release.wait(5)
-        return original_write(self, batch)
+        return original_write(self, *args)
 
     monkeypatch.setattr(deferred.DeferredAppends, "_write", slow_write)
     try:

@@ -217,3 +217,29 @@ def test_runs_from_the_run_cache_are_the_callers_to_change(cached_store):
     first[-1].messages.append(Message(role="user", content="appended by the caller"))
     again = store.recent_runs("s", 64)
     assert [m.content for m in again[-1].messages] == ["message 39", "reply 39"]
+
+
+def test_a_run_committed_while_a_search_holds_the_index_is_learnt_without_sql(tmp_path,
+                                                                               monkeypatch):
+    # The thread committing queued runs gives their texts to the index once it has let
+    # the connection go, waiting for a search in progress rather than skipping them.
+    from jupyter_agentmem.store.sql.search_index import SearchIndexes
+
+    store = open_store(str(tmp_path / "a.duckdb")).as_user("ana")
+    store.append_run(_run("s", "hello there", "hi"))
+    store.stage_run(queued := _run("s", "my parrot is called Mango", "A parrot!"))
+    assert store.search_ids("hello", "exchanges", 5)  # the index is loaded and current
+    catch_ups = []
+    real = SearchIndexes._catch_up
+    monkeypatch.setattr(SearchIndexes, "_catch_up",
+                        lambda self, *a: (catch_ups.append(a[2]), real(self, *a))[1])
+    indexes = store.search_index()
+    with indexes._lock:  # a search in progress
+        store.append_run(queued)  # queued: the engine's thread commits it meanwhile
+        deferred = store.engine.deferred
+        for _ in range(500):
+            if not deferred.pending and not deferred.writing:
+                break
+            threading.Event().wait(0.01)
+    assert [r for r, _ in store.search_ids("parrot Mango", "exchanges", 5)] == [queued.run_id]
+    assert catch_ups == []

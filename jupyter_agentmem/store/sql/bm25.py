@@ -45,10 +45,13 @@ B = 0.75
 # postings: adding 500k contiguous floats costs ~0.3 ms where scattering a common word's
 # 430k postings cost ~3 ms (at 1M messages a chat message's common words were ~8 of the
 # query's ~13 ms; now ~5 ms, the same scores). Kept within DENSE_BYTES per partition,
-# least recently used first out (at 1M messages: 16 words). Not for ``search()``'s
-# messages, whose postings keep the stopwords: a hundred words of 4 MB vectors each,
-# made and dropped in turn, cost more than they saved (search p50 19 -> 30 ms, measured).
+# least recently used first out (at 1M messages: 16 words). ``search()``'s messages keep
+# the stopwords' postings: there only words in more than DENSE_SHARE_MESSAGES of the
+# docs (the commonest stopwords, in most queries) are vectors; at a tenth, a hundred
+# words of 4 MB each were made and dropped in turn (search p50 19 -> 30 ms), at 0.3 the
+# messages' top-k at 1M went from 9.9 / 20.2 ms (p50 / p95) to 5.6-6.0 / 12.9-17.0.
 DENSE_SHARE = 0.1
+DENSE_SHARE_MESSAGES = 0.3
 DENSE_BYTES = 32 << 20
 # A text shorter than the mean is scored as if of the mean length: BM25's boost of short
 # texts is what let a reply that only repeats a name outrank the answer (issue 16). To

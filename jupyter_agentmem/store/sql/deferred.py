@@ -49,6 +49,7 @@ from .engine import Engine
 from .rows import CheckedConnection
 from .run_cache import copied
 from .run_rows import insert_run
+from .search_index import index_stamp
 from .staged import run_entry, turns_to_keep, unstored_entry
 
 log = logging.getLogger(__name__)
@@ -178,13 +179,15 @@ class DeferredAppends:
                     self._thread = None
                     return
             try:
-                self.write_pending()
+                self.write_pending(holding=False)
             except Exception:  # noqa: BLE001 (kept in the file: stored at the next append)
                 log.warning("queued runs could not be written", exc_info=True)
 
-    def write_pending(self) -> None:
-        """Commit every queued run now, in this thread (a reader's, or the writer's)."""
+    def write_pending(self, holding: bool = True) -> None:
+        """Commit every queued run now, in this thread (a reader's, or the writer's:
+        ``holding`` False, it holds no connection when it comes here)."""
         engine: Any = self._engine
+        learned: list[tuple[str, int, list[Any], Any]] = []
         with engine.mutex:
             if self.writing:  # this thread is writing them (the engine's connection())
                 return
@@ -195,13 +198,16 @@ class DeferredAppends:
                 batch, self._queue = self._queue, []
                 self._batch = batch
             try:
-                self._write(batch)
+                self._write(batch, learned)
             finally:
                 self.writing = False
                 with self._cond:
                     self._batch = []
+        indexes = engine.search_indexes
+        for user_id, rev, docs, stamp in learned if indexes is not None else ():
+            indexes.wrote(user_id, rev, docs, stamp, wait=not holding)
 
-    def _write(self, batch: list[_Queued]) -> None:
+    def _write(self, batch: list[_Queued], learned: list[Any]) -> None:
         engine: Any = self._engine
         revs: list[dict[str | None, int]] = []
         try:
@@ -219,29 +225,29 @@ class DeferredAppends:
                 except Exception:  # noqa: BLE001
                     self._failed(queued)
                 else:
-                    self._indexed(queued, written)
+                    self._indexed(queued, written, learned)
                     self._done(queued)
             return
         for queued, written in zip(batch, revs):
-            self._indexed(queued, written)
+            self._indexed(queued, written, learned)
             self._done(queued)
         if log.isEnabledFor(logging.DEBUG):  # (bench/bench_peers.py reads it)
             log.debug("committed %d queued run(s) %.2f ms after the first was queued",
                       len(batch), (time.monotonic() - batch[0].queued_at) * 1000)
 
-    def _indexed(self, queued: _Queued, revs: dict[str | None, int]) -> None:
-        """The committed run's texts go into this process's search index as they are
-        (still holding the connection: no other commit came in between), so the next
-        search reads nothing to catch up with them (three statements, ~3 ms at 100k
-        messages, on DuckDB)."""
-        indexes = self._engine.search_indexes
+    def _indexed(self, queued: _Queued, revs: dict[str | None, int],
+                 learned: list[Any]) -> None:
+        """The committed run's texts, for this process's search index as they are, with
+        the stamp right after the COMMIT (still holding the connection): given to it once
+        the connection is let go (``write_pending``), so the next search reads nothing
+        to catch up with them (three statements, ~3 ms at 100k messages, on DuckDB)."""
         user_id = queued.user_id
-        if indexes is None or user_id is None or user_id not in revs:
+        if user_id is None or user_id not in revs:
             return
         run = queued.run
-        indexes.wrote(user_id, revs[user_id], [
+        learned.append((user_id, revs[user_id], [
             (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
-            for m in run.messages if m.content])
+            for m in run.messages if m.content], index_stamp(self._engine)))
 
     def _insert(self, con: Any, queued: _Queued) -> dict[str | None, int]:
         engine: Any = self._engine

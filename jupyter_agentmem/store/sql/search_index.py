@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..files import open_private, private_folder
 from ..text_terms import Analyzer, language_setting
-from .bm25 import DENSE_SHARE, Base, Partition, build_base
+from .bm25 import DENSE_SHARE, DENSE_SHARE_MESSAGES, Base, Partition, build_base
 from .engine import Connection, Engine
 from .term_index import SUMMARY_DOC_ID
 
@@ -64,7 +64,8 @@ def index_stamp(engine: Engine) -> tuple[int, int]:
 def _tuned(partition: Partition, part: str) -> Partition:
     """Recall's exchanges, searched at every turn, add their common words as dense
     vectors (bm25.DENSE_SHARE)."""
-    partition.dense_share = DENSE_SHARE if part == "exchanges" else None
+    partition.dense_share = {"exchanges": DENSE_SHARE,
+                             "messages": DENSE_SHARE_MESSAGES}.get(part)
     return partition
 
 
@@ -137,34 +138,36 @@ class SearchIndexes:
             return _tuned(found, part)
 
     def wrote(self, user_id: str, rev: int,
-              docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]]
-              ) -> None:
+              docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
+              stamp: tuple[int, int] | None = None, wait: bool = False) -> None:
         """This process just committed revision ``rev`` of ``user_id``: these texts
         (id, kind, session, run, role, text), new. Called with the connection still
         held, so no other commit came in between: each loaded partition that was at the
         revision before takes them (and the revision) without reading SQL again; one
         that was behind catches up at its next search as usual."""
-        # Never waited for: the caller holds the engine's mutex, and a search on the side
-        # reader (DuckDbEngine.reading) holds this lock while it may want that mutex (to
-        # save a snapshot, or to reopen a file let go of): each waited for the other until
-        # the lock timeout (tests/test_review_turn_reads.py). Busy, the partitions are
-        # left behind this revision: the commit changed the stamp, so the next search
-        # reads it from SQL.
-        if not self._lock.acquire(blocking=False):
+        # Not waited for when the caller holds the engine's mutex (``wait`` False): a
+        # search on the side reader (DuckDbEngine.reading) holds this lock while it may
+        # want that mutex (to save a snapshot, or to reopen a file let go of): each
+        # waited for the other until the lock timeout (tests/test_review_turn_reads.py).
+        # Busy, the partitions are left behind this revision: the commit changed the
+        # stamp, so the next search reads it from SQL. The thread that commits queued
+        # runs calls it after letting the mutex go (``wait``), with the ``stamp`` it read
+        # right after its COMMIT: a commit that came in between shows as a new stamp.
+        if stamp is None:
+            stamp = index_stamp(self.engine)
+        if not self._lock.acquire(blocking=wait):
             return
         try:
-            self._learn(user_id, rev, docs)
+            self._learn(user_id, rev, docs, stamp)
         finally:
             self._lock.release()
 
     def _learn(self, user_id: str, rev: int,
-               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]]
-               ) -> None:
-        engine = self.engine
+               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
+               stamp: tuple[int, int]) -> None:
         index = self._users.get(user_id)
         if index is None:
             return
-        stamp = index_stamp(engine)
         terms = self.analyzer.terms
         for part, partition in index.parts.items():
             if partition.rev != rev - 1:
