@@ -229,10 +229,12 @@ def test_a_run_committed_while_a_search_holds_the_index_is_learnt_without_sql(tm
     store.append_run(_run("s", "hello there", "hi"))
     store.stage_run(queued := _run("s", "my parrot is called Mango", "A parrot!"))
     assert store.search_ids("hello", "exchanges", 5)  # the index is loaded and current
-    catch_ups = []
-    real = SearchIndexes._catch_up
+    catch_ups, learnt = [], threading.Event()
+    real_catch_up, real_learn = SearchIndexes._catch_up, SearchIndexes._learn
     monkeypatch.setattr(SearchIndexes, "_catch_up",
-                        lambda self, *a: (catch_ups.append(a[2]), real(self, *a))[1])
+                        lambda self, *a: (catch_ups.append(a[2]), real_catch_up(self, *a))[1])
+    monkeypatch.setattr(SearchIndexes, "_learn",
+                        lambda self, *a: (real_learn(self, *a), learnt.set())[0])
     indexes = store.search_index()
     with indexes._lock:  # a search in progress
         store.append_run(queued)  # queued: the engine's thread commits it meanwhile
@@ -241,5 +243,7 @@ def test_a_run_committed_while_a_search_holds_the_index_is_learnt_without_sql(tm
             if not deferred.pending and not deferred.writing:
                 break
             threading.Event().wait(0.01)
+        assert not learnt.is_set()  # (it waits for the search)
+    assert learnt.wait(10)  # given to the index once the search let go, not skipped
     assert [r for r, _ in store.search_ids("parrot Mango", "exchanges", 5)] == [queued.run_id]
     assert catch_ups == []
