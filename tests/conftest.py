@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from pathlib import Path
@@ -94,6 +95,9 @@ def shell(server, db_path, monkeypatch):
     yield ip
     ip.run_line_magic("unload_ext", "jupyter_agentmem")
     InteractiveShell.clear_instance()
+    # Each shell registers its own exit operations, a gc.collect() each over the whole
+    # heap: after ~300 of them pytest took ~5 minutes to exit (.ci/run, 2026-12-05).
+    atexit.unregister(ip.atexit_operations)
 
 
 @pytest.fixture(autouse=True)
