@@ -204,10 +204,6 @@ class Store(ABC):
         """The acting user's memories (of this namespace), oldest first."""
 
     @abstractmethod
-    def count_memories(self) -> int:
-        """How many live memories the acting user has."""
-
-    @abstractmethod
     def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
         """At most ``limit`` live memories of the acting user: all of them when they are

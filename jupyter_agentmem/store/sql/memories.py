@@ -54,10 +54,6 @@ class MemorySummarySql(SqlRows):
         topics = self.engine.dialect.decode_list
         return [Memory(**{**dict(zip(keys, r)), "topics": topics(r[3])}) for r in rows]
 
-    def count_memories(self) -> int:
-        return self._scalar("SELECT count(*) FROM memories WHERE user_id = ? "
-                            "AND deleted_at IS NULL", [self._user_id])
-
     def memories_by_relevance(self, ranked_ids: list[str], newest: int,
                               limit: int) -> list[Memory]:
         rows = self._live_memory_rows()
