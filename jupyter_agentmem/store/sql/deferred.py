@@ -225,17 +225,17 @@ class DeferredAppends:
                 except Exception:  # noqa: BLE001
                     self._failed(queued)
                 else:
-                    self._indexed(queued, written, learned)
+                    self._note_for_index(queued, written, learned)
                     self._done(queued)
             return
         for queued, written in zip(batch, revs):
-            self._indexed(queued, written, learned)
+            self._note_for_index(queued, written, learned)
             self._done(queued)
         if log.isEnabledFor(logging.DEBUG):  # (bench/bench_peers.py reads it)
             log.debug("committed %d queued run(s) %.2f ms after the first was queued",
                       len(batch), (time.monotonic() - batch[0].queued_at) * 1000)
 
-    def _indexed(self, queued: _Queued, revs: dict[str | None, int],
+    def _note_for_index(self, queued: _Queued, revs: dict[str | None, int],
                  learned: list[Any]) -> None:
         """The committed run's texts, for this process's search index as they are, with
         the stamp right after the COMMIT (still holding the connection): given to it once

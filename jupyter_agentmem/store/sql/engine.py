@@ -64,8 +64,8 @@ class Engine(Protocol):
     # database (DuckDB); None: every append commits before it returns.
     deferred: Deferred | None
     search_indexes: Any  # sql/search_index.SearchIndexes, made at the first search
-    commits: int  # transactions this process committed
-    commits_of: Counter[str]  # ... by what they said they write ("*": anything)
+    commits_of: Counter[str]  # this process's commits, by what they said they write
+    # ("*": anything)
     row_cache: RowCache
 
     @property
@@ -115,11 +115,10 @@ class EngineBase:
         self.views_made: set[tuple[str, str]] = set()  # phidata table_name views (views.py)
         self.deferred: Deferred | None = None  # set by an engine that defers appends
         self.search_indexes: Any = None  # the users' search indexes (sql/search_index.py)
-        # Transactions this process committed: with the generation, what tells a reader
-        # that nothing was written since it last looked (sql/search_index.py); and by what
-        # they said they write (``transaction(writes=...)``; "*": anything), what tells
-        # the row cache that the rows it keeps cannot have changed (sql/row_cache.py).
-        self.commits = 0
+        # Transactions this process committed, by what they said they write
+        # (``transaction(writes=...)``; "*": anything): with the generation, what tells a
+        # reader that nothing it reads was written since it last looked (the search
+        # index, sql/search_index.py; the row cache, sql/row_cache.py).
         self.commits_of: Counter[str] = Counter()
         self._writes: set[str] = set()  # what the open transaction said it writes
         self._tx_thread = 0  # the thread of the open transaction
@@ -173,7 +172,6 @@ class EngineBase:
                 raise
             else:
                 self._commit(con)
-                self.commits += 1
                 # By the one thing it said it writes; several, or anything: "*".
                 self.commits_of[next(iter(self._writes)) if len(self._writes) == 1
                                 else "*"] += 1

@@ -46,8 +46,8 @@ class RowCache:
 
     def owned(self, stamp: Hashable, user_id: str, namespace: str) -> set[str]:
         """The sessions found to be the user's (of this namespace) at this stamp."""
-        found = self._get(self._owned, stamp, (user_id, namespace))
-        return set(found) if found is not None else set()
+        kept, found = self._get(self._owned, stamp, (user_id, namespace))
+        return set(found) if kept else set()
 
     def keep_owned(self, stamp: Hashable, user_id: str, namespace: str,
                    sessions: set[str]) -> None:
@@ -63,19 +63,14 @@ class RowCache:
 
     def memories(self, stamp: Hashable, user_id: str, namespace: str) -> Any | None:
         """What ``keep_memories`` kept for the user at this stamp, else None."""
-        return self._get(self._memories, stamp, (user_id, namespace))
+        return self._get(self._memories, stamp, (user_id, namespace))[1]
 
     def keep_memories(self, stamp: Hashable, user_id: str, namespace: str, rows: Any) -> None:
         self._put(self._memories, stamp, (user_id, namespace), rows, USERS)
 
     def summary(self, stamp: Hashable, user_id: str, session_id: str) -> tuple[bool, Any]:
         """(True, the latest summary or None) when kept at this stamp, else (False, None)."""
-        with self._lock:
-            found = self._summaries.get((user_id, session_id))
-            if found is None or found[0] != stamp:
-                return False, None
-            self._summaries.move_to_end((user_id, session_id))
-            return True, found[1]
+        return self._get(self._summaries, stamp, (user_id, session_id))
 
     def keep_summary(self, stamp: Hashable, user_id: str, session_id: str, summary: Any) -> None:
         self._put(self._summaries, stamp, (user_id, session_id), summary, SESSIONS)
@@ -86,13 +81,15 @@ class RowCache:
             self._summaries.clear()
             self._owned.clear()
 
-    def _get(self, table: OrderedDict, stamp: Hashable, key: tuple[str, str]) -> Any | None:
+    def _get(self, table: OrderedDict, stamp: Hashable,
+             key: tuple[str, str]) -> tuple[bool, Any]:
+        """(True, the value kept) when kept at this stamp, else (False, None)."""
         with self._lock:
             found = table.get(key)
             if found is None or found[0] != stamp:
-                return None
+                return False, None
             table.move_to_end(key)
-            return found[1]
+            return True, found[1]
 
     def _put(self, table: OrderedDict, stamp: Hashable, key: tuple[str, str], value: Any,
              bound: int) -> None:

@@ -58,7 +58,8 @@ def index_stamp(engine: Engine) -> tuple[int, int]:
     recorded a model call (the ledger has no text in the index: the memory job's row
     came between a turn's commit and the next turn's search, which then read the
     user's revision again, ~0.7 ms on DuckDB)."""
-    return engine.generation, engine.commits - engine.commits_of["ledger"]
+    return engine.generation, sum(n for writes, n in engine.commits_of.items()
+                                  if writes != "ledger")
 
 
 def _tuned(partition: Partition, part: str) -> Partition:
@@ -140,11 +141,12 @@ class SearchIndexes:
     def wrote(self, user_id: str, rev: int,
               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
               stamp: tuple[int, int] | None = None, wait: bool = False) -> None:
-        """This process just committed revision ``rev`` of ``user_id``: these texts
-        (id, kind, session, run, role, text), new. Called with the connection still
-        held, so no other commit came in between: each loaded partition that was at the
-        revision before takes them (and the revision) without reading SQL again; one
-        that was behind catches up at its next search as usual."""
+        """This process committed revision ``rev`` of ``user_id``: these texts (id,
+        kind, session, run, role, text), new. ``stamp``: the index stamp right after that
+        COMMIT (None: now, the caller still holding the connection, so no other commit
+        came in between). Each loaded partition that was at the revision before takes
+        them (and the revision) without reading SQL again; one that was behind catches
+        up at its next search as usual."""
         # Not waited for when the caller holds the engine's mutex (``wait`` False): a
         # search on the side reader (DuckDbEngine.reading) holds this lock while it may
         # want that mutex (to save a snapshot, or to reopen a file let go of): each
