@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 
-import numpy as np
 import pytest
 
 from jupyter_agentmem.store import open_store
@@ -154,21 +153,11 @@ def _partition(n_docs: int, seed: int) -> bm25.Partition:
     rng = random.Random(seed)
     common = ["think", "time", "good", "really"]  # in most docs: added as dense vectors
     rare = [f"w{i}" for i in range(300)]
-    docs = []
-    for _ in range(n_docs):
+    built = bm25.Partition(bm25.Base.empty(), 0)
+    for d in range(n_docs):
         words = [w for w in common if rng.random() < 0.7]
-        words += rng.choices(rare, k=rng.randint(1, 12))
-        docs.append(words)
-    vocab = sorted({w for d in docs for w in d})
-    term_id = {t: i for i, t in enumerate(vocab)}
-    pdoc, pterm = [], []
-    for d, words in enumerate(docs):
-        for w in words:
-            pdoc.append(d)
-            pterm.append(term_id[w])
-    base = bm25.build_base([f"d{i}" for i in range(n_docs)], ["s"], np.zeros(n_docs, np.int32),
-                           vocab, np.asarray(pdoc, np.int64), np.asarray(pterm, np.int64))
-    return bm25.Partition(base, 0)
+        built.upsert(f"d{d}", "s", words + rng.choices(rare, k=rng.randint(1, 12)))
+    return bm25.Partition(built.compacted(), 0)  # as a base: postings by term
 
 
 def test_common_words_as_dense_vectors_rank_exactly_as_their_postings():
