@@ -288,12 +288,13 @@ class AgentMagics(Magics):
     def store(self) -> Store:
         """The store at ``db_path``: a DuckDB file, or a ``postgresql://`` URL."""
         from ..store import open_store
-        from ..store.text_terms import language_setting
 
         store = open_store(self.db_path)
         wanted = (self.db_path, self.search_language)
         if wanted != self._search_language and (self.search_language
                                                 or self._search_language[1]):
+            from ..store.text_terms import language_setting
+
             # Set (or set back to the default): the database's index in this kernel is
             # made again with it at the next search.
             store.set_search_language(language_setting(self.search_language or None))
