@@ -54,4 +54,5 @@ DUCKDB = Dialect(
     text_list_type="VARCHAR[]",
     run_id_in_list="list_contains(?::VARCHAR[], run_id)",
     insert_rows=insert_frame,
+    numbered_appends=True,
 )

@@ -6,9 +6,11 @@ messages and replies as one text: recall), ``memories`` and ``summaries``. A par
 is loaded when first asked for: from its snapshot in ``search_snapshots`` (a restart
 loads it in well under a second) or, without one, built from the stored texts in one
 pass; then, at every query, it catches up with what changed since its revision
-(``search_docs.rev > partition.rev``, ``sql/term_index.py``): a few rows per turn.
-Another process's writes (SQLite, DuckDB after a handover, every kernel of a shared
-PostgreSQL) are seen the same way.
+(``search_docs.rev > partition.rev``, ``sql/term_index.py``) and, where runs are
+numbered as they are appended (DuckDB), with the runs numbered after its own
+(``runs.search_seq > partition.seq``). Another process's writes (SQLite, DuckDB after a
+handover, every kernel of a shared PostgreSQL) are seen the same way; this process's
+own are given to it as they commit (``wrote``), so a turn reads nothing back.
 
 A snapshot is written when a partition is built with at least ``SNAPSHOT_MIN_DOCS``
 texts, and again (compacted: dead postings and unused terms dropped) when what was
@@ -33,7 +35,7 @@ from ..files import open_private, private_folder
 from ..text_terms import Analyzer, language_setting
 from .bm25 import DENSE_SHARE, DENSE_SHARE_MESSAGES, Base, Partition, build_base
 from .engine import Connection, Engine
-from .term_index import SUMMARY_DOC_ID
+from .term_index import SUMMARY_DOC_ID, first_epoch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +45,7 @@ else:  # numpy at its first use (lazy_numpy.py): a first turn needs none
 log = logging.getLogger(__name__)
 
 PARTS = ("messages", "exchanges", "memories", "summaries")
+MESSAGE_PARTS = ("messages", "exchanges")  # built from the messages, in one pass
 SOURCE_KIND = {"messages": "messages", "exchanges": "messages", "memories": "memories",
                "summaries": "summaries"}
 EXCHANGE_ROLES = ("user", "assistant")
@@ -122,7 +125,11 @@ class SearchIndexes:
             if index is not None and index.checked == stamp:
                 rev, epoch = index.known  # read for another partition since (~0.7 ms)
             else:
-                rev, epoch = revision(con, user_id)
+                found_rev = revision_row(con, user_id)
+                if found_rev is None and self._make_revision(user_id):
+                    stamp = index_stamp(engine)  # after that COMMIT, before the read
+                    found_rev = revision_row(con, user_id)
+                rev, epoch = found_rev or (0, 0)
             index = self._users.get(user_id)
             if index is None or index.epoch != epoch:
                 index = self._users[user_id] = UserIndex(user_id, epoch)
@@ -135,18 +142,22 @@ class SearchIndexes:
             if found.rev < rev:
                 self._catch_up(con, index, part, rev)
                 found = index.parts[part]
+            if part in MESSAGE_PARTS and engine.dialect.numbered_appends:
+                self._catch_up_appends(con, index, part)
+                found = index.parts[part]
             found.checked = stamp if not engine.in_transaction else None
             return _tuned(found, part)
 
-    def wrote(self, user_id: str, rev: int,
+    def wrote(self, user_id: str, rev: int | None,
               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
-              stamp: tuple[int, int] | None = None, wait: bool = False) -> None:
-        """This process committed revision ``rev`` of ``user_id``: these texts (id,
-        kind, session, run, role, text), new. ``stamp``: the index stamp right after that
-        COMMIT (None: now, the caller still holding the connection, so no other commit
-        came in between). Each loaded partition that was at the revision before takes
-        them (and the revision) without reading SQL again; one that was behind catches
-        up at its next search as usual."""
+              stamp: tuple[int, int] | None = None, wait: bool = False,
+              appended: int | None = None) -> None:
+        """This process committed these texts of ``user_id`` (id, kind, session, run, role,
+        text), new, as revision ``rev`` or (``appended``) in runs numbered up to it,
+        in one COMMIT. ``stamp``: the index stamp right after that COMMIT (None: now, the
+        caller still holding the connection, so no other commit came in between). Each
+        loaded partition that was current just before takes them without reading SQL
+        again; one that was behind catches up at its next search as usual."""
         # Not waited for when the caller holds the engine's mutex (``wait`` False): a
         # search on the side reader (DuckDbEngine.reading) holds this lock while it may
         # want that mutex (to save a snapshot, or to reopen a file let go of): each
@@ -155,24 +166,31 @@ class SearchIndexes:
         # stamp, so the next search reads it from SQL. The thread that commits queued
         # runs calls it after letting the mutex go (``wait``), with the ``stamp`` it read
         # right after its COMMIT: a commit that came in between shows as a new stamp.
+        if rev is None and appended is None:
+            return  # nothing the index holds (a run without text, on a rows engine)
         if stamp is None:
             stamp = index_stamp(self.engine)
         if not self._lock.acquire(blocking=wait):
             return
         try:
-            self._learn(user_id, rev, docs, stamp)
+            self._learn(user_id, rev, docs, stamp, appended)
         finally:
             self._lock.release()
 
-    def _learn(self, user_id: str, rev: int,
+    def _learn(self, user_id: str, rev: int | None,
                docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
-               stamp: tuple[int, int]) -> None:
+               stamp: tuple[int, int], appended: int | None = None) -> None:
         index = self._users.get(user_id)
         if index is None:
             return
+        # Current just before the COMMIT: by revision, one before this one; numbered runs
+        # change no revision, so by the stamp (a COMMIT adds one to it).
+        before = (stamp[0], stamp[1] - 1)
+        if rev is None and index.checked == before:
+            index.checked = stamp  # its (revision, epoch) are still those known
         terms = self.analyzer.terms
         for part, partition in index.parts.items():
-            if partition.rev != rev - 1:
+            if partition.rev != rev - 1 if rev is not None else partition.checked != before:
                 continue
             kind = SOURCE_KIND[part]
             mine = [d for d in docs if d[1] == kind]
@@ -190,15 +208,36 @@ class SearchIndexes:
             else:
                 for doc_id, _, session_id, _, _, text in mine:
                     partition.upsert(doc_id, session_id, terms(text))
-            partition.rev = rev
+            if rev is not None:
+                partition.rev = rev
+            if appended is not None and part in MESSAGE_PARTS:
+                partition.seq = max(partition.seq, appended)
             partition.checked = stamp
             if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
                                            COMPACT_SHARE * len(partition.base.ids)):
                 index.parts[part] = self._compact(index, part, partition)
 
+    def _make_revision(self, user_id: str) -> bool:
+        """Make the user's revision row where it may be missing though they have texts
+        (numbered runs write none, sql/term_index.py); whether it was made. Its epoch is
+        chosen before any partition of theirs is built: made later (by their first
+        memory), a new epoch would drop what was built and snapshotted under none."""
+        if not self.engine.dialect.numbered_appends:
+            return False
+        try:
+            with self.engine.transaction() as tx:
+                tx.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, ?) "
+                           "ON CONFLICT DO NOTHING", [user_id, first_epoch()])
+        except Exception as exc:  # noqa: BLE001 (a read-only file: searched as it is)
+            log.debug("search revision of a user not made: %s", exc)
+            return False
+        return True
+
     def users(self, con: Connection) -> list[str]:
+        """Every user with a revision or a session (numbered runs make no revision)."""
         return [r[0] for r in con.execute(
-            "SELECT user_id FROM search_revs ORDER BY user_id").fetchall()]
+            "SELECT user_id FROM search_revs UNION SELECT user_id FROM sessions "
+            "WHERE user_id IS NOT NULL ORDER BY user_id").fetchall()]
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop what this process holds (of one user, or all)."""
@@ -235,19 +274,24 @@ class SearchIndexes:
                 or meta.get("epoch") != index.epoch or meta.get("analyzer") != self.analyzer.name
                 or meta.get("rev", rev + 1) > rev):
             return None
-        return Partition(base, int(meta["rev"]))
+        return Partition(base, int(meta["rev"]), seq=int(meta.get("seq", 0)))
 
     def _build(self, con: Connection, user_id: str, part: str,
                rev: int) -> dict[str, Partition]:
         """The partition (with ``exchanges`` and ``messages`` both: one pass over the
         messages) from every stored text of the user."""
-        if part in ("messages", "exchanges"):
+        if part in MESSAGE_PARTS:
+            # The last number first: a run committed meanwhile is read again, never missed.
+            seq = last_numbered(con) if self.engine.dialect.numbered_appends else 0
             rows = con.execute(
                 "SELECT m.message_id, m.session_id, m.run_id, m.role, m.content "
                 "FROM messages m JOIN sessions s ON s.session_id = m.session_id "
                 "WHERE s.user_id = ? AND m.deleted_at IS NULL AND m.content IS NOT NULL "
                 "ORDER BY m.run_id, m.seq", [user_id]).fetchall()
-            return self._build_messages(rows, rev)
+            built = self._build_messages(rows, rev)
+            for partition in built.values():
+                partition.seq = seq
+            return built
         if part == "memories":
             rows = con.execute(
                 "SELECT memory_id, session_id, memory FROM memories "
@@ -312,6 +356,24 @@ class SearchIndexes:
                                        COMPACT_SHARE * len(partition.base.ids)):
             index.parts[part] = self._compact(index, part, partition)
 
+    def _catch_up_appends(self, con: Connection, index: UserIndex, part: str) -> None:
+        """The runs of the user numbered after the partition's last (sql/term_index.py):
+        their texts as one read (~0.5 ms when there are none: DuckDB skips the older
+        row groups by their zone maps, the numbers growing with the rows)."""
+        partition = index.parts[part]
+        runs = con.execute(
+            "SELECT r.run_id, r.search_seq FROM runs r JOIN sessions s ON s.session_id = "
+            "r.session_id WHERE r.search_seq > ? AND s.user_id = ?",
+            [partition.seq, index.user_id]).fetchall()
+        if not runs:
+            return
+        self._messages_changed(con, partition, part, [(None, r[0]) for r in runs],
+                               appended=True)
+        partition.seq = max(r[1] for r in runs)
+        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                       COMPACT_SHARE * len(partition.base.ids)):
+            index.parts[part] = self._compact(index, part, partition)
+
     def _texts_changed(self, con: Connection, partition: Partition, ids: list[str],
                        sql: str, after: list[Any]) -> None:
         found: dict[str, tuple] = {}
@@ -327,8 +389,9 @@ class SearchIndexes:
                 partition.upsert(doc_id, row[1], terms(row[2]))
 
     def _messages_changed(self, con: Connection, partition: Partition, part: str,
-                          changed: list[tuple]) -> None:
-        """``changed``: (message id or None, its run id or None, ...) rows."""
+                          changed: list[tuple], appended: bool = False) -> None:
+        """``changed``: (message id or None, its run id or None, ...) rows; ``appended``:
+        the runs are new, each of their messages with them."""
         runs = list(dict.fromkeys(r[1] for r in changed if r[1] is not None))
         rows: list[tuple] = []
         for chunk in _chunks(runs):
@@ -340,7 +403,8 @@ class SearchIndexes:
         terms = self.analyzer.terms
         if part == "messages":
             texts = {r[0]: r for r in live}
-            for doc_id in dict.fromkeys(r[0] for r in changed if r[0] is not None):
+            ids = [r[0] for r in rows] if appended else [r[0] for r in changed]
+            for doc_id in dict.fromkeys(i for i in ids if i is not None):
                 row = texts.get(doc_id)
                 if row is None:
                     partition.remove(doc_id)
@@ -360,7 +424,7 @@ class SearchIndexes:
 
     # --- snapshots -----------------------------------------------------------------
     def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
-        fresh = Partition(partition.frozen(), partition.rev)
+        fresh = Partition(partition.frozen(), partition.rev, seq=partition.seq)
         if len(fresh) >= SNAPSHOT_MIN_DOCS:
             self._save(index, part, fresh)
         return fresh
@@ -369,7 +433,7 @@ class SearchIndexes:
         """Store the partition's base (with its weights) for the next process; best effort
         (a read-only file keeps it in memory only)."""
         meta = {"user": index.user_id, "part": part, "rev": partition.rev,
-                "epoch": index.epoch, "analyzer": self.analyzer.name}
+                "seq": partition.seq, "epoch": index.epoch, "analyzer": self.analyzer.name}
         base = partition.base
         if base.pw is None or base.w_params is None:
             base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
@@ -417,7 +481,8 @@ class SearchIndexes:
                 self._catch_up(con, index, part, rev)
             index.epoch = epoch
             for part, partition in list(index.parts.items()):
-                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev)
+                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev,
+                                                      seq=partition.seq)
                 if len(fresh) >= SNAPSHOT_MIN_DOCS:
                     self._save(index, part, fresh)
 
@@ -520,8 +585,18 @@ def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:
     return list(names), codes
 
 
-def revision(con: Connection, user_id: str) -> tuple[int, int]:
-    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+def last_numbered(con: Connection) -> int:
+    """The number of the last run numbered as it was appended (0: none)."""
+    return int(con.execute("SELECT coalesce(max(search_seq), 0) FROM runs").fetchone()[0])
+
+
+def revision_row(con: Connection, user_id: str) -> tuple[int, int] | None:
+    """The user's index revision and epoch as committed (None: no row yet)."""
     row = con.execute("SELECT rev, epoch FROM search_revs WHERE user_id = ?",
                       [user_id]).fetchone()
-    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def revision(con: Connection, user_id: str) -> tuple[int, int]:
+    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+    return revision_row(con, user_id) or (0, 0)

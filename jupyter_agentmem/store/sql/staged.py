@@ -353,9 +353,11 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
                     "NULL, NULL)",
                     [message_id, session, run_id, role, content,
                      _time(turn["message_created_at"])])
+        # Not numbered (search_seq NULL): its texts get index rows below, as the rest of
+        # its reply does when the run is completed (sql/term_index.py).
         con.execute("INSERT INTO runs (run_id, session_id, seq, status, model, error, "
-                    "user_id, created_at, cell_id) VALUES (?, ?, ?, 'interrupted', ?, ?, ?, "
-                    "?, ?)",
+                    "user_id, created_at, cell_id, search_seq) VALUES (?, ?, ?, "
+                    "'interrupted', ?, ?, ?, ?, ?, NULL)",
                     [run_id, session, seq, turn["model"], error,
                      user_id, _time(turn["created_at"]), turn["cell_id"]])
         docs = [(message_id, "messages", session, user_id, run_id, role, content)]
