@@ -208,6 +208,17 @@ class MemorySummarySql(SqlRows):
     def add_summary(self, summary: SessionSummary, actor: str = "model",
                     runs: Sequence[Run] = (), based_on: int | None = None) -> SessionSummary:
         check_id(summary.session_id, "the session id")
+        with self._connection():  # held until the index below has learnt it
+            nested = self.engine.in_transaction
+            stored, doc, revs = self._add_summary(summary, actor, runs, based_on)
+            if not nested and doc[3] in revs:  # committed: this process's index learns it
+                # (else the owner's loaded partitions, a revision behind, read SQL again)
+                self.search_index().wrote(doc[3], revs[doc[3]], [
+                    (doc[0], "summaries", doc[2], None, None, doc[6])])
+        return stored
+
+    def _add_summary(self, summary: SessionSummary, actor: str, runs: Sequence[Run],
+                     based_on: int | None) -> tuple[SessionSummary, tuple, dict]:
         with self._transaction("summaries") as con:
             self.engine.lock_session(con, summary.session_id)
             owned = con.execute(
@@ -234,12 +245,13 @@ class MemorySummarySql(SqlRows):
                  stored.created_at, based_on])
             provenance.record(con, provenance.SUMMARY,
                               summary_target(stored.session_id, version), runs, owned[0])
-            index_docs(con, [(summary_target(stored.session_id, version), "summaries",
-                              stored.session_id, owned[0], None, None, stored.summary)])
+            doc = (summary_target(stored.session_id, version), "summaries", stored.session_id,
+                   owned[0], None, None, stored.summary)
+            revs = index_docs(con, [doc])
             self._event(con, "summary", summary_target(stored.session_id, version), None,
                         stored.session_id, "add", None,
                         {"summary": stored.summary, "topics": stored.topics}, actor)
-        return stored
+        return stored, doc, revs
 
     def edit_summary(self, session_id: str, version: int, summary: str | None,
                      topics: list[str] | None, actor: str,
