@@ -238,3 +238,21 @@ def test_a_purge_and_its_scrub_never_give_a_number_again(db_path):
     assert number > last
     assert later.run_id in exchanges(again, "kite") and gone.run_id not in exchanges(
         again, "kite")
+
+
+def test_a_summary_is_learned_without_reading_it_back(any_store_location, monkeypatch):
+    from jupyter_agentmem.types import SessionSummary
+
+    store = open_store(any_store_location)
+    run = add_run(store, "s", "a kite over the dunes")
+    acting = store.as_user("ana")
+    assert exchanges(store, "kite") == [run.run_id]
+    assert acting.search_ids("dunes", "summaries", 5) == []
+    read_back = []
+    for name in ("_catch_up", "_catch_up_appends"):
+        monkeypatch.setattr(search_index.SearchIndexes, name,
+                            lambda self, *a, name=name: read_back.append(name))
+    acting.add_summary(SessionSummary(session_id="s", summary="kites over the dunes"))
+    assert [d for d, _ in acting.search_ids("dunes", "summaries", 5)] == ["s#1"]
+    assert exchanges(store, "kite") == [run.run_id]
+    assert read_back == []  # the COMMIT gave the summary to every loaded partition
