@@ -8,7 +8,7 @@ For each backend, a fresh store gets the export of ``bench/bench_scale.py`` (one
 like text) through the public import, and its index is built. Then ``--turns`` turns of
 what a turn does to the index: ``append_run`` of a user message and a reply (as the
 agent's commit does), then a recall search (``search_ids(..., "exchanges", 3)``) that
-must find it. Per turn, the upkeep is the time spent in
+must find it (by a word only it has). Per turn, the upkeep is the time spent in
 
 - ``term_index.index_docs`` from the run's commit: the texts' index rows and the user's
   revision (none where runs are numbered: DuckDB),
@@ -69,12 +69,13 @@ def measure(location: str, export: str, turns: int) -> dict[str, Any]:
     appends: list[float] = []
     for i in range(turns):
         run = Run(session_id=f"upkeep-{i // 50}", messages=[
-            Message(role="user", content="I was thinking about " + phrase(rng, words, 12)),
+            Message(role="user", content=f"I was thinking about upkeep{i}marker and "
+                    + phrase(rng, words, 12)),
             Message(role="assistant", content="An answer: " + phrase(rng, words, 30))])
         start = time.perf_counter()
         acting.append_run(run)
         appends.append((time.perf_counter() - start) * 1000)
-        found = [r for r, _ in acting.search_ids(run.messages[0].content, "exchanges", 3)]
+        found = [r for r, _ in acting.search_ids(f"upkeep{i}marker", "exchanges", 3)]
         if run.run_id not in found:
             raise RuntimeError(f"turn {i}: its run was not found by the next search")
         split.append((rows_t.take(), learn_t.take(), sum(t.take() for t in catch_t)))

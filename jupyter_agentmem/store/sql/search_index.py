@@ -358,12 +358,14 @@ class SearchIndexes:
 
     def _catch_up_appends(self, con: Connection, index: UserIndex, part: str) -> None:
         """The runs of the user numbered after the partition's last (sql/term_index.py):
-        their texts as one read (~0.5 ms when there are none: DuckDB skips the older
-        row groups by their zone maps, the numbers growing with the rows)."""
+        their texts as one read (0.6 ms at 1M messages when there are none: DuckDB skips
+        the older row groups by their zone maps, the numbers growing with the rows).
+        A run is its writer's (``runs.user_id``: the session's owner, checked when it was
+        written), as a text's index row names its writer; joined to the sessions instead,
+        the same read took 2.2 ms."""
         partition = index.parts[part]
         runs = con.execute(
-            "SELECT r.run_id, r.search_seq FROM runs r JOIN sessions s ON s.session_id = "
-            "r.session_id WHERE r.search_seq > ? AND s.user_id = ?",
+            "SELECT run_id, search_seq FROM runs WHERE search_seq > ? AND user_id = ?",
             [partition.seq, index.user_id]).fetchall()
         if not runs:
             return

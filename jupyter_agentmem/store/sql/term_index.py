@@ -103,10 +103,9 @@ def changed(con: Connection, doc_ids: Sequence[str], deleted: bool | None = None
         for doc_id, user_id in found:
             owners.setdefault(user_id, []).append(doc_id)
         if len(found) < len(chunk):
-            unlisted += con.execute(
-                "SELECT m.message_id, 'messages', m.session_id, s.user_id, m.run_id, m.role, "
+            unlisted += con.execute(  # (owned by the run's writer, as index_docs has it)
+                "SELECT m.message_id, 'messages', m.session_id, r.user_id, m.run_id, m.role, "
                 "m.content FROM messages m JOIN runs r ON r.run_id = m.run_id "
-                "LEFT JOIN sessions s ON s.session_id = m.session_id "
                 f"WHERE r.search_seq IS NOT NULL AND m.message_id IN ({marks}) "
                 "AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id)",
                 chunk).fetchall()
