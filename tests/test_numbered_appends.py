@@ -256,3 +256,63 @@ def test_a_summary_is_learned_without_reading_it_back(any_store_location, monkey
     assert [d for d, _ in acting.search_ids("dunes", "summaries", 5)] == ["s#1"]
     assert exchanges(store, "kite") == [run.run_id]
     assert read_back == []  # the COMMIT gave the summary to every loaded partition
+
+
+def hold_index_lock(store):
+    """Another thread holds the search index's lock (as a search on the side reader
+    does) until the returned event is set; its thread."""
+    import threading
+
+    held, done = threading.Event(), threading.Event()
+
+    def holder():
+        with store.search_index()._lock:
+            held.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    return done, thread
+
+
+def test_a_summary_committed_while_a_search_runs_is_learned_once_it_ends(db_path,
+                                                                         monkeypatch):
+    import threading
+
+    from jupyter_agentmem.types import SessionSummary
+
+    store = open_store(db_path)
+    add_run(store, "s", "a kite over the dunes")
+    acting = store.as_user("ana")
+    assert acting.search_ids("dunes", "summaries", 5) == []
+    done, holder = hold_index_lock(store)
+    threading.Timer(0.2, done.set).start()  # the search ends while the summary waits
+    acting.add_summary(SessionSummary(session_id="s", summary="kites over the dunes"))
+    holder.join()
+    read_back = []
+    for name in ("_catch_up", "_catch_up_appends"):
+        monkeypatch.setattr(search_index.SearchIndexes, name,
+                            lambda self, *a, name=name: read_back.append(name))
+    assert [d for d, _ in acting.search_ids("dunes", "summaries", 5)] == ["s#1"]
+    assert read_back == []  # learned, not skipped (it was: the next search read it back)
+
+
+def test_a_writer_holding_the_connection_never_waits_for_the_index(db_path):
+    # A search beside it may hold the index's lock while it wants the connection (to
+    # save a snapshot): waiting, each would wait for the other. It leaves the index
+    # behind instead, and the next search reads the summary from SQL.
+    from jupyter_agentmem.types import SessionSummary
+
+    store = open_store(db_path)
+    add_run(store, "s", "a kite over the dunes")
+    acting = store.as_user("ana")
+    assert acting.search_ids("dunes", "summaries", 5) == []
+    done, holder = hold_index_lock(store)
+    with store.engine.connection():
+        acting.add_summary(SessionSummary(session_id="s", summary="kites over the dunes"))
+        returned = not done.is_set()  # it came back while the lock was still held
+    done.set()
+    holder.join()
+    assert returned
+    assert [d for d, _ in acting.search_ids("dunes", "summaries", 5)] == ["s#1"]

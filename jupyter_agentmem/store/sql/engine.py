@@ -129,6 +129,11 @@ class EngineBase:
         """Held by a thread using the connection (re-entrant)."""
         return self._mutex
 
+    def holds_connection(self) -> bool:
+        """This thread holds the connection now (in a ``connection()`` block, however
+        deep): it must not wait for what a reader beside it may hold (the search index)."""
+        return self._mutex._is_owned()  # type: ignore[attr-defined]  (RLock's own check)
+
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError

@@ -150,7 +150,7 @@ class SearchIndexes:
 
     def wrote(self, user_id: str, rev: int | None,
               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
-              stamp: tuple[int, int] | None = None, wait: bool = False,
+              stamp: tuple[int, int] | None = None, wait: bool | None = None,
               appended: int | None = None) -> None:
         """This process committed these texts of ``user_id`` (id, kind, session, run, role,
         text), new, as revision ``rev`` or (``appended``) in runs numbered up to it,
@@ -158,18 +158,21 @@ class SearchIndexes:
         caller still holding the connection, so no other commit came in between). Each
         loaded partition that was current just before takes them without reading SQL
         again; one that was behind catches up at its next search as usual."""
-        # Not waited for when the caller holds the engine's mutex (``wait`` False): a
-        # search on the side reader (DuckDbEngine.reading) holds this lock while it may
-        # want that mutex (to save a snapshot, or to reopen a file let go of): each
-        # waited for the other until the lock timeout (tests/test_review_turn_reads.py).
-        # Busy, the partitions are left behind this revision: the commit changed the
-        # stamp, so the next search reads it from SQL. The thread that commits queued
-        # runs calls it after letting the mutex go (``wait``), with the ``stamp`` it read
-        # right after its COMMIT: a commit that came in between shows as a new stamp.
+        # Not waited for when the caller holds the engine's mutex (``wait`` None: unless
+        # this thread holds the connection): a search on the side reader
+        # (DuckDbEngine.reading) holds this lock while it may want that mutex (to save a
+        # snapshot, or to reopen a file let go of): each waited for the other until the
+        # lock timeout (tests/test_review_turn_reads.py). Busy, the partitions are left
+        # behind: the commit changed the stamp, so the next search reads it from SQL (a
+        # skipped summary made the next run's texts be read back too: up to 5 ms).
+        # Writers so call it after letting the mutex go, with the ``stamp`` they read
+        # right after their COMMIT: a commit that came in between shows as a new stamp.
         if rev is None and appended is None:
             return  # nothing the index holds (a run without text, on a rows engine)
         if stamp is None:
             stamp = index_stamp(self.engine)
+        if wait is None:
+            wait = not self.engine.holds_connection()
         if not self._lock.acquire(blocking=wait):
             return
         try:

@@ -30,6 +30,7 @@ from .rows import MESSAGE
 from .run_cache import copied
 from .run_rows import RUN_COLS, drop_shown_reply, insert_messages, insert_run
 from .search import SearchSql
+from .search_index import index_stamp
 from .staged import delta_entry, failed_entry, recover, turn_entry
 from .term_index import bump
 from .transfer import TransferSql
@@ -317,14 +318,15 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     run.context.session_id = run.session_id
             if after_commit is not None:
                 after_commit()  # the files of turns in flight it emptied go
-            if not nested and user_id is not None:  # committed: this process's index learns it
-                self.search_index().wrote(user_id, written.revs.get(user_id), [
-                    (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
-                    for m in run.messages if m.content], appended=written.appended)
+            stamp = index_stamp(self.engine)  # right after the COMMIT, still held
             if nested or written.superseded:
                 cache.clear()
             else:
                 cache.appended(generation, run, user_id)
+        if not nested and user_id is not None:  # committed: this process's index learns it
+            self.search_index().wrote(user_id, written.revs.get(user_id), [
+                (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
+                for m in run.messages if m.content], stamp, appended=written.appended)
         return seq
 
     def _completes_interrupted(self, run: Run, user_id: str | None) -> bool:
