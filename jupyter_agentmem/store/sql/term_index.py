@@ -134,37 +134,3 @@ def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
 
 
 SUMMARY_DOC_ID = "session_id || '#' || CAST(version AS VARCHAR)"  # = summary_target()
-
-
-_SUMMARY_ID = SUMMARY_DOC_ID.replace("session_id", "x.session_id")
-# Every stored text without an index row, as search_docs' columns but the revision; its
-# owner is ``owner`` (the session's for messages and summaries).
-_UNINDEXED = {
-    "messages": "SELECT m.message_id, 'messages', m.session_id, s.user_id AS owner, m.run_id, "
-                "m.role, 0, m.deleted_at IS NOT NULL FROM messages m "
-                "LEFT JOIN sessions s ON s.session_id = m.session_id WHERE NOT EXISTS "
-                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id) AND NOT EXISTS "
-                "(SELECT 1 FROM runs r WHERE r.run_id = m.run_id AND r.search_seq IS NOT NULL)",
-    "memories": "SELECT m.memory_id, 'memories', m.session_id, m.user_id AS owner, NULL, NULL, "
-                "0, m.deleted_at IS NOT NULL FROM memories m WHERE NOT EXISTS "
-                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.memory_id)",
-    "summaries": f"SELECT {_SUMMARY_ID}, 'summaries', x.session_id, s.user_id AS owner, NULL, "
-                 "NULL, 0, x.deleted_at IS NOT NULL FROM summaries x "
-                 "LEFT JOIN sessions s ON s.session_id = x.session_id WHERE NOT EXISTS "
-                 f"(SELECT 1 FROM search_docs d WHERE d.doc_id = {_SUMMARY_ID})",
-}
-
-
-def index_unindexed(con: Connection) -> None:
-    """Index every stored text that has no index row (after an import or a migration):
-    each owner's revision bumped once, then one ``INSERT ... SELECT`` per kind (an
-    import of 100k messages writes their rows at the speed of the database)."""
-    owners = set()
-    for sql in _UNINDEXED.values():
-        owners |= {r[0] for r in con.execute(
-            f"SELECT DISTINCT owner FROM ({sql}) t").fetchall()}
-    _bumped(con, owners)
-    for sql in _UNINDEXED.values():
-        con.execute("INSERT INTO search_docs (doc_id, kind, session_id, user_id, run_id, role, "
-                    "length, deleted, rev) SELECT t.*, coalesce((SELECT r.rev FROM "
-                    f"search_revs r WHERE r.user_id = t.owner), 0) FROM ({sql}) t")

@@ -248,8 +248,8 @@ class TransferSql(SqlRows):
 
     def _index_added(self, con: Connection, new: Batch) -> None:
         """The added messages, memories and summary versions become searchable: the term
-        index written in batches (``term_index.index_docs``), each text's owner as
-        ``index_unindexed`` takes it (a session's ``user_id``, as stored now)."""
+        index written in batches (``term_index.index_docs``), each text's owner its
+        session's ``user_id`` as stored now (a memory's: its own)."""
         def values(table: str, *names: str) -> list[tuple]:
             out = []
             for columns, found in new[table].items():
