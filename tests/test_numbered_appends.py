@@ -79,11 +79,11 @@ def test_runs_committed_together_are_learned_together():
     # Two numbered runs of one user in one COMMIT reach the index as one write (it takes
     # a commit's runs all or none); runs with revisions chain by them, one at a time.
     stamp = (1, 7)
-    learned = [("ana", None, ["d1"], stamp, 4), ("ana", None, ["d2"], stamp, 5),
-               ("bob", None, ["d3"], stamp, 6), ("ana", 3, ["d4"], (1, 8), None),
+    learned = [("ana", None, ["d1"], stamp, 4), ("bob", None, ["d2"], stamp, 5),
+               ("ana", None, ["d3"], stamp, 6), ("ana", 3, ["d4"], (1, 8), None),
                ("ana", 4, ["d5"], (1, 8), None)]
-    assert _by_commit(learned) == [("ana", None, ["d1", "d2"], stamp, 5),
-                                   ("bob", None, ["d3"], stamp, 6),
+    assert _by_commit(learned) == [("ana", None, ["d1", "d3"], stamp, 6),
+                                   ("bob", None, ["d2"], stamp, 5),
                                    ("ana", 3, ["d4"], (1, 8), None),
                                    ("ana", 4, ["d5"], (1, 8), None)]
 

@@ -109,17 +109,22 @@ def learn_next_seq(con: Any, engine: Engine, generation: int, session_id: str) -
 
 
 def _by_commit(learned: list[tuple]) -> list[tuple]:
-    """The numbered runs of one user committed together as one (their texts, the last
-    number): the index takes a commit's runs all or none (it checks that it was current
-    just before that COMMIT). Runs with revisions chain by them: one at a time."""
+    """The numbered runs of one user committed together as one write (their texts, the
+    last number), wherever they are in the batch: the index takes a commit's runs all or
+    none (it checks that it was current just before that COMMIT: a second write of the
+    same COMMIT would find it current after it, and be dropped). Runs with revisions
+    chain by them: one at a time, in order."""
     out: list[tuple] = []
+    merged: dict[tuple[str, Any], int] = {}  # (user, stamp) -> its place in ``out``
     for user_id, rev, docs, stamp, appended in learned:
-        last = out[-1] if out else None
-        if (appended is not None and last is not None and last[4] is not None
-                and last[0] == user_id and last[3] == stamp):
-            out[-1] = (user_id, None, [*last[2], *docs], stamp, max(last[4], appended))
+        at = merged.get((user_id, stamp)) if appended is not None else None
+        if at is None:
+            if appended is not None:
+                merged[(user_id, stamp)] = len(out)
+            out.append((user_id, rev, list(docs), stamp, appended))
         else:
-            out.append((user_id, rev, docs, stamp, appended))
+            last = out[at]
+            out[at] = (user_id, None, [*last[2], *docs], stamp, max(last[4], appended))
     return out
 
 

@@ -86,3 +86,6 @@ class Dialect:
     # (sql/term_index.py). Elsewhere (SQLite: other processes may commit between; a
     # PostgreSQL sequence is not handed out in commit order) every text gets its row.
     numbered_appends: bool = False
+    # Where they are: the highest number handed out (a snapshot of the index that has
+    # runs past it is of another state of the database, a backup put back beside it).
+    numbers_handed_out: str = ""

@@ -103,6 +103,10 @@ class SearchIndexes:
         self.snapshots = snapshots_of(engine)
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.RLock()  # the kernel thread and the memory worker
+        # Snapshots to store once the lock is let go: (user, epoch, part, partition).
+        # Storing takes the engine's connection, which a thread holding it may be
+        # waiting for this lock with: never taken under it (tests/test_review_numbered.py).
+        self._unsaved: list[tuple[str, int, str, Partition]] = []
 
     # --- reading ----------------------------------------------------------------
     def partition(self, con: Connection, user_id: str, part: str) -> Partition:
@@ -114,39 +118,46 @@ class SearchIndexes:
         partition is used as it is: what the transaction wrote may still roll back (and
         its revisions with it)."""
         engine = self.engine
-        with self._lock:
-            index = self._users.get(user_id)
-            found = index.parts.get(part) if index is not None else None
-            if found is not None and engine.in_transaction:
-                return _tuned(found, part)
-            stamp = index_stamp(engine)
-            if found is not None and found.checked == stamp:
-                return _tuned(found, part)
-            if index is not None and index.checked == stamp:
-                rev, epoch = index.known  # read for another partition since (~0.7 ms)
-            else:
-                found_rev = revision_row(con, user_id)
-                if found_rev is None and self._make_revision(user_id):
-                    stamp = index_stamp(engine)  # after that COMMIT, before the read
-                    found_rev = revision_row(con, user_id)
-                rev, epoch = found_rev or (0, 0)
-            index = self._users.get(user_id)
-            if index is None or index.epoch != epoch:
-                index = self._users[user_id] = UserIndex(user_id, epoch)
-            if not engine.in_transaction:
-                index.checked, index.known = stamp, (rev, epoch)
-            found = index.parts.get(part)
-            if found is None:
-                self._load(con, index, part, rev)
-                found = index.parts[part]
-            if found.rev < rev:
-                self._catch_up(con, index, part, rev)
-                found = index.parts[part]
-            if part in MESSAGE_PARTS and engine.dialect.numbered_appends:
-                self._catch_up_appends(con, index, part)
-                found = index.parts[part]
-            found.checked = stamp if not engine.in_transaction else None
+        if (engine.dialect.numbered_appends and user_id not in self._users
+                and revision_row(con, user_id) is None):
+            self._make_revision(user_id)  # (a transaction: before the lock, never under it)
+        try:
+            with self._lock:
+                return self._current(con, user_id, part)
+        finally:
+            self._flush_saves()
+
+    def _current(self, con: Connection, user_id: str, part: str) -> Partition:
+        """``partition``'s work, under the lock."""
+        engine = self.engine
+        index = self._users.get(user_id)
+        found = index.parts.get(part) if index is not None else None
+        if found is not None and engine.in_transaction:
             return _tuned(found, part)
+        stamp = index_stamp(engine)
+        if found is not None and found.checked == stamp:
+            return _tuned(found, part)
+        if index is not None and index.checked == stamp:
+            rev, epoch = index.known  # read for another partition since (~0.7 ms)
+        else:
+            rev, epoch = revision(con, user_id)
+        index = self._users.get(user_id)
+        if index is None or index.epoch != epoch:
+            index = self._users[user_id] = UserIndex(user_id, epoch)
+        if not engine.in_transaction:
+            index.checked, index.known = stamp, (rev, epoch)
+        found = index.parts.get(part)
+        if found is None:
+            self._load(con, index, part, rev)
+            found = index.parts[part]
+        if found.rev < rev:
+            self._catch_up(con, index, part, rev)
+            found = index.parts[part]
+        if part in MESSAGE_PARTS and engine.dialect.numbered_appends:
+            self._catch_up_appends(con, index, part)
+            found = index.parts[part]
+        found.checked = stamp if not engine.in_transaction else None
+        return _tuned(found, part)
 
     def wrote(self, user_id: str, rev: int | None,
               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
@@ -179,6 +190,7 @@ class SearchIndexes:
             self._learn(user_id, rev, docs, stamp, appended)
         finally:
             self._lock.release()
+            self._flush_saves()
 
     def _learn(self, user_id: str, rev: int | None,
                docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
@@ -187,13 +199,19 @@ class SearchIndexes:
         if index is None:
             return
         # Current just before the COMMIT: by revision, one before this one; numbered runs
-        # change no revision, so by the stamp (a COMMIT adds one to it).
+        # change no revision, so by the stamp (a COMMIT adds one to it). A message
+        # partition where runs are numbered is current by the stamp only, whatever the
+        # revision: one left behind by a numbered run (another user's COMMIT came
+        # between, or a caller's transaction) is at the revision before too.
         before = (stamp[0], stamp[1] - 1)
         if rev is None and index.checked == before:
             index.checked = stamp  # its (revision, epoch) are still those known
+        numbered = self.engine.dialect.numbered_appends
         terms = self.analyzer.terms
         for part, partition in index.parts.items():
-            if partition.rev != rev - 1 if rev is not None else partition.checked != before:
+            by_stamp = rev is None or (numbered and part in MESSAGE_PARTS)
+            if (rev is not None and partition.rev != rev - 1) or (
+                    by_stamp and partition.checked != before):
                 continue
             kind = SOURCE_KIND[part]
             mine = [d for d in docs if d[1] == kind]
@@ -277,6 +295,11 @@ class SearchIndexes:
                 or meta.get("epoch") != index.epoch or meta.get("analyzer") != self.analyzer.name
                 or meta.get("rev", rev + 1) > rev):
             return None
+        handed_out = self.engine.dialect.numbers_handed_out
+        if meta.get("seq", 0) and handed_out:  # runs the database never numbered: not its
+            found_seq = con.execute(handed_out).fetchone()
+            if found_seq is None or meta["seq"] > int(found_seq[0] or 0):
+                return None
         return Partition(base, int(meta["rev"]), seq=int(meta.get("seq", 0)))
 
     def _build(self, con: Connection, user_id: str, part: str,
@@ -435,10 +458,26 @@ class SearchIndexes:
         return fresh
 
     def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
+        """Store the partition for the next process once the lock is let go, as of the
+        user's epoch now (a purge meanwhile makes it stale: then it is not stored)."""
+        self._unsaved.append((index.user_id, index.epoch, part, partition))
+
+    def _flush_saves(self) -> None:
+        """Store the snapshots waiting, unless this thread still holds the lock."""
+        if self._lock._is_owned():  # type: ignore[attr-defined]  (RLock's own check)
+            return
+        while self._unsaved:
+            try:
+                user_id, epoch, part, partition = self._unsaved.pop(0)
+            except IndexError:  # another thread took the last one
+                return
+            self._save_now(user_id, epoch, part, partition)
+
+    def _save_now(self, user_id: str, epoch: int, part: str, partition: Partition) -> None:
         """Store the partition's base (with its weights) for the next process; best effort
         (a read-only file keeps it in memory only)."""
-        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
-                "seq": partition.seq, "epoch": index.epoch, "analyzer": self.analyzer.name}
+        meta = {"user": user_id, "part": part, "rev": partition.rev,
+                "seq": partition.seq, "epoch": epoch, "analyzer": self.analyzer.name}
         base = partition.base
         if base.pw is None or base.w_params is None:
             base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
@@ -449,10 +488,10 @@ class SearchIndexes:
             with self.engine.transaction() as con:
                 now = con.execute("SELECT epoch FROM search_revs WHERE user_id = ?"
                                   + self.engine.dialect.lock_row,
-                                  [index.user_id]).fetchone()
-                if now is None or now[0] != index.epoch:
+                                  [user_id]).fetchone()
+                if now is None or now[0] != epoch:
                     return
-                self.snapshots.write(con, index.user_id, part, base, meta)
+                self.snapshots.write(con, user_id, part, base, meta)
         except Exception as exc:  # noqa: BLE001 (each engine's own errors; never fails a search)
             log.debug("search snapshot of %s not saved: %s", part, exc)
 
@@ -485,11 +524,13 @@ class SearchIndexes:
                     partition.remove(doc_id)
                 self._catch_up(con, index, part, rev)
             index.epoch = epoch
+            self._unsaved = [u for u in self._unsaved if u[0] != user_id]  # (stale)
             for part, partition in list(index.parts.items()):
                 index.parts[part] = fresh = Partition(partition.frozen(), partition.rev,
                                                       seq=partition.seq)
                 if len(fresh) >= SNAPSHOT_MIN_DOCS:
                     self._save(index, part, fresh)
+        self._flush_saves()  # (this thread holds the connection: stored before a scrub)
 
 
 class TableSnapshots:

@@ -323,7 +323,11 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                 cache.clear()
             else:
                 cache.appended(generation, run, user_id)
-        if not nested and user_id is not None:  # committed: this process's index learns it
+        # Committed: this process's index learns it. Not when turns of a dead process were
+        # kept in the same COMMIT: the index would take this run as all it wrote (they
+        # are read back at the next search).
+        kept = after_commit.kept if after_commit is not None else []
+        if not nested and user_id is not None and not kept:
             self.search_index().wrote(user_id, written.revs.get(user_id), [
                 (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
                 for m in run.messages if m.content], stamp, appended=written.appended)
