@@ -204,6 +204,11 @@ class EngineBase:
         commits them instead of after it (DuckDB); else the connection."""
         return self.connection()
 
+    def reading_takes_connection(self) -> bool:
+        """A read through ``reading()`` would now take the connection itself (its file
+        let go of: DuckDB). Never by default: ``reading()`` is the connection."""
+        return False
+
     def lock_session(self, con: Connection, key: str) -> None:
         """Nothing by default: an engine with one writer at a time needs no lock."""
 

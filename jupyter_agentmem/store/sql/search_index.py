@@ -103,10 +103,10 @@ class SearchIndexes:
         self.snapshots = snapshots_of(engine)
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.RLock()  # the kernel thread and the memory worker
-        # Snapshots to store once the lock is let go: (user, epoch, part, partition).
+        # Snapshots to store once the lock is let go: (user, epoch, part, base, meta).
         # Storing takes the engine's connection, which a thread holding it may be
         # waiting for this lock with: never taken under it (tests/test_review_numbered.py).
-        self._unsaved: list[tuple[str, int, str, Partition]] = []
+        self._unsaved: list[tuple[str, int, str, Base, dict[str, Any]]] = []
 
     # --- reading ----------------------------------------------------------------
     def partition(self, con: Connection, user_id: str, part: str) -> Partition:
@@ -115,10 +115,21 @@ class SearchIndexes:
         Nothing is read when nothing can have been written since the partition was last
         found current: the same generation (DuckDB: the file held since; SQLite: no other
         connection committed) and no commit of this process. Inside a transaction the
-        partition is used as it is: what the transaction wrote may still roll back (and
-        its revisions with it)."""
+        partition is used as it is (``_for_transaction``): what the transaction wrote may
+        still roll back (and its revisions with it)."""
         engine = self.engine
-        if (engine.dialect.numbered_appends and user_id not in self._users
+        if engine.in_transaction:
+            with self._lock:
+                return self._for_transaction(con, user_id, part)
+        if engine.reading_takes_connection():
+            # A side reader of a file let go of would reopen it under the index lock
+            # (the lock order forbids it: a thread holding the connection may be waiting
+            # for that lock), and the generation, not yet bumped, would make a partition
+            # look current: reopened first (tests/test_review_numbered2.py).
+            with engine.connection():
+                return self.partition(con, user_id, part)
+        known = self._users.get(user_id)
+        if (engine.dialect.numbered_appends and (known is None or known.epoch == 0)
                 and revision_row(con, user_id) is None):
             self._make_revision(user_id)  # (a transaction: before the lock, never under it)
         try:
@@ -127,13 +138,21 @@ class SearchIndexes:
         finally:
             self._flush_saves()
 
+    def _for_transaction(self, con: Connection, user_id: str, part: str) -> Partition:
+        """Inside a caller's transaction: a partition loaded is used as it is; one not
+        loaded is built from what the transaction sees, for it only (kept, or stored,
+        its uncommitted texts and revision would outlive a rollback)."""
+        index = self._users.get(user_id)
+        found = index.parts.get(part) if index is not None else None
+        if found is None:
+            found = self._build(con, user_id, part, revision(con, user_id)[0])[part]
+        return _tuned(found, part)
+
     def _current(self, con: Connection, user_id: str, part: str) -> Partition:
-        """``partition``'s work, under the lock."""
+        """``partition``'s work outside a transaction, under the lock."""
         engine = self.engine
         index = self._users.get(user_id)
         found = index.parts.get(part) if index is not None else None
-        if found is not None and engine.in_transaction:
-            return _tuned(found, part)
         stamp = index_stamp(engine)
         if found is not None and found.checked == stamp:
             return _tuned(found, part)
@@ -144,8 +163,7 @@ class SearchIndexes:
         index = self._users.get(user_id)
         if index is None or index.epoch != epoch:
             index = self._users[user_id] = UserIndex(user_id, epoch)
-        if not engine.in_transaction:
-            index.checked, index.known = stamp, (rev, epoch)
+        index.checked, index.known = stamp, (rev, epoch)
         found = index.parts.get(part)
         if found is None:
             self._load(con, index, part, rev)
@@ -156,7 +174,7 @@ class SearchIndexes:
         if part in MESSAGE_PARTS and engine.dialect.numbered_appends:
             self._catch_up_appends(con, index, part)
             found = index.parts[part]
-        found.checked = stamp if not engine.in_transaction else None
+        found.checked = stamp
         return _tuned(found, part)
 
     def wrote(self, user_id: str, rev: int | None,
@@ -458,30 +476,34 @@ class SearchIndexes:
         return fresh
 
     def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
-        """Store the partition for the next process once the lock is let go, as of the
-        user's epoch now (a purge meanwhile makes it stale: then it is not stored)."""
-        self._unsaved.append((index.user_id, index.epoch, part, partition))
-
-    def _flush_saves(self) -> None:
-        """Store the snapshots waiting, unless this thread still holds the lock."""
-        if self._lock._is_owned():  # type: ignore[attr-defined]  (RLock's own check)
-            return
-        while self._unsaved:
-            try:
-                user_id, epoch, part, partition = self._unsaved.pop(0)
-            except IndexError:  # another thread took the last one
-                return
-            self._save_now(user_id, epoch, part, partition)
-
-    def _save_now(self, user_id: str, epoch: int, part: str, partition: Partition) -> None:
-        """Store the partition's base (with its weights) for the next process; best effort
-        (a read-only file keeps it in memory only)."""
-        meta = {"user": user_id, "part": part, "rev": partition.rev,
-                "seq": partition.seq, "epoch": epoch, "analyzer": self.analyzer.name}
+        """Store the partition for the next process once the lock is let go, as it is
+        now: its base with its weights, the revision and number it includes and the
+        user's epoch (read when stored, a text learned meanwhile would be claimed
+        without being in it; a purge meanwhile makes the epoch stale: not stored)."""
         base = partition.base
         if base.pw is None or base.w_params is None:
             base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
                                                     partition.floor, partition.w_avgdl)
+        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
+                "seq": partition.seq, "epoch": index.epoch, "analyzer": self.analyzer.name}
+        self._unsaved.append((index.user_id, index.epoch, part, base, meta))
+
+    def _flush_saves(self) -> None:
+        """Store the snapshots waiting, unless this thread still holds the lock or is
+        inside a caller's transaction (the save would join it, and roll back with it)."""
+        if self._lock._is_owned() or self.engine.in_transaction:  # type: ignore[attr-defined]
+            return
+        while self._unsaved:
+            try:
+                user_id, epoch, part, base, meta = self._unsaved.pop(0)
+            except IndexError:  # another thread took the last one
+                return
+            self._save_now(user_id, epoch, part, base, meta)
+
+    def _save_now(self, user_id: str, epoch: int, part: str, base: Base,
+                  meta: dict[str, Any]) -> None:
+        """Store a partition's base (with its weights) for the next process; best effort
+        (a read-only file keeps it in memory only)."""
         try:
             # In a transaction (holding the write lock): a purge cannot commit between the
             # epoch read here and the snapshot written, which would bring purged text back.
