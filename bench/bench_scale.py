@@ -34,8 +34,9 @@ For each size N (``--sizes``):
    in a new session of ``ana`` against an instant local server, timed from the call to
    the chat request reaching the server and split into wait (the last turn's memory
    job) / memories (selection) / recall / other (history, summary, request); the first
-   turn (it loads the index) apart; upkeep per turn (the index rows written with the run
-   + catching up with them); then ``--searches`` ``store.search`` calls (a fifth quoted
+   turn (it loads the index) apart; upkeep per turn (the index rows written with the run,
+   none where runs are numbered + what the index in memory learns of the commit +
+   catching up at a search); then ``--searches`` ``store.search`` calls (a fifth quoted
    phrases). See ``bench_search_scale.py``'s docstring.
 4. One markdown table: size, code, import (total and split), before the request p50
    (split) and p95, search p50 / p95, upkeep p50 / max, restart, and the load average

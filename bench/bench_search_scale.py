@@ -13,7 +13,8 @@ memories, English-like text); it is copied first, so it can be reused. Then:
   last turn's memory job, memory selection, recall, and the rest (history, summary,
   the request's HTTP); the first turn (it loads the index) is shown apart;
 - upkeep: per turn, what the index adds: its rows written with the run
-  (``term_index.index_docs``) plus catching up with them at the next search;
+  (``term_index.index_docs``: none where runs are numbered, DuckDB), what the index in
+  memory learns of each commit, and what it reads back to catch up at a search;
 - search: ``store.search`` of English-like queries (a fifth of them quoted phrases),
   p50 / p95.
 
@@ -133,9 +134,8 @@ class Timed:
             self.calls.append((time.perf_counter() - t0) * 1000)
 
     def take(self) -> float:
-        total = sum(self.calls)
-        self.calls.clear()
-        return total
+        calls, self.calls = self.calls, []  # (another thread may add one meanwhile)
+        return sum(calls)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self if obj is None else (lambda *a, **k: self(obj, *a, **k))
@@ -186,11 +186,16 @@ def measure(store_path: str, turns: int = 20, searches: int = 100) -> dict[str, 
         # issue 17; sql/store.py before).
         write = Timed(run_rows if hasattr(run_rows, "index_docs") else sql_store,
                       "index_docs")
-        catch_up = None
+        # Then the index in memory: what it learns of each commit (``_learn``, in the
+        # thread that commits), and what it reads back at a search (``_catch_up``: rows
+        # past its revision; ``_catch_up_appends``: runs past its number).
+        in_memory: list[Timed] = []
         try:
             from jupyter_agentmem.store.sql.search_index import SearchIndexes
 
-            catch_up = Timed(SearchIndexes, "_catch_up")
+            in_memory = [Timed(SearchIndexes, name) for name in
+                         ("_catch_up", "_learn", "_catch_up_appends")
+                         if hasattr(SearchIndexes, name)]
         except ImportError:  # main before issue 16: no in-memory index
             pass
         rows: list[dict[str, float]] = []
@@ -202,7 +207,7 @@ def measure(store_path: str, turns: int = 20, searches: int = 100) -> dict[str, 
             parts = {"wait": wait.take(), "memories": select.take(), "recall": recall.take()}
             parts["other"] = total - sum(parts.values())
             parts["total"] = total
-            parts["upkeep"] = write.take() + (catch_up.take() if catch_up else 0.0)
+            parts["upkeep"] = write.take() + sum(t.take() for t in in_memory)
             rows.append(parts)
             if i == 0:
                 print(f"first turn: {total:.0f} ms (wait {parts['wait']:.0f}, memories "

@@ -14,12 +14,14 @@ from jupyter_agentmem.types import Message, Run
 
 
 def kill_backends(url: str) -> int:
-    """pg_terminate_backend every other connection to ``url``'s database (AdminShutdown)."""
+    """pg_terminate_backend every other client connection to ``url``'s database
+    (AdminShutdown); an autovacuum worker there is not one (it made this count 2 once)."""
     dbname = url.rsplit("/", 1)[1]
     with psycopg.connect(url, autocommit=True) as admin:
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()", [dbname]).fetchall()
+            "WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'", [dbname]).fetchall()
     return len(rows)
 
 

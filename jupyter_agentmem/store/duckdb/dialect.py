@@ -54,4 +54,9 @@ DUCKDB = Dialect(
     text_list_type="VARCHAR[]",
     run_id_in_list="list_contains(?::VARCHAR[], run_id)",
     insert_rows=insert_frame,
+    numbered_appends=True,
+    # (last_value is NULL before the first; a sequence copied by a scrub starts past it)
+    numbers_handed_out="SELECT coalesce(last_value, start_value - 1) FROM duckdb_sequences() "
+                       "WHERE sequence_name = 'search_seq_numbers' "
+                       "AND database_name = current_database()",
 )

@@ -144,6 +144,9 @@ class DuckDbEngine(EngineBase):
             return
         yield _SideReader(self)
 
+    def reading_takes_connection(self) -> bool:
+        return self.path is not None and self._conn is None
+
     def _side_read(self, sql: str, params: Any) -> _Rows:
         with self._read_mutex:
             conn = self._conn

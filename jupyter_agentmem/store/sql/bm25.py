@@ -231,9 +231,10 @@ class Partition:
     """One user's texts of one kind: a base, what changed since, and BM25 top-k."""
 
     def __init__(self, base: Base, rev: int, floor: float | None = None,
-                 k1: float | None = None, b: float | None = None) -> None:
+                 k1: float | None = None, b: float | None = None, seq: int = 0) -> None:
         self.base = base
         self.rev = rev  # the user's index revision this partition includes
+        self.seq = seq  # and the last numbered run (runs.search_seq, sql/term_index.py)
         self.checked: object = None  # the engine's stamp when it was last found current
         # The module's constants as they are now (a quality bench may set them first).
         self.k1 = K1 if k1 is None else k1

@@ -48,7 +48,7 @@ from ..values import check_params
 from .engine import Engine
 from .rows import CheckedConnection
 from .run_cache import copied
-from .run_rows import insert_run
+from .run_rows import RunWritten, insert_run
 from .search_index import index_stamp
 from .staged import run_entry, turns_to_keep, unstored_entry
 
@@ -106,6 +106,26 @@ def learn_next_seq(con: Any, engine: Engine, generation: int, session_id: str) -
                       [session_id, session_id]).fetchone()
     if row is not None:
         engine.recent_runs.known(generation, session_id, row[1], row[0])
+
+
+def _by_commit(learned: list[tuple]) -> list[tuple]:
+    """The numbered runs of one user committed together as one write (their texts, the
+    last number), wherever they are in the batch: the index takes a commit's runs all or
+    none (it checks that it was current just before that COMMIT: a second write of the
+    same COMMIT would find it current after it, and be dropped). Runs with revisions
+    chain by them: one at a time, in order."""
+    out: list[tuple] = []
+    merged: dict[tuple[str, Any], int] = {}  # (user, stamp) -> its place in ``out``
+    for user_id, rev, docs, stamp, appended in learned:
+        at = merged.get((user_id, stamp)) if appended is not None else None
+        if at is None:
+            if appended is not None:
+                merged[(user_id, stamp)] = len(out)
+            out.append((user_id, rev, list(docs), stamp, appended))
+        else:
+            last = out[at]
+            out[at] = (user_id, None, [*last[2], *docs], stamp, max(last[4], appended))
+    return out
 
 
 class DeferredAppends:
@@ -187,7 +207,7 @@ class DeferredAppends:
         """Commit every queued run now, in this thread (a reader's, or the writer's:
         ``holding`` False, it holds no connection when it comes here)."""
         engine: Any = self._engine
-        learned: list[tuple[str, int, list[Any], Any]] = []
+        learned: list[tuple[str, int | None, list[Any], Any, int | None]] = []
         with engine.mutex:
             if self.writing:  # this thread is writing them (the engine's connection())
                 return
@@ -204,16 +224,17 @@ class DeferredAppends:
                 with self._cond:
                     self._batch = []
         indexes = engine.search_indexes
-        for user_id, rev, docs, stamp in learned if indexes is not None else ():
-            indexes.wrote(user_id, rev, docs, stamp, wait=not holding)
+        for user_id, rev, docs, stamp, appended in (_by_commit(learned) if indexes is not None
+                                                    else ()):
+            indexes.wrote(user_id, rev, docs, stamp, wait=not holding, appended=appended)
 
     def _write(self, batch: list[_Queued], learned: list[Any]) -> None:
         engine: Any = self._engine
-        revs: list[dict[str | None, int]] = []
+        writes: list[RunWritten] = []
         try:
             with engine.transaction("runs") as con:  # one COMMIT for the batch
                 for queued in batch:
-                    revs.append(self._insert(CheckedConnection(con), queued))
+                    writes.append(self._insert(CheckedConnection(con), queued))
         except Exception:  # noqa: BLE001 (one at a time: one bad run keeps no other out)
             if len(batch) == 1:
                 self._failed(batch[0])
@@ -228,32 +249,32 @@ class DeferredAppends:
                     self._note_for_index(queued, written, learned)
                     self._done(queued)
             return
-        for queued, written in zip(batch, revs):
+        for queued, written in zip(batch, writes):
             self._note_for_index(queued, written, learned)
             self._done(queued)
         if log.isEnabledFor(logging.DEBUG):  # (bench/bench_peers.py reads it)
             log.debug("committed %d queued run(s) %.2f ms after the first was queued",
                       len(batch), (time.monotonic() - batch[0].queued_at) * 1000)
 
-    def _note_for_index(self, queued: _Queued, revs: dict[str | None, int],
-                 learned: list[Any]) -> None:
+    def _note_for_index(self, queued: _Queued, written: RunWritten,
+                        learned: list[Any]) -> None:
         """The committed run's texts, for this process's search index as they are, with
         the stamp right after the COMMIT (still holding the connection): given to it once
         the connection is let go (``write_pending``), so the next search reads nothing
         to catch up with them (three statements, ~3 ms at 100k messages, on DuckDB)."""
         user_id = queued.user_id
-        if user_id is None or user_id not in revs:
+        if user_id is None:
             return
         run = queued.run
-        learned.append((user_id, revs[user_id], [
+        learned.append((user_id, written.revs.get(user_id), [
             (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
-            for m in run.messages if m.content], index_stamp(self._engine)))
+            for m in run.messages if m.content], index_stamp(self._engine), written.appended))
 
-    def _insert(self, con: Any, queued: _Queued) -> dict[str | None, int]:
+    def _insert(self, con: Any, queued: _Queued) -> RunWritten:
         engine: Any = self._engine
         if engine.generation != queued.generation:  # let go of meanwhile (a failed rollback)
             raise StoreError("the file was handed over before the run was written")
-        return insert_run(con, queued.run, queued.seq, queued.user_id, engine.lock_session)[1]
+        return insert_run(con, queued.run, queued.seq, queued.user_id, engine.lock_session)
 
     def _done(self, queued: _Queued) -> None:
         journal = self._engine.journal

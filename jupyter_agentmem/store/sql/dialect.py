@@ -79,3 +79,13 @@ class Dialect:
     blob_type: str = "BLOB"
     # A ``text_list_type`` column as a JSON array inside ``json_object``.
     list_json: Callable[[str], str] = _same_expr
+    # Runs numbered as they are appended (``runs.search_seq``, from a sequence, in the
+    # run's own INSERT): where writers commit one at a time, in the order they took their
+    # numbers (DuckDB: one process holds the file, its transactions one after another),
+    # a run's texts need no index rows: the search index finds new runs by their number
+    # (sql/term_index.py). Elsewhere (SQLite: other processes may commit between; a
+    # PostgreSQL sequence is not handed out in commit order) every text gets its row.
+    numbered_appends: bool = False
+    # Where they are: the highest number handed out (a snapshot of the index that has
+    # runs past it is of another state of the database, a backup put back beside it).
+    numbers_handed_out: str = ""

@@ -129,6 +129,11 @@ class EngineBase:
         """Held by a thread using the connection (re-entrant)."""
         return self._mutex
 
+    def holds_connection(self) -> bool:
+        """This thread holds the connection now (in a ``connection()`` block, however
+        deep): it must not wait for what a reader beside it may hold (the search index)."""
+        return self._mutex._is_owned()  # type: ignore[attr-defined]  (RLock's own check)
+
     # --- what a backend provides ----------------------------------------------
     def connection(self) -> AbstractContextManager[Connection]:
         raise NotImplementedError
@@ -198,6 +203,11 @@ class EngineBase:
         (sql/deferred.py): where an engine can, they are read beside the thread that
         commits them instead of after it (DuckDB); else the connection."""
         return self.connection()
+
+    def reading_takes_connection(self) -> bool:
+        """A read through ``reading()`` would now take the connection itself (its file
+        let go of: DuckDB). Never by default: ``reading()`` is the connection."""
+        return False
 
     def lock_session(self, con: Connection, key: str) -> None:
         """Nothing by default: an engine with one writer at a time needs no lock."""

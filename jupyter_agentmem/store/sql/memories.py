@@ -15,6 +15,7 @@ from ..base import StoreError
 from ..values import check_id
 from . import owner, provenance
 from .rows import MEMORY, SUMMARY, SqlRows
+from .search_index import index_stamp
 from .term_index import index_docs
 
 _MEMORY_COLS = (
@@ -105,7 +106,7 @@ class MemorySummarySql(SqlRows):
             raise StoreError(f"a memory of user {memory.user_id!r} cannot be added by user "
                              f"{self._user_id!r}")
         self._make_wanted_views()
-        with self._connection():  # held until the index below has learnt it
+        with self._connection():
             nested = self.engine.in_transaction
             with self._transaction("memories") as con:
                 taken = con.execute("SELECT user_id FROM memories WHERE memory_id = ?",
@@ -131,10 +132,11 @@ class MemorySummarySql(SqlRows):
                 self._event(con, "memory", memory.memory_id, memory.user_id,
                             memory.session_id, "add", None,
                             {"memory": memory.memory, "topics": memory.topics}, actor)
-            if not nested:  # committed: this process's index learns it
-                self.search_index().wrote(memory.user_id, revs[memory.user_id], [
-                    (memory.memory_id, "memories", memory.session_id, None, None,
-                     memory.memory)])
+            stamp = index_stamp(self.engine)  # right after the COMMIT, still held
+        if not nested:  # committed: this process's index learns it
+            self.search_index().wrote(memory.user_id, revs[memory.user_id], [
+                (memory.memory_id, "memories", memory.session_id, None, None,
+                 memory.memory)], stamp)
         return memory
 
     def update_memory(self, memory_id: str, memory: str | None,
@@ -208,6 +210,18 @@ class MemorySummarySql(SqlRows):
     def add_summary(self, summary: SessionSummary, actor: str = "model",
                     runs: Sequence[Run] = (), based_on: int | None = None) -> SessionSummary:
         check_id(summary.session_id, "the session id")
+        with self._connection():
+            nested = self.engine.in_transaction
+            stored, doc, revs = self._add_summary(summary, actor, runs, based_on)
+            stamp = index_stamp(self.engine)  # right after the COMMIT, still held
+        if not nested and doc[3] in revs:  # committed: this process's index learns it
+            # (else the owner's loaded partitions, a revision behind, read SQL again)
+            self.search_index().wrote(doc[3], revs[doc[3]], [
+                (doc[0], "summaries", doc[2], None, None, doc[6])], stamp)
+        return stored
+
+    def _add_summary(self, summary: SessionSummary, actor: str, runs: Sequence[Run],
+                     based_on: int | None) -> tuple[SessionSummary, tuple, dict]:
         with self._transaction("summaries") as con:
             self.engine.lock_session(con, summary.session_id)
             owned = con.execute(
@@ -234,12 +248,13 @@ class MemorySummarySql(SqlRows):
                  stored.created_at, based_on])
             provenance.record(con, provenance.SUMMARY,
                               summary_target(stored.session_id, version), runs, owned[0])
-            index_docs(con, [(summary_target(stored.session_id, version), "summaries",
-                              stored.session_id, owned[0], None, None, stored.summary)])
+            doc = (summary_target(stored.session_id, version), "summaries", stored.session_id,
+                   owned[0], None, None, stored.summary)
+            revs = index_docs(con, [doc])
             self._event(con, "summary", summary_target(stored.session_id, version), None,
                         stored.session_id, "add", None,
                         {"summary": stored.summary, "topics": stored.topics}, actor)
-        return stored
+        return stored, doc, revs
 
     def edit_summary(self, session_id: str, version: int, summary: str | None,
                      topics: list[str] | None, actor: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 from ...types import Run
 from . import cells, contexts
@@ -22,25 +23,38 @@ RUN_COLS = (
 LockSession = Callable[[Connection, str], None]
 
 
+class RunWritten(NamedTuple):
+    """What ``insert_run`` did: whether the run superseded one of its cell, and how its
+    texts are found by the search index: by the run's number (``appended``, where the
+    engine numbers appends: no index rows written) or by each owner's new revision
+    (``revs``, ``term_index.index_docs``)."""
+
+    superseded: bool
+    revs: dict[str | None, int]
+    appended: int | None
+
+
 def insert_run(con: Connection, run: Run, seq: int, user_id: str | None,
-               lock_session: LockSession) -> tuple[bool, dict[str | None, int]]:
+               lock_session: LockSession) -> RunWritten:
     """Insert ``run`` as number ``seq`` of its session (the session's row exists and its
-    owner was checked by the caller). Whether it superseded a run of its cell, and each
-    owner's new search revision (``term_index.index_docs``)."""
-    con.execute(
-        f"INSERT INTO runs ({RUN_COLS}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    owner was checked by the caller)."""
+    (appended,) = con.execute(
+        f"INSERT INTO runs ({RUN_COLS}, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING search_seq",  # its number, where numbered (no slower: measured)
         [run.run_id, run.session_id, seq, run.status, run.model, run.input_tokens,
          run.output_tokens, run.latency_ms, run.error, run.created_at, user_id],
-    )
-    revs = insert_messages(con, run, user_id, 0)
+    ).fetchone()
+    # Numbered: its texts are found by the number (sql/term_index.py), no index rows.
+    revs = insert_messages(con, run, user_id, 0,
+                           indexed=len(run.messages) if appended is not None else 0)
     contexts.write(con, run, lock_session)
-    return cells.record(con, run), revs
+    return RunWritten(cells.record(con, run), revs, appended)
 
 
 def insert_messages(con: Connection, run: Run, user_id: str | None, first: int,
                     indexed: int = 0) -> dict[str | None, int]:
-    """``run.messages[first:]`` (the earlier ones are stored) and the search index of
-    ``run.messages[indexed:]``."""
+    """``run.messages[first:]`` (the earlier ones are stored) and the search index rows
+    of ``run.messages[indexed:]``."""
     new = list(enumerate(run.messages))[first:]
     if new:
         # One multi-row INSERT (placeholders only): executemany is ~1 ms slower.

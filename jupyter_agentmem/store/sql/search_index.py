@@ -6,9 +6,11 @@ messages and replies as one text: recall), ``memories`` and ``summaries``. A par
 is loaded when first asked for: from its snapshot in ``search_snapshots`` (a restart
 loads it in well under a second) or, without one, built from the stored texts in one
 pass; then, at every query, it catches up with what changed since its revision
-(``search_docs.rev > partition.rev``, ``sql/term_index.py``): a few rows per turn.
-Another process's writes (SQLite, DuckDB after a handover, every kernel of a shared
-PostgreSQL) are seen the same way.
+(``search_docs.rev > partition.rev``, ``sql/term_index.py``) and, where runs are
+numbered as they are appended (DuckDB), with the runs numbered after its own
+(``runs.search_seq > partition.seq``). Another process's writes (SQLite, DuckDB after a
+handover, every kernel of a shared PostgreSQL) are seen the same way; this process's
+own are given to it as they commit (``wrote``), so a turn reads nothing back.
 
 A snapshot is written when a partition is built with at least ``SNAPSHOT_MIN_DOCS``
 texts, and again (compacted: dead postings and unused terms dropped) when what was
@@ -33,7 +35,7 @@ from ..files import open_private, private_folder
 from ..text_terms import Analyzer, language_setting
 from .bm25 import DENSE_SHARE, DENSE_SHARE_MESSAGES, Base, Partition, build_base
 from .engine import Connection, Engine
-from .term_index import SUMMARY_DOC_ID
+from .term_index import SUMMARY_DOC_ID, first_epoch
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +45,7 @@ else:  # numpy at its first use (lazy_numpy.py): a first turn needs none
 log = logging.getLogger(__name__)
 
 PARTS = ("messages", "exchanges", "memories", "summaries")
+MESSAGE_PARTS = ("messages", "exchanges")  # built from the messages, in one pass
 SOURCE_KIND = {"messages": "messages", "exchanges": "messages", "memories": "memories",
                "summaries": "summaries"}
 EXCHANGE_ROLES = ("user", "assistant")
@@ -100,6 +103,10 @@ class SearchIndexes:
         self.snapshots = snapshots_of(engine)
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.RLock()  # the kernel thread and the memory worker
+        # Snapshots to store once the lock is let go: (user, epoch, part, base, meta).
+        # Storing takes the engine's connection, which a thread holding it may be
+        # waiting for this lock with: never taken under it (tests/test_review_numbered.py).
+        self._unsaved: list[tuple[str, int, str, Base, dict[str, Any]]] = []
 
     # --- reading ----------------------------------------------------------------
     def partition(self, con: Connection, user_id: str, part: str) -> Partition:
@@ -108,71 +115,121 @@ class SearchIndexes:
         Nothing is read when nothing can have been written since the partition was last
         found current: the same generation (DuckDB: the file held since; SQLite: no other
         connection committed) and no commit of this process. Inside a transaction the
-        partition is used as it is: what the transaction wrote may still roll back (and
-        its revisions with it)."""
+        partition is used as it is (``_for_transaction``): what the transaction wrote may
+        still roll back (and its revisions with it)."""
         engine = self.engine
-        with self._lock:
-            index = self._users.get(user_id)
-            found = index.parts.get(part) if index is not None else None
-            if found is not None and engine.in_transaction:
-                return _tuned(found, part)
-            stamp = index_stamp(engine)
-            if found is not None and found.checked == stamp:
-                return _tuned(found, part)
-            if index is not None and index.checked == stamp:
-                rev, epoch = index.known  # read for another partition since (~0.7 ms)
-            else:
-                rev, epoch = revision(con, user_id)
-            index = self._users.get(user_id)
-            if index is None or index.epoch != epoch:
-                index = self._users[user_id] = UserIndex(user_id, epoch)
-            if not engine.in_transaction:
-                index.checked, index.known = stamp, (rev, epoch)
-            found = index.parts.get(part)
-            if found is None:
-                self._load(con, index, part, rev)
-                found = index.parts[part]
-            if found.rev < rev:
-                self._catch_up(con, index, part, rev)
-                found = index.parts[part]
-            found.checked = stamp if not engine.in_transaction else None
-            return _tuned(found, part)
+        if engine.in_transaction:
+            with self._lock:
+                return self._for_transaction(con, user_id, part)
+        if engine.reading_takes_connection():
+            # A side reader of a file let go of would reopen it under the index lock
+            # (the lock order forbids it: a thread holding the connection may be waiting
+            # for that lock), and the generation, not yet bumped, would make a partition
+            # look current: reopened first (tests/test_review_numbered2.py).
+            with engine.connection():
+                return self.partition(con, user_id, part)
+        known = self._users.get(user_id)
+        if (engine.dialect.numbered_appends and (known is None or known.epoch == 0)
+                and revision_row(con, user_id) is None):
+            self._make_revision(user_id)  # (a transaction: before the lock, never under it)
+        try:
+            with self._lock:
+                return self._current(con, user_id, part)
+        finally:
+            self._flush_saves()
 
-    def wrote(self, user_id: str, rev: int,
+    def _for_transaction(self, con: Connection, user_id: str, part: str) -> Partition:
+        """Inside a caller's transaction: a partition loaded is used as it is; one not
+        loaded is built from what the transaction sees, for it only (kept, or stored,
+        its uncommitted texts and revision would outlive a rollback)."""
+        index = self._users.get(user_id)
+        found = index.parts.get(part) if index is not None else None
+        if found is None:
+            found = self._build(con, user_id, part, revision(con, user_id)[0])[part]
+        return _tuned(found, part)
+
+    def _current(self, con: Connection, user_id: str, part: str) -> Partition:
+        """``partition``'s work outside a transaction, under the lock."""
+        engine = self.engine
+        index = self._users.get(user_id)
+        found = index.parts.get(part) if index is not None else None
+        stamp = index_stamp(engine)
+        if found is not None and found.checked == stamp:
+            return _tuned(found, part)
+        if index is not None and index.checked == stamp:
+            rev, epoch = index.known  # read for another partition since (~0.7 ms)
+        else:
+            rev, epoch = revision(con, user_id)
+        index = self._users.get(user_id)
+        if index is None or index.epoch != epoch:
+            index = self._users[user_id] = UserIndex(user_id, epoch)
+        index.checked, index.known = stamp, (rev, epoch)
+        found = index.parts.get(part)
+        if found is None:
+            self._load(con, index, part, rev)
+            found = index.parts[part]
+        if found.rev < rev:
+            self._catch_up(con, index, part, rev)
+            found = index.parts[part]
+        if part in MESSAGE_PARTS and engine.dialect.numbered_appends:
+            self._catch_up_appends(con, index, part)
+            found = index.parts[part]
+        found.checked = stamp
+        return _tuned(found, part)
+
+    def wrote(self, user_id: str, rev: int | None,
               docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
-              stamp: tuple[int, int] | None = None, wait: bool = False) -> None:
-        """This process committed revision ``rev`` of ``user_id``: these texts (id,
-        kind, session, run, role, text), new. ``stamp``: the index stamp right after that
-        COMMIT (None: now, the caller still holding the connection, so no other commit
-        came in between). Each loaded partition that was at the revision before takes
-        them (and the revision) without reading SQL again; one that was behind catches
-        up at its next search as usual."""
-        # Not waited for when the caller holds the engine's mutex (``wait`` False): a
-        # search on the side reader (DuckDbEngine.reading) holds this lock while it may
-        # want that mutex (to save a snapshot, or to reopen a file let go of): each
-        # waited for the other until the lock timeout (tests/test_review_turn_reads.py).
-        # Busy, the partitions are left behind this revision: the commit changed the
-        # stamp, so the next search reads it from SQL. The thread that commits queued
-        # runs calls it after letting the mutex go (``wait``), with the ``stamp`` it read
-        # right after its COMMIT: a commit that came in between shows as a new stamp.
+              stamp: tuple[int, int] | None = None, wait: bool | None = None,
+              appended: int | None = None) -> None:
+        """This process committed these texts of ``user_id`` (id, kind, session, run, role,
+        text), new, as revision ``rev`` or (``appended``) in runs numbered up to it,
+        in one COMMIT. ``stamp``: the index stamp right after that COMMIT (None: now, the
+        caller still holding the connection, so no other commit came in between). Each
+        loaded partition that was current just before takes them without reading SQL
+        again; one that was behind catches up at its next search as usual."""
+        # Not waited for when the caller holds the engine's mutex (``wait`` None: unless
+        # this thread holds the connection): a search on the side reader
+        # (DuckDbEngine.reading) holds this lock while it may want that mutex (to save a
+        # snapshot, or to reopen a file let go of): each waited for the other until the
+        # lock timeout (tests/test_review_turn_reads.py). Busy, the partitions are left
+        # behind: the commit changed the stamp, so the next search reads it from SQL (a
+        # skipped summary made the next run's texts be read back too: up to 5 ms).
+        # Writers so call it after letting the mutex go, with the ``stamp`` they read
+        # right after their COMMIT: a commit that came in between shows as a new stamp.
+        if rev is None and appended is None:
+            return  # nothing the index holds (a run without text, on a rows engine)
         if stamp is None:
             stamp = index_stamp(self.engine)
+        if wait is None:
+            wait = not self.engine.holds_connection()
         if not self._lock.acquire(blocking=wait):
             return
         try:
-            self._learn(user_id, rev, docs, stamp)
+            self._learn(user_id, rev, docs, stamp, appended)
         finally:
             self._lock.release()
+            self._flush_saves()
 
-    def _learn(self, user_id: str, rev: int,
+    def _learn(self, user_id: str, rev: int | None,
                docs: Sequence[tuple[str, str, str | None, str | None, str | None, str]],
-               stamp: tuple[int, int]) -> None:
+               stamp: tuple[int, int], appended: int | None = None) -> None:
         index = self._users.get(user_id)
         if index is None:
             return
+        # Current just before the COMMIT: by revision, one before this one; numbered runs
+        # change no revision, so by the stamp (a COMMIT adds one to it). A message
+        # partition where runs are numbered is current by the stamp only, whatever the
+        # revision: one left behind by a numbered run (another user's COMMIT came
+        # between, or a caller's transaction) is at the revision before too.
+        before = (stamp[0], stamp[1] - 1)
+        if rev is None and index.checked == before:
+            index.checked = stamp  # its (revision, epoch) are still those known
+        numbered = self.engine.dialect.numbered_appends
         terms = self.analyzer.terms
         for part, partition in index.parts.items():
-            if partition.rev != rev - 1:
+            by_stamp = rev is None or (numbered and part in MESSAGE_PARTS)
+            if (rev is not None and partition.rev != rev - 1) or (
+                    by_stamp and partition.checked != before):
                 continue
             kind = SOURCE_KIND[part]
             mine = [d for d in docs if d[1] == kind]
@@ -190,15 +247,36 @@ class SearchIndexes:
             else:
                 for doc_id, _, session_id, _, _, text in mine:
                     partition.upsert(doc_id, session_id, terms(text))
-            partition.rev = rev
+            if rev is not None:
+                partition.rev = rev
+            if appended is not None and part in MESSAGE_PARTS:
+                partition.seq = max(partition.seq, appended)
             partition.checked = stamp
             if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
                                            COMPACT_SHARE * len(partition.base.ids)):
                 index.parts[part] = self._compact(index, part, partition)
 
+    def _make_revision(self, user_id: str) -> bool:
+        """Make the user's revision row where it may be missing though they have texts
+        (numbered runs write none, sql/term_index.py); whether it was made. Its epoch is
+        chosen before any partition of theirs is built: made later (by their first
+        memory), a new epoch would drop what was built and snapshotted under none."""
+        if not self.engine.dialect.numbered_appends:
+            return False
+        try:
+            with self.engine.transaction() as tx:
+                tx.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, ?) "
+                           "ON CONFLICT DO NOTHING", [user_id, first_epoch()])
+        except Exception as exc:  # noqa: BLE001 (a read-only file: searched as it is)
+            log.debug("search revision of a user not made: %s", exc)
+            return False
+        return True
+
     def users(self, con: Connection) -> list[str]:
+        """Every user with a revision or a session (numbered runs make no revision)."""
         return [r[0] for r in con.execute(
-            "SELECT user_id FROM search_revs ORDER BY user_id").fetchall()]
+            "SELECT user_id FROM search_revs UNION SELECT user_id FROM sessions "
+            "WHERE user_id IS NOT NULL ORDER BY user_id").fetchall()]
 
     def forget(self, user_id: str | None = None) -> None:
         """Drop what this process holds (of one user, or all)."""
@@ -235,19 +313,29 @@ class SearchIndexes:
                 or meta.get("epoch") != index.epoch or meta.get("analyzer") != self.analyzer.name
                 or meta.get("rev", rev + 1) > rev):
             return None
-        return Partition(base, int(meta["rev"]))
+        handed_out = self.engine.dialect.numbers_handed_out
+        if meta.get("seq", 0) and handed_out:  # runs the database never numbered: not its
+            found_seq = con.execute(handed_out).fetchone()
+            if found_seq is None or meta["seq"] > int(found_seq[0] or 0):
+                return None
+        return Partition(base, int(meta["rev"]), seq=int(meta.get("seq", 0)))
 
     def _build(self, con: Connection, user_id: str, part: str,
                rev: int) -> dict[str, Partition]:
         """The partition (with ``exchanges`` and ``messages`` both: one pass over the
         messages) from every stored text of the user."""
-        if part in ("messages", "exchanges"):
+        if part in MESSAGE_PARTS:
+            # The last number first: a run committed meanwhile is read again, never missed.
+            seq = last_numbered(con) if self.engine.dialect.numbered_appends else 0
             rows = con.execute(
                 "SELECT m.message_id, m.session_id, m.run_id, m.role, m.content "
                 "FROM messages m JOIN sessions s ON s.session_id = m.session_id "
                 "WHERE s.user_id = ? AND m.deleted_at IS NULL AND m.content IS NOT NULL "
                 "ORDER BY m.run_id, m.seq", [user_id]).fetchall()
-            return self._build_messages(rows, rev)
+            built = self._build_messages(rows, rev)
+            for partition in built.values():
+                partition.seq = seq
+            return built
         if part == "memories":
             rows = con.execute(
                 "SELECT memory_id, session_id, memory FROM memories "
@@ -312,6 +400,26 @@ class SearchIndexes:
                                        COMPACT_SHARE * len(partition.base.ids)):
             index.parts[part] = self._compact(index, part, partition)
 
+    def _catch_up_appends(self, con: Connection, index: UserIndex, part: str) -> None:
+        """The runs of the user numbered after the partition's last (sql/term_index.py):
+        their texts as one read (0.6 ms at 1M messages when there are none: DuckDB skips
+        the older row groups by their zone maps, the numbers growing with the rows).
+        A run is its writer's (``runs.user_id``: the session's owner, checked when it was
+        written), as a text's index row names its writer; joined to the sessions instead,
+        the same read took 2.2 ms."""
+        partition = index.parts[part]
+        runs = con.execute(
+            "SELECT run_id, search_seq FROM runs WHERE search_seq > ? AND user_id = ?",
+            [partition.seq, index.user_id]).fetchall()
+        if not runs:
+            return
+        self._messages_changed(con, partition, part, [(None, r[0]) for r in runs],
+                               appended=True)
+        partition.seq = max(r[1] for r in runs)
+        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                       COMPACT_SHARE * len(partition.base.ids)):
+            index.parts[part] = self._compact(index, part, partition)
+
     def _texts_changed(self, con: Connection, partition: Partition, ids: list[str],
                        sql: str, after: list[Any]) -> None:
         found: dict[str, tuple] = {}
@@ -327,8 +435,9 @@ class SearchIndexes:
                 partition.upsert(doc_id, row[1], terms(row[2]))
 
     def _messages_changed(self, con: Connection, partition: Partition, part: str,
-                          changed: list[tuple]) -> None:
-        """``changed``: (message id or None, its run id or None, ...) rows."""
+                          changed: list[tuple], appended: bool = False) -> None:
+        """``changed``: (message id or None, its run id or None, ...) rows; ``appended``:
+        the runs are new, each of their messages with them."""
         runs = list(dict.fromkeys(r[1] for r in changed if r[1] is not None))
         rows: list[tuple] = []
         for chunk in _chunks(runs):
@@ -340,7 +449,8 @@ class SearchIndexes:
         terms = self.analyzer.terms
         if part == "messages":
             texts = {r[0]: r for r in live}
-            for doc_id in dict.fromkeys(r[0] for r in changed if r[0] is not None):
+            ids = [r[0] for r in rows] if appended else [r[0] for r in changed]
+            for doc_id in dict.fromkeys(i for i in ids if i is not None):
                 row = texts.get(doc_id)
                 if row is None:
                     partition.remove(doc_id)
@@ -360,30 +470,50 @@ class SearchIndexes:
 
     # --- snapshots -----------------------------------------------------------------
     def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
-        fresh = Partition(partition.frozen(), partition.rev)
+        fresh = Partition(partition.frozen(), partition.rev, seq=partition.seq)
         if len(fresh) >= SNAPSHOT_MIN_DOCS:
             self._save(index, part, fresh)
         return fresh
 
     def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
-        """Store the partition's base (with its weights) for the next process; best effort
-        (a read-only file keeps it in memory only)."""
-        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
-                "epoch": index.epoch, "analyzer": self.analyzer.name}
+        """Store the partition for the next process once the lock is let go, as it is
+        now: its base with its weights, the revision and number it includes and the
+        user's epoch (read when stored, a text learned meanwhile would be claimed
+        without being in it; a purge meanwhile makes the epoch stale: not stored)."""
         base = partition.base
         if base.pw is None or base.w_params is None:
             base.pw, base.w_params = partition.pw, (partition.k1, partition.b,
                                                     partition.floor, partition.w_avgdl)
+        meta = {"user": index.user_id, "part": part, "rev": partition.rev,
+                "seq": partition.seq, "epoch": index.epoch, "analyzer": self.analyzer.name}
+        self._unsaved.append((index.user_id, index.epoch, part, base, meta))
+
+    def _flush_saves(self) -> None:
+        """Store the snapshots waiting, unless this thread still holds the lock or is
+        inside a caller's transaction (the save would join it, and roll back with it)."""
+        if self._lock._is_owned() or self.engine.in_transaction:  # type: ignore[attr-defined]
+            return
+        while self._unsaved:
+            try:
+                user_id, epoch, part, base, meta = self._unsaved.pop(0)
+            except IndexError:  # another thread took the last one
+                return
+            self._save_now(user_id, epoch, part, base, meta)
+
+    def _save_now(self, user_id: str, epoch: int, part: str, base: Base,
+                  meta: dict[str, Any]) -> None:
+        """Store a partition's base (with its weights) for the next process; best effort
+        (a read-only file keeps it in memory only)."""
         try:
             # In a transaction (holding the write lock): a purge cannot commit between the
             # epoch read here and the snapshot written, which would bring purged text back.
             with self.engine.transaction() as con:
                 now = con.execute("SELECT epoch FROM search_revs WHERE user_id = ?"
                                   + self.engine.dialect.lock_row,
-                                  [index.user_id]).fetchone()
-                if now is None or now[0] != index.epoch:
+                                  [user_id]).fetchone()
+                if now is None or now[0] != epoch:
                     return
-                self.snapshots.write(con, index.user_id, part, base, meta)
+                self.snapshots.write(con, user_id, part, base, meta)
         except Exception as exc:  # noqa: BLE001 (each engine's own errors; never fails a search)
             log.debug("search snapshot of %s not saved: %s", part, exc)
 
@@ -416,10 +546,13 @@ class SearchIndexes:
                     partition.remove(doc_id)
                 self._catch_up(con, index, part, rev)
             index.epoch = epoch
+            self._unsaved = [u for u in self._unsaved if u[0] != user_id]  # (stale)
             for part, partition in list(index.parts.items()):
-                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev)
+                index.parts[part] = fresh = Partition(partition.frozen(), partition.rev,
+                                                      seq=partition.seq)
                 if len(fresh) >= SNAPSHOT_MIN_DOCS:
                     self._save(index, part, fresh)
+        self._flush_saves()  # (this thread holds the connection: stored before a scrub)
 
 
 class TableSnapshots:
@@ -520,8 +653,18 @@ def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:
     return list(names), codes
 
 
-def revision(con: Connection, user_id: str) -> tuple[int, int]:
-    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+def last_numbered(con: Connection) -> int:
+    """The number of the last run numbered as it was appended (0: none)."""
+    return int(con.execute("SELECT coalesce(max(search_seq), 0) FROM runs").fetchone()[0])
+
+
+def revision_row(con: Connection, user_id: str) -> tuple[int, int] | None:
+    """The user's index revision and epoch as committed (None: no row yet)."""
     row = con.execute("SELECT rev, epoch FROM search_revs WHERE user_id = ?",
                       [user_id]).fetchone()
-    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+    return (int(row[0]), int(row[1])) if row is not None else None
+
+
+def revision(con: Connection, user_id: str) -> tuple[int, int]:
+    """The user's index revision and epoch as committed ((0, 0) for a new user)."""
+    return revision_row(con, user_id) or (0, 0)

@@ -72,11 +72,22 @@ def unstored_entry(run: Run, user_id: str | None) -> dict[str, Any]:
     return {**turn_entry(run, user_id), **run_entry(run, user_id)}
 
 
-def recover(con: Connection, engine: Engine) -> Callable[[], None]:
+class Recovered:
+    """What ``recover`` kept (run ids), and, called, what to do once its transaction is
+    committed (delete the files it emptied, move the damaged ones aside, say what was
+    refused)."""
+
+    def __init__(self, kept: list[str], after_commit: Callable[[], None]) -> None:
+        self.kept = kept
+        self._after_commit = after_commit
+
+    def __call__(self) -> None:
+        self._after_commit()
+
+
+def recover(con: Connection, engine: Engine) -> Recovered:
     """Keep each turn of a process that is gone (and each of ours whose append failed):
-    as the run it was when it had finished, else as an ``interrupted`` run. Returns what
-    to do once this transaction is committed (delete the files it emptied, move the
-    damaged ones aside, say what was refused).
+    as the run it was when it had finished, else as an ``interrupted`` run.
 
     A file is hostile input: a line that is not one we write (``line_problem``), or a
     turn whose message id is taken by another run, is left out and its file moved aside
@@ -84,7 +95,7 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
     (``store/journal.py``)."""
     journal = engine.journal
     if journal is None:
-        return _nothing
+        return Recovered([], _nothing)
     lines: list[dict[str, Any]] = journal.take_unstored()  # our own appends that failed
     own = [line["run_id"] for line in lines]
     files, refused = journal.others(writer_id())
@@ -123,7 +134,7 @@ def recover(con: Connection, engine: Engine) -> Callable[[], None]:
         for reason in refused:
             warn(f"A file of turns in flight was refused: {reason}.")
 
-    return after_commit
+    return Recovered(kept, after_commit)
 
 
 def _valid_lines(file: TurnFile) -> list[tuple[int, dict[str, Any]]]:
@@ -353,9 +364,11 @@ def _keep_interrupted(con: Connection, lock_session: LockSession,
                     "NULL, NULL)",
                     [message_id, session, run_id, role, content,
                      _time(turn["message_created_at"])])
+        # Not numbered (search_seq NULL): its texts get index rows below, as the rest of
+        # its reply does when the run is completed (sql/term_index.py).
         con.execute("INSERT INTO runs (run_id, session_id, seq, status, model, error, "
-                    "user_id, created_at, cell_id) VALUES (?, ?, ?, 'interrupted', ?, ?, ?, "
-                    "?, ?)",
+                    "user_id, created_at, cell_id, search_seq) VALUES (?, ?, ?, "
+                    "'interrupted', ?, ?, ?, ?, ?, NULL)",
                     [run_id, session, seq, turn["model"], error,
                      user_id, _time(turn["created_at"]), turn["cell_id"]])
         docs = [(message_id, "messages", session, user_id, run_id, role, content)]

@@ -30,6 +30,7 @@ from .rows import MESSAGE
 from .run_cache import copied
 from .run_rows import RUN_COLS, drop_shown_reply, insert_messages, insert_run
 from .search import SearchSql
+from .search_index import index_stamp
 from .staged import delta_entry, failed_entry, recover, turn_entry
 from .term_index import bump
 from .transfer import TransferSql
@@ -167,8 +168,10 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
             counts = {}
             # Its texts leave the search index as a purge's do (sql/search_index.py).
             docs = con.execute("SELECT doc_id, kind, run_id FROM search_docs "
-                               "WHERE session_id = ? AND kind <> 'memories'",
-                               [session_id]).fetchall()
+                               "WHERE session_id = ? AND kind = 'summaries' UNION ALL "
+                               "SELECT message_id, 'messages', run_id FROM messages "
+                               "WHERE session_id = ?",  # (those of numbered runs: no rows)
+                               [session_id, session_id]).fetchall()
             con.execute("DELETE FROM search_docs WHERE session_id = ? "
                         "AND kind <> 'memories'", [session_id])
             if row is not None and row[0] is not None:
@@ -309,21 +312,25 @@ class SqlStore(PhidataViews, MemorySummarySql, TransferSql, SearchSql, LedgerSql
                     (seq,) = con.execute(
                         "SELECT coalesce(max(seq), -1) + 1 FROM runs WHERE session_id = ?",
                         [run.session_id]).fetchone()
-                superseded, revs = insert_run(con, run, seq, user_id,
-                                              self.engine.lock_session)
+                written = insert_run(con, run, seq, user_id, self.engine.lock_session)
                 run.seq = seq
                 if run.context is not None:  # as read back: the context knows its session
                     run.context.session_id = run.session_id
             if after_commit is not None:
                 after_commit()  # the files of turns in flight it emptied go
-            if not nested and user_id in revs:  # committed: this process's index learns it
-                self.search_index().wrote(user_id, revs[user_id], [
-                    (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
-                    for m in run.messages if m.content])
-            if nested or superseded:
+            stamp = index_stamp(self.engine)  # right after the COMMIT, still held
+            if nested or written.superseded:
                 cache.clear()
             else:
                 cache.appended(generation, run, user_id)
+        # Committed: this process's index learns it. Not when turns of a dead process were
+        # kept in the same COMMIT: the index would take this run as all it wrote (they
+        # are read back at the next search).
+        kept = after_commit.kept if after_commit is not None else []
+        if not nested and user_id is not None and not kept:
+            self.search_index().wrote(user_id, written.revs.get(user_id), [
+                (m.message_id, "messages", run.session_id, run.run_id, m.role, m.content)
+                for m in run.messages if m.content], stamp, appended=written.appended)
         return seq
 
     def _completes_interrupted(self, run: Run, user_id: str | None) -> bool:

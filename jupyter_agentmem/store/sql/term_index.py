@@ -15,6 +15,14 @@ A run, an edit, a delete or restore, an import, a purge each write these
 (``sql/store.py``, ``sql/rows.py``, ``sql/memories.py``, ``sql/transfer.py``,
 ``sql/purge.py``); a process catches up at its next search by reading the rows whose
 ``rev`` is past its own and re-reading their texts.
+
+But a run appended where the engine numbers appends (``Dialect.numbered_appends``:
+DuckDB) writes neither: its ``runs.search_seq`` (a sequence, in the run's own INSERT) is
+what tells the index. Runs commit there one at a time in the order of their numbers, so
+a process that has every run up to number N finds the new ones as ``search_seq > N``
+(``SearchIndexes._catch_up_appends``), and a turn's commit does no index work at all
+(the two statements took 1.6-2.3 ms of it at 100k messages). Such a message gets its
+row when it first changes (``changed``); until then its run's number stands for it.
 """
 
 from __future__ import annotations
@@ -67,6 +75,11 @@ def index_docs(con: Connection, docs: Sequence[Doc]) -> dict[str | None, int]:
     if not docs:
         return {}
     revs = _bumped(con, (d[3] for d in docs))
+    _insert_docs(con, docs, revs)
+    return revs
+
+
+def _insert_docs(con: Connection, docs: Sequence[Doc], revs: dict[str | None, int]) -> None:
     rows = [(doc_id, kind, session_id, user_id, run_id, role, 0, False, revs[user_id])
             for doc_id, kind, session_id, user_id, run_id, role, _ in docs]
     # A run's few rows: one multi-row statement (a statement costs ~0.5 ms however
@@ -74,20 +87,32 @@ def index_docs(con: Connection, docs: Sequence[Doc]) -> dict[str | None, int]:
     # slowly: 105k rows took 7.8 s of a 100k-message import as multi-row INSERTs,
     # bench/bench_scale.py).
     insert_rows(con, "search_docs", _DOC_COLUMNS, rows)
-    return revs
 
 
 def changed(con: Connection, doc_ids: Sequence[str], deleted: bool | None = None) -> None:
     """These texts changed (edited; ``deleted``: soft-deleted or restored; purged): each
-    owner's index catches up at its next search."""
+    owner's index catches up at its next search. A message of a numbered run gets its
+    row now (its revision says what changed)."""
     owners: dict[str | None, list[str]] = {}
+    unlisted: list[tuple] = []
     for start in range(0, len(doc_ids), _CHUNK):
         chunk = list(doc_ids[start:start + _CHUNK])
-        for doc_id, user_id in con.execute(
-                f"SELECT doc_id, user_id FROM search_docs WHERE doc_id IN "
-                f"({', '.join('?' for _ in chunk)})", chunk).fetchall():
+        marks = ", ".join("?" for _ in chunk)
+        found = con.execute(f"SELECT doc_id, user_id FROM search_docs WHERE doc_id IN "
+                            f"({marks})", chunk).fetchall()
+        for doc_id, user_id in found:
             owners.setdefault(user_id, []).append(doc_id)
-    revs = _bumped(con, owners)
+        if len(found) < len(chunk):
+            unlisted += con.execute(  # (owned by the run's writer, as index_docs has it)
+                "SELECT m.message_id, 'messages', m.session_id, r.user_id, m.run_id, m.role, "
+                "m.content FROM messages m JOIN runs r ON r.run_id = m.run_id "
+                f"WHERE r.search_seq IS NOT NULL AND m.message_id IN ({marks}) "
+                "AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id)",
+                chunk).fetchall()
+    revs = _bumped(con, [*owners, *(doc[3] for doc in unlisted)])
+    _insert_docs(con, unlisted, revs)  # (the UPDATE below sets their flag)
+    for doc in unlisted:
+        owners.setdefault(doc[3], []).append(doc[0])
     flag = "" if deleted is None else ", deleted = ?"
     for user_id, ids in owners.items():
         for start in range(0, len(ids), _CHUNK):
@@ -109,36 +134,3 @@ def mark_deleted(con: Connection, doc_id: str, deleted: bool) -> None:
 
 
 SUMMARY_DOC_ID = "session_id || '#' || CAST(version AS VARCHAR)"  # = summary_target()
-
-
-_SUMMARY_ID = SUMMARY_DOC_ID.replace("session_id", "x.session_id")
-# Every stored text without an index row, as search_docs' columns but the revision; its
-# owner is ``owner`` (the session's for messages and summaries).
-_UNINDEXED = {
-    "messages": "SELECT m.message_id, 'messages', m.session_id, s.user_id AS owner, m.run_id, "
-                "m.role, 0, m.deleted_at IS NOT NULL FROM messages m "
-                "LEFT JOIN sessions s ON s.session_id = m.session_id WHERE NOT EXISTS "
-                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id)",
-    "memories": "SELECT m.memory_id, 'memories', m.session_id, m.user_id AS owner, NULL, NULL, "
-                "0, m.deleted_at IS NOT NULL FROM memories m WHERE NOT EXISTS "
-                "(SELECT 1 FROM search_docs d WHERE d.doc_id = m.memory_id)",
-    "summaries": f"SELECT {_SUMMARY_ID}, 'summaries', x.session_id, s.user_id AS owner, NULL, "
-                 "NULL, 0, x.deleted_at IS NOT NULL FROM summaries x "
-                 "LEFT JOIN sessions s ON s.session_id = x.session_id WHERE NOT EXISTS "
-                 f"(SELECT 1 FROM search_docs d WHERE d.doc_id = {_SUMMARY_ID})",
-}
-
-
-def index_unindexed(con: Connection) -> None:
-    """Index every stored text that has no index row (after an import or a migration):
-    each owner's revision bumped once, then one ``INSERT ... SELECT`` per kind (an
-    import of 100k messages writes their rows at the speed of the database)."""
-    owners = set()
-    for sql in _UNINDEXED.values():
-        owners |= {r[0] for r in con.execute(
-            f"SELECT DISTINCT owner FROM ({sql}) t").fetchall()}
-    _bumped(con, owners)
-    for sql in _UNINDEXED.values():
-        con.execute("INSERT INTO search_docs (doc_id, kind, session_id, user_id, run_id, role, "
-                    "length, deleted, rev) SELECT t.*, coalesce((SELECT r.rev FROM "
-                    f"search_revs r WHERE r.user_id = t.owner), 0) FROM ({sql}) t")

@@ -38,6 +38,10 @@ TRANSFERRED: dict[str, tuple[str, ...]] = {
     "provenance": ("target", "target_id", "run_id"),  # the runs memories/summaries came from
 }
 
+# Columns a database keeps for itself: never exported, refused in an import, written
+# NULL by one (an imported run's texts get index rows: sql/term_index.py).
+OWN_COLUMNS: dict[str, tuple[str, ...]] = {"runs": ("search_seq",)}
+
 # Which rows belong to a session / a user: table -> WHERE taking the id (as often as
 # it has ``?``). A user's sessions are those whose sessions.user_id is the user.
 # request_parts has no session: its rows are those the exported run_contexts name.
@@ -118,8 +122,9 @@ class TransferSql(SqlRows):
                 order = ", ".join(TRANSFERRED[table])
                 rows = self._dicts(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}",
                                    params)
+                own = OWN_COLUMNS.get(table, ())
                 out[table] = [{c: plain(decode(v) if c in LIST_COLUMNS else v)
-                               for c, v in row.items()} for row in rows]
+                               for c, v in row.items() if c not in own} for row in rows]
         return out
 
     def _parts_of(self, run_contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -156,8 +161,11 @@ class TransferSql(SqlRows):
                 batch = self._checked(con, rows)
                 new = self._unstored(con, batch)
                 for table in TRANSFERRED:
+                    own = OWN_COLUMNS.get(table, ())
                     for columns, values in new[table].items():
-                        insert_rows(con, table, columns, values)
+                        insert_rows(con, table, columns + own,
+                                    [(*row, *(None for _ in own)) for row in values]
+                                    if own else values)
                 self._index_added(con, new)
         except StoreError:
             raise
@@ -175,7 +183,8 @@ class TransferSql(SqlRows):
         encode = self.engine.dialect.encode_list
         for table in TRANSFERRED:
             found = rows.get(table) or []
-            known = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+            known = [d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description
+                     if d[0] not in OWN_COLUMNS.get(table, ())]
             known_set = set(known)
             typed = {c for c in known if c.endswith("_at") or c in LIST_COLUMNS}
             groups: dict[tuple[str, ...], list[tuple]] = {}
@@ -239,8 +248,8 @@ class TransferSql(SqlRows):
 
     def _index_added(self, con: Connection, new: Batch) -> None:
         """The added messages, memories and summary versions become searchable: the term
-        index written in batches (``term_index.index_docs``), each text's owner as
-        ``index_unindexed`` takes it (a session's ``user_id``, as stored now)."""
+        index written in batches (``term_index.index_docs``), each text's owner its
+        session's ``user_id`` as stored now (a memory's: its own)."""
         def values(table: str, *names: str) -> list[tuple]:
             out = []
             for columns, found in new[table].items():
