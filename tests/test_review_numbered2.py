@@ -46,7 +46,7 @@ class Rollback(Exception):
 
 def test_a_memory_learned_while_a_compaction_is_stored_is_not_lost(any_store_location,
                                                                     monkeypatch):
-    # _compact (under the index lock, from wrote) freezes the partition's base and queues
+    # _compact_if_due (under the index lock, from wrote) freezes the partition's base and queues
     # it (_save); the writer stores it after letting the lock go (_flush_saves ->
     # _save_now), reading partition.rev / partition.seq THEN. A write learned in between
     # (another thread's wrote: the lock is free) upserts into the fresh partition (not
@@ -62,14 +62,14 @@ def test_a_memory_learned_while_a_compaction_is_stored_is_not_lost(any_store_loc
     armed = [True]
     late: list[Memory] = []
 
-    def save(self, user_id, epoch, part, *rest):
-        if armed[0] and part == "memories":
+    def save(self, base, meta):
+        if armed[0] and meta["part"] == "memories":
             armed[0] = False  # another thread's memory, learned before this one is stored
             other = threading.Thread(
                 target=lambda: late.append(add_memory(store, "likes a zeppelin kite")))
             other.start()
             other.join(60)
-        return original(self, user_id, epoch, part, *rest)
+        return original(self, base, meta)
 
     monkeypatch.setattr(search_index.SearchIndexes, "_save_now", save)
     add_memory(store, "likes a blue kite")  # extra 2: compacted, queued, stored
@@ -95,14 +95,14 @@ def test_a_run_learned_while_a_built_partition_is_stored_is_not_lost(db_path, mo
     armed = [True]
     late: list[Run] = []
 
-    def save(self, user_id, epoch, part, *rest):
+    def save(self, base, meta):
         if armed[0]:
             armed[0] = False
             other = threading.Thread(
                 target=lambda: late.append(add_run(store, "s", "a kite at noon")))
             other.start()
             other.join(60)
-        return original(self, user_id, epoch, part, *rest)
+        return original(self, base, meta)
 
     monkeypatch.setattr(search_index.SearchIndexes, "_save_now", save)
     assert r1.run_id in exchanges(store, "kite")  # built; the noon run learned meanwhile

@@ -103,10 +103,10 @@ class SearchIndexes:
         self.snapshots = snapshots_of(engine)
         self._users: dict[str, UserIndex] = {}
         self._lock = threading.RLock()  # the kernel thread and the memory worker
-        # Snapshots to store once the lock is let go: (user, epoch, part, base, meta).
+        # Snapshots to store once the lock is let go: (base, meta: its user, part, epoch).
         # Storing takes the engine's connection, which a thread holding it may be
         # waiting for this lock with: never taken under it (tests/test_review_numbered.py).
-        self._unsaved: list[tuple[str, int, str, Base, dict[str, Any]]] = []
+        self._unsaved: list[tuple[Base, dict[str, Any]]] = []
 
     # --- reading ----------------------------------------------------------------
     def partition(self, con: Connection, user_id: str, part: str) -> Partition:
@@ -252,25 +252,19 @@ class SearchIndexes:
             if appended is not None and part in MESSAGE_PARTS:
                 partition.seq = max(partition.seq, appended)
             partition.checked = stamp
-            if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
-                                           COMPACT_SHARE * len(partition.base.ids)):
-                index.parts[part] = self._compact(index, part, partition)
+            self._compact_if_due(index, part)
 
-    def _make_revision(self, user_id: str) -> bool:
+    def _make_revision(self, user_id: str) -> None:
         """Make the user's revision row where it may be missing though they have texts
-        (numbered runs write none, sql/term_index.py); whether it was made. Its epoch is
-        chosen before any partition of theirs is built: made later (by their first
-        memory), a new epoch would drop what was built and snapshotted under none."""
-        if not self.engine.dialect.numbered_appends:
-            return False
+        (numbered runs write none, sql/term_index.py). Its epoch is chosen before any
+        partition of theirs is built: made later (by their first memory), a new epoch
+        would drop what was built and snapshotted under none."""
         try:
             with self.engine.transaction() as tx:
                 tx.execute("INSERT INTO search_revs (user_id, rev, epoch) VALUES (?, 0, ?) "
                            "ON CONFLICT DO NOTHING", [user_id, first_epoch()])
         except Exception as exc:  # noqa: BLE001 (a read-only file: searched as it is)
             log.debug("search revision of a user not made: %s", exc)
-            return False
-        return True
 
     def users(self, con: Connection) -> list[str]:
         """Every user with a revision or a session (numbered runs make no revision)."""
@@ -383,7 +377,7 @@ class SearchIndexes:
             "SELECT doc_id, run_id, rev FROM search_docs WHERE user_id = ? AND kind = ? "
             "AND rev > ?", [index.user_id, SOURCE_KIND[part], partition.rev]).fetchall()
         newest = max([rev, *(r[2] for r in changed)])
-        if part in ("messages", "exchanges"):
+        if part in MESSAGE_PARTS:
             self._messages_changed(con, partition, part, changed)
         elif part == "memories":
             self._texts_changed(con, partition, [r[0] for r in changed],
@@ -396,9 +390,7 @@ class SearchIndexes:
                                 f"summaries WHERE {SUMMARY_DOC_ID} IN ({{}}) "
                                 "AND deleted_at IS NULL", [])
         partition.rev = newest
-        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
-                                       COMPACT_SHARE * len(partition.base.ids)):
-            index.parts[part] = self._compact(index, part, partition)
+        self._compact_if_due(index, part)
 
     def _catch_up_appends(self, con: Connection, index: UserIndex, part: str) -> None:
         """The runs of the user numbered after the partition's last (sql/term_index.py):
@@ -416,9 +408,7 @@ class SearchIndexes:
         self._messages_changed(con, partition, part, [(None, r[0]) for r in runs],
                                appended=True)
         partition.seq = max(r[1] for r in runs)
-        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
-                                       COMPACT_SHARE * len(partition.base.ids)):
-            index.parts[part] = self._compact(index, part, partition)
+        self._compact_if_due(index, part)
 
     def _texts_changed(self, con: Connection, partition: Partition, ids: list[str],
                        sql: str, after: list[Any]) -> None:
@@ -469,11 +459,16 @@ class SearchIndexes:
                 partition.remove(run_id)
 
     # --- snapshots -----------------------------------------------------------------
-    def _compact(self, index: UserIndex, part: str, partition: Partition) -> Partition:
-        fresh = Partition(partition.frozen(), partition.rev, seq=partition.seq)
-        if len(fresh) >= SNAPSHOT_MIN_DOCS:
-            self._save(index, part, fresh)
-        return fresh
+    def _compact_if_due(self, index: UserIndex, part: str) -> None:
+        """A new base for the partition (and its snapshot) once what was added since the
+        last reaches a fifth of it."""
+        partition = index.parts[part]
+        if partition.extra_docs >= max(SNAPSHOT_MIN_DOCS,
+                                       COMPACT_SHARE * len(partition.base.ids)):
+            index.parts[part] = fresh = Partition(partition.frozen(), partition.rev,
+                                                  seq=partition.seq)
+            if len(fresh) >= SNAPSHOT_MIN_DOCS:
+                self._save(index, part, fresh)
 
     def _save(self, index: UserIndex, part: str, partition: Partition) -> None:
         """Store the partition for the next process once the lock is let go, as it is
@@ -486,7 +481,7 @@ class SearchIndexes:
                                                     partition.floor, partition.w_avgdl)
         meta = {"user": index.user_id, "part": part, "rev": partition.rev,
                 "seq": partition.seq, "epoch": index.epoch, "analyzer": self.analyzer.name}
-        self._unsaved.append((index.user_id, index.epoch, part, base, meta))
+        self._unsaved.append((base, meta))
 
     def _flush_saves(self) -> None:
         """Store the snapshots waiting, unless this thread still holds the lock or is
@@ -495,15 +490,16 @@ class SearchIndexes:
             return
         while self._unsaved:
             try:
-                user_id, epoch, part, base, meta = self._unsaved.pop(0)
+                base, meta = self._unsaved.pop(0)
             except IndexError:  # another thread took the last one
                 return
-            self._save_now(user_id, epoch, part, base, meta)
+            self._save_now(base, meta)
 
-    def _save_now(self, user_id: str, epoch: int, part: str, base: Base,
-                  meta: dict[str, Any]) -> None:
-        """Store a partition's base (with its weights) for the next process; best effort
-        (a read-only file keeps it in memory only)."""
+    def _save_now(self, base: Base, meta: dict[str, Any]) -> None:
+        """Store a partition's base (with its weights) for the next process, if the
+        user's epoch is still the one in ``meta``; best effort (a read-only file keeps it
+        in memory only)."""
+        user_id, epoch, part = meta["user"], meta["epoch"], meta["part"]
         try:
             # In a transaction (holding the write lock): a purge cannot commit between the
             # epoch read here and the snapshot written, which would bring purged text back.
@@ -539,14 +535,14 @@ class SearchIndexes:
             rev, epoch = revision(con, user_id)
             gone = [(m, None, 0) for m in messages] + [(None, r, 0) for r in runs]
             for part, partition in index.parts.items():
-                if part in ("messages", "exchanges"):
+                if part in MESSAGE_PARTS:
                     self._messages_changed(con, partition, part, gone)
                 for doc_id in memories if part == "memories" else \
                         summaries if part == "summaries" else ():
                     partition.remove(doc_id)
                 self._catch_up(con, index, part, rev)
             index.epoch = epoch
-            self._unsaved = [u for u in self._unsaved if u[0] != user_id]  # (stale)
+            self._unsaved = [u for u in self._unsaved if u[1]["user"] != user_id]  # (stale)
             for part, partition in list(index.parts.items()):
                 index.parts[part] = fresh = Partition(partition.frozen(), partition.rev,
                                                       seq=partition.seq)
@@ -654,7 +650,9 @@ def _sessions(sessions: list[str | None]) -> tuple[list[str], Any]:
 
 
 def last_numbered(con: Connection) -> int:
-    """The number of the last run numbered as it was appended (0: none)."""
+    """The number of the last run numbered as it was appended and committed (0: none).
+    Not the sequence's (``Dialect.numbers_handed_out``): a number is handed out before
+    its run commits, and a build that took it would never read that run."""
     return int(con.execute("SELECT coalesce(max(search_seq), 0) FROM runs").fetchone()[0])
 
 
