@@ -194,7 +194,7 @@ def test_a_batch_with_two_users_interleaved_gives_every_run(db_path):
             store.as_user(user).append_run(run)
             queued.append(run)
         assert engine.deferred.pending  # all three wait for one commit
-        engine.deferred.write_pending(holding=False)  # as the engine's thread does
+        engine.deferred.write_pending()  # as the engine's thread does
     assert exchanges(store, "kite", "bob") >= {queued[1].run_id}
     assert queued[0].run_id in exchanges(store, "kite")
     assert queued[2].run_id in exchanges(store, "kite")  # the one dropped

@@ -199,13 +199,14 @@ class DeferredAppends:
                     self._thread = None
                     return
             try:
-                self.write_pending(holding=False)
+                self.write_pending()
             except Exception:  # noqa: BLE001 (kept in the file: stored at the next append)
                 log.warning("queued runs could not be written", exc_info=True)
 
-    def write_pending(self, holding: bool = True) -> None:
-        """Commit every queued run now, in this thread (a reader's, or the writer's:
-        ``holding`` False, it holds no connection when it comes here)."""
+    def write_pending(self) -> None:
+        """Commit every queued run now, in this thread (a reader's, or the writer's); the
+        index is given their texts once the mutex is let go (waiting for a search in
+        progress unless this thread still holds the connection: ``wrote``)."""
         engine: Any = self._engine
         learned: list[tuple[str, int | None, list[Any], Any, int | None]] = []
         with engine.mutex:
@@ -226,7 +227,7 @@ class DeferredAppends:
         indexes = engine.search_indexes
         for user_id, rev, docs, stamp, appended in (_by_commit(learned) if indexes is not None
                                                     else ()):
-            indexes.wrote(user_id, rev, docs, stamp, wait=not holding, appended=appended)
+            indexes.wrote(user_id, rev, docs, stamp, appended=appended)
 
     def _write(self, batch: list[_Queued], learned: list[Any]) -> None:
         engine: Any = self._engine
