@@ -13,19 +13,13 @@ import textwrap
 
 import duckdb
 import pytest
+from index_runs import add_run, ranked_exchanges
 
 from jupyter_agentmem import runtime
 from jupyter_agentmem.store import StoreError, open_store
 from jupyter_agentmem.store.sql import search_index
 from jupyter_agentmem.store.sql.deferred import _by_commit
-from jupyter_agentmem.types import Message, Run
-
-
-def add_run(store, session: str, text: str, reply: str = "ok", user: str = "ana") -> Run:
-    run = Run(session_id=session, messages=[Message(role="user", content=text),
-                                            Message(role="assistant", content=reply)])
-    store.as_user(user).append_run(run)
-    return run
+from jupyter_agentmem.types import Run
 
 
 def index_state(store, run: Run) -> tuple[int, int | None, int]:
@@ -39,14 +33,10 @@ def index_state(store, run: Run) -> tuple[int, int | None, int]:
     return rows, number, found[0] if found else 0
 
 
-def exchanges(store, query: str) -> list[str]:
-    return [r for r, _ in store.as_user("ana").search_ids(query, "exchanges", 10)]
-
-
 def test_a_turn_writes_no_index_rows_where_runs_are_numbered(any_store_location):
     store = open_store(any_store_location)
     first = add_run(store, "s", "the first kite", "flies high")
-    assert exchanges(store, "kite") == [first.run_id]  # the index is loaded
+    assert ranked_exchanges(store, "kite") == [first.run_id]  # the index is loaded
     rows_before, _, rev_before = index_state(store, first)
     second = add_run(store, "s", "a second kite", "flies low")
     rows, number, rev = index_state(store, second)
@@ -56,9 +46,9 @@ def test_a_turn_writes_no_index_rows_where_runs_are_numbered(any_store_location)
     else:
         assert rows == 2 and number is None and rev == rev_before + 1
     # Learned in this process, found by a restart (its snapshot or a build) too.
-    assert set(exchanges(store, "kite")) == {first.run_id, second.run_id}
+    assert set(ranked_exchanges(store, "kite")) == {first.run_id, second.run_id}
     store.engine.search_indexes = None
-    assert set(exchanges(store, "kite")) == {first.run_id, second.run_id}
+    assert set(ranked_exchanges(store, "kite")) == {first.run_id, second.run_id}
     assert [h["id"] for h in store.as_user("ana").search("low")] == [
         second.messages[1].message_id]
 
@@ -66,12 +56,12 @@ def test_a_turn_writes_no_index_rows_where_runs_are_numbered(any_store_location)
 def test_a_committed_run_is_learned_without_reading_it_back(db_path, monkeypatch):
     store = open_store(db_path)
     add_run(store, "s", "an early kite")
-    assert exchanges(store, "kite")
+    assert ranked_exchanges(store, "kite")
     read_back = []
     monkeypatch.setattr(search_index.SearchIndexes, "_catch_up_appends",
                         lambda self, con, index, part: read_back.append(part))
     late = add_run(store, "s", "a late kite")
-    assert late.run_id in exchanges(store, "kite")
+    assert late.run_id in ranked_exchanges(store, "kite")
     assert read_back == []  # the commit gave the run's texts to the index
 
 
@@ -126,27 +116,27 @@ def test_another_processs_edits_and_deletes_of_numbered_messages_are_found(db_pa
     assert store.as_user("ana").search("balloon") == []
     assert [h["id"] for h in store.as_user("ana").search("zeppelin")] == [
         kept.messages[1].message_id]
-    assert exchanges(store, "zeppelin") == [kept.run_id]
+    assert ranked_exchanges(store, "zeppelin") == [kept.run_id]
     store.close()
     other_process(db_path, "delete", kept.messages[0].message_id)
     assert store.as_user("ana").search("blue kite") == []
-    assert exchanges(store, "zeppelin") == [kept.run_id]  # its reply is still there
+    assert ranked_exchanges(store, "zeppelin") == [kept.run_id]  # its reply is still there
 
 
 def test_a_run_committed_before_a_crash_is_found_and_its_number_never_reused(db_path):
     store = open_store(db_path)
     add_run(store, "s", "before the crash")
-    assert exchanges(store, "crash")
+    assert ranked_exchanges(store, "crash")
     store.close()
     crashed = other_process(db_path, "crash", "the zeppelin survived", crash=True)
     runtime.reset()  # a new process: nothing kept in memory
     again = open_store(db_path)
-    assert exchanges(again, "zeppelin") == [crashed]
+    assert ranked_exchanges(again, "zeppelin") == [crashed]
     after = add_run(again, "s", "after the crash, another zeppelin")
     with again.engine.connection() as con:
         numbers = dict(con.execute("SELECT run_id, search_seq FROM runs").fetchall())
     assert numbers[after.run_id] > numbers[crashed] > 0
-    assert set(exchanges(again, "zeppelin")) == {crashed, after.run_id}
+    assert set(ranked_exchanges(again, "zeppelin")) == {crashed, after.run_id}
 
 
 def test_a_database_from_before_numbering_keeps_its_rows_and_numbers_new_runs(tmp_path):
@@ -172,9 +162,9 @@ def test_a_database_from_before_numbering_keeps_its_rows_and_numbers_new_runs(tm
     with store.engine.connection() as con:
         assert con.execute("SELECT run_id, search_seq IS NULL FROM runs ORDER BY seq"
                            ).fetchall() == [("r-old", True), (new.run_id, False)]
-    assert set(exchanges(store, "kite")) == {"r-old", new.run_id}
+    assert set(ranked_exchanges(store, "kite")) == {"r-old", new.run_id}
     store.engine.search_indexes = None
-    assert set(exchanges(store, "kite")) == {"r-old", new.run_id}
+    assert set(ranked_exchanges(store, "kite")) == {"r-old", new.run_id}
 
 
 def test_the_number_is_the_databases_own_never_exported_nor_imported(tmp_path):
@@ -184,7 +174,7 @@ def test_the_number_is_the_databases_own_never_exported_nor_imported(tmp_path):
     assert exported["runs"] and all("search_seq" not in r for r in exported["runs"])
     target = open_store(str(tmp_path / "b.duckdb")).as_user("ana")
     target.import_rows(exported)
-    assert exchanges(target, "carry") == [run.run_id]
+    assert ranked_exchanges(target, "carry") == [run.run_id]
     with target.engine.connection() as con:  # indexed by its rows, as every import
         assert con.execute("SELECT search_seq FROM runs").fetchall() == [(None,)]
     planted = {**exported, "runs": [{**exported["runs"][0], "run_id": "r2",
@@ -192,7 +182,7 @@ def test_the_number_is_the_databases_own_never_exported_nor_imported(tmp_path):
     with pytest.raises(StoreError, match="unknown column.*search_seq"):
         target.import_rows(planted)
     add_run(target, "s2", "a later kite")  # numbering unharmed by the refused row
-    assert len(exchanges(target, "kite")) == 2
+    assert len(ranked_exchanges(target, "kite")) == 2
 
 
 def test_a_user_with_only_numbered_runs_gets_a_revision_before_a_build(db_path, monkeypatch):
@@ -202,7 +192,7 @@ def test_a_user_with_only_numbered_runs_gets_a_revision_before_a_build(db_path, 
     store = open_store(db_path)
     for i in range(6):
         add_run(store, "s", f"kite number {i}")
-    assert len(exchanges(store, "kite")) == 6
+    assert len(ranked_exchanges(store, "kite")) == 6
     with store.engine.connection() as con:
         assert con.execute("SELECT count(*) FROM search_revs WHERE user_id = 'ana'"
                            ).fetchone() == (1,)
@@ -211,9 +201,9 @@ def test_a_user_with_only_numbered_runs_gets_a_revision_before_a_build(db_path, 
     store.as_user("ana").add_memory(Memory(user_id="ana", memory="likes kites", topics=[]))
     monkeypatch.setattr(search_index.SearchIndexes, "_build", lambda *a: pytest.fail(
         "rebuilt from SQL"))
-    assert len(exchanges(store, "kite")) == 6
+    assert len(ranked_exchanges(store, "kite")) == 6
     store.engine.search_indexes = None  # a restart: the snapshot still holds
-    assert len(exchanges(store, "kite")) == 6
+    assert len(ranked_exchanges(store, "kite")) == 6
     assert os.path.isdir(db_path + ".search")
 
 
@@ -227,7 +217,7 @@ def test_a_purge_and_its_scrub_never_give_a_number_again(db_path):
     with store.engine.connection() as con:
         (last,) = con.execute("SELECT search_seq FROM runs WHERE run_id = ?",
                               [gone.run_id]).fetchone()
-    assert len(exchanges(store, "kite")) == 2
+    assert len(ranked_exchanges(store, "kite")) == 2
     store.as_user("ana").purge(session_id="gone")
     runtime.reset()  # a new process, on the scrubbed file
     again = open_store(db_path)
@@ -236,7 +226,7 @@ def test_a_purge_and_its_scrub_never_give_a_number_again(db_path):
         (number,) = con.execute("SELECT search_seq FROM runs WHERE run_id = ?",
                                 [later.run_id]).fetchone()
     assert number > last
-    assert later.run_id in exchanges(again, "kite") and gone.run_id not in exchanges(
+    assert later.run_id in ranked_exchanges(again, "kite") and gone.run_id not in ranked_exchanges(
         again, "kite")
 
 
@@ -246,7 +236,7 @@ def test_a_summary_is_learned_without_reading_it_back(any_store_location, monkey
     store = open_store(any_store_location)
     run = add_run(store, "s", "a kite over the dunes")
     acting = store.as_user("ana")
-    assert exchanges(store, "kite") == [run.run_id]
+    assert ranked_exchanges(store, "kite") == [run.run_id]
     assert acting.search_ids("dunes", "summaries", 5) == []
     read_back = []
     for name in ("_catch_up", "_catch_up_appends"):
@@ -254,7 +244,7 @@ def test_a_summary_is_learned_without_reading_it_back(any_store_location, monkey
                             lambda self, *a, name=name: read_back.append(name))
     acting.add_summary(SessionSummary(session_id="s", summary="kites over the dunes"))
     assert [d for d, _ in acting.search_ids("dunes", "summaries", 5)] == ["s#1"]
-    assert exchanges(store, "kite") == [run.run_id]
+    assert ranked_exchanges(store, "kite") == [run.run_id]
     assert read_back == []  # the COMMIT gave the summary to every loaded partition
 
 

@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 
+from index_runs import a_run, add_run, exchanges, message_hits, number_of
 from turn_files import dead_writer, line_of, turn_file
 
 from jupyter_agentmem import runtime
@@ -19,32 +20,6 @@ from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.sql import search_index
 from jupyter_agentmem.store.sql.staged import run_entry
 from jupyter_agentmem.types import Memory, Message, Run, SessionSummary
-
-
-def a_run(session: str, text: str, reply: str = "ok") -> Run:
-    return Run(session_id=session, messages=[Message(role="user", content=text),
-                                             Message(role="assistant", content=reply)])
-
-
-def add_run(store, session: str, text: str, reply: str = "ok", user: str = "ana") -> Run:
-    run = a_run(session, text, reply)
-    store.as_user(user).append_run(run)
-    return run
-
-
-def exchanges(store, query: str, user: str = "ana") -> set[str]:
-    return {r for r, _ in store.as_user(user).search_ids(query, "exchanges", 50)}
-
-
-def message_hits(store, query: str, user: str = "ana") -> set[str]:
-    return {h["id"] for h in store.as_user(user).search(query, kinds=("messages",), limit=50)}
-
-
-def number_of(store, run: Run) -> int:
-    with store.engine.connection() as con:
-        return con.execute("SELECT search_seq FROM runs WHERE run_id = ?",
-                           [run.run_id]).fetchone()[0]
-
 
 # --- 1. a memory (or summary) marks the message partitions current --------------------
 

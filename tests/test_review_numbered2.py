@@ -10,32 +10,11 @@ from __future__ import annotations
 
 import threading
 
+from index_runs import add_memory, add_run, exchanges, memories
+
 from jupyter_agentmem.store import open_store
 from jupyter_agentmem.store.sql import search_index
-from jupyter_agentmem.types import Memory, Message, Run
-
-
-def a_run(session: str, text: str, reply: str = "ok") -> Run:
-    return Run(session_id=session, messages=[Message(role="user", content=text),
-                                             Message(role="assistant", content=reply)])
-
-
-def add_run(store, session: str, text: str, reply: str = "ok", user: str = "ana") -> Run:
-    run = a_run(session, text, reply)
-    store.as_user(user).append_run(run)
-    return run
-
-
-def exchanges(store, query: str, user: str = "ana") -> set[str]:
-    return {r for r, _ in store.as_user(user).search_ids(query, "exchanges", 50)}
-
-
-def memories(store, query: str, user: str = "ana") -> set[str]:
-    return {r for r, _ in store.as_user(user).search_ids(query, "memories", 50)}
-
-
-def add_memory(store, text: str, user: str = "ana") -> Memory:
-    return store.as_user(user).add_memory(Memory(user_id=user, memory=text))
+from jupyter_agentmem.types import Memory, Run
 
 
 class Rollback(Exception):
