@@ -105,7 +105,7 @@ def changed(con: Connection, doc_ids: Sequence[str], deleted: bool | None = None
         if len(found) < len(chunk):
             unlisted += con.execute(  # (owned by the run's writer, as index_docs has it)
                 "SELECT m.message_id, 'messages', m.session_id, r.user_id, m.run_id, m.role, "
-                "m.content FROM messages m JOIN runs r ON r.run_id = m.run_id "
+                "NULL FROM messages m JOIN runs r ON r.run_id = m.run_id "  # (text unread)
                 f"WHERE r.search_seq IS NOT NULL AND m.message_id IN ({marks}) "
                 "AND NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.doc_id = m.message_id)",
                 chunk).fetchall()
